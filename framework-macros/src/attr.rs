@@ -1,0 +1,46 @@
+//! Helpers shared by the macros' attribute parsers.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+
+/// Collects every error of one macro call, so a user sees them all at once.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(existing) => existing.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub(crate) fn spanned(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+/// "`key` specified more than once", at the second occurrence.
+pub(crate) fn set_once<T>(slot: &mut Option<T>, value: T, key: &syn::Path, errors: &mut Errors) {
+    if slot.is_some() {
+        errors.spanned(key, format!("`{}` specified more than once", path_name(key)));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+pub(crate) fn path_name(path: &syn::Path) -> String {
+    path.to_token_stream().to_string().replace(' ', "")
+}
+
+/// On error: the compile errors plus the user's item unchanged, so one mistake does not
+/// cascade into "cannot find function" errors wherever the item is used.
+pub(crate) fn with_item(error: syn::Error, item: TokenStream) -> TokenStream {
+    let mut out = error.into_compile_error();
+    out.extend(item);
+    out
+}

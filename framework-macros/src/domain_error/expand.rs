@@ -1,0 +1,70 @@
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::Fields;
+
+use super::parse::ErrorEnum;
+
+/// `DomainError` (kind and code per variant), `IntoResponse` (problem+json), and one
+/// registration record per variant so startup can reject a code claimed twice.
+pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
+    let name = error.ident;
+    let patterns: Vec<TokenStream> = error
+        .variants
+        .iter()
+        .map(|v| {
+            let ident = v.ident;
+            match v.fields {
+                Fields::Named(_) => quote! { #name::#ident { .. } },
+                Fields::Unnamed(_) => quote! { #name::#ident(..) },
+                Fields::Unit => quote! { #name::#ident },
+            }
+        })
+        .collect();
+    let kinds = error.variants.iter().map(|v| &v.kind);
+    let codes: Vec<&String> = error.variants.iter().map(|v| &v.code).collect();
+    let records = error.variants.iter().map(|v| {
+        let (ident, kind, code) = (v.ident, &v.kind, &v.code);
+        let variant = ident.to_string();
+        quote_spanned! {ident.span()=>
+            __framework::inventory::submit! {
+                __framework::ErrorCodeRecord {
+                    code: #code,
+                    kind: __framework::ErrorKind::#kind,
+                    error_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                    variant: #variant,
+                    location: __framework::Location { file: ::core::file!(), line: ::core::line!() },
+                }
+            }
+        }
+    });
+
+    quote! {
+        const _: () = {
+            use ::framework::__private as __framework;
+
+            #[automatically_derived]
+            impl __framework::DomainError for #name {
+                fn kind(&self) -> __framework::ErrorKind {
+                    match self {
+                        #(#patterns => __framework::ErrorKind::#kinds,)*
+                    }
+                }
+
+                fn code(&self) -> &'static str {
+                    match self {
+                        #(#patterns => #codes,)*
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl __framework::axum::response::IntoResponse for #name {
+                fn into_response(self) -> __framework::axum::response::Response {
+                    __framework::domain_error_response(&self)
+                }
+            }
+
+            #(#records)*
+        };
+    }
+}

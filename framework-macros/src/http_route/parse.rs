@@ -1,0 +1,127 @@
+use proc_macro2::TokenStream;
+use syn::parse::{Parse, ParseStream};
+use syn::{FnArg, Token};
+
+use crate::attr::Errors;
+
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// A validated route.
+pub(crate) struct Route {
+    pub(crate) method: syn::Ident,
+    pub(crate) path: syn::LitStr,
+    pub(crate) item: syn::ItemFn,
+    /// The `T` of each `Inject<T>` argument.
+    pub(crate) injected: Vec<syn::Type>,
+}
+
+struct Args {
+    method: syn::Ident,
+    path: syn::LitStr,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        const USAGE: &str = "expected `#[http_route(METHOD, \"/path\")]`, e.g. `#[http_route(GET, \"/articles/{id}\")]`";
+        if input.is_empty() {
+            return Err(input.error(USAGE));
+        }
+        let method: syn::Ident = input.parse().map_err(|e| syn::Error::new(e.span(), USAGE))?;
+        input.parse::<Token![,]>().map_err(|e| syn::Error::new(e.span(), USAGE))?;
+        let path: syn::LitStr = input.parse().map_err(|e| syn::Error::new(e.span(), USAGE))?;
+        input.parse::<Option<Token![,]>>()?;
+        if !input.is_empty() {
+            return Err(input.error("unexpected argument after the path; `#[http_route]` takes a method and a path"));
+        }
+        Ok(Args { method, path })
+    }
+}
+
+impl Route {
+    pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Route> {
+        let Args { method, path } = syn::parse2(args)?;
+        let item: syn::ItemFn = syn::parse2(item).map_err(|e| {
+            syn::Error::new(e.span(), "`#[http_route]` goes on an `async fn` handler")
+        })?;
+        let mut errors = Errors::default();
+        check_method(&method, &mut errors);
+        check_path(&path, &mut errors);
+
+        let sig = &item.sig;
+        if sig.asyncness.is_none() {
+            errors.spanned(sig.fn_token, "`#[http_route]` requires an `async fn`");
+        }
+        if !sig.generics.params.is_empty() {
+            errors.spanned(&sig.generics, "an `#[http_route]` handler cannot be generic: the router needs one concrete function");
+        }
+        let mut injected = Vec::new();
+        for input in &sig.inputs {
+            match input {
+                FnArg::Receiver(receiver) => errors.spanned(
+                    receiver,
+                    "an `#[http_route]` handler is a free function; take the component as an argument instead: `svc: Inject<MyService>`",
+                ),
+                FnArg::Typed(arg) => injected.extend(inject_target(&arg.ty)),
+            }
+        }
+        errors.finish()?;
+        Ok(Route { method, path, item, injected })
+    }
+}
+
+fn check_method(method: &syn::Ident, errors: &mut Errors) {
+    let name = method.to_string();
+    if METHODS.contains(&name.as_str()) {
+        return;
+    }
+    let upper = name.to_ascii_uppercase();
+    if METHODS.contains(&upper.as_str()) {
+        errors.spanned(method, format!("write the HTTP method in capitals: `{upper}`"));
+    } else {
+        errors.spanned(method, format!("unknown HTTP method `{name}`; expected one of {}", METHODS.join(", ")));
+    }
+}
+
+fn check_path(path: &syn::LitStr, errors: &mut Errors) {
+    let value = path.value();
+    if !value.starts_with('/') {
+        errors.spanned(path, format!("a route path starts with `/`: write \"/{value}\""));
+        return;
+    }
+    if value.len() > 1 && value.ends_with('/') {
+        errors.spanned(path, format!("a route path does not end with `/`: write \"{}\"", value.trim_end_matches('/')));
+    }
+    for segment in value.split('/') {
+        if let Some(name) = segment.strip_prefix(':') {
+            errors.spanned(path, format!("path parameters are written `{{{name}}}`, not `:{name}`"));
+        } else if segment.contains('{') || segment.contains('}') {
+            let inner = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
+            let inner = inner.map(|s| s.strip_prefix('*').unwrap_or(s));
+            let valid = inner.is_some_and(|s| {
+                !s.is_empty()
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !s.starts_with(|c: char| c.is_ascii_digit())
+            });
+            if !valid {
+                errors.spanned(
+                    path,
+                    format!("`{segment}` is not a path parameter; a parameter fills a whole segment, like `{{id}}`"),
+                );
+            }
+        }
+    }
+}
+
+/// `Inject<T>` (by its last path segment) -> `T`.
+fn inject_target(ty: &syn::Type) -> Option<syn::Type> {
+    let syn::Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Inject" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    match args.args.first()? {
+        syn::GenericArgument::Type(inner) => Some(inner.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,37 @@
+//! The procedural macros of `framework`. Use them through `framework`; the generated code
+//! names the runtime only through `::framework::__private`.
+#![warn(missing_docs)]
+
+mod attr;
+mod domain_error;
+mod http_route;
+mod migrations;
+mod module;
+
+use proc_macro::TokenStream;
+
+/// A singleton component whose fields are injected by type.
+///
+/// `#[module]`, `#[module(provides = dyn Trait)]`, `#[module(provides = dyn Trait, when = predicate)]`.
+#[proc_macro_attribute]
+pub fn module(args: TokenStream, item: TokenStream) -> TokenStream {
+    module::expand(args.into(), item.into()).into()
+}
+
+/// An axum handler mounted under `HTTP_BASE_PATH`: `#[http_route(GET, "/articles/{id}")]`.
+#[proc_macro_attribute]
+pub fn http_route(args: TokenStream, item: TokenStream) -> TokenStream {
+    http_route::expand(args.into(), item.into()).into()
+}
+
+/// Maps each variant of an error enum to a kind and a stable code: `#[domain(not_found, code = "..")]`.
+#[proc_macro_derive(DomainError, attributes(domain))]
+pub fn derive_domain_error(input: TokenStream) -> TokenStream {
+    domain_error::expand(input.into()).into()
+}
+
+/// Embeds `<dir>/postgres/*.sql` and `<dir>/sqlite/*.sql`: `framework::migrations!("../migrations");`.
+#[proc_macro]
+pub fn migrations(input: TokenStream) -> TokenStream {
+    migrations::expand(input.into()).into()
+}

@@ -1,0 +1,68 @@
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::parse::Module;
+
+/// The struct as written, then its factory and its registration record.
+pub(crate) fn expand(module: &Module) -> TokenStream {
+    let item = &module.item;
+    let name = &item.ident;
+
+    let fields: Vec<_> = item.fields.iter().filter_map(|f| f.ident.as_ref().map(|i| (i, &f.ty))).collect();
+    // Spanned on each field's type, so a type that cannot be injected is reported there.
+    let inits = fields.iter().map(|(ident, ty)| {
+        quote_spanned! {ty.span()=> #ident: __framework::resolve::<#ty>(ctx)? }
+    });
+    let dependencies = fields.iter().map(|(ident, ty)| {
+        let field = ident.to_string();
+        quote_spanned! {ty.span()=> (#field, <#ty as __framework::Injectable>::dependency()) }
+    });
+    let bindings = module.provides.iter().map(|ty| {
+        quote_spanned! {ty.span()=> __framework::Instance::of::<#ty>(component.clone()) }
+    });
+    let provided_keys = module.provides.iter().map(|ty| quote! { __framework::Key::of::<#ty>() });
+    let condition = match &module.when {
+        Some(path) => {
+            let text = crate::attr::path_name(path);
+            quote_spanned! {path.span()=>
+                ::core::option::Option::Some(__framework::Condition { name: #text, check: #path })
+            }
+        }
+        None => quote! { ::core::option::Option::None },
+    };
+    let location = quote_spanned! {name.span()=>
+        __framework::Location { file: ::core::file!(), line: ::core::line!() }
+    };
+
+    quote! {
+        #item
+
+        const _: () = {
+            use ::framework::__private as __framework;
+
+            #[doc(hidden)]
+            fn __framework_build(ctx: &__framework::BuildContext) -> __framework::BuildFuture<'_> {
+                __framework::ready((|| {
+                    let component = ::std::sync::Arc::new(#name { #(#inits,)* });
+                    ::core::result::Result::Ok(::std::vec![
+                        #(#bindings,)*
+                        __framework::Instance::of::<#name>(component),
+                    ])
+                })())
+            }
+
+            __framework::inventory::submit! {
+                __framework::ProviderRecord {
+                    name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                    provides: || ::std::vec![__framework::Key::of::<#name>(), #(#provided_keys),*],
+                    fields: || ::std::vec![#(#dependencies),*],
+                    condition: #condition,
+                    build: __framework_build,
+                    kind: __framework::ProviderKind::Module,
+                    location: #location,
+                }
+            }
+        };
+    }
+}

@@ -1,0 +1,231 @@
+//! One `App`: load config, validate the wiring, build components, serve, shut down.
+
+mod cli;
+mod error;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::{Error, Result};
+
+use crate::config::{CoreConfig, Settings};
+use crate::di::{Container, Graph, Key};
+use crate::health::{Health, Phase};
+use crate::http::AppState;
+use crate::registry::{BuildContext, ProviderKind, Registry, StopHook};
+
+/// A service: `framework::App::from_env()?.run().await`.
+pub struct App {
+    settings: Arc<Settings>,
+    config: CoreConfig,
+    registry: Registry,
+}
+
+impl App {
+    /// Loads the layered config (`envs/.env`, `envs/$APP_ENV.env`, environment) and collects
+    /// every registration of the program.
+    pub fn from_env() -> Result<App> {
+        App::from_settings(Settings::load()?)
+    }
+
+    /// An app over explicit settings (tests use this with overrides).
+    pub fn from_settings(settings: Settings) -> Result<App> {
+        let config = CoreConfig::load(&settings)?;
+        Ok(App {
+            settings: Arc::new(settings),
+            config,
+            registry: Registry::collect(),
+        })
+    }
+
+    /// The core config.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// Validates the config sections and the whole wiring graph, without I/O.
+    pub fn check(&self) -> Result<Graph> {
+        Ok(self.registry.validate(&self.settings)?)
+    }
+
+    /// Every module, binding, route and error code with file:line.
+    pub fn wiring(&self) -> String {
+        crate::registry::listing(&self.registry, &self.settings, &self.config)
+    }
+
+    /// Validates, builds every component in dependency order, and starts serving.
+    pub async fn start(self) -> Result<RunningApp> {
+        let graph = self.check()?;
+        let health = Health::default();
+        let ctx = self.build(&graph, health.clone(), self.config.database_migrate).await?;
+        let stop_hooks = ctx.stop_hooks.into_inner().unwrap_or_else(|e| e.into_inner());
+        let state = AppState {
+            container: Arc::new(ctx.container),
+        };
+        let router = crate::http::router(&self.registry.routes, &self.config.http, state, health.clone());
+
+        let address = SocketAddr::new(self.config.http.host, self.config.http.port);
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| Error::Io {
+            context: format!("cannot bind HTTP to {address} (HTTP_HOST/HTTP_PORT)"),
+            source,
+        })?;
+        let http_addr = listener.local_addr().map_err(|source| Error::Io {
+            context: "cannot read the bound HTTP address".into(),
+            source,
+        })?;
+        tracing::info!(address = %http_addr, base_path = %self.config.http.base_path, "HTTP listening");
+
+        let (stop, mut stopped) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        health.set_phase(Phase::Ready);
+        Ok(RunningApp {
+            http_addr,
+            health,
+            stop,
+            server,
+            stop_hooks,
+            deadline: self.config.shutdown_timeout(),
+        })
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn serve(self) -> Result<()> {
+        let running = self.start().await?;
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received");
+        running.shutdown().await
+    }
+
+    /// Connects to the database and applies the embedded migrations.
+    pub async fn migrate(self) -> Result<()> {
+        let database = self
+            .registry
+            .providers
+            .iter()
+            .find(|p| p.kind == ProviderKind::Framework && p.is_active(&self.settings) && is_pool(p.provides))
+            .ok_or_else(|| Error::Usage("DATABASE_URL names no supported database; nothing to migrate".into()))?;
+        let graph = Graph {
+            order: vec![*database],
+            bindings: Default::default(),
+        };
+        let ctx = self.build(&graph, Health::default(), true).await?;
+        run_stop_hooks(ctx.stop_hooks.into_inner().unwrap_or_else(|e| e.into_inner())).await;
+        Ok(())
+    }
+
+    async fn build(&self, graph: &Graph, health: Health, migrate: bool) -> Result<BuildContext> {
+        let mut ctx = BuildContext {
+            container: Container::new(self.settings.clone()),
+            health,
+            migrate,
+            migrations: self.registry.migrations.clone(),
+            stop_hooks: Mutex::new(Vec::new()),
+        };
+        for provider in &graph.order {
+            let instances = (provider.build)(&ctx).await.map_err(|source| Error::Build {
+                component: provider.name,
+                location: provider.location,
+                source,
+            })?;
+            for instance in instances {
+                ctx.container.insert(instance);
+            }
+        }
+        Ok(ctx)
+    }
+}
+
+fn is_pool(provides: fn() -> Vec<Key>) -> bool {
+    let pools = [Key::of::<sqlx::PgPool>(), Key::of::<sqlx::SqlitePool>()];
+    provides().iter().any(|k| pools.contains(k))
+}
+
+/// A started app.
+pub struct RunningApp {
+    http_addr: SocketAddr,
+    health: Health,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    stop_hooks: Vec<StopHook>,
+    deadline: Duration,
+}
+
+impl RunningApp {
+    /// The bound HTTP address (useful with `HTTP_PORT=0`).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The app's health.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Readiness goes false, in-flight requests drain, then components stop, all within
+    /// `SHUTDOWN_TIMEOUT_SECS`.
+    pub async fn shutdown(self) -> Result<()> {
+        let started = Instant::now();
+        self.health.set_phase(Phase::ShuttingDown);
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(self.deadline, self.server).await {
+            Ok(Ok(Ok(()))) => tracing::info!("HTTP drained"),
+            Ok(Ok(Err(source))) => {
+                return Err(Error::Io {
+                    context: "HTTP server failed".into(),
+                    source,
+                });
+            }
+            Ok(Err(join)) => tracing::error!(error = %join, "HTTP server task failed"),
+            Err(_) => tracing::warn!(deadline = ?self.deadline, "HTTP did not drain before the deadline"),
+        }
+        let remaining = self.deadline.saturating_sub(started.elapsed());
+        if tokio::time::timeout(remaining, run_stop_hooks(self.stop_hooks)).await.is_err() {
+            tracing::warn!("components did not stop before the deadline");
+        }
+        tracing::info!(elapsed = ?started.elapsed(), "stopped");
+        Ok(())
+    }
+}
+
+async fn run_stop_hooks(hooks: Vec<StopHook>) {
+    for hook in hooks.into_iter().rev() {
+        hook().await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,163 @@
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Settings, de};
+
+/// The keys every service reads (see `envs/.env` for what each means).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CoreConfig {
+    /// `APP_ENV`: selects `envs/$APP_ENV.env`.
+    #[serde(default)]
+    pub app_env: String,
+    /// `APP_NAME`: the service name in logs, metrics and cache keys.
+    #[serde(default = "default_app_name")]
+    pub app_name: String,
+    /// `HTTP_*` keys.
+    #[serde(skip)]
+    pub http: HttpConfig,
+    /// `GRPC_HOST`.
+    #[serde(default = "localhost")]
+    pub grpc_host: IpAddr,
+    /// `GRPC_PORT` (0: an ephemeral port).
+    #[serde(default = "default_grpc_port")]
+    pub grpc_port: u16,
+    /// `DATABASE_URL`: `postgres://...` or `sqlite://...`; empty for no database.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// `DATABASE_MIGRATE`: run the embedded migrations at startup.
+    #[serde(default)]
+    pub database_migrate: bool,
+    /// `DATABASE_MAX_CONNECTIONS`.
+    #[serde(default = "default_max_connections")]
+    pub database_max_connections: u32,
+    /// `REDIS_URL`.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// `KAFKA_BROKERS`.
+    #[serde(default)]
+    pub kafka_brokers: Option<String>,
+    /// `SENTRY_DSN`: empty disables Sentry.
+    #[serde(default)]
+    pub sentry_dsn: Option<String>,
+    /// `LOG_LEVEL`: a tracing filter such as `info` or `info,sqlx=warn`.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// `LOG_FORMAT`: `text` or `json`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// `SHUTDOWN_TIMEOUT_SECS`: the deadline for a graceful shutdown.
+    #[serde(default = "default_shutdown_secs")]
+    pub shutdown_timeout_secs: u64,
+}
+
+/// The `HTTP_*` keys.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpConfig {
+    /// `HTTP_HOST`.
+    #[serde(default = "localhost")]
+    pub host: IpAddr,
+    /// `HTTP_PORT` (0: an ephemeral port).
+    #[serde(default = "default_http_port")]
+    pub port: u16,
+    /// `HTTP_BASE_PATH`: the prefix of every `#[http_route]`.
+    #[serde(default = "default_base_path")]
+    pub base_path: String,
+    /// `HTTP_REQUEST_TIMEOUT_SECS`.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// `HTTP_BODY_LIMIT_BYTES`: larger bodies get 413.
+    #[serde(default = "default_body_limit")]
+    pub body_limit_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            host: localhost(),
+            port: default_http_port(),
+            base_path: default_base_path(),
+            request_timeout_secs: default_request_timeout(),
+            body_limit_bytes: default_body_limit(),
+        }
+    }
+}
+
+/// `LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl CoreConfig {
+    /// Reads and checks the core keys.
+    pub fn load(settings: &Settings) -> Result<Self, ConfigError> {
+        let mut core: CoreConfig = de::from_settings(settings, "")?;
+        core.http = de::from_settings(settings, "HTTP_")?;
+        core.database_url = core.database_url.filter(|u| !u.trim().is_empty());
+        let base = &core.http.base_path;
+        if !base.is_empty() && (!base.starts_with('/') || base.ends_with('/')) {
+            return Err(settings.invalid(
+                "HTTP_BASE_PATH",
+                "must be empty or start with `/` and not end with `/`, e.g. `/api/v1`",
+            ));
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&core.log_level) {
+            return Err(settings.invalid("LOG_LEVEL", format!("not a tracing filter: {error}")));
+        }
+        if let Some(url) = &core.database_url
+            && crate::db::Backend::of_url(url).is_none()
+        {
+            return Err(settings.invalid(
+                "DATABASE_URL",
+                "expected `postgres://...`, `sqlite://...`, or empty for no database",
+            ));
+        }
+        if core.http.request_timeout_secs == 0 {
+            return Err(settings.invalid("HTTP_REQUEST_TIMEOUT_SECS", "must be at least 1"));
+        }
+        Ok(core)
+    }
+
+    /// The graceful shutdown deadline.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+fn localhost() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+fn default_app_name() -> String {
+    "service".into()
+}
+fn default_grpc_port() -> u16 {
+    3000
+}
+fn default_http_port() -> u16 {
+    4000
+}
+fn default_base_path() -> String {
+    "/api/v1".into()
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+fn default_body_limit() -> usize {
+    1024 * 1024
+}
+fn default_max_connections() -> u32 {
+    10
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_shutdown_secs() -> u64 {
+    30
+}

@@ -1,0 +1,192 @@
+//! Layered configuration: `envs/.env` -> `envs/$APP_ENV.env` -> process environment.
+//!
+//! Every value remembers where it came from, so an error can name the key and its source.
+
+mod core;
+mod de;
+mod section;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use self::core::{CoreConfig, HttpConfig, LogFormat};
+pub use self::section::{Config, ConfigSection};
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A line of an env file.
+    File(PathBuf),
+    /// The process environment.
+    Environment,
+    /// Set in code, for example by a test.
+    Override,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Environment => f.write_str("the process environment"),
+            Origin::Override => f.write_str("an override set in code"),
+        }
+    }
+}
+
+/// A configuration error; it names the key and where its value came from.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConfigError {
+    /// A required key has no value anywhere.
+    #[error("missing config key `{key}`: set it in envs/.env, envs/$APP_ENV.env or the environment")]
+    Missing {
+        /// The missing key.
+        key: String,
+    },
+    /// A value could not be parsed or failed validation.
+    #[error("invalid config key `{key}`={value:?} (from {origin}): {reason}")]
+    Invalid {
+        /// The offending key.
+        key: String,
+        /// Its raw value.
+        value: String,
+        /// Where the value came from.
+        origin: Origin,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An env file could not be read or parsed.
+    #[error("cannot read env file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    value: String,
+    origin: Origin,
+}
+
+/// The merged key/value configuration of one process.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Settings {
+    /// Loads the layers from the env directory and the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_with(std::iter::empty::<(String, String)>())
+    }
+
+    /// Like [`Settings::load`], with `overrides` applied last (they win over the environment).
+    pub fn load_with<K, V>(overrides: impl IntoIterator<Item = (K, V)>) -> Result<Self, ConfigError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let overrides: Vec<(String, String)> = overrides
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let lookup = |key: &str| {
+            overrides
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(key).ok())
+        };
+
+        let mut settings = Settings::default();
+        if let Some(dir) = envs_dir(lookup("ENVS_DIR"))? {
+            settings.merge_file(&dir.join(".env"), true)?;
+            let app_env = lookup("APP_ENV").or_else(|| settings.get("APP_ENV").map(str::to_owned));
+            if let Some(app_env) = app_env.filter(|e| !e.is_empty()) {
+                settings.merge_file(&dir.join(format!("{app_env}.env")), false)?;
+            }
+        }
+        for (key, value) in std::env::vars() {
+            settings.set(key, value, Origin::Environment);
+        }
+        for (key, value) in overrides {
+            settings.set(key, value, Origin::Override);
+        }
+        Ok(settings)
+    }
+
+    /// Builds settings from explicit pairs only (no files, no environment).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        let mut settings = Settings::default();
+        for (key, value) in pairs {
+            settings.set(key.into(), value.into(), Origin::Override);
+        }
+        settings
+    }
+
+    fn set(&mut self, key: String, value: String, origin: Origin) {
+        self.entries.insert(key, Entry { value, origin });
+    }
+
+    fn merge_file(&mut self, path: &Path, optional: bool) -> Result<(), ConfigError> {
+        if optional && !path.exists() {
+            return Ok(());
+        }
+        let file_error = |reason: String| ConfigError::File {
+            path: path.to_owned(),
+            reason,
+        };
+        let iter = dotenvy::from_path_iter(path).map_err(|e| file_error(e.to_string()))?;
+        for item in iter {
+            let (key, value) = item.map_err(|e| file_error(e.to_string()))?;
+            self.set(key, value, Origin::File(path.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The raw value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(|e| e.value.as_str())
+    }
+
+    /// Where the value of `key` came from, if set.
+    pub fn origin(&self, key: &str) -> Option<&Origin> {
+        self.entries.get(key).map(|e| &e.origin)
+    }
+
+    /// An [`ConfigError::Invalid`] for `key` with its current value and origin.
+    pub fn invalid(&self, key: &str, reason: impl fmt::Display) -> ConfigError {
+        let entry = self.entries.get(key);
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            value: entry.map(|e| e.value.clone()).unwrap_or_default(),
+            origin: entry.map(|e| e.origin.clone()).unwrap_or(Origin::Override),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// `$ENVS_DIR` if set (it must exist), else the first `envs/` in the working directory or
+/// one of its parents, so `cargo run` and `cargo test` find the workspace's env files.
+fn envs_dir(explicit: Option<String>) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(dir) = explicit.filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return if dir.is_dir() {
+            Ok(Some(dir))
+        } else {
+            Err(ConfigError::File {
+                path: dir,
+                reason: "ENVS_DIR does not name a directory".into(),
+            })
+        };
+    }
+    let cwd = std::env::current_dir().map_err(|e| ConfigError::File {
+        path: PathBuf::from("."),
+        reason: e.to_string(),
+    })?;
+    Ok(cwd.ancestors().map(|d| d.join("envs")).find(|d| d.join(".env").is_file()))
+}

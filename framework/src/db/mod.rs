@@ -1,0 +1,83 @@
+//! The SQL database: a PostgreSQL or SQLite pool chosen by the scheme of `DATABASE_URL`,
+//! built only when a component needs it, with embedded migrations.
+//!
+//! A `#[module]` field of type `PgPool` or `SqlitePool` injects the pool; adapters pick
+//! their backend with `#[module(when = framework::db::is_postgres)]`.
+
+mod migrate;
+mod providers;
+
+use crate::config::Settings;
+
+pub use migrate::{EmbeddedMigration, run_migrations};
+pub use sqlx::{PgPool, SqlitePool};
+
+/// The database backend named by a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+    /// `sqlite:`.
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend of `url`, if it is one of ours.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    /// The backend `settings` select, if `DATABASE_URL` is set.
+    pub fn of(settings: &Settings) -> Option<Backend> {
+        settings.get("DATABASE_URL").and_then(|url| Backend::of_url(url.trim()))
+    }
+}
+
+/// `when` predicate: `DATABASE_URL` is a PostgreSQL URL.
+pub fn is_postgres(settings: &Settings) -> bool {
+    Backend::of(settings) == Some(Backend::Postgres)
+}
+
+/// `when` predicate: `DATABASE_URL` is an SQLite URL.
+pub fn is_sqlite(settings: &Settings) -> bool {
+    Backend::of(settings) == Some(Backend::Sqlite)
+}
+
+/// `url` with its password replaced, for logs and reports.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_only() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn backend_from_scheme() {
+        assert_eq!(Backend::of_url("postgresql://h/db"), Some(Backend::Postgres));
+        assert_eq!(Backend::of_url("sqlite::memory:"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("mysql://h/db"), None);
+    }
+}

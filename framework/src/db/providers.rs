@@ -1,0 +1,168 @@
+//! The pools as framework-provided components: registered like any `#[module]`, but built
+//! only when an active component injects them.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{Connection, Database, PgPool, Pool, Postgres, Sqlite, SqlitePool};
+
+use super::{EmbeddedMigration, is_postgres, is_sqlite, redact_url, run_migrations};
+use crate::config::CoreConfig;
+use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
+use crate::registry::{
+    BuildContext, BuildError, BuildFuture, Condition, Location, MigrationsRecord, ProviderKind, ProviderRecord,
+};
+
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+macro_rules! pool_provider {
+    ($pool:ty, $db:ty, $condition:ident, $build:ident) => {
+        impl Injectable for $pool {
+            fn dependency() -> Dependency {
+                Dependency::Component(Key::of::<$pool>())
+            }
+            fn resolve(container: &Container) -> Result<Self, ResolveError> {
+                container
+                    .get::<$pool>()
+                    .map(|pool| (*pool).clone())
+                    .ok_or(ResolveError::Missing(stringify!($pool)))
+            }
+        }
+
+        inventory::submit! {
+            ProviderRecord {
+                name: concat!("sqlx::", stringify!($pool)),
+                provides: || vec![Key::of::<$pool>()],
+                fields: Vec::new,
+                condition: Some(Condition {
+                    name: concat!("framework::db::", stringify!($condition)),
+                    check: $condition,
+                }),
+                build: |ctx| -> BuildFuture<'_> { Box::pin(async move { build::<$db>(ctx, $build(ctx)?).await }) },
+                kind: ProviderKind::Framework,
+                location: Location { file: file!(), line: line!() },
+            }
+        }
+    };
+}
+
+pool_provider!(PgPool, Postgres, is_postgres, postgres_options);
+pool_provider!(SqlitePool, Sqlite, is_sqlite, sqlite_options);
+
+/// What differs between the backends.
+trait Backend: Database {
+    fn migrations(record: &MigrationsRecord) -> &'static [EmbeddedMigration];
+}
+
+impl Backend for Postgres {
+    fn migrations(record: &MigrationsRecord) -> &'static [EmbeddedMigration] {
+        record.postgres
+    }
+}
+
+impl Backend for Sqlite {
+    fn migrations(record: &MigrationsRecord) -> &'static [EmbeddedMigration] {
+        record.sqlite
+    }
+}
+
+struct Options<DB: Database> {
+    url: String,
+    connect: <DB::Connection as Connection>::Options,
+    pool: PoolOptions<DB>,
+}
+
+fn database_url(ctx: &BuildContext) -> Result<(String, CoreConfig), BuildError> {
+    let core = CoreConfig::load(ctx.container().settings())?;
+    let url = core.database_url.clone().ok_or("DATABASE_URL is empty")?;
+    Ok((url, core))
+}
+
+fn postgres_options(ctx: &BuildContext) -> Result<Options<Postgres>, BuildError> {
+    let (url, core) = database_url(ctx)?;
+    let connect = PgConnectOptions::from_str(&url).map_err(|e| invalid_url(&url, e))?;
+    Ok(Options {
+        url,
+        connect,
+        pool: PoolOptions::new().max_connections(core.database_max_connections),
+    })
+}
+
+fn sqlite_options(ctx: &BuildContext) -> Result<Options<Sqlite>, BuildError> {
+    let (url, core) = database_url(ctx)?;
+    let connect = SqliteConnectOptions::from_str(&url)
+        .map_err(|e| invalid_url(&url, e))?
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let in_memory = connect.get_filename() == std::path::Path::new(":memory:");
+    let pool = if in_memory {
+        // Every connection to `:memory:` is a new, empty database: keep exactly one.
+        PoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+    } else {
+        if let Some(dir) = connect.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        PoolOptions::new().max_connections(core.database_max_connections)
+    };
+    Ok(Options {
+        url,
+        connect: connect.journal_mode(SqliteJournalMode::Wal),
+        pool,
+    })
+}
+
+fn invalid_url(url: &str, error: sqlx::Error) -> BuildError {
+    format!("invalid DATABASE_URL {}: {error}", redact_url(url)).into()
+}
+
+/// Connects, migrates when `DATABASE_MIGRATE=true`, and registers the `database` health unit
+/// and the pool's close at shutdown.
+async fn build<DB: Backend>(ctx: &BuildContext, options: Options<DB>) -> Result<Vec<Instance>, BuildError>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    let redacted = redact_url(&options.url);
+    let pool: Pool<DB> = options
+        .pool
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options.connect)
+        .await
+        .map_err(|e| format!("cannot connect to the database at {redacted}: {e}"))?;
+    tracing::info!(url = %redacted, "database connected");
+    if ctx.migrate {
+        migrate(ctx, &pool).await?;
+    }
+    let checked = pool.clone();
+    ctx.health().add_unit("database", move || {
+        let pool = checked.clone();
+        async move {
+            let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
+            conn.ping().await.map_err(|e| e.to_string())
+        }
+    });
+    let closed = pool.clone();
+    ctx.on_stop(Box::new(move || Box::pin(async move { closed.close().await })));
+    Ok(vec![Instance::of::<Pool<DB>>(Arc::new(pool))])
+}
+
+/// Applies the embedded migrations of this backend.
+async fn migrate<DB: Backend>(ctx: &BuildContext, pool: &Pool<DB>) -> Result<(), BuildError>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    let Some(record) = ctx.migrations.first() else {
+        tracing::warn!("DATABASE_MIGRATE is true but the program embeds no migrations (framework::migrations!)");
+        return Ok(());
+    };
+    let migrations = DB::migrations(record);
+    run_migrations(migrations, pool)
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
+    tracing::info!(count = migrations.len(), "migrations applied");
+    Ok(())
+}

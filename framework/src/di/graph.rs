@@ -1,0 +1,189 @@
+//! Validation of the dependency graph, before any I/O: every needed component has exactly one
+//! active provider, no cycles, every config section loads. The walk also yields the build
+//! order (dependencies first).
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Dependency, Key};
+use crate::config::Settings;
+use crate::registry::{ProviderKind, ProviderRecord, Registry, RouteRecord, WiringError};
+use crate::registry::{Candidate, Needer};
+
+/// A validated graph: which providers to build, in order, and who provides each key.
+pub struct Graph {
+    pub(crate) order: Vec<&'static ProviderRecord>,
+    pub(crate) bindings: HashMap<Key, &'static ProviderRecord>,
+}
+
+impl Graph {
+    pub(crate) fn validate(registry: &Registry, settings: &Settings, errors: &mut Vec<WiringError>) -> Graph {
+        let mut walk = Walk::new(registry, settings, errors);
+        // The roots: every active module (always built) and every route (always served).
+        for provider in &registry.providers {
+            if provider.kind == ProviderKind::Module && provider.is_active(settings) {
+                walk.visit(provider, &mut Vec::new());
+            }
+        }
+        for route in &registry.routes {
+            walk.route(route);
+        }
+        Graph {
+            order: walk.order,
+            bindings: walk.bound,
+        }
+    }
+}
+
+struct Step {
+    label: String,
+    provider: Option<*const ProviderRecord>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Visiting,
+    Done,
+}
+
+struct Walk<'a> {
+    settings: &'a Settings,
+    active: HashMap<Key, Vec<&'static ProviderRecord>>,
+    inactive: HashMap<Key, Vec<&'static ProviderRecord>>,
+    state: HashMap<*const ProviderRecord, State>,
+    order: Vec<&'static ProviderRecord>,
+    bound: HashMap<Key, &'static ProviderRecord>,
+    reported: HashSet<String>,
+    errors: &'a mut Vec<WiringError>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(registry: &Registry, settings: &'a Settings, errors: &'a mut Vec<WiringError>) -> Self {
+        let mut active: HashMap<Key, Vec<_>> = HashMap::new();
+        let mut inactive: HashMap<Key, Vec<_>> = HashMap::new();
+        for &provider in &registry.providers {
+            let index = if provider.is_active(settings) { &mut active } else { &mut inactive };
+            for key in (provider.provides)() {
+                index.entry(key).or_default().push(provider);
+            }
+        }
+        Walk {
+            settings,
+            active,
+            inactive,
+            state: HashMap::new(),
+            order: Vec::new(),
+            bound: HashMap::new(),
+            reported: HashSet::new(),
+            errors,
+        }
+    }
+
+    fn route(&mut self, route: &'static RouteRecord) {
+        let mut path = vec![Step {
+            label: format!("{} {} ({})", route.method, route.path, route.location),
+            provider: None,
+        }];
+        let needer = Needer {
+            description: format!("an `Inject<..>` argument of handler `{}`", route.handler),
+            location: route.location,
+        };
+        for dependency in (route.dependencies)() {
+            self.dependency(&needer, dependency, &mut path);
+        }
+    }
+
+    fn visit(&mut self, provider: &'static ProviderRecord, path: &mut Vec<Step>) {
+        let id = provider as *const ProviderRecord;
+        match self.state.get(&id) {
+            Some(State::Done) => return,
+            Some(State::Visiting) => {
+                let start = path.iter().position(|s| s.provider == Some(id)).unwrap_or(0);
+                let mut steps: Vec<String> = path[start..].iter().map(|s| s.label.clone()).collect();
+                steps.push(provider_label(provider));
+                if self.reported.insert(format!("cycle {}", steps.join(" -> "))) {
+                    self.errors.push(WiringError::Cycle { steps });
+                }
+                return;
+            }
+            None => {}
+        }
+        self.state.insert(id, State::Visiting);
+        path.push(Step {
+            label: provider_label(provider),
+            provider: Some(id),
+        });
+        for (field, dependency) in (provider.fields)() {
+            let needer = Needer {
+                description: format!("field `{field}` of `{}`", provider.short_name()),
+                location: provider.location,
+            };
+            self.dependency(&needer, dependency, path);
+        }
+        path.pop();
+        self.state.insert(id, State::Done);
+        self.order.push(provider);
+    }
+
+    fn dependency(&mut self, needer: &Needer, dependency: Dependency, path: &mut Vec<Step>) {
+        match dependency {
+            Dependency::Config { type_name, prefix, check } => {
+                if let Err(error) = check(self.settings)
+                    && self.reported.insert(format!("config {type_name}"))
+                {
+                    self.errors.push(WiringError::Config {
+                        section: type_name,
+                        prefix,
+                        needed_by: needer.clone(),
+                        error,
+                    });
+                }
+            }
+            Dependency::Component(key) => {
+                let providers = self.active.get(&key).cloned().unwrap_or_default();
+                match providers.as_slice() {
+                    [provider] => {
+                        self.bound.insert(key, provider);
+                        self.visit(provider, path);
+                    }
+                    [] => {
+                        if self.reported.insert(format!("missing {:?} {}", key, needer.description)) {
+                            let mut steps: Vec<String> = path.iter().map(|s| s.label.clone()).collect();
+                            steps.push(key.short_name());
+                            self.errors.push(WiringError::Missing {
+                                key,
+                                needed_by: needer.clone(),
+                                path: steps,
+                                inactive: candidates(self.inactive.get(&key)),
+                            });
+                        }
+                    }
+                    _ => {
+                        if self.reported.insert(format!("ambiguous {key:?}")) {
+                            self.errors.push(WiringError::Ambiguous {
+                                key,
+                                needed_by: needer.clone(),
+                                candidates: candidates(Some(&providers)),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn provider_label(provider: &ProviderRecord) -> String {
+    format!("{} ({})", provider.short_name(), provider.location)
+}
+
+fn candidates(providers: Option<&Vec<&'static ProviderRecord>>) -> Vec<Candidate> {
+    providers
+        .into_iter()
+        .flatten()
+        .map(|p| Candidate {
+            name: p.name,
+            location: p.location,
+            condition: p.condition.map(|c| c.name),
+        })
+        .collect()
+}

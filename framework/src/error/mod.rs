@@ -1,0 +1,109 @@
+//! The error model: every `#[derive(DomainError)]` variant has a kind, which fixes its HTTP
+//! status (and later its gRPC code and Kafka disposition), and a stable code clients see.
+
+mod problem;
+
+use axum::http::StatusCode;
+
+pub use problem::{FieldError, Problem, field_errors};
+
+/// The kinds of the original template, with their fixed mappings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Input failed validation: 400.
+    Validation,
+    /// A malformed request: 400.
+    BadRequest,
+    /// A business rule refused the request: 400.
+    Domain,
+    /// 404.
+    NotFound,
+    /// A conflict with existing state (a duplicate): 409.
+    Conflict,
+    /// 401.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// Data that could not be encoded or decoded: 500.
+    Marshaling,
+    /// A failure of the application's own logic: 500, retried by consumers.
+    Application,
+    /// A failure of infrastructure: 500, retried by consumers.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in table order.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Validation,
+        ErrorKind::BadRequest,
+        ErrorKind::Domain,
+        ErrorKind::NotFound,
+        ErrorKind::Conflict,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::Marshaling,
+        ErrorKind::Application,
+        ErrorKind::Internal,
+    ];
+
+    /// The HTTP status of this kind.
+    pub fn http_status(self) -> StatusCode {
+        match self {
+            ErrorKind::Validation | ErrorKind::BadRequest | ErrorKind::Domain => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::Marshaling | ErrorKind::Application | ErrorKind::Internal => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// Whether a consumer should retry a message that failed with this kind.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::Application | ErrorKind::Internal)
+    }
+}
+
+/// An error of the service's domain; implement it with `#[derive(DomainError)]`.
+///
+/// ```
+/// use framework::DomainError;
+///
+/// #[derive(Debug, thiserror::Error, DomainError)]
+/// pub enum ArticleError {
+///     #[error("article {0} not found")]
+///     #[domain(not_found, code = "ARTICLE_NOT_FOUND")]
+///     NotFound(uuid::Uuid),
+///     #[error("storage failure")]
+///     #[domain(internal)]
+///     Storage(#[source] std::io::Error),
+/// }
+///
+/// let e = ArticleError::NotFound(uuid::Uuid::nil());
+/// assert_eq!(framework::error::DomainError::code(&e), "ARTICLE_NOT_FOUND");
+/// ```
+pub trait DomainError: std::error::Error + Send + Sync + 'static {
+    /// The kind, which fixes the status mappings.
+    fn kind(&self) -> ErrorKind;
+    /// The stable code clients see.
+    fn code(&self) -> &'static str;
+    /// Field errors, for validation errors.
+    fn field_errors(&self) -> Vec<FieldError> {
+        Vec::new()
+    }
+}
+
+/// `error: source: source-of-source`, for logs (never for clients).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        chain.push_str(": ");
+        chain.push_str(&e.to_string());
+        source = e.source();
+    }
+    chain
+}

@@ -1,0 +1,177 @@
+//! RFC 9457 problem details, the body of every HTTP error.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use validator::{ValidationErrors, ValidationErrorsKind};
+
+use super::{DomainError, error_chain};
+
+/// The media type of problem bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// What a 5xx says: nothing internal.
+const INTERNAL_DETAIL: &str = "The server failed to handle the request; quote the request id when reporting it.";
+
+/// A problem details body. The framework's middleware adds the `request_id`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// Always `about:blank`: `code` identifies the problem.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The status's reason phrase.
+    pub title: Cow<'static, str>,
+    /// The HTTP status.
+    pub status: u16,
+    /// A stable, machine-readable code.
+    pub code: Cow<'static, str>,
+    /// A human-readable explanation (generic for 5xx).
+    pub detail: String,
+    /// The request id, also in the `x-request-id` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Field errors of a validation failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// The messages for one failing field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field, dotted for nested values: `author.email`, `tags[2]`.
+    pub field: String,
+    /// What is wrong with it.
+    pub messages: Vec<String>,
+}
+
+impl Problem {
+    /// A problem with `status`, `code` and `detail`; a 5xx detail is replaced by a generic one.
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Problem {
+        let detail = if status.is_server_error() {
+            INTERNAL_DETAIL.to_owned()
+        } else {
+            detail.into()
+        };
+        Problem {
+            kind: "about:blank",
+            title: Cow::Borrowed(status.canonical_reason().unwrap_or("Error")),
+            status: status.as_u16(),
+            code: code.into(),
+            detail,
+            request_id: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A problem for a bare status, with the code derived from its reason (`PAYLOAD_TOO_LARGE`).
+    pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Problem {
+        let code = status
+            .canonical_reason()
+            .unwrap_or("ERROR")
+            .to_ascii_uppercase()
+            .replace([' ', '-'], "_")
+            .replace('\'', "");
+        Problem::new(status, code, detail)
+    }
+
+    /// The generic 500.
+    pub fn internal() -> Problem {
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "")
+    }
+
+    /// A 400 listing each failing field.
+    pub fn validation(errors: &ValidationErrors) -> Problem {
+        Problem {
+            errors: field_errors(errors),
+            ..Problem::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", "The request failed validation.")
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The response for a domain error; a 5xx is logged with its whole chain, and the client
+    /// sees only the code.
+    pub fn from_domain_error<E: DomainError>(error: &E) -> Problem {
+        let status = error.kind().http_status();
+        if status.is_server_error() {
+            tracing::error!(code = error.code(), error = %error_chain(error), "request failed");
+        } else {
+            tracing::info!(code = error.code(), error = %error, "request refused");
+        }
+        Problem {
+            errors: error.field_errors(),
+            ..Problem::new(status, error.code(), error.to_string())
+        }
+    }
+
+    /// The JSON body (never fails: every field is a plain string or number).
+    pub(crate) fn to_body(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), self.to_body()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        // The problem middleware finds it here to add the request id.
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Flattens validator's nested errors into one entry per field path.
+pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    collect(errors, "", &mut out);
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
+}
+
+fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => out.push(FieldError {
+                field: path,
+                messages: list.iter().map(message).collect(),
+            }),
+            ValidationErrorsKind::Struct(inner) => collect(inner, &path, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, &format!("{path}[{index}]"), out);
+                }
+            }
+        }
+    }
+}
+
+/// The rule's own message, or one written from its code and parameters.
+fn message(error: &validator::ValidationError) -> String {
+    if let Some(message) = &error.message {
+        return message.to_string();
+    }
+    let param = |name: &str| error.params.get(name).map(|v| v.to_string());
+    let unit = if error.code == "length" { " characters" } else { "" };
+    match (error.code.as_ref(), param("min"), param("max"), param("equal")) {
+        ("length" | "range", _, _, Some(equal)) => format!("must be exactly {equal}{unit}"),
+        ("length" | "range", Some(min), Some(max), _) => format!("must be between {min} and {max}{unit}"),
+        ("length" | "range", Some(min), None, _) => format!("must be at least {min}{unit}"),
+        ("length" | "range", None, Some(max), _) => format!("must be at most {max}{unit}"),
+        ("email", ..) => "must be a valid email address".into(),
+        ("url", ..) => "must be a valid URL".into(),
+        ("required", ..) => "is required".into(),
+        (code, ..) => format!("failed the `{code}` rule"),
+    }
+}

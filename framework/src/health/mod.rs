@@ -1,0 +1,178 @@
+//! Liveness, readiness and per-backend health: `GET /health/live`, `/health/ready`, `/health`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+/// A unit's check: `Ok` when the backend answers.
+pub type Check = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// How long one unit may take to answer.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the app is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Phase {
+    /// Building components and starting deliveries.
+    Starting = 0,
+    /// Serving.
+    Ready = 1,
+    /// Draining after a shutdown signal.
+    ShuttingDown = 2,
+}
+
+struct Unit {
+    name: &'static str,
+    check: Check,
+}
+
+/// The app's health: its phase and one unit per backend.
+#[derive(Clone)]
+pub struct Health {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    phase: AtomicU8,
+    units: RwLock<Vec<Unit>>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            inner: Arc::new(Inner {
+                phase: AtomicU8::new(Phase::Starting as u8),
+                units: RwLock::new(Vec::new()),
+            }),
+        }
+    }
+}
+
+/// The health of one unit.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitStatus {
+    /// `database`, `redis`, ...
+    pub name: &'static str,
+    /// `up` or `down`.
+    pub status: &'static str,
+}
+
+/// The body of `GET /health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `up` when every unit is up.
+    pub status: &'static str,
+    /// Where the app is in its life.
+    pub phase: Phase,
+    /// Each unit.
+    pub units: Vec<UnitStatus>,
+}
+
+impl Health {
+    /// Adds a backend unit; a unit that is down makes the app not ready.
+    pub fn add_unit<F, Fut>(&self, name: &'static str, check: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let check: Check = Arc::new(move || Box::pin(check()));
+        self.inner
+            .units
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Unit { name, check });
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        match self.inner.phase.load(Ordering::Acquire) {
+            0 => Phase::Starting,
+            1 => Phase::Ready,
+            _ => Phase::ShuttingDown,
+        }
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        self.inner.phase.store(phase as u8, Ordering::Release);
+    }
+
+    /// Checks every unit concurrently, each under a timeout.
+    pub async fn report(&self) -> Report {
+        let units: Vec<(&'static str, Check)> = self
+            .inner
+            .units
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|u| (u.name, u.check.clone()))
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, (name, check)) in units.into_iter().enumerate() {
+            tasks.spawn(async move {
+                let up = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(error)) => {
+                        tracing::warn!(unit = name, %error, "health check failed");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!(unit = name, "health check timed out");
+                        false
+                    }
+                };
+                (index, UnitStatus { name, status: if up { "up" } else { "down" } })
+            });
+        }
+        let mut results: Vec<(usize, UnitStatus)> = tasks.join_all().await;
+        results.sort_by_key(|(index, _)| *index);
+        let units: Vec<UnitStatus> = results.into_iter().map(|(_, u)| u).collect();
+        let up = units.iter().all(|u| u.status == "up");
+        Report {
+            status: if up { "up" } else { "down" },
+            phase: self.phase(),
+            units,
+        }
+    }
+}
+
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(health: Health) -> Router<S> {
+    Router::new()
+        .route("/health/live", get(|| async { Json(serde_json::json!({ "status": "up" })) }))
+        .route("/health/ready", get(ready))
+        .route("/health", get(full))
+        .with_state(health)
+}
+
+async fn ready(State(health): State<Health>) -> impl IntoResponse {
+    let phase = health.phase();
+    if phase != Phase::Ready {
+        let body = serde_json::json!({ "status": "down", "phase": phase });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
+    let report = health.report().await;
+    (status_of(&report), Json(serde_json::json!(report)))
+}
+
+async fn full(State(health): State<Health>) -> impl IntoResponse {
+    let report = health.report().await;
+    (status_of(&report), Json(report))
+}
+
+fn status_of(report: &Report) -> StatusCode {
+    if report.status == "up" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}

@@ -1,0 +1,60 @@
+//! HTTP delivery: every `#[http_route]` on one axum `Router` under `HTTP_BASE_PATH`, behind
+//! the standard middleware stack.
+
+mod middleware;
+mod problem_layer;
+mod valid;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri};
+use axum::routing::MethodRouter;
+
+pub use middleware::apply_standard_layers;
+pub use valid::Valid;
+
+use crate::config::HttpConfig;
+use crate::di::Container;
+use crate::error::Problem;
+use crate::health::Health;
+use crate::registry::RouteRecord;
+
+/// The router state: the built components, for `Inject<T>`.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) container: Arc<Container>,
+}
+
+impl AppState {
+    /// The built components.
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+}
+
+/// The whole HTTP app: the routes under the base path, health outside it, the problem+json
+/// fallback and the standard layers.
+pub(crate) fn router(routes: &[&'static RouteRecord], config: &HttpConfig, state: AppState, health: Health) -> Router {
+    let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    for route in routes {
+        let method_router = by_path.remove(route.path).unwrap_or_default();
+        by_path.insert(route.path, method_router.merge((route.mount)()));
+    }
+    let api = by_path
+        .into_iter()
+        .fold(Router::new(), |api, (path, method_router)| api.route(path, method_router))
+        .with_state(state);
+    let app = if config.base_path.is_empty() {
+        api
+    } else {
+        Router::new().nest(&config.base_path, api)
+    };
+    let app = app.merge(crate::health::router(health)).fallback(route_not_found);
+    apply_standard_layers(app, config)
+}
+
+async fn route_not_found(uri: Uri) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND", format!("no route for `{}`", uri.path()))
+}

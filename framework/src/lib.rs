@@ -1,0 +1,86 @@
+//! A declarative service framework: annotate plain Rust items, and the runtime wires
+//! dependency injection, HTTP delivery, error mapping and health at startup.
+//!
+//! ```ignore
+//! #[framework::module]
+//! pub struct ArticleService { repo: Arc<dyn ArticleRepository> }
+//!
+//! #[framework::http_route(GET, "/articles/{id}")]
+//! async fn get(svc: Inject<ArticleService>, Path(id): Path<Uuid>) -> Result<Json<Article>, ArticleError> { .. }
+//!
+//! #[tokio::main]
+//! async fn main() -> framework::Result<()> { framework::App::from_env()?.run().await }
+//! ```
+//!
+//! See the workspace README for a tour of every macro.
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod di;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod registry;
+pub mod telemetry;
+pub mod testing;
+
+pub use app::{App, Error, Result, RunningApp};
+pub use config::{Config, ConfigSection};
+pub use di::Inject;
+pub use error::{DomainError, ErrorKind, Problem};
+pub use framework_macros::{DomainError, http_route, migrations, module};
+pub use http::Valid;
+
+/// The HTTP framework handlers are written with.
+pub use axum;
+/// The SQL toolkit behind the database pools.
+pub use sqlx;
+
+#[doc(hidden)]
+/// Not public API: what the macros' generated code names.
+pub mod __private {
+    pub use ::axum;
+    pub use ::inventory;
+
+    pub use crate::db::EmbeddedMigration;
+    pub use crate::di::{Dependency, Injectable, Instance, Key};
+    pub use crate::error::{DomainError, ErrorKind, Problem};
+    pub use crate::http::AppState;
+    pub use crate::registry::{
+        BuildContext, BuildFuture, Condition, ErrorCodeRecord, Location, MigrationsRecord, ProviderKind,
+        ProviderRecord, RouteRecord,
+    };
+
+    pub use crate::registry::BuildError;
+
+    /// A module's factory is synchronous: wrap its result as the build future.
+    pub fn ready(result: Result<Vec<Instance>, BuildError>) -> BuildFuture<'static> {
+        Box::pin(::core::future::ready(result))
+    }
+
+    /// Resolves one injected field.
+    pub fn resolve<T: Injectable>(ctx: &BuildContext) -> Result<T, crate::registry::BuildError> {
+        T::resolve(ctx.container()).map_err(Into::into)
+    }
+
+    /// The response of a domain error.
+    pub fn domain_error_response<E: DomainError>(error: &E) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(Problem::from_domain_error(error))
+    }
+
+    /// Compile-time check: a handler argument before the last one.
+    pub fn check_parts_extractor<T: axum::extract::FromRequestParts<AppState>>() {}
+
+    /// Compile-time check: a handler's last argument.
+    pub fn check_body_extractor<M, T: axum::extract::FromRequest<AppState, M>>() {}
+
+    /// Compile-time check: a handler's return type.
+    pub fn check_response<T: axum::response::IntoResponse>() {}
+
+    /// Checks at compile time that an `Inject<T>` target is a valid component type.
+    pub fn dependency_of_inject<T: ?Sized + Send + Sync + 'static>() -> Dependency {
+        Dependency::Component(Key::of::<T>())
+    }
+}

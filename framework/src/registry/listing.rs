@@ -1,0 +1,80 @@
+//! The `wiring` command's listing.
+
+use std::fmt::Write;
+
+use super::{ProviderKind, ProviderRecord, Registry};
+use crate::config::{CoreConfig, Settings};
+use crate::db::redact_url;
+use crate::di::{Dependency, Key, short_type_name};
+
+/// Every module, binding, route and error code with file:line, as the current config wires it.
+pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreConfig) -> String {
+    let graph = registry.validate(settings).ok();
+    let bound_to = |key: &Key| -> String {
+        match graph.as_ref().and_then(|g| g.bindings.get(key)) {
+            Some(provider) => format!(" <- {}", provider.short_name()),
+            None => " <- (unbound)".into(),
+        }
+    };
+    let mut out = String::new();
+    let database = config.database_url.as_deref().map(redact_url).unwrap_or_else(|| "(none)".into());
+    let _ = writeln!(out, "service {} (APP_ENV={:?}, database {database})", config.app_name, config.app_env);
+
+    for (title, kind) in [("modules", ProviderKind::Module), ("framework components", ProviderKind::Framework)] {
+        let _ = writeln!(out, "\n{title}:");
+        for provider in registry.providers.iter().filter(|p| p.kind == kind) {
+            let _ = writeln!(out, "  {}{}  {}", provider.name, state(provider, settings), provider.location);
+            for key in (provider.provides)().iter().skip(1) {
+                let _ = writeln!(out, "    provides {}", key.short_name());
+            }
+            for (field, dependency) in (provider.fields)() {
+                let _ = match dependency {
+                    Dependency::Component(key) => {
+                        writeln!(out, "    {field}: {}{}", key.short_name(), bound_to(&key))
+                    }
+                    Dependency::Config { type_name, prefix, .. } => writeln!(
+                        out,
+                        "    {field}: Config<{}> (keys {prefix}*)",
+                        short_type_name(type_name)
+                    ),
+                };
+            }
+        }
+    }
+
+    let _ = writeln!(out, "\nroutes (under {:?}):", config.http.base_path);
+    for route in &registry.routes {
+        let _ = writeln!(out, "  {:<7} {:<28} {}  {}", route.method, route.path, route.handler, route.location);
+    }
+    let _ = writeln!(out, "\nerror codes:");
+    for code in &registry.error_codes {
+        let _ = writeln!(
+            out,
+            "  {:<28} {} {:<12} {}::{}  {}",
+            code.code,
+            code.kind.http_status().as_u16(),
+            format!("{:?}", code.kind),
+            short_type_name(code.error_type),
+            code.variant,
+            code.location
+        );
+    }
+    for migrations in &registry.migrations {
+        let _ = writeln!(
+            out,
+            "\nmigrations: {} postgres, {} sqlite, embedded at {}",
+            migrations.postgres.len(),
+            migrations.sqlite.len(),
+            migrations.location
+        );
+    }
+    out
+}
+
+fn state(provider: &ProviderRecord, settings: &Settings) -> String {
+    match provider.condition {
+        None => String::new(),
+        Some(c) if (c.check)(settings) => format!(" [active: {}]", c.name),
+        Some(c) => format!(" [inactive: {}]", c.name),
+    }
+}

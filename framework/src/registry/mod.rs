@@ -1,0 +1,214 @@
+//! The registration records that the macros submit with `inventory`, and their collection.
+//!
+//! Records are small `'static` values built in const context; they hold `fn` pointers, not
+//! values. `inventory` guarantees no order, so [`Registry::collect`] sorts everything.
+
+mod listing;
+pub(crate) mod report;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use axum::routing::MethodRouter;
+
+pub(crate) use listing::listing;
+pub use report::{Candidate, Needer, WiringError, WiringReport};
+
+use crate::config::Settings;
+use crate::db::EmbeddedMigration;
+use crate::di::{Container, Dependency, Instance, Key};
+use crate::error::ErrorKind;
+use crate::health::Health;
+use crate::http::AppState;
+
+/// Where a registration was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Location {
+    /// The source file, as `file!()` gives it.
+    pub file: &'static str,
+    /// The line.
+    pub line: u32,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A predicate on the settings that switches a binding on (`when = ...` of `#[module]`).
+#[derive(Clone, Copy)]
+pub struct Condition {
+    /// The predicate's path as written, for reports.
+    pub name: &'static str,
+    /// The predicate.
+    pub check: fn(&Settings) -> bool,
+}
+
+/// Who registered a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// A user's `#[module]`: built whenever its condition holds.
+    Module,
+    /// Built-in infrastructure (a database pool): built only when something needs it.
+    Framework,
+}
+
+/// The future a provider's factory returns.
+pub type BuildFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Instance>, BuildError>> + Send + 'a>>;
+
+/// A component failed to build (a connection failed, a config section was invalid, ...).
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A work item run at shutdown, in reverse build order.
+pub type StopHook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// What a provider's factory sees: the components built so far, and the app's shared parts.
+pub struct BuildContext {
+    pub(crate) container: Container,
+    pub(crate) health: Health,
+    pub(crate) migrate: bool,
+    pub(crate) migrations: Vec<&'static MigrationsRecord>,
+    pub(crate) stop_hooks: Mutex<Vec<StopHook>>,
+}
+
+impl BuildContext {
+    /// The components built so far.
+    pub fn container(&self) -> &Container {
+        &self.container
+    }
+
+    /// The app's health registry, to add a unit for a backend.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Runs `hook` at shutdown, after deliveries have stopped.
+    pub fn on_stop(&self, hook: StopHook) {
+        self.stop_hooks.lock().unwrap_or_else(|e| e.into_inner()).push(hook);
+    }
+}
+
+/// A singleton component: a `#[module]` or a framework-provided component.
+pub struct ProviderRecord {
+    /// The type's path.
+    pub name: &'static str,
+    /// The keys it is stored under: itself and each `provides = dyn Trait`.
+    pub provides: fn() -> Vec<Key>,
+    /// One entry per injected field.
+    pub fields: fn() -> Vec<(&'static str, Dependency)>,
+    /// Built only when this holds.
+    pub condition: Option<Condition>,
+    /// The factory.
+    pub build: for<'a> fn(&'a BuildContext) -> BuildFuture<'a>,
+    /// Module or framework.
+    pub kind: ProviderKind,
+    /// Where it was declared.
+    pub location: Location,
+}
+
+impl ProviderRecord {
+    /// Whether its condition holds for `settings`.
+    pub fn is_active(&self, settings: &Settings) -> bool {
+        self.condition.is_none_or(|c| (c.check)(settings))
+    }
+
+    /// The type name without its module path.
+    pub fn short_name(&self) -> &'static str {
+        self.name.rsplit("::").next().unwrap_or(self.name)
+    }
+}
+
+/// A `#[http_route]` handler.
+pub struct RouteRecord {
+    /// `GET`, `POST`, ...
+    pub method: &'static str,
+    /// The path under `HTTP_BASE_PATH`, axum syntax (`/articles/{id}`).
+    pub path: &'static str,
+    /// The handler function's path.
+    pub handler: &'static str,
+    /// Builds the axum method router for the handler.
+    pub mount: fn() -> MethodRouter<AppState>,
+    /// The `Inject<T>` arguments of the handler.
+    pub dependencies: fn() -> Vec<Dependency>,
+    /// Where it was declared.
+    pub location: Location,
+}
+
+/// One variant of a `#[derive(DomainError)]` enum.
+pub struct ErrorCodeRecord {
+    /// The stable code clients see.
+    pub code: &'static str,
+    /// The kind, which fixes the status mapping.
+    pub kind: ErrorKind,
+    /// The error type's path.
+    pub error_type: &'static str,
+    /// The variant's name.
+    pub variant: &'static str,
+    /// Where the variant was declared.
+    pub location: Location,
+}
+
+/// The migrations embedded by `framework::migrations!`.
+pub struct MigrationsRecord {
+    /// Migrations for PostgreSQL.
+    pub postgres: &'static [EmbeddedMigration],
+    /// Migrations for SQLite.
+    pub sqlite: &'static [EmbeddedMigration],
+    /// Where they were embedded.
+    pub location: Location,
+}
+
+inventory::collect!(ProviderRecord);
+inventory::collect!(RouteRecord);
+inventory::collect!(ErrorCodeRecord);
+inventory::collect!(MigrationsRecord);
+
+/// Every registration of the program, sorted for stable reports.
+pub struct Registry {
+    /// Modules and framework components.
+    pub providers: Vec<&'static ProviderRecord>,
+    /// HTTP routes.
+    pub routes: Vec<&'static RouteRecord>,
+    /// Error codes.
+    pub error_codes: Vec<&'static ErrorCodeRecord>,
+    /// Embedded migrations.
+    pub migrations: Vec<&'static MigrationsRecord>,
+}
+
+impl Registry {
+    /// Collects every record submitted in this program.
+    pub fn collect() -> Registry {
+        let mut providers: Vec<_> = inventory::iter::<ProviderRecord>.into_iter().collect();
+        providers.sort_by_key(|p| (p.kind == ProviderKind::Framework, p.name, p.location));
+        let mut routes: Vec<_> = inventory::iter::<RouteRecord>.into_iter().collect();
+        routes.sort_by_key(|r| (r.path, r.method, r.location));
+        let mut error_codes: Vec<_> = inventory::iter::<ErrorCodeRecord>.into_iter().collect();
+        error_codes.sort_by_key(|e| (e.code, e.location));
+        let mut migrations: Vec<_> = inventory::iter::<MigrationsRecord>.into_iter().collect();
+        migrations.sort_by_key(|m| m.location);
+        Registry {
+            providers,
+            routes,
+            error_codes,
+            migrations,
+        }
+    }
+
+    /// Checks the whole wiring against `settings`, without I/O.
+    pub fn validate(&self, settings: &Settings) -> Result<crate::di::Graph, WiringReport> {
+        let mut errors = Vec::new();
+        let graph = crate::di::Graph::validate(self, settings, &mut errors);
+        errors.extend(report::route_clashes(&self.routes));
+        errors.extend(report::error_code_clashes(&self.error_codes));
+        if self.migrations.len() > 1 {
+            errors.push(WiringError::DuplicateMigrations(self.migrations.iter().map(|m| m.location).collect()));
+        }
+        if errors.is_empty() {
+            Ok(graph)
+        } else {
+            Err(WiringReport { errors })
+        }
+    }
+}
