@@ -27,7 +27,10 @@ impl Errors {
 /// "`key` specified more than once", at the second occurrence.
 pub(crate) fn set_once<T>(slot: &mut Option<T>, value: T, key: &syn::Path, errors: &mut Errors) {
     if slot.is_some() {
-        errors.spanned(key, format!("`{}` specified more than once", path_name(key)));
+        errors.spanned(
+            key,
+            format!("`{}` specified more than once", path_name(key)),
+        );
     } else {
         *slot = Some(value);
     }

@@ -33,6 +33,8 @@ pub use error::{DomainError, ErrorKind, Problem};
 pub use framework_macros::{DomainError, http_route, migrations, module};
 pub use http::Valid;
 
+/// `#[async_trait]`, for ports (`Arc<dyn Trait>`) with async methods.
+pub use async_trait::async_trait;
 /// The HTTP framework handlers are written with.
 pub use axum;
 /// The SQL toolkit behind the database pools.
@@ -49,8 +51,8 @@ pub mod __private {
     pub use crate::error::{DomainError, ErrorKind, Problem};
     pub use crate::http::AppState;
     pub use crate::registry::{
-        BuildContext, BuildFuture, Condition, ErrorCodeRecord, Location, MigrationsRecord, ProviderKind,
-        ProviderRecord, RouteRecord,
+        BuildContext, BuildFuture, Condition, ErrorCodeRecord, Location, MigrationsRecord,
+        ProviderKind, ProviderRecord, RouteRecord,
     };
 
     pub use crate::registry::BuildError;

@@ -51,7 +51,9 @@ impl Parse for Arg {
         if input.peek(Token![=]) {
             return Err(syn::Error::new_spanned(
                 &key,
-                format!("unknown `#[domain]` key `{key}`; expected a kind and optionally `code = \"..\"`"),
+                format!(
+                    "unknown `#[domain]` key `{key}`; expected a kind and optionally `code = \"..\"`"
+                ),
             ));
         }
         Ok(Arg::Kind(key))
@@ -69,21 +71,32 @@ impl<'a> ErrorEnum<'a> {
                 ));
             }
             Data::Union(u) => {
-                return Err(syn::Error::new_spanned(u.union_token, "`DomainError` derives on an enum"));
+                return Err(syn::Error::new_spanned(
+                    u.union_token,
+                    "`DomainError` derives on an enum",
+                ));
             }
         };
         let mut errors = Errors::default();
         if !input.generics.params.is_empty() {
-            errors.spanned(&input.generics, "a `DomainError` enum cannot be generic: its codes are registered once");
+            errors.spanned(
+                &input.generics,
+                "a `DomainError` enum cannot be generic: its codes are registered once",
+            );
         }
         if data.variants.is_empty() {
-            errors.spanned(&input.ident, "a `DomainError` enum needs at least one variant");
+            errors.spanned(
+                &input.ident,
+                "a `DomainError` enum needs at least one variant",
+            );
         }
         let prefix = default_code_prefix(&input.ident.to_string());
         let mut variants = Vec::new();
         let mut seen_codes: Vec<(String, &syn::Ident)> = Vec::new();
         for variant in &data.variants {
-            let Some(parsed) = parse_variant(variant, &prefix, &mut errors) else { continue };
+            let Some(parsed) = parse_variant(variant, &prefix, &mut errors) else {
+                continue;
+            };
             // One enum claiming a code twice is visible here; across enums, startup reports it.
             if let Some((_, first)) = seen_codes.iter().find(|(code, _)| *code == parsed.code) {
                 errors.spanned(
@@ -95,12 +108,23 @@ impl<'a> ErrorEnum<'a> {
             variants.push(parsed);
         }
         errors.finish()?;
-        Ok(ErrorEnum { ident: &input.ident, variants })
+        Ok(ErrorEnum {
+            ident: &input.ident,
+            variants,
+        })
     }
 }
 
-fn parse_variant<'a>(variant: &'a syn::Variant, prefix: &str, errors: &mut Errors) -> Option<Variant<'a>> {
-    let attrs: Vec<&syn::Attribute> = variant.attrs.iter().filter(|a| a.path().is_ident(DOMAIN)).collect();
+fn parse_variant<'a>(
+    variant: &'a syn::Variant,
+    prefix: &str,
+    errors: &mut Errors,
+) -> Option<Variant<'a>> {
+    let attrs: Vec<&syn::Attribute> = variant
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident(DOMAIN))
+        .collect();
     let kind_list = KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ");
     let Some(attr) = attrs.first() else {
         errors.spanned(
@@ -110,7 +134,10 @@ fn parse_variant<'a>(variant: &'a syn::Variant, prefix: &str, errors: &mut Error
         return None;
     };
     if let Some(extra) = attrs.get(1) {
-        errors.spanned(extra, "`#[domain]` specified more than once; put the kind and code in one attribute");
+        errors.spanned(
+            extra,
+            "`#[domain]` specified more than once; put the kind and code in one attribute",
+        );
     }
     let args = match attr.parse_args_with(Punctuated::<Arg, Token![,]>::parse_terminated) {
         Ok(args) => args,
@@ -124,34 +151,56 @@ fn parse_variant<'a>(variant: &'a syn::Variant, prefix: &str, errors: &mut Error
     for arg in args {
         match arg {
             Arg::Kind(ident) => match KINDS.iter().find(|(name, _)| ident == name) {
-                Some((_, runtime)) if kind.is_none() => kind = Some(syn::Ident::new(runtime, ident.span())),
+                Some((_, runtime)) if kind.is_none() => {
+                    kind = Some(syn::Ident::new(runtime, ident.span()))
+                }
                 Some(_) => errors.spanned(&ident, "a variant has exactly one kind"),
-                None => errors.spanned(&ident, format!("unknown error kind `{ident}`; expected one of: {kind_list}")),
+                None => errors.spanned(
+                    &ident,
+                    format!("unknown error kind `{ident}`; expected one of: {kind_list}"),
+                ),
             },
             Arg::Code(key, literal) => {
                 let value = literal.value();
-                if value.is_empty() || !value.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
-                    errors.spanned(&literal, format!("an error code is SCREAMING_SNAKE_CASE, e.g. \"{}\"", screaming_snake(&value)));
+                if value.is_empty()
+                    || !value
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    errors.spanned(
+                        &literal,
+                        format!(
+                            "an error code is SCREAMING_SNAKE_CASE, e.g. \"{}\"",
+                            screaming_snake(&value)
+                        ),
+                    );
                 }
                 set_once(&mut code, value, &key, errors);
             }
         }
     }
     let Some(kind) = kind else {
-        errors.spanned(attr, format!("`#[domain(..)]` needs a kind, one of: {kind_list}"));
+        errors.spanned(
+            attr,
+            format!("`#[domain(..)]` needs a kind, one of: {kind_list}"),
+        );
         return None;
     };
     Some(Variant {
         ident: &variant.ident,
         fields: &variant.fields,
         kind,
-        code: code.unwrap_or_else(|| format!("{prefix}{}", screaming_snake(&variant.ident.to_string()))),
+        code: code
+            .unwrap_or_else(|| format!("{prefix}{}", screaming_snake(&variant.ident.to_string()))),
     })
 }
 
 /// `ArticleError` -> `ARTICLE_`: the default codes read `ARTICLE_NOT_FOUND`.
 fn default_code_prefix(enum_name: &str) -> String {
-    let stem = enum_name.strip_suffix("Error").filter(|s| !s.is_empty()).unwrap_or(enum_name);
+    let stem = enum_name
+        .strip_suffix("Error")
+        .filter(|s| !s.is_empty())
+        .unwrap_or(enum_name);
     format!("{}_", screaming_snake(stem))
 }
 
@@ -165,7 +214,9 @@ pub(crate) fn screaming_snake(name: &str) -> String {
                 out.push('_');
             }
         } else {
-            if c.is_ascii_uppercase() && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+            if c.is_ascii_uppercase()
+                && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+            {
                 out.push('_');
             }
             out.push(c.to_ascii_uppercase());

@@ -32,7 +32,9 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
         }
     });
     let output_check = match &item.sig.output {
-        ReturnType::Type(_, ty) => quote_spanned! {ty.span()=> __framework::check_response::<#ty>(); },
+        ReturnType::Type(_, ty) => {
+            quote_spanned! {ty.span()=> __framework::check_response::<#ty>(); }
+        }
         ReturnType::Default => quote! {},
     };
     let dependencies = route.injected.iter().map(|ty| {

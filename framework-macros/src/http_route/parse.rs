@@ -26,12 +26,20 @@ impl Parse for Args {
         if input.is_empty() {
             return Err(input.error(USAGE));
         }
-        let method: syn::Ident = input.parse().map_err(|e| syn::Error::new(e.span(), USAGE))?;
-        input.parse::<Token![,]>().map_err(|e| syn::Error::new(e.span(), USAGE))?;
-        let path: syn::LitStr = input.parse().map_err(|e| syn::Error::new(e.span(), USAGE))?;
+        let method: syn::Ident = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), USAGE))?;
+        input
+            .parse::<Token![,]>()
+            .map_err(|e| syn::Error::new(e.span(), USAGE))?;
+        let path: syn::LitStr = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), USAGE))?;
         input.parse::<Option<Token![,]>>()?;
         if !input.is_empty() {
-            return Err(input.error("unexpected argument after the path; `#[http_route]` takes a method and a path"));
+            return Err(input.error(
+                "unexpected argument after the path; `#[http_route]` takes a method and a path",
+            ));
         }
         Ok(Args { method, path })
     }
@@ -65,7 +73,12 @@ impl Route {
             }
         }
         errors.finish()?;
-        Ok(Route { method, path, item, injected })
+        Ok(Route {
+            method,
+            path,
+            item,
+            injected,
+        })
     }
 }
 
@@ -76,24 +89,45 @@ fn check_method(method: &syn::Ident, errors: &mut Errors) {
     }
     let upper = name.to_ascii_uppercase();
     if METHODS.contains(&upper.as_str()) {
-        errors.spanned(method, format!("write the HTTP method in capitals: `{upper}`"));
+        errors.spanned(
+            method,
+            format!("write the HTTP method in capitals: `{upper}`"),
+        );
     } else {
-        errors.spanned(method, format!("unknown HTTP method `{name}`; expected one of {}", METHODS.join(", ")));
+        errors.spanned(
+            method,
+            format!(
+                "unknown HTTP method `{name}`; expected one of {}",
+                METHODS.join(", ")
+            ),
+        );
     }
 }
 
 fn check_path(path: &syn::LitStr, errors: &mut Errors) {
     let value = path.value();
     if !value.starts_with('/') {
-        errors.spanned(path, format!("a route path starts with `/`: write \"/{value}\""));
+        errors.spanned(
+            path,
+            format!("a route path starts with `/`: write \"/{value}\""),
+        );
         return;
     }
     if value.len() > 1 && value.ends_with('/') {
-        errors.spanned(path, format!("a route path does not end with `/`: write \"{}\"", value.trim_end_matches('/')));
+        errors.spanned(
+            path,
+            format!(
+                "a route path does not end with `/`: write \"{}\"",
+                value.trim_end_matches('/')
+            ),
+        );
     }
     for segment in value.split('/') {
         if let Some(name) = segment.strip_prefix(':') {
-            errors.spanned(path, format!("path parameters are written `{{{name}}}`, not `:{name}`"));
+            errors.spanned(
+                path,
+                format!("path parameters are written `{{{name}}}`, not `:{name}`"),
+            );
         } else if segment.contains('{') || segment.contains('}') {
             let inner = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
             let inner = inner.map(|s| s.strip_prefix('*').unwrap_or(s));
@@ -114,12 +148,16 @@ fn check_path(path: &syn::LitStr, errors: &mut Errors) {
 
 /// `Inject<T>` (by its last path segment) -> `T`.
 fn inject_target(ty: &syn::Type) -> Option<syn::Type> {
-    let syn::Type::Path(path) = ty else { return None };
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
     let last = path.path.segments.last()?;
     if last.ident != "Inject" {
         return None;
     }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
     match args.args.first()? {
         syn::GenericArgument::Type(inner) => Some(inner.clone()),
         _ => None,

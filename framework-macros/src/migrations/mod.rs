@@ -22,8 +22,9 @@ fn expand_inner(input: TokenStream) -> syn::Result<TokenStream> {
     let literal: syn::LitStr = syn::parse2(input).map_err(|e| {
         syn::Error::new(e.span(), "expected the migrations directory, relative to Cargo.toml: `migrations!(\"../migrations\")`")
     })?;
-    let manifest = std::env::var("CARGO_MANIFEST_DIR")
-        .map_err(|_| syn::Error::new_spanned(&literal, "CARGO_MANIFEST_DIR is not set; build with cargo"))?;
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").map_err(|_| {
+        syn::Error::new_spanned(&literal, "CARGO_MANIFEST_DIR is not set; build with cargo")
+    })?;
     let dir = Path::new(&manifest).join(literal.value());
     let mut sets = Vec::new();
     for backend in BACKENDS {
@@ -67,24 +68,32 @@ fn expand_inner(input: TokenStream) -> syn::Result<TokenStream> {
 
 fn read_backend(dir: &Path, literal: &syn::LitStr) -> syn::Result<Vec<File>> {
     let error = |message: String| syn::Error::new_spanned(literal, message);
-    let entries = std::fs::read_dir(dir).map_err(|e| error(format!("cannot read {}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| error(format!("cannot read {}: {e}", dir.display())))?;
     let mut files = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| error(e.to_string()))?.path();
         if path.extension().is_none_or(|e| e != "sql") {
             continue;
         }
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        let parsed = stem
-            .split_once('_')
-            .and_then(|(version, description)| Some((version.parse::<i64>().ok()?, description.replace('_', " "))));
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let parsed = stem.split_once('_').and_then(|(version, description)| {
+            Some((version.parse::<i64>().ok()?, description.replace('_', " ")))
+        });
         let Some((version, description)) = parsed else {
             return Err(error(format!(
                 "migration file {} must be named `<version>_<description>.sql`, e.g. `20250101000000_create_articles.sql`",
                 path.display()
             )));
         };
-        files.push(File { version, description, path });
+        files.push(File {
+            version,
+            description,
+            path,
+        });
     }
     files.sort_by_key(|f| f.version);
     Ok(files)

@@ -9,7 +9,11 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
     let item = &module.item;
     let name = &item.ident;
 
-    let fields: Vec<_> = item.fields.iter().filter_map(|f| f.ident.as_ref().map(|i| (i, &f.ty))).collect();
+    let fields: Vec<_> = item
+        .fields
+        .iter()
+        .filter_map(|f| f.ident.as_ref().map(|i| (i, &f.ty)))
+        .collect();
     // Spanned on each field's type, so a type that cannot be injected is reported there.
     let inits = fields.iter().map(|(ident, ty)| {
         quote_spanned! {ty.span()=> #ident: __framework::resolve::<#ty>(ctx)? }
@@ -21,7 +25,10 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
     let bindings = module.provides.iter().map(|ty| {
         quote_spanned! {ty.span()=> __framework::Instance::of::<#ty>(component.clone()) }
     });
-    let provided_keys = module.provides.iter().map(|ty| quote! { __framework::Key::of::<#ty>() });
+    let provided_keys = module
+        .provides
+        .iter()
+        .map(|ty| quote! { __framework::Key::of::<#ty>() });
     let condition = match &module.when {
         Some(path) => {
             let text = crate::attr::path_name(path);

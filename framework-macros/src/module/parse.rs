@@ -38,7 +38,10 @@ impl Parse for Arg {
         }
         if !input.peek(Token![=]) {
             let name = crate::attr::path_name(&key);
-            return Err(syn::Error::new_spanned(&key, format!("`{name}` needs a value: `{name} = ...`")));
+            return Err(syn::Error::new_spanned(
+                &key,
+                format!("`{name}` needs a value: `{name} = ...`"),
+            ));
         }
         input.parse::<Token![=]>()?;
         if key.is_ident(PROVIDES) {
@@ -113,6 +116,10 @@ impl Module {
             );
         }
         errors.finish()?;
-        Ok(Module { item, provides, when })
+        Ok(Module {
+            item,
+            provides,
+            when,
+        })
     }
 }

@@ -28,7 +28,9 @@ impl Command {
             Some(other) => return Err(Error::Usage(format!("unknown command `{other}`\n{USAGE}"))),
         };
         match args.next() {
-            Some(extra) => Err(Error::Usage(format!("unexpected argument `{extra}`\n{USAGE}"))),
+            Some(extra) => Err(Error::Usage(format!(
+                "unexpected argument `{extra}`\n{USAGE}"
+            ))),
             None => Ok(command),
         }
     }

@@ -61,18 +61,30 @@ impl App {
     pub async fn start(self) -> Result<RunningApp> {
         let graph = self.check()?;
         let health = Health::default();
-        let ctx = self.build(&graph, health.clone(), self.config.database_migrate).await?;
-        let stop_hooks = ctx.stop_hooks.into_inner().unwrap_or_else(|e| e.into_inner());
+        let ctx = self
+            .build(&graph, health.clone(), self.config.database_migrate)
+            .await?;
+        let stop_hooks = ctx
+            .stop_hooks
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
         let state = AppState {
             container: Arc::new(ctx.container),
         };
-        let router = crate::http::router(&self.registry.routes, &self.config.http, state, health.clone());
+        let router = crate::http::router(
+            &self.registry.routes,
+            &self.config.http,
+            state,
+            health.clone(),
+        );
 
         let address = SocketAddr::new(self.config.http.host, self.config.http.port);
-        let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| Error::Io {
-            context: format!("cannot bind HTTP to {address} (HTTP_HOST/HTTP_PORT)"),
-            source,
-        })?;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|source| Error::Io {
+                context: format!("cannot bind HTTP to {address} (HTTP_HOST/HTTP_PORT)"),
+                source,
+            })?;
         let http_addr = listener.local_addr().map_err(|source| Error::Io {
             context: "cannot read the bound HTTP address".into(),
             source,
@@ -94,6 +106,7 @@ impl App {
             stop,
             server,
             stop_hooks,
+            delay: self.config.shutdown_delay(),
             deadline: self.config.shutdown_timeout(),
         })
     }
@@ -112,14 +125,25 @@ impl App {
             .registry
             .providers
             .iter()
-            .find(|p| p.kind == ProviderKind::Framework && p.is_active(&self.settings) && is_pool(p.provides))
-            .ok_or_else(|| Error::Usage("DATABASE_URL names no supported database; nothing to migrate".into()))?;
+            .find(|p| {
+                p.kind == ProviderKind::Framework
+                    && p.is_active(&self.settings)
+                    && is_pool(p.provides)
+            })
+            .ok_or_else(|| {
+                Error::Usage("DATABASE_URL names no supported database; nothing to migrate".into())
+            })?;
         let graph = Graph {
             order: vec![*database],
             bindings: Default::default(),
         };
         let ctx = self.build(&graph, Health::default(), true).await?;
-        run_stop_hooks(ctx.stop_hooks.into_inner().unwrap_or_else(|e| e.into_inner())).await;
+        run_stop_hooks(
+            ctx.stop_hooks
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+        .await;
         Ok(())
     }
 
@@ -132,11 +156,13 @@ impl App {
             stop_hooks: Mutex::new(Vec::new()),
         };
         for provider in &graph.order {
-            let instances = (provider.build)(&ctx).await.map_err(|source| Error::Build {
-                component: provider.name,
-                location: provider.location,
-                source,
-            })?;
+            let instances = (provider.build)(&ctx)
+                .await
+                .map_err(|source| Error::Build {
+                    component: provider.name,
+                    location: provider.location,
+                    source,
+                })?;
             for instance in instances {
                 ctx.container.insert(instance);
             }
@@ -157,6 +183,7 @@ pub struct RunningApp {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     stop_hooks: Vec<StopHook>,
+    delay: Duration,
     deadline: Duration,
 }
 
@@ -171,11 +198,13 @@ impl RunningApp {
         &self.health
     }
 
-    /// Readiness goes false, in-flight requests drain, then components stop, all within
+    /// Readiness goes false (and stays so, still serving, for `SHUTDOWN_DELAY_SECS`), the
+    /// listener closes, in-flight requests drain, then components stop, all within
     /// `SHUTDOWN_TIMEOUT_SECS`.
     pub async fn shutdown(self) -> Result<()> {
         let started = Instant::now();
         self.health.set_phase(Phase::ShuttingDown);
+        tokio::time::sleep(self.delay).await;
         let _ = self.stop.send(true);
         match tokio::time::timeout(self.deadline, self.server).await {
             Ok(Ok(Ok(()))) => tracing::info!("HTTP drained"),
@@ -186,10 +215,15 @@ impl RunningApp {
                 });
             }
             Ok(Err(join)) => tracing::error!(error = %join, "HTTP server task failed"),
-            Err(_) => tracing::warn!(deadline = ?self.deadline, "HTTP did not drain before the deadline"),
+            Err(_) => {
+                tracing::warn!(deadline = ?self.deadline, "HTTP did not drain before the deadline")
+            }
         }
         let remaining = self.deadline.saturating_sub(started.elapsed());
-        if tokio::time::timeout(remaining, run_stop_hooks(self.stop_hooks)).await.is_err() {
+        if tokio::time::timeout(remaining, run_stop_hooks(self.stop_hooks))
+            .await
+            .is_err()
+        {
             tracing::warn!("components did not stop before the deadline");
         }
         tracing::info!(elapsed = ?started.elapsed(), "stopped");

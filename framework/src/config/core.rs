@@ -47,6 +47,10 @@ pub struct CoreConfig {
     /// `LOG_FORMAT`: `text` or `json`.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// `SHUTDOWN_DELAY_SECS`: after a signal, how long to keep serving with readiness false,
+    /// so load balancers stop sending traffic before the listener closes.
+    #[serde(default)]
+    pub shutdown_delay_secs: u64,
     /// `SHUTDOWN_TIMEOUT_SECS`: the deadline for a graceful shutdown.
     #[serde(default = "default_shutdown_secs")]
     pub shutdown_timeout_secs: u64,
@@ -119,10 +123,24 @@ impl CoreConfig {
                 "expected `postgres://...`, `sqlite://...`, or empty for no database",
             ));
         }
+        if core.shutdown_delay_secs >= core.shutdown_timeout_secs {
+            return Err(settings.invalid(
+                "SHUTDOWN_DELAY_SECS",
+                format!(
+                    "must be less than SHUTDOWN_TIMEOUT_SECS ({})",
+                    core.shutdown_timeout_secs
+                ),
+            ));
+        }
         if core.http.request_timeout_secs == 0 {
             return Err(settings.invalid("HTTP_REQUEST_TIMEOUT_SECS", "must be at least 1"));
         }
         Ok(core)
+    }
+
+    /// How long readiness is false before the listener closes.
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
     }
 
     /// The graceful shutdown deadline.

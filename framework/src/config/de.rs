@@ -9,8 +9,12 @@ use serde::de::{self, DeserializeOwned, IntoDeserializer, MapAccess, Visitor};
 use super::{ConfigError, Settings};
 
 /// Deserializes `T` from the keys of `settings` that start with `prefix`.
-pub(crate) fn from_settings<T: DeserializeOwned>(settings: &Settings, prefix: &str) -> Result<T, ConfigError> {
-    T::deserialize(SectionDeserializer { settings, prefix }).map_err(|e| e.into_config_error(settings, prefix))
+pub(crate) fn from_settings<T: DeserializeOwned>(
+    settings: &Settings,
+    prefix: &str,
+) -> Result<T, ConfigError> {
+    T::deserialize(SectionDeserializer { settings, prefix })
+        .map_err(|e| e.into_config_error(settings, prefix))
 }
 
 /// The key a field is read from: `ARTICLES_` + `page_size` -> `ARTICLES_PAGE_SIZE`.
@@ -67,7 +71,9 @@ impl<'de> de::Deserializer<'de> for SectionDeserializer<'_> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
-        Err(Error::Custom("a config section must be a struct with named fields".into()))
+        Err(Error::Custom(
+            "a config section must be a struct with named fields".into(),
+        ))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -107,7 +113,10 @@ where
 {
     type Error = Error;
 
-    fn next_key_seed<K: de::DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.iter.next() {
             Some((field, key, raw)) => {
                 self.pending = Some(Value { key, raw });
@@ -118,7 +127,10 @@ where
     }
 
     fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let value = self.pending.take().ok_or_else(|| Error::Custom("value without key".into()))?;
+        let value = self
+            .pending
+            .take()
+            .ok_or_else(|| Error::Custom("value without key".into()))?;
         let key = value.key.clone();
         // A type's own parse error (an IP address, say) does not know the key: attach it.
         seed.deserialize(value).map_err(|e| match e {
@@ -190,7 +202,11 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -219,7 +235,10 @@ impl<'de> de::Deserializer<'de> for Value<'_> {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(move |raw| Value { key: key.clone(), raw });
+            .map(move |raw| Value {
+                key: key.clone(),
+                raw,
+            });
         visitor.visit_seq(de::value::SeqDeserializer::new(items))
     }
 

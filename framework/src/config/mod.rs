@@ -38,7 +38,9 @@ impl fmt::Display for Origin {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     /// A required key has no value anywhere.
-    #[error("missing config key `{key}`: set it in envs/.env, envs/$APP_ENV.env or the environment")]
+    #[error(
+        "missing config key `{key}`: set it in envs/.env, envs/$APP_ENV.env or the environment"
+    )]
     Missing {
         /// The missing key.
         key: String,
@@ -120,7 +122,9 @@ impl Settings {
     }
 
     /// Builds settings from explicit pairs only (no files, no environment).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         let mut settings = Settings::default();
         for (key, value) in pairs {
             settings.set(key.into(), value.into(), Origin::Override);
@@ -188,5 +192,8 @@ fn envs_dir(explicit: Option<String>) -> Result<Option<PathBuf>, ConfigError> {
         path: PathBuf::from("."),
         reason: e.to_string(),
     })?;
-    Ok(cwd.ancestors().map(|d| d.join("envs")).find(|d| d.join(".env").is_file()))
+    Ok(cwd
+        .ancestors()
+        .map(|d| d.join("envs"))
+        .find(|d| d.join(".env").is_file()))
 }

@@ -70,6 +70,8 @@ impl<T: ConfigSection> Injectable for Config<T> {
     }
 
     fn resolve(container: &Container) -> Result<Self, ResolveError> {
-        T::load(container.settings()).map(|t| Config(Arc::new(t))).map_err(ResolveError::Config)
+        T::load(container.settings())
+            .map(|t| Config(Arc::new(t)))
+            .map_err(ResolveError::Config)
     }
 }

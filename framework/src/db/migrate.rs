@@ -19,19 +19,32 @@ pub struct EmbeddedMigration {
 struct Embedded(&'static [EmbeddedMigration]);
 
 impl<'s> MigrationSource<'s> for Embedded {
-    fn resolve(self) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
         Box::pin(async move {
             Ok(self
                 .0
                 .iter()
-                .map(|m| Migration::new(m.version, m.description.into(), MigrationType::Simple, m.sql.into(), false))
+                .map(|m| {
+                    Migration::new(
+                        m.version,
+                        m.description.into(),
+                        MigrationType::Simple,
+                        m.sql.into(),
+                        false,
+                    )
+                })
                 .collect())
         })
     }
 }
 
 /// Applies the pending `migrations` to the database behind `executor`.
-pub async fn run_migrations<'a, A>(migrations: &'static [EmbeddedMigration], executor: A) -> Result<(), sqlx::migrate::MigrateError>
+pub async fn run_migrations<'a, A>(
+    migrations: &'static [EmbeddedMigration],
+    executor: A,
+) -> Result<(), sqlx::migrate::MigrateError>
 where
     A: sqlx::Acquire<'a>,
     <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,

@@ -35,7 +35,9 @@ impl Backend {
 
     /// The backend `settings` select, if `DATABASE_URL` is set.
     pub fn of(settings: &Settings) -> Option<Backend> {
-        settings.get("DATABASE_URL").and_then(|url| Backend::of_url(url.trim()))
+        settings
+            .get("DATABASE_URL")
+            .and_then(|url| Backend::of_url(url.trim()))
     }
 }
 
@@ -69,14 +71,20 @@ mod tests {
 
     #[test]
     fn redacts_password_only() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 
     #[test]
     fn backend_from_scheme() {
-        assert_eq!(Backend::of_url("postgresql://h/db"), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::of_url("postgresql://h/db"),
+            Some(Backend::Postgres)
+        );
         assert_eq!(Backend::of_url("sqlite::memory:"), Some(Backend::Sqlite));
         assert_eq!(Backend::of_url("mysql://h/db"), None);
     }

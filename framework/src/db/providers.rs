@@ -14,7 +14,8 @@ use super::{EmbeddedMigration, is_postgres, is_sqlite, redact_url, run_migration
 use crate::config::CoreConfig;
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
 use crate::registry::{
-    BuildContext, BuildError, BuildFuture, Condition, Location, MigrationsRecord, ProviderKind, ProviderRecord,
+    BuildContext, BuildError, BuildFuture, Condition, Location, MigrationsRecord, ProviderKind,
+    ProviderRecord,
 };
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,10 +103,19 @@ fn sqlite_options(ctx: &BuildContext) -> Result<Options<Sqlite>, BuildError> {
     let in_memory = connect.get_filename() == std::path::Path::new(":memory:");
     let pool = if in_memory {
         // Every connection to `:memory:` is a new, empty database: keep exactly one.
-        PoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+        PoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
     } else {
-        if let Some(dir) = connect.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        if let Some(dir) = connect
+            .get_filename()
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         PoolOptions::new().max_connections(core.database_max_connections)
     };
@@ -122,7 +132,10 @@ fn invalid_url(url: &str, error: sqlx::Error) -> BuildError {
 
 /// Connects, migrates when `DATABASE_MIGRATE=true`, and registers the `database` health unit
 /// and the pool's close at shutdown.
-async fn build<DB: Backend>(ctx: &BuildContext, options: Options<DB>) -> Result<Vec<Instance>, BuildError>
+async fn build<DB: Backend>(
+    ctx: &BuildContext,
+    options: Options<DB>,
+) -> Result<Vec<Instance>, BuildError>
 where
     DB::Connection: sqlx::migrate::Migrate,
 {
@@ -146,7 +159,9 @@ where
         }
     });
     let closed = pool.clone();
-    ctx.on_stop(Box::new(move || Box::pin(async move { closed.close().await })));
+    ctx.on_stop(Box::new(move || {
+        Box::pin(async move { closed.close().await })
+    }));
     Ok(vec![Instance::of::<Pool<DB>>(Arc::new(pool))])
 }
 
@@ -156,7 +171,9 @@ where
     DB::Connection: sqlx::migrate::Migrate,
 {
     let Some(record) = ctx.migrations.first() else {
-        tracing::warn!("DATABASE_MIGRATE is true but the program embeds no migrations (framework::migrations!)");
+        tracing::warn!(
+            "DATABASE_MIGRATE is true but the program embeds no migrations (framework::migrations!)"
+        );
         return Ok(());
     };
     let migrations = DB::migrations(record);

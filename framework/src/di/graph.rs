@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Dependency, Key};
 use crate::config::Settings;
-use crate::registry::{ProviderKind, ProviderRecord, Registry, RouteRecord, WiringError};
 use crate::registry::{Candidate, Needer};
+use crate::registry::{ProviderKind, ProviderRecord, Registry, RouteRecord, WiringError};
 
 /// A validated graph: which providers to build, in order, and who provides each key.
 pub struct Graph {
@@ -16,7 +16,11 @@ pub struct Graph {
 }
 
 impl Graph {
-    pub(crate) fn validate(registry: &Registry, settings: &Settings, errors: &mut Vec<WiringError>) -> Graph {
+    pub(crate) fn validate(
+        registry: &Registry,
+        settings: &Settings,
+        errors: &mut Vec<WiringError>,
+    ) -> Graph {
         let mut walk = Walk::new(registry, settings, errors);
         // The roots: every active module (always built) and every route (always served).
         for provider in &registry.providers {
@@ -61,7 +65,11 @@ impl<'a> Walk<'a> {
         let mut active: HashMap<Key, Vec<_>> = HashMap::new();
         let mut inactive: HashMap<Key, Vec<_>> = HashMap::new();
         for &provider in &registry.providers {
-            let index = if provider.is_active(settings) { &mut active } else { &mut inactive };
+            let index = if provider.is_active(settings) {
+                &mut active
+            } else {
+                &mut inactive
+            };
             for key in (provider.provides)() {
                 index.entry(key).or_default().push(provider);
             }
@@ -97,10 +105,17 @@ impl<'a> Walk<'a> {
         match self.state.get(&id) {
             Some(State::Done) => return,
             Some(State::Visiting) => {
-                let start = path.iter().position(|s| s.provider == Some(id)).unwrap_or(0);
-                let mut steps: Vec<String> = path[start..].iter().map(|s| s.label.clone()).collect();
+                let start = path
+                    .iter()
+                    .position(|s| s.provider == Some(id))
+                    .unwrap_or(0);
+                let mut steps: Vec<String> =
+                    path[start..].iter().map(|s| s.label.clone()).collect();
                 steps.push(provider_label(provider));
-                if self.reported.insert(format!("cycle {}", steps.join(" -> "))) {
+                if self
+                    .reported
+                    .insert(format!("cycle {}", steps.join(" -> ")))
+                {
                     self.errors.push(WiringError::Cycle { steps });
                 }
                 return;
@@ -126,7 +141,11 @@ impl<'a> Walk<'a> {
 
     fn dependency(&mut self, needer: &Needer, dependency: Dependency, path: &mut Vec<Step>) {
         match dependency {
-            Dependency::Config { type_name, prefix, check } => {
+            Dependency::Config {
+                type_name,
+                prefix,
+                check,
+            } => {
                 if let Err(error) = check(self.settings)
                     && self.reported.insert(format!("config {type_name}"))
                 {
@@ -146,8 +165,12 @@ impl<'a> Walk<'a> {
                         self.visit(provider, path);
                     }
                     [] => {
-                        if self.reported.insert(format!("missing {:?} {}", key, needer.description)) {
-                            let mut steps: Vec<String> = path.iter().map(|s| s.label.clone()).collect();
+                        if self
+                            .reported
+                            .insert(format!("missing {:?} {}", key, needer.description))
+                        {
+                            let mut steps: Vec<String> =
+                                path.iter().map(|s| s.label.clone()).collect();
                             steps.push(key.short_name());
                             self.errors.push(WiringError::Missing {
                                 key,

@@ -31,7 +31,10 @@ impl<T: ?Sized + Send + Sync + 'static> FromRequestParts<AppState> for Inject<T>
 
     async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         state.container.get::<T>().map(Inject).ok_or_else(|| {
-            tracing::error!(component = std::any::type_name::<T>(), "component missing from the container");
+            tracing::error!(
+                component = std::any::type_name::<T>(),
+                "component missing from the container"
+            );
             Problem::internal()
         })
     }

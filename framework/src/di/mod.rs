@@ -123,6 +123,8 @@ impl<T: ?Sized + Send + Sync + 'static> Injectable for std::sync::Arc<T> {
     }
 
     fn resolve(container: &Container) -> Result<Self, ResolveError> {
-        container.get::<T>().ok_or(ResolveError::Missing(std::any::type_name::<T>()))
+        container
+            .get::<T>()
+            .ok_or(ResolveError::Missing(std::any::type_name::<T>()))
     }
 }

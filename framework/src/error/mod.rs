@@ -50,7 +50,9 @@ impl ErrorKind {
     /// The HTTP status of this kind.
     pub fn http_status(self) -> StatusCode {
         match self {
-            ErrorKind::Validation | ErrorKind::BadRequest | ErrorKind::Domain => StatusCode::BAD_REQUEST,
+            ErrorKind::Validation | ErrorKind::BadRequest | ErrorKind::Domain => {
+                StatusCode::BAD_REQUEST
+            }
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -13,7 +13,8 @@ use super::{DomainError, error_chain};
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// What a 5xx says: nothing internal.
-const INTERNAL_DETAIL: &str = "The server failed to handle the request; quote the request id when reporting it.";
+const INTERNAL_DETAIL: &str =
+    "The server failed to handle the request; quote the request id when reporting it.";
 
 /// A problem details body. The framework's middleware adds the `request_id`.
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +49,11 @@ pub struct FieldError {
 
 impl Problem {
     /// A problem with `status`, `code` and `detail`; a 5xx detail is replaced by a generic one.
-    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Problem {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        detail: impl Into<String>,
+    ) -> Problem {
         let detail = if status.is_server_error() {
             INTERNAL_DETAIL.to_owned()
         } else {
@@ -85,7 +90,11 @@ impl Problem {
     pub fn validation(errors: &ValidationErrors) -> Problem {
         Problem {
             errors: field_errors(errors),
-            ..Problem::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", "The request failed validation.")
+            ..Problem::new(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_FAILED",
+                "The request failed validation.",
+            )
         }
     }
 
@@ -163,10 +172,21 @@ fn message(error: &validator::ValidationError) -> String {
         return message.to_string();
     }
     let param = |name: &str| error.params.get(name).map(|v| v.to_string());
-    let unit = if error.code == "length" { " characters" } else { "" };
-    match (error.code.as_ref(), param("min"), param("max"), param("equal")) {
+    let unit = if error.code == "length" {
+        " characters"
+    } else {
+        ""
+    };
+    match (
+        error.code.as_ref(),
+        param("min"),
+        param("max"),
+        param("equal"),
+    ) {
         ("length" | "range", _, _, Some(equal)) => format!("must be exactly {equal}{unit}"),
-        ("length" | "range", Some(min), Some(max), _) => format!("must be between {min} and {max}{unit}"),
+        ("length" | "range", Some(min), Some(max), _) => {
+            format!("must be between {min} and {max}{unit}")
+        }
         ("length" | "range", Some(min), None, _) => format!("must be at least {min}{unit}"),
         ("length" | "range", None, Some(max), _) => format!("must be at most {max}{unit}"),
         ("email", ..) => "must be a valid email address".into(),

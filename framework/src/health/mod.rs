@@ -14,7 +14,8 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 /// A unit's check: `Ok` when the backend answers.
-pub type Check = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+pub type Check =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// How long one unit may take to answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -131,7 +132,13 @@ impl Health {
                         false
                     }
                 };
-                (index, UnitStatus { name, status: if up { "up" } else { "down" } })
+                (
+                    index,
+                    UnitStatus {
+                        name,
+                        status: if up { "up" } else { "down" },
+                    },
+                )
             });
         }
         let mut results: Vec<(usize, UnitStatus)> = tasks.join_all().await;
@@ -148,7 +155,10 @@ impl Health {
 
 pub(crate) fn router<S: Clone + Send + Sync + 'static>(health: Health) -> Router<S> {
     Router::new()
-        .route("/health/live", get(|| async { Json(serde_json::json!({ "status": "up" })) }))
+        .route(
+            "/health/live",
+            get(|| async { Json(serde_json::json!({ "status": "up" })) }),
+        )
         .route("/health/ready", get(ready))
         .route("/health", get(full))
         .with_state(health)

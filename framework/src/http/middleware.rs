@@ -20,7 +20,10 @@ use crate::error::Problem;
 /// compression, problem+json rendering, panic -> 500, timeout, body limit.
 ///
 /// Public so a hand-written axum router can get exactly the same stack (the benchmark does).
-pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(router: Router<S>, config: &HttpConfig) -> Router<S> {
+pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    config: &HttpConfig,
+) -> Router<S> {
     // `Router::layer` wraps the innermost layer first, so this list reads bottom-up.
     router
         .layer(DefaultBodyLimit::disable())

@@ -36,7 +36,12 @@ impl AppState {
 
 /// The whole HTTP app: the routes under the base path, health outside it, the problem+json
 /// fallback and the standard layers.
-pub(crate) fn router(routes: &[&'static RouteRecord], config: &HttpConfig, state: AppState, health: Health) -> Router {
+pub(crate) fn router(
+    routes: &[&'static RouteRecord],
+    config: &HttpConfig,
+    state: AppState,
+    health: Health,
+) -> Router {
     let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     for route in routes {
         let method_router = by_path.remove(route.path).unwrap_or_default();
@@ -44,17 +49,25 @@ pub(crate) fn router(routes: &[&'static RouteRecord], config: &HttpConfig, state
     }
     let api = by_path
         .into_iter()
-        .fold(Router::new(), |api, (path, method_router)| api.route(path, method_router))
+        .fold(Router::new(), |api, (path, method_router)| {
+            api.route(path, method_router)
+        })
         .with_state(state);
     let app = if config.base_path.is_empty() {
         api
     } else {
         Router::new().nest(&config.base_path, api)
     };
-    let app = app.merge(crate::health::router(health)).fallback(route_not_found);
+    let app = app
+        .merge(crate::health::router(health))
+        .fallback(route_not_found);
     apply_standard_layers(app, config)
 }
 
 async fn route_not_found(uri: Uri) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND", format!("no route for `{}`", uri.path()))
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "ROUTE_NOT_FOUND",
+        format!("no route for `{}`", uri.path()),
+    )
 }

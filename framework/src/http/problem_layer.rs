@@ -30,7 +30,9 @@ pub(crate) async fn render_problems(request: Request, next: Next) -> Response {
         Some(problem) => problem,
         None if is_bare(&response) => {
             let (_, body) = std::mem::take(&mut response).into_parts();
-            let text = axum::body::to_bytes(body, MAX_DETAIL).await.unwrap_or_default();
+            let text = axum::body::to_bytes(body, MAX_DETAIL)
+                .await
+                .unwrap_or_default();
             let text = String::from_utf8_lossy(&text);
             let detail = if text.trim().is_empty() {
                 status.canonical_reason().unwrap_or("error").to_owned()
@@ -59,7 +61,11 @@ pub(crate) async fn render_problems(request: Request, next: Next) -> Response {
 
 /// Empty, or plain text: what axum's rejections and tower-http's layers produce.
 fn is_bare(response: &Response) -> bool {
-    match response.headers().get(header::CONTENT_TYPE).map(HeaderValue::to_str) {
+    match response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(HeaderValue::to_str)
+    {
         None => true,
         Some(Ok(content_type)) => content_type.starts_with("text/plain"),
         Some(Err(_)) => false,

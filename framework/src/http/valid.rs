@@ -26,8 +26,12 @@ where
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let Json(value) = Json::<T>::from_request(request, state).await.map_err(json_problem)?;
-        value.validate().map_err(|errors| Problem::validation(&errors))?;
+        let Json(value) = Json::<T>::from_request(request, state)
+            .await
+            .map_err(json_problem)?;
+        value
+            .validate()
+            .map_err(|errors| Problem::validation(&errors))?;
         Ok(Valid(Json(value)))
     }
 }
@@ -43,7 +47,9 @@ where
         let Query(value) = Query::<T>::from_request_parts(parts, state)
             .await
             .map_err(|r| Problem::new(StatusCode::BAD_REQUEST, "INVALID_QUERY", r.body_text()))?;
-        value.validate().map_err(|errors| Problem::validation(&errors))?;
+        value
+            .validate()
+            .map_err(|errors| Problem::validation(&errors))?;
         Ok(Valid(Query(value)))
     }
 }
@@ -52,7 +58,9 @@ fn json_problem(rejection: JsonRejection) -> Problem {
     let (status, code) = match &rejection {
         JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "MALFORMED_JSON"),
         JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "INVALID_BODY"),
-        JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+        JsonRejection::MissingJsonContentType(_) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+        }
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
         }

@@ -17,22 +17,47 @@ pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreCon
         }
     };
     let mut out = String::new();
-    let database = config.database_url.as_deref().map(redact_url).unwrap_or_else(|| "(none)".into());
-    let _ = writeln!(out, "service {} (APP_ENV={:?}, database {database})", config.app_name, config.app_env);
+    let database = config
+        .database_url
+        .as_deref()
+        .map(redact_url)
+        .unwrap_or_else(|| "(none)".into());
+    let _ = writeln!(
+        out,
+        "service {} (APP_ENV={:?}, database {database})",
+        config.app_name, config.app_env
+    );
 
-    for (title, kind) in [("modules", ProviderKind::Module), ("framework components", ProviderKind::Framework)] {
+    for (title, kind) in [
+        ("modules", ProviderKind::Module),
+        ("framework components", ProviderKind::Framework),
+    ] {
         let _ = writeln!(out, "\n{title}:");
         for provider in registry.providers.iter().filter(|p| p.kind == kind) {
-            let _ = writeln!(out, "  {}{}  {}", provider.name, state(provider, settings), provider.location);
+            let _ = writeln!(
+                out,
+                "  {}{}  {}",
+                provider.name,
+                state(provider, settings),
+                provider.location
+            );
             for key in (provider.provides)().iter().skip(1) {
                 let _ = writeln!(out, "    provides {}", key.short_name());
             }
+            let active = provider.is_active(settings);
             for (field, dependency) in (provider.fields)() {
                 let _ = match dependency {
                     Dependency::Component(key) => {
-                        writeln!(out, "    {field}: {}{}", key.short_name(), bound_to(&key))
+                        let bound = if active {
+                            bound_to(&key)
+                        } else {
+                            String::new()
+                        };
+                        writeln!(out, "    {field}: {}{bound}", key.short_name())
                     }
-                    Dependency::Config { type_name, prefix, .. } => writeln!(
+                    Dependency::Config {
+                        type_name, prefix, ..
+                    } => writeln!(
                         out,
                         "    {field}: Config<{}> (keys {prefix}*)",
                         short_type_name(type_name)
@@ -44,7 +69,11 @@ pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreCon
 
     let _ = writeln!(out, "\nroutes (under {:?}):", config.http.base_path);
     for route in &registry.routes {
-        let _ = writeln!(out, "  {:<7} {:<28} {}  {}", route.method, route.path, route.handler, route.location);
+        let _ = writeln!(
+            out,
+            "  {:<7} {:<28} {}  {}",
+            route.method, route.path, route.handler, route.location
+        );
     }
     let _ = writeln!(out, "\nerror codes:");
     for code in &registry.error_codes {

@@ -56,7 +56,8 @@ pub enum ProviderKind {
 }
 
 /// The future a provider's factory returns.
-pub type BuildFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Instance>, BuildError>> + Send + 'a>>;
+pub type BuildFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<Instance>, BuildError>> + Send + 'a>>;
 
 /// A component failed to build (a connection failed, a config section was invalid, ...).
 pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
@@ -86,7 +87,10 @@ impl BuildContext {
 
     /// Runs `hook` at shutdown, after deliveries have stopped.
     pub fn on_stop(&self, hook: StopHook) {
-        self.stop_hooks.lock().unwrap_or_else(|e| e.into_inner()).push(hook);
+        self.stop_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
     }
 }
 
@@ -203,7 +207,9 @@ impl Registry {
         errors.extend(report::route_clashes(&self.routes));
         errors.extend(report::error_code_clashes(&self.error_codes));
         if self.migrations.len() > 1 {
-            errors.push(WiringError::DuplicateMigrations(self.migrations.iter().map(|m| m.location).collect()));
+            errors.push(WiringError::DuplicateMigrations(
+                self.migrations.iter().map(|m| m.location).collect(),
+            ));
         }
         if errors.is_empty() {
             Ok(graph)

@@ -94,8 +94,16 @@ impl fmt::Display for WiringError {
                 path,
                 inactive,
             } => {
-                writeln!(f, "missing binding: nothing provides `{}`", key.short_name())?;
-                writeln!(f, "  needed by {} at {}", needed_by.description, needed_by.location)?;
+                writeln!(
+                    f,
+                    "missing binding: nothing provides `{}`",
+                    key.short_name()
+                )?;
+                writeln!(
+                    f,
+                    "  needed by {} at {}",
+                    needed_by.description, needed_by.location
+                )?;
                 writeln!(f, "  dependency path: {}", path.join(" -> "))?;
                 for c in inactive {
                     writeln!(
@@ -121,8 +129,17 @@ impl fmt::Display for WiringError {
                 needed_by,
                 candidates,
             } => {
-                writeln!(f, "ambiguous binding: {} providers of `{}`", candidates.len(), key.short_name())?;
-                writeln!(f, "  needed by {} at {}", needed_by.description, needed_by.location)?;
+                writeln!(
+                    f,
+                    "ambiguous binding: {} providers of `{}`",
+                    candidates.len(),
+                    key.short_name()
+                )?;
+                writeln!(
+                    f,
+                    "  needed by {} at {}",
+                    needed_by.description, needed_by.location
+                )?;
                 for c in candidates {
                     writeln!(f, "  provided by `{}` at {}", c.name, c.location)?;
                 }
@@ -145,11 +162,20 @@ impl fmt::Display for WiringError {
                 error,
             } => {
                 writeln!(f, "config section `{section}` (keys `{prefix}*`): {error}")?;
-                write!(f, "  needed by {} at {}", needed_by.description, needed_by.location)
+                write!(
+                    f,
+                    "  needed by {} at {}",
+                    needed_by.description, needed_by.location
+                )
             }
             WiringError::RouteClash { route, handlers } => {
                 writeln!(f, "duplicate route: {route}")?;
-                list(f, handlers.iter().map(|(h, l)| format!("handler `{h}` at {l}")))
+                list(
+                    f,
+                    handlers
+                        .iter()
+                        .map(|(h, l)| format!("handler `{h}` at {l}")),
+                )
             }
             WiringError::ErrorCodeClash { code, variants } => {
                 writeln!(f, "duplicate error code `{code}`")?;
@@ -177,7 +203,11 @@ pub struct WiringReport {
 
 impl fmt::Display for WiringReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "wiring check failed with {} error(s):", self.errors.len())?;
+        writeln!(
+            f,
+            "wiring check failed with {} error(s):",
+            self.errors.len()
+        )?;
         for error in &self.errors {
             writeln!(f)?;
             writeln!(f, "error: {error}")?;
@@ -214,7 +244,10 @@ fn normalized_path(path: &str) -> String {
 pub(crate) fn route_clashes(routes: &[&'static RouteRecord]) -> Vec<WiringError> {
     let mut by_path: BTreeMap<String, Vec<&RouteRecord>> = BTreeMap::new();
     for route in routes {
-        by_path.entry(normalized_path(route.path)).or_default().push(route);
+        by_path
+            .entry(normalized_path(route.path))
+            .or_default()
+            .push(route);
     }
     let mut clashes = Vec::new();
     for group in by_path.into_values() {

@@ -49,7 +49,11 @@ pub fn check(overrides: &[(&str, &str)]) -> Result<Graph> {
 }
 
 fn app(overrides: &[(&str, &str)]) -> Result<App> {
-    let defaults = [("APP_ENV", "test"), ("HTTP_HOST", "127.0.0.1"), ("HTTP_PORT", "0")];
+    let defaults = [
+        ("APP_ENV", "test"),
+        ("HTTP_HOST", "127.0.0.1"),
+        ("HTTP_PORT", "0"),
+    ];
     let settings = Settings::load_with(defaults.iter().chain(overrides).map(|&(k, v)| (k, v)))?;
     App::from_settings(settings)
 }

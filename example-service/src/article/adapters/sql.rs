@@ -1,0 +1,120 @@
+//! The repository once for every sqlx backend: the SQL is portable (`$N` placeholders and
+//! `RETURNING` work in PostgreSQL and SQLite), and the schema differences live in the
+//! migrations.
+
+use chrono::{DateTime, Utc};
+use framework::sqlx::{self, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use uuid::Uuid;
+
+use crate::article::domain::Article;
+use crate::article::error::ArticleError;
+use crate::article::repository::ArticleRepository;
+
+/// An adapter backed by a sqlx pool.
+pub trait SqlArticles: Send + Sync {
+    type Db: Database;
+    fn pool(&self) -> &Pool<Self::Db>;
+}
+
+type Row = (Uuid, String, String, DateTime<Utc>, DateTime<Utc>);
+
+const COLUMNS: &str = "id, name, description, created_at, updated_at";
+
+fn article((id, name, description, created_at, updated_at): Row) -> Article {
+    Article {
+        id,
+        name,
+        description,
+        created_at,
+        updated_at,
+    }
+}
+
+fn storage(name: &str) -> impl FnOnce(sqlx::Error) -> ArticleError + '_ {
+    move |error| match error.as_database_error() {
+        Some(db) if db.is_unique_violation() => ArticleError::NameTaken(name.to_owned()),
+        _ => ArticleError::Storage(error),
+    }
+}
+
+#[framework::async_trait]
+impl<T, DB> ArticleRepository for T
+where
+    T: SqlArticles<Db = DB>,
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'r> Row: sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (Uuid,): sqlx::FromRow<'r, DB::Row>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    async fn insert(&self, a: &Article) -> Result<(), ArticleError> {
+        sqlx::query::<DB>("INSERT INTO articles (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(a.id)
+            .bind(a.name.clone())
+            .bind(a.description.clone())
+            .bind(a.created_at)
+            .bind(a.updated_at)
+            .execute(self.pool())
+            .await
+            .map_err(storage(&a.name))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Article>, ArticleError> {
+        let sql = format!("SELECT {COLUMNS} FROM articles WHERE id = $1");
+        let row = sqlx::query_as::<DB, Row>(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(ArticleError::Storage)?;
+        Ok(row.map(article))
+    }
+
+    async fn list(&self, limit: u32, offset: u32) -> Result<(Vec<Article>, i64), ArticleError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM articles ORDER BY created_at, id LIMIT $1 OFFSET $2");
+        let rows = sqlx::query_as::<DB, Row>(&sql)
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(self.pool())
+            .await
+            .map_err(ArticleError::Storage)?;
+        let (total,) = sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM articles")
+            .fetch_one(self.pool())
+            .await
+            .map_err(ArticleError::Storage)?;
+        Ok((rows.into_iter().map(article).collect(), total))
+    }
+
+    async fn update(&self, a: &Article) -> Result<Option<Article>, ArticleError> {
+        let sql = format!(
+            "UPDATE articles SET name = $2, description = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query_as::<DB, Row>(&sql)
+            .bind(a.id)
+            .bind(a.name.clone())
+            .bind(a.description.clone())
+            .bind(a.updated_at)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(storage(&a.name))?;
+        Ok(row.map(article))
+    }
+
+    async fn delete(&self, id: Uuid) -> Result<bool, ArticleError> {
+        // `RETURNING` rather than `rows_affected`, which sqlx has no backend-generic way to read.
+        let deleted =
+            sqlx::query_as::<DB, (Uuid,)>("DELETE FROM articles WHERE id = $1 RETURNING id")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(ArticleError::Storage)?;
+        Ok(deleted.is_some())
+    }
+}

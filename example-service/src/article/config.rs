@@ -1,0 +1,28 @@
+use framework::ConfigSection;
+use serde::Deserialize;
+use validator::Validate;
+
+/// `ARTICLES_*` keys.
+#[derive(Debug, Clone, Deserialize, Validate)]
+pub struct ArticleConfig {
+    /// `ARTICLES_DEFAULT_PAGE_SIZE`: the page size when `limit` is absent.
+    #[validate(range(min = 1, max = 1000))]
+    #[serde(default = "default_page_size")]
+    pub default_page_size: u32,
+    /// `ARTICLES_MAX_PAGE_SIZE`: the largest `limit` a client may ask for.
+    #[validate(range(min = 1, max = 1000))]
+    #[serde(default = "max_page_size")]
+    pub max_page_size: u32,
+}
+
+impl ConfigSection for ArticleConfig {
+    const PREFIX: &'static str = "ARTICLES_";
+}
+
+fn default_page_size() -> u32 {
+    20
+}
+
+fn max_page_size() -> u32 {
+    100
+}

@@ -1,0 +1,40 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use validator::{Validate, ValidationError};
+
+/// An article.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Article {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The writable fields, for create and full update.
+#[derive(Debug, Clone, Deserialize, Validate)]
+pub struct ArticleInput {
+    #[validate(length(min = 3, max = 50), custom(function = "not_blank"))]
+    pub name: String,
+    #[validate(length(min = 5, max = 100), custom(function = "not_blank"))]
+    pub description: String,
+}
+
+/// One page of articles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page {
+    pub items: Vec<Article>,
+    pub total: i64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+fn not_blank(value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        Err(ValidationError::new("blank").with_message("must not be blank".into()))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+use framework::DomainError;
+use uuid::Uuid;
+
+/// Every way an article operation fails, with its kind and stable code.
+#[derive(Debug, thiserror::Error, DomainError)]
+pub enum ArticleError {
+    #[error("article {0} not found")]
+    #[domain(not_found, code = "ARTICLE_NOT_FOUND")]
+    NotFound(Uuid),
+
+    #[error("an article named {0:?} already exists")]
+    #[domain(conflict, code = "ARTICLE_NAME_TAKEN")]
+    NameTaken(String),
+
+    #[error("article storage failed")]
+    #[domain(internal, code = "ARTICLE_STORAGE")]
+    Storage(#[source] framework::sqlx::Error),
+}

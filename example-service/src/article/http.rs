@@ -1,0 +1,63 @@
+//! The HTTP delivery: plain axum handlers, mounted by `#[http_route]` under `HTTP_BASE_PATH`.
+
+use framework::axum::Json;
+use framework::axum::extract::{Path, Query};
+use framework::axum::http::StatusCode;
+use framework::{Inject, Valid, http_route};
+use serde::Deserialize;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::domain::{Article, ArticleInput, Page};
+use super::error::ArticleError;
+use super::service::ArticleService;
+
+/// `?limit=&offset=`.
+#[derive(Debug, Deserialize, Validate)]
+pub struct ListQuery {
+    #[validate(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+#[http_route(POST, "/articles")]
+pub async fn create(
+    svc: Inject<ArticleService>,
+    Valid(Json(input)): Valid<Json<ArticleInput>>,
+) -> Result<(StatusCode, Json<Article>), ArticleError> {
+    Ok((StatusCode::CREATED, Json(svc.create(input).await?)))
+}
+
+#[http_route(GET, "/articles/{id}")]
+pub async fn get(
+    svc: Inject<ArticleService>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Article>, ArticleError> {
+    Ok(Json(svc.get(id).await?))
+}
+
+#[http_route(GET, "/articles")]
+pub async fn list(
+    svc: Inject<ArticleService>,
+    Valid(Query(query)): Valid<Query<ListQuery>>,
+) -> Result<Json<Page>, ArticleError> {
+    Ok(Json(svc.list(query.limit, query.offset).await?))
+}
+
+#[http_route(PUT, "/articles/{id}")]
+pub async fn update(
+    svc: Inject<ArticleService>,
+    Path(id): Path<Uuid>,
+    Valid(Json(input)): Valid<Json<ArticleInput>>,
+) -> Result<Json<Article>, ArticleError> {
+    Ok(Json(svc.update(id, input).await?))
+}
+
+#[http_route(DELETE, "/articles/{id}")]
+pub async fn delete(
+    svc: Inject<ArticleService>,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ArticleError> {
+    svc.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,10 @@
+//! The article module, in clean-architecture layers: the domain, its port, the SQL adapters,
+//! the use cases and the HTTP delivery.
+
+pub mod adapters;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod repository;
+pub mod service;

@@ -1,0 +1,83 @@
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use framework::{Config, module};
+use uuid::Uuid;
+
+use super::config::ArticleConfig;
+use super::domain::{Article, ArticleInput, Page};
+use super::error::ArticleError;
+use super::repository::ArticleRepository;
+
+/// The article use cases.
+#[module]
+pub struct ArticleService {
+    repo: Arc<dyn ArticleRepository>,
+    config: Config<ArticleConfig>,
+}
+
+impl ArticleService {
+    pub async fn create(&self, input: ArticleInput) -> Result<Article, ArticleError> {
+        let now = now();
+        let article = Article {
+            id: Uuid::new_v4(),
+            name: input.name,
+            description: input.description,
+            created_at: now,
+            updated_at: now,
+        };
+        self.repo.insert(&article).await?;
+        Ok(article)
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<Article, ArticleError> {
+        self.repo.get(id).await?.ok_or(ArticleError::NotFound(id))
+    }
+
+    /// A page; `limit` defaults to `ARTICLES_DEFAULT_PAGE_SIZE` and is capped at
+    /// `ARTICLES_MAX_PAGE_SIZE`.
+    pub async fn list(
+        &self,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<Page, ArticleError> {
+        let limit = limit
+            .unwrap_or(self.config.default_page_size)
+            .min(self.config.max_page_size);
+        let offset = offset.unwrap_or(0);
+        let (items, total) = self.repo.list(limit, offset).await?;
+        Ok(Page {
+            items,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    pub async fn update(&self, id: Uuid, input: ArticleInput) -> Result<Article, ArticleError> {
+        let current = self.get(id).await?;
+        let article = Article {
+            name: input.name,
+            description: input.description,
+            updated_at: now(),
+            ..current
+        };
+        self.repo
+            .update(&article)
+            .await?
+            .ok_or(ArticleError::NotFound(id))
+    }
+
+    pub async fn delete(&self, id: Uuid) -> Result<(), ArticleError> {
+        if self.repo.delete(id).await? {
+            Ok(())
+        } else {
+            Err(ArticleError::NotFound(id))
+        }
+    }
+}
+
+/// Microseconds: what PostgreSQL's `timestamptz` keeps, so a created article reads back equal.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

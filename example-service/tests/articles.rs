@@ -1,0 +1,322 @@
+//! The article API end to end, through the real app, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{Api, json, problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A small body limit so the 413 case stays small.
+const OVERRIDES: &[(&str, &str)] = &[("HTTP_BODY_LIMIT_BYTES", "4096")];
+
+#[tokio::test]
+async fn article_api_on_sqlite() {
+    let api = Api::sqlite(OVERRIDES).await;
+    exercise(&api).await;
+    api.app.shutdown().await.expect("graceful shutdown");
+}
+
+#[tokio::test]
+async fn article_api_on_postgres() {
+    let api = Api::postgres(OVERRIDES).await;
+    exercise(&api).await;
+    api.app.shutdown().await.expect("graceful shutdown");
+}
+
+async fn exercise(api: &Api) {
+    let created = crud(api).await;
+    validation(api).await;
+    malformed_requests(api).await;
+    listing(api, &created).await;
+    request_id(api).await;
+    health(api).await;
+}
+
+async fn create(api: &Api, name: &str, description: &str) -> Value {
+    let response = api
+        .send(
+            Method::POST,
+            "/api/v1/articles",
+            Some(json!({ "name": name, "description": description })),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    json(response, "application/json").await
+}
+
+/// Create, read, update, delete, with the 404 and 409 problems on the way; returns the
+/// articles it leaves behind.
+async fn crud(api: &Api) -> Vec<Value> {
+    let first = create(api, "First article", "The first one").await;
+    let id = first["id"].as_str().expect("an id").to_owned();
+    assert_eq!(first["name"], "First article");
+    assert_eq!(first["created_at"], first["updated_at"]);
+
+    let fetched = json(
+        api.send(Method::GET, &format!("/api/v1/articles/{id}"), None)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(fetched, first);
+
+    let duplicate = api
+        .send(
+            Method::POST,
+            "/api/v1/articles",
+            Some(json!({ "name": "First article", "description": "Again" })),
+        )
+        .await;
+    let body = problem(duplicate, 409, "ARTICLE_NAME_TAKEN").await;
+    assert!(body["detail"].as_str().unwrap().contains("First article"));
+
+    let second = create(api, "Second article", "The second one").await;
+    let updated = api
+        .send(
+            Method::PUT,
+            &format!("/api/v1/articles/{id}"),
+            Some(json!({ "name": "First, renamed", "description": "Renamed text" })),
+        )
+        .await;
+    assert_eq!(updated.status(), 200);
+    let updated = json(updated, "application/json").await;
+    assert_eq!(updated["name"], "First, renamed");
+    assert_eq!(updated["created_at"], first["created_at"]);
+    assert_ne!(updated["updated_at"], first["updated_at"]);
+
+    // Renaming onto a taken name is a conflict too.
+    let clash = api
+        .send(
+            Method::PUT,
+            &format!("/api/v1/articles/{id}"),
+            Some(json!({ "name": "Second article", "description": "Clash" })),
+        )
+        .await;
+    problem(clash, 409, "ARTICLE_NAME_TAKEN").await;
+
+    let missing = uuid::Uuid::new_v4();
+    let body = problem(
+        api.send(Method::GET, &format!("/api/v1/articles/{missing}"), None)
+            .await,
+        404,
+        "ARTICLE_NOT_FOUND",
+    )
+    .await;
+    assert_eq!(body["detail"], format!("article {missing} not found"));
+    let put_missing = api
+        .send(
+            Method::PUT,
+            &format!("/api/v1/articles/{missing}"),
+            Some(json!({ "name": "Nobody", "description": "Nothing here" })),
+        )
+        .await;
+    problem(put_missing, 404, "ARTICLE_NOT_FOUND").await;
+
+    let third = create(api, "Third article", "To be deleted").await;
+    let third_path = format!("/api/v1/articles/{}", third["id"].as_str().unwrap());
+    let deleted = api.send(Method::DELETE, &third_path, None).await;
+    assert_eq!(deleted.status(), 204);
+    problem(
+        api.send(Method::DELETE, &third_path, None).await,
+        404,
+        "ARTICLE_NOT_FOUND",
+    )
+    .await;
+    problem(
+        api.send(Method::GET, &third_path, None).await,
+        404,
+        "ARTICLE_NOT_FOUND",
+    )
+    .await;
+
+    vec![updated, second]
+}
+
+async fn validation(api: &Api) {
+    let response = api
+        .send(
+            Method::POST,
+            "/api/v1/articles",
+            Some(json!({ "name": "ab", "description": "    " })),
+        )
+        .await;
+    let body = problem(response, 400, "VALIDATION_FAILED").await;
+    assert_eq!(
+        body["errors"],
+        json!([
+            { "field": "description", "messages": ["must be between 5 and 100 characters", "must not be blank"] },
+            { "field": "name", "messages": ["must be between 3 and 50 characters"] },
+        ])
+    );
+
+    let long_name = "n".repeat(51);
+    let response = api
+        .send(
+            Method::POST,
+            "/api/v1/articles",
+            Some(json!({ "name": long_name, "description": "fine text" })),
+        )
+        .await;
+    let body = problem(response, 400, "VALIDATION_FAILED").await;
+    assert_eq!(body["errors"][0]["field"], "name");
+
+    let response = api
+        .send(Method::GET, "/api/v1/articles?limit=0", None)
+        .await;
+    let body = problem(response, 400, "VALIDATION_FAILED").await;
+    assert_eq!(body["errors"][0]["field"], "limit");
+}
+
+async fn malformed_requests(api: &Api) {
+    let url = api.app.url("/api/v1/articles");
+    let syntax = api
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "x""#)
+        .send()
+        .await
+        .unwrap();
+    problem(syntax, 400, "MALFORMED_JSON").await;
+
+    let wrong_type = api
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"name": 5, "description": "text"}"#)
+        .send()
+        .await
+        .unwrap();
+    problem(wrong_type, 400, "INVALID_BODY").await;
+
+    let not_json = api
+        .client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    problem(not_json, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+
+    let oversized = format!(
+        r#"{{"name": "big", "description": "{}"}}"#,
+        "x".repeat(8192)
+    );
+    let too_large = api
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(oversized)
+        .send()
+        .await
+        .unwrap();
+    problem(too_large, 413, "PAYLOAD_TOO_LARGE").await;
+
+    problem(
+        api.send(Method::GET, "/api/v1/articles/not-a-uuid", None)
+            .await,
+        400,
+        "BAD_REQUEST",
+    )
+    .await;
+    problem(
+        api.send(Method::GET, "/api/v1/nothing-here", None).await,
+        404,
+        "ROUTE_NOT_FOUND",
+    )
+    .await;
+    problem(
+        api.send(Method::GET, "/articles", None).await,
+        404,
+        "ROUTE_NOT_FOUND",
+    )
+    .await;
+    let not_allowed = api.send(Method::PATCH, "/api/v1/articles", None).await;
+    assert!(not_allowed.headers().contains_key("allow"));
+    problem(not_allowed, 405, "METHOD_NOT_ALLOWED").await;
+}
+
+async fn listing(api: &Api, expected: &[Value]) {
+    let page = json(
+        api.send(Method::GET, "/api/v1/articles", None).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["limit"], 20, "ARTICLES_DEFAULT_PAGE_SIZE");
+    assert_eq!(page["offset"], 0);
+    assert_eq!(
+        page["items"].as_array().unwrap(),
+        expected,
+        "ordered by creation"
+    );
+
+    let page = json(
+        api.send(Method::GET, "/api/v1/articles?limit=1&offset=1", None)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["items"], json!([expected[1]]));
+
+    // Above ARTICLES_MAX_PAGE_SIZE the limit is capped, not refused.
+    let page = json(
+        api.send(Method::GET, "/api/v1/articles?limit=500", None)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(page["limit"], 100);
+}
+
+async fn request_id(api: &Api) {
+    let given = api
+        .client
+        .get(api.app.url("/api/v1/articles"))
+        .header("x-request-id", "client-chosen-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "client-chosen-42");
+
+    let generated = api.send(Method::GET, "/api/v1/articles", None).await;
+    let id = generated.headers()["x-request-id"].to_str().unwrap();
+    assert!(
+        uuid::Uuid::parse_str(id).is_ok(),
+        "a generated id is a uuid: {id}"
+    );
+
+    let failing = api
+        .client
+        .get(
+            api.app
+                .url(&format!("/api/v1/articles/{}", uuid::Uuid::nil())),
+        )
+        .header("x-request-id", "trace-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(failing, 404, "ARTICLE_NOT_FOUND").await["request_id"],
+        "trace-me"
+    );
+}
+
+async fn health(api: &Api) {
+    let live = api.send(Method::GET, "/health/live", None).await;
+    assert_eq!(live.status(), 200);
+    let ready = api.send(Method::GET, "/health/ready", None).await;
+    assert_eq!(ready.status(), 200);
+    let full = json(
+        api.send(Method::GET, "/health", None).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(full["status"], "up");
+    assert_eq!(
+        full["units"],
+        json!([{ "name": "database", "status": "up" }])
+    );
+}

@@ -1,0 +1,130 @@
+//! Boots the real example-service app (every registration of the crate) for tests.
+
+#![allow(dead_code)]
+
+use framework::sqlx::{Connection, PgConnection};
+use framework::testing::TestApp;
+use reqwest::{Client, Method, Response};
+use serde_json::Value;
+
+// Links the service's registrations into the test binary.
+use example_service as _;
+
+/// The app and a client for it.
+pub struct Api {
+    pub app: TestApp,
+    pub client: Client,
+    /// Dropped with the test: an SQLite file, removed afterwards.
+    _file: Option<TempFile>,
+}
+
+pub struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Api {
+    /// The service on a new SQLite file.
+    pub async fn sqlite(overrides: &[(&str, &str)]) -> Api {
+        let path =
+            std::env::temp_dir().join(format!("example-service-{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}", path.display());
+        let mut all = vec![("DATABASE_URL", url.as_str()), ("DATABASE_MIGRATE", "true")];
+        all.extend_from_slice(overrides);
+        let app = TestApp::start(&all)
+            .await
+            .expect("the app starts on SQLite");
+        Api {
+            app,
+            client: Client::new(),
+            _file: Some(TempFile(path)),
+        }
+    }
+
+    /// The service on a new database of the PostgreSQL server named by `DATABASE_URL`.
+    pub async fn postgres(overrides: &[(&str, &str)]) -> Api {
+        let url = fresh_postgres_database().await;
+        let mut all = vec![("DATABASE_URL", url.as_str()), ("DATABASE_MIGRATE", "true")];
+        all.extend_from_slice(overrides);
+        let app = TestApp::start(&all)
+            .await
+            .expect("the app starts on PostgreSQL");
+        Api {
+            app,
+            client: Client::new(),
+            _file: None,
+        }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self.client.request(method, self.app.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("the request reaches the app")
+    }
+}
+
+/// Creates an empty database on the server of `DATABASE_URL` and returns its URL, so each test
+/// starts clean and runs can repeat.
+pub async fn fresh_postgres_database() -> String {
+    let admin = std::env::var("DATABASE_URL").unwrap_or_default();
+    assert!(
+        admin.starts_with("postgres://") || admin.starts_with("postgresql://"),
+        "the PostgreSQL tests need DATABASE_URL=postgres://... of a running server \
+         (scripts/test starts one); got {admin:?}"
+    );
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("connect to DATABASE_URL");
+    framework::sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("DATABASE_URL has a database path");
+    format!("{base}/{name}")
+}
+
+/// The body as JSON, asserting the content type.
+pub async fn json(response: Response, content_type: &str) -> Value {
+    let actual = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(actual, content_type, "content type");
+    response.json().await.expect("a JSON body")
+}
+
+/// Asserts a problem+json body with `status` and `code`, and returns it.
+pub async fn problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("every response carries x-request-id");
+    let body = json(response, "application/problem+json").await;
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["request_id"], request_id.as_str(), "{body}");
+    body
+}
