@@ -12,13 +12,19 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
     let fields: Vec<_> = item
         .fields
         .iter()
-        .filter_map(|f| f.ident.as_ref().map(|i| (i, &f.ty)))
+        .zip(&module.state)
+        .filter_map(|(f, state)| f.ident.as_ref().map(|i| (i, &f.ty, *state)))
         .collect();
     // Spanned on each field's type, so a type that cannot be injected is reported there.
-    let inits = fields.iter().map(|(ident, ty)| {
-        quote_spanned! {ty.span()=> #ident: __framework::resolve::<#ty>(ctx)? }
+    let inits = fields.iter().map(|(ident, ty, state)| {
+        if *state {
+            quote_spanned! {ty.span()=> #ident: <#ty as ::core::default::Default>::default() }
+        } else {
+            quote_spanned! {ty.span()=> #ident: __framework::resolve::<#ty>(ctx)? }
+        }
     });
-    let dependencies = fields.iter().map(|(ident, ty)| {
+    let injected = fields.iter().filter(|(_, _, state)| !state);
+    let dependencies = injected.map(|(ident, ty, _)| {
         let field = ident.to_string();
         quote_spanned! {ty.span()=> (#field, <#ty as __framework::Injectable>::dependency()) }
     });

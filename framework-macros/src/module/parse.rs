@@ -7,6 +7,8 @@ use crate::attr::{Errors, set_once};
 
 const PROVIDES: &str = "provides";
 const WHEN: &str = "when";
+/// A field attribute: the module's own state, `Default::default()`, not injected.
+const STATE: &str = "state";
 
 /// A validated `#[module]` struct.
 pub(crate) struct Module {
@@ -15,6 +17,8 @@ pub(crate) struct Module {
     pub(crate) provides: Vec<syn::Type>,
     /// `when = path::to::predicate`.
     pub(crate) when: Option<syn::Path>,
+    /// Per field (in order): whether it is `#[state]` rather than injected.
+    pub(crate) state: Vec<bool>,
 }
 
 /// One `key = value` argument.
@@ -115,11 +119,26 @@ impl Module {
                 "a `#[module]` cannot be generic: a singleton has one concrete type",
             );
         }
+        let mut item = item;
+        let mut state = Vec::new();
+        for field in item.fields.iter_mut() {
+            let before = field.attrs.len();
+            field.attrs.retain(|a| !a.path().is_ident(STATE));
+            match before - field.attrs.len() {
+                0 => state.push(false),
+                1 => state.push(true),
+                _ => {
+                    errors.spanned(&field.ty, "`#[state]` specified more than once");
+                    state.push(true);
+                }
+            }
+        }
         errors.finish()?;
         Ok(Module {
             item,
             provides,
             when,
+            state,
         })
     }
 }
