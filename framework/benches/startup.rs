@@ -1,0 +1,73 @@
+//! Startup cost for 1,000 routes across 200 modules: registry collection, graph validation,
+//! and building every component plus the router (and binding the port).
+//!
+//! Run with `cargo bench -p framework --bench startup`.
+
+#![allow(dead_code, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use framework::App;
+use framework::config::Settings;
+use framework::registry::Registry;
+
+include!(concat!(env!("OUT_DIR"), "/startup_modules.rs"));
+
+const RUNS: usize = 30;
+
+fn settings() -> Settings {
+    Settings::from_pairs([
+        ("DATABASE_URL", ""),
+        ("HTTP_PORT", "0"),
+        ("LOG_LEVEL", "error"),
+    ])
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let mut collect = Vec::new();
+    let mut validate = Vec::new();
+    let mut start = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let registry = Registry::collect();
+        collect.push(t.elapsed());
+        assert_eq!(registry.routes.len(), 1000);
+
+        let t = Instant::now();
+        let graph = registry
+            .validate(&settings())
+            .expect("the generated wiring is valid");
+        validate.push(t.elapsed());
+        drop(graph);
+
+        // What `serve` does before accepting: config, collection, validation, building the
+        // 200 singletons, the router with its layers, and the bind.
+        let t = Instant::now();
+        let app = App::from_settings(settings())
+            .expect("config")
+            .start()
+            .await
+            .expect("start");
+        start.push(t.elapsed());
+        app.shutdown().await.expect("shutdown");
+    }
+    let (collect, validate, start) = (median(collect), median(validate), median(start));
+    println!("startup, 200 modules / 1000 routes, median of {RUNS} runs:");
+    println!("  registry collection        {collect:>10.3?}");
+    println!("  graph validation           {validate:>10.3?}");
+    println!("  full start (config, collection, validation, build, router, bind) {start:>10.3?}");
+    println!(
+        "  target: under 50 ms -> {}",
+        if start < Duration::from_millis(50) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+}
