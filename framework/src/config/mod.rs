@@ -197,3 +197,119 @@ fn envs_dir(explicit: Option<String>) -> Result<Option<PathBuf>, ConfigError> {
         .map(|d| d.join("envs"))
         .find(|d| d.join(".env").is_file()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh env directory with the given files.
+    fn envs(files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("framework-envs-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.join(name), content).unwrap();
+        }
+        dir
+    }
+
+    fn load(dir: &Path, overrides: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = dir.to_str().unwrap();
+        Settings::load_with(
+            [("ENVS_DIR", dir)]
+                .iter()
+                .chain(overrides)
+                .map(|&(k, v)| (k, v)),
+        )
+    }
+
+    #[test]
+    fn layers_apply_in_order_and_remember_their_origin() {
+        let dir = envs(&[
+            (".env", "APP_ENV=stage\nFW_TEST_A=1\nFW_TEST_B=1\n"),
+            ("stage.env", "FW_TEST_B=2\nFW_TEST_C=2\n"),
+        ]);
+        let settings = load(&dir, &[("FW_TEST_C", "3")]).unwrap();
+        assert_eq!(settings.get("FW_TEST_A"), Some("1"));
+        assert_eq!(
+            settings.origin("FW_TEST_A"),
+            Some(&Origin::File(dir.join(".env")))
+        );
+        assert_eq!(settings.get("FW_TEST_B"), Some("2"));
+        assert_eq!(
+            settings.origin("FW_TEST_B"),
+            Some(&Origin::File(dir.join("stage.env")))
+        );
+        assert_eq!(settings.get("FW_TEST_C"), Some("3"));
+        assert_eq!(settings.origin("FW_TEST_C"), Some(&Origin::Override));
+    }
+
+    #[test]
+    fn an_app_env_without_its_file_is_an_error_naming_the_file() {
+        let dir = envs(&[(".env", "")]);
+        let error = load(&dir, &[("APP_ENV", "qa")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("{}", dir.join("qa.env").display())),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_missing_envs_dir_is_an_error() {
+        let error = Settings::load_with([("ENVS_DIR", "/nonexistent/envs")]).unwrap_err();
+        assert!(error.to_string().contains("/nonexistent/envs"), "{error}");
+    }
+
+    #[test]
+    fn a_malformed_env_file_is_an_error_naming_the_file() {
+        let dir = envs(&[(".env", "GOOD=1\nthis line is not KEY=VALUE\n")]);
+        let error = load(&dir, &[]).unwrap_err();
+        assert!(matches!(error, ConfigError::File { .. }), "{error}");
+        assert!(error.to_string().contains(".env"), "{error}");
+    }
+
+    #[test]
+    fn core_config_errors_name_key_value_and_file() {
+        let dir = envs(&[(".env", "HTTP_PORT=eighty\n")]);
+        let settings = load(&dir, &[]).unwrap();
+        let error = CoreConfig::load(&settings).unwrap_err().to_string();
+        assert!(error.contains("`HTTP_PORT`=\"eighty\""), "{error}");
+        assert!(
+            error.contains(&dir.join(".env").display().to_string()),
+            "{error}"
+        );
+
+        let settings = Settings::from_pairs([("DATABASE_URL", "mysql://db/x")]);
+        let error = CoreConfig::load(&settings).unwrap_err().to_string();
+        assert!(error.contains("`DATABASE_URL`"), "{error}");
+
+        let settings = Settings::from_pairs([("LOG_FORMAT", "yaml")]);
+        let error = CoreConfig::load(&settings).unwrap_err().to_string();
+        assert!(error.contains("`LOG_FORMAT`=\"yaml\""), "{error}");
+        assert!(error.contains("expected one of text, json"), "{error}");
+
+        let settings = Settings::from_pairs([("HTTP_BASE_PATH", "api/")]);
+        assert!(
+            CoreConfig::load(&settings)
+                .unwrap_err()
+                .to_string()
+                .contains("HTTP_BASE_PATH")
+        );
+    }
+
+    #[test]
+    fn core_config_defaults_and_parsing() {
+        let settings = Settings::from_pairs([
+            ("HTTP_PORT", "0"),
+            ("LOG_FORMAT", "JSON"),
+            ("DATABASE_URL", " "),
+        ]);
+        let core = CoreConfig::load(&settings).unwrap();
+        assert_eq!(core.http.port, 0);
+        assert_eq!(core.http.base_path, "/api/v1");
+        assert_eq!(core.grpc_port, 3000);
+        assert_eq!(core.log_format, LogFormat::Json);
+        assert_eq!(core.database_url, None);
+    }
+}

@@ -186,3 +186,71 @@ fn status_of(report: &Report) -> StatusCode {
         StatusCode::SERVICE_UNAVAILABLE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn get(health: &Health, path: &str) -> (StatusCode, serde_json::Value) {
+        let response = router::<()>(health.clone())
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_the_phase_and_the_units() {
+        let health = Health::default();
+        let (status, body) = get(&health, "/health/ready").await;
+        assert_eq!(
+            (status, body["phase"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("starting"))
+        );
+        assert_eq!(get(&health, "/health/live").await.0, StatusCode::OK);
+
+        health.set_phase(Phase::Ready);
+        health.add_unit("database", || async { Ok(()) });
+        assert_eq!(get(&health, "/health/ready").await.0, StatusCode::OK);
+
+        health.add_unit("cache", || async { Err("connection refused".to_owned()) });
+        let (status, body) = get(&health, "/health").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "status": "down",
+                "phase": "ready",
+                "units": [{ "name": "database", "status": "up" }, { "name": "cache", "status": "down" }]
+            })
+        );
+        assert_eq!(
+            get(&health, "/health/ready").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+
+        health.set_phase(Phase::ShuttingDown);
+        let (status, body) = get(&health, "/health/ready").await;
+        assert_eq!(
+            (status, body["phase"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hanging_unit_counts_as_down() {
+        let health = Health::default();
+        health.set_phase(Phase::Ready);
+        health.add_unit("slow", || std::future::pending());
+        let report = health.report().await;
+        assert_eq!(report.status, "down");
+    }
+}

@@ -1,0 +1,64 @@
+//! The service's real wiring: valid on each backend, and a readable startup error when the
+//! repository port has no active adapter.
+
+mod common;
+
+use framework::Error;
+use framework::registry::WiringError;
+
+#[test]
+fn wiring_is_valid_on_both_backends() {
+    for url in ["sqlite::memory:", "postgres://user@127.0.0.1:5432/db"] {
+        framework::testing::check(&[("DATABASE_URL", url)])
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn no_database_means_the_repository_port_is_missing() {
+    let Err(Error::Wiring(report)) =
+        framework::testing::TestApp::start(&[("DATABASE_URL", "")]).await
+    else {
+        panic!("the app started without a repository");
+    };
+    assert_eq!(report.errors.len(), 1, "{report}");
+    let WiringError::Missing {
+        key,
+        needed_by,
+        inactive,
+        ..
+    } = &report.errors[0]
+    else {
+        panic!("not a missing binding: {report}");
+    };
+    assert_eq!(key.short_name(), "dyn ArticleRepository");
+    assert_eq!(needed_by.description, "field `repo` of `ArticleService`");
+    assert!(needed_by.location.file.ends_with("src/article/service.rs"));
+    let adapters: Vec<_> = inactive
+        .iter()
+        .map(|c| (c.name.rsplit("::").next().unwrap(), c.condition))
+        .collect();
+    assert_eq!(
+        adapters,
+        [
+            ("PostgresArticles", Some("framework::db::is_postgres")),
+            ("SqliteArticles", Some("framework::db::is_sqlite")),
+        ]
+    );
+}
+
+#[test]
+fn an_invalid_article_config_names_the_key() {
+    let Err(error) = framework::testing::check(&[("ARTICLES_MAX_PAGE_SIZE", "5000")]) else {
+        panic!("an out-of-range page size passed the check");
+    };
+    let text = error.to_string();
+    assert!(
+        text.contains("invalid config key `ARTICLES_MAX_PAGE_SIZE`=\"5000\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("needed by field `config` of `ArticleService`"),
+        "{text}"
+    );
+}
