@@ -249,7 +249,7 @@ mod tests {
     async fn a_hanging_unit_counts_as_down() {
         let health = Health::default();
         health.set_phase(Phase::Ready);
-        health.add_unit("slow", || std::future::pending());
+        health.add_unit("slow", std::future::pending);
         let report = health.report().await;
         assert_eq!(report.status, "down");
     }
