@@ -1,0 +1,10 @@
+use framework::DomainError;
+
+#[derive(Debug, thiserror::Error, DomainError)]
+pub enum ArticleError {
+    #[error("article not found")]
+    #[domain(not_found, code = ARTICLE_NOT_FOUND)]
+    NotFound,
+}
+
+fn main() {}

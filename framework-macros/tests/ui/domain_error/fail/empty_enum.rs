@@ -1,0 +1,6 @@
+use framework::DomainError;
+
+#[derive(Debug, thiserror::Error, DomainError)]
+pub enum NoError {}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use framework::module;
+
+#[module]
+pub enum Store {
+    Memory,
+    Disk,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use framework::module;
+
+pub struct Service;
+
+#[module]
+impl Service {}
+
+fn main() {}

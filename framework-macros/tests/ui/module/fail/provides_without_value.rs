@@ -1,0 +1,6 @@
+use framework::module;
+
+#[module(provides)]
+pub struct MemoryRepo;
+
+fn main() {}

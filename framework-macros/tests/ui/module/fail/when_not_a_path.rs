@@ -1,0 +1,6 @@
+use framework::module;
+
+#[module(when = "framework::db::is_sqlite")]
+pub struct Cache;
+
+fn main() {}
