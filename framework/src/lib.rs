@@ -62,11 +62,6 @@ pub mod __private {
         Box::pin(::core::future::ready(result))
     }
 
-    /// Resolves one injected field.
-    pub fn resolve<T: Injectable>(ctx: &BuildContext) -> Result<T, crate::registry::BuildError> {
-        T::resolve(ctx.container()).map_err(Into::into)
-    }
-
     /// The response of a domain error.
     pub fn domain_error_response<E: DomainError>(error: &E) -> axum::response::Response {
         axum::response::IntoResponse::into_response(Problem::from_domain_error(error))

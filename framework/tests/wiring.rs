@@ -201,7 +201,7 @@ fn cycle_shows_the_path() {
 #[test]
 fn routes_the_router_cannot_tell_apart_are_reported() {
     let (errors, _) = report(&[("LIMITS_MAX", "5")]);
-    let text = find(&errors, "duplicate route").to_string();
+    let text = find(&errors, "conflicting routes").to_string();
     assert!(
         text.contains("GET /things/{id} and GET /things/{name}"),
         "{text}"

@@ -1,6 +1,7 @@
-//! `#[derive(DomainError)]`: parse, validate, expand.
+//! `#[derive(DomainError)]`: parse, validate, expand (or fall back to placeholders).
 
 mod expand;
+mod fallback;
 mod parse;
 
 use proc_macro2::TokenStream;
@@ -12,6 +13,12 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     };
     match parse::ErrorEnum::parse(&input) {
         Ok(error) => expand::expand(&error),
-        Err(error) => error.into_compile_error(),
+        Err(error) => {
+            let mut out = error.into_compile_error();
+            if matches!(input.data, syn::Data::Enum(_)) {
+                out.extend(fallback::expand(&input));
+            }
+            out
+        }
     }
 }

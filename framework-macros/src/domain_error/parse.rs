@@ -46,7 +46,13 @@ impl Parse for Arg {
         let key: syn::Ident = input.parse()?;
         if key == CODE {
             input.parse::<Token![=]>()?;
-            return Ok(Arg::Code(key.into(), input.parse()?));
+            let literal = input.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`code` expects a string literal, e.g. `code = \"ARTICLE_NOT_FOUND\"`",
+                )
+            })?;
+            return Ok(Arg::Code(key.into(), literal));
         }
         if input.peek(Token![=]) {
             return Err(syn::Error::new_spanned(
@@ -147,19 +153,24 @@ fn parse_variant<'a>(
         }
     };
     let mut kind: Option<syn::Ident> = None;
+    // An unknown kind is already reported; do not also say the kind is missing.
+    let mut kind_written = false;
     let mut code: Option<String> = None;
     for arg in args {
         match arg {
-            Arg::Kind(ident) => match KINDS.iter().find(|(name, _)| ident == name) {
-                Some((_, runtime)) if kind.is_none() => {
-                    kind = Some(syn::Ident::new(runtime, ident.span()))
+            Arg::Kind(ident) => {
+                kind_written = true;
+                match KINDS.iter().find(|(name, _)| ident == name) {
+                    Some((_, runtime)) if kind.is_none() => {
+                        kind = Some(syn::Ident::new(runtime, ident.span()))
+                    }
+                    Some(_) => errors.spanned(&ident, "a variant has exactly one kind"),
+                    None => errors.spanned(
+                        &ident,
+                        format!("unknown error kind `{ident}`; expected one of: {kind_list}"),
+                    ),
                 }
-                Some(_) => errors.spanned(&ident, "a variant has exactly one kind"),
-                None => errors.spanned(
-                    &ident,
-                    format!("unknown error kind `{ident}`; expected one of: {kind_list}"),
-                ),
-            },
+            }
             Arg::Code(key, literal) => {
                 let value = literal.value();
                 if value.is_empty()
@@ -180,10 +191,12 @@ fn parse_variant<'a>(
         }
     }
     let Some(kind) = kind else {
-        errors.spanned(
-            attr,
-            format!("`#[domain(..)]` needs a kind, one of: {kind_list}"),
-        );
+        if !kind_written {
+            errors.spanned(
+                attr,
+                format!("`#[domain(..)]` needs a kind, one of: {kind_list}"),
+            );
+        }
         return None;
     };
     Some(Variant {
@@ -204,24 +217,45 @@ fn default_code_prefix(enum_name: &str) -> String {
     format!("{}_", screaming_snake(stem))
 }
 
-/// `NotFound` -> `NOT_FOUND`; anything else -> upper case with `_` between words.
+/// `NotFound` -> `NOT_FOUND`, `HTTPStatus` -> `HTTP_STATUS`; other characters become `_`.
 pub(crate) fn screaming_snake(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
     let mut out = String::new();
-    let mut previous: Option<char> = None;
-    for c in name.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         if !c.is_ascii_alphanumeric() {
             if !out.is_empty() && !out.ends_with('_') {
                 out.push('_');
             }
-        } else {
-            if c.is_ascii_uppercase()
-                && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
-            {
-                out.push('_');
-            }
-            out.push(c.to_ascii_uppercase());
+            continue;
         }
-        previous = Some(c);
+        let previous = i.checked_sub(1).map(|p| chars[p]);
+        let next = chars.get(i + 1);
+        // A word starts at an upper-case letter after a lower-case one or a digit, or at the
+        // last capital of an acronym that a lower-case letter follows (`HTTPS|tatus`).
+        let starts_word = c.is_ascii_uppercase()
+            && previous.is_some_and(|p| {
+                p.is_ascii_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
+            });
+        if starts_word && !out.ends_with('_') {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
     }
     out.trim_matches('_').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::screaming_snake;
+
+    #[test]
+    fn screaming_snake_splits_words_and_acronyms() {
+        assert_eq!(screaming_snake("NotFound"), "NOT_FOUND");
+        assert_eq!(screaming_snake("HTTPSlug"), "HTTP_SLUG");
+        assert_eq!(screaming_snake("Article"), "ARTICLE");
+        assert_eq!(screaming_snake("V2Api"), "V2_API");
+        assert_eq!(screaming_snake("not-found"), "NOT_FOUND");
+    }
 }

@@ -68,7 +68,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                     path: #path,
                     handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                     mount: __framework_mount,
-                    dependencies: || ::std::vec![#(#dependencies),*],
+                    dependencies: || ::std::vec::Vec::from([#(#dependencies),*]),
                     location: #location,
                 }
             }

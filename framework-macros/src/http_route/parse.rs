@@ -29,6 +29,12 @@ impl Parse for Args {
         let method: syn::Ident = input
             .parse()
             .map_err(|e| syn::Error::new(e.span(), USAGE))?;
+        if input.is_empty() {
+            return Err(syn::Error::new_spanned(
+                &method,
+                format!("missing the route path: `#[http_route({method}, \"/path\")]`"),
+            ));
+        }
         input
             .parse::<Token![,]>()
             .map_err(|e| syn::Error::new(e.span(), USAGE))?;
@@ -122,7 +128,14 @@ fn check_path(path: &syn::LitStr, errors: &mut Errors) {
             ),
         );
     }
-    for segment in value.split('/') {
+    let segments: Vec<&str> = value.split('/').collect();
+    for (index, segment) in segments.iter().enumerate() {
+        if segment.starts_with("{*") && index + 1 < segments.len() {
+            errors.spanned(
+                path,
+                format!("a wildcard `{segment}` must be the last segment of the path"),
+            );
+        }
         if let Some(name) = segment.strip_prefix(':') {
             errors.spanned(
                 path,

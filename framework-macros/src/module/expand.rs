@@ -20,7 +20,7 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
         if *state {
             quote_spanned! {ty.span()=> #ident: <#ty as ::core::default::Default>::default() }
         } else {
-            quote_spanned! {ty.span()=> #ident: __framework::resolve::<#ty>(ctx)? }
+            quote_spanned! {ty.span()=> #ident: <#ty as __framework::Injectable>::resolve(ctx.container())? }
         }
     });
     let injected = fields.iter().filter(|(_, _, state)| !state);
@@ -28,8 +28,11 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
         let field = ident.to_string();
         quote_spanned! {ty.span()=> (#field, <#ty as __framework::Injectable>::dependency()) }
     });
+    // Spanned on the trait's name, so "the trait bound `S: Trait` is not satisfied" is
+    // reported at `Trait` in `provides = dyn Trait`.
     let bindings = module.provides.iter().map(|ty| {
-        quote_spanned! {ty.span()=> __framework::Instance::of::<#ty>(component.clone()) }
+        let span = trait_name_span(ty);
+        quote_spanned! {span=> __framework::Instance::of::<#ty>(component.clone()) }
     });
     let provided_keys = module
         .provides
@@ -54,22 +57,29 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
         const _: () = {
             use ::framework::__private as __framework;
 
+            /// Builds the singleton from the components built before it, and stores it under
+            /// its own type and each `provides` binding.
+            #[doc(hidden)]
+            fn __framework_new(
+                ctx: &__framework::BuildContext,
+            ) -> ::core::result::Result<::std::vec::Vec<__framework::Instance>, __framework::BuildError> {
+                let component = ::std::sync::Arc::new(#name { #(#inits,)* });
+                ::core::result::Result::Ok(::std::vec::Vec::from([
+                    #(#bindings,)*
+                    __framework::Instance::of::<#name>(component),
+                ]))
+            }
+
             #[doc(hidden)]
             fn __framework_build(ctx: &__framework::BuildContext) -> __framework::BuildFuture<'_> {
-                __framework::ready((|| {
-                    let component = ::std::sync::Arc::new(#name { #(#inits,)* });
-                    ::core::result::Result::Ok(::std::vec![
-                        #(#bindings,)*
-                        __framework::Instance::of::<#name>(component),
-                    ])
-                })())
+                __framework::ready(__framework_new(ctx))
             }
 
             __framework::inventory::submit! {
                 __framework::ProviderRecord {
                     name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-                    provides: || ::std::vec![__framework::Key::of::<#name>(), #(#provided_keys),*],
-                    fields: || ::std::vec![#(#dependencies),*],
+                    provides: || ::std::vec::Vec::from([__framework::Key::of::<#name>(), #(#provided_keys),*]),
+                    fields: || ::std::vec::Vec::from([#(#dependencies),*]),
                     condition: #condition,
                     build: __framework_build,
                     kind: __framework::ProviderKind::Module,
@@ -78,4 +88,20 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
             }
         };
     }
+}
+
+/// The span of the first trait's name in `dyn path::Trait + ...`: `Spanned::span` on stable
+/// is only the first token, `dyn`.
+fn trait_name_span(ty: &syn::Type) -> proc_macro2::Span {
+    let syn::Type::TraitObject(object) = ty else {
+        return ty.span();
+    };
+    object
+        .bounds
+        .iter()
+        .find_map(|bound| match bound {
+            syn::TypeParamBound::Trait(t) => t.path.segments.last().map(|s| s.ident.span()),
+            _ => None,
+        })
+        .unwrap_or_else(|| ty.span())
 }

@@ -1,4 +1,5 @@
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Fields, Item, Token};
@@ -122,16 +123,16 @@ impl Module {
         let mut item = item;
         let mut state = Vec::new();
         for field in item.fields.iter_mut() {
-            let before = field.attrs.len();
-            field.attrs.retain(|a| !a.path().is_ident(STATE));
-            match before - field.attrs.len() {
-                0 => state.push(false),
-                1 => state.push(true),
-                _ => {
-                    errors.spanned(&field.ty, "`#[state]` specified more than once");
-                    state.push(true);
-                }
+            let marks: Vec<_> = field
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident(STATE))
+                .collect();
+            if let Some(extra) = marks.get(1) {
+                errors.spanned(extra, "`#[state]` specified more than once");
             }
+            state.push(!marks.is_empty());
+            strip_state(field);
         }
         errors.finish()?;
         Ok(Module {
@@ -141,4 +142,20 @@ impl Module {
             state,
         })
     }
+}
+
+/// The item with its `#[state]` field attributes removed: emitted beside an error, so the
+/// user does not also see "cannot find attribute `state`".
+pub(crate) fn without_state_attributes(item: TokenStream) -> TokenStream {
+    match syn::parse2::<syn::ItemStruct>(item.clone()) {
+        Ok(mut item) => {
+            item.fields.iter_mut().for_each(strip_state);
+            item.into_token_stream()
+        }
+        Err(_) => item,
+    }
+}
+
+fn strip_state(field: &mut syn::Field) {
+    field.attrs.retain(|a| !a.path().is_ident(STATE));
 }

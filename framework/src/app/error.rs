@@ -22,6 +22,9 @@ pub enum Error {
         /// Why.
         source: BuildError,
     },
+    /// The router rejected the routes.
+    #[error("cannot build the HTTP router: {0}")]
+    Router(String),
     /// A socket or other I/O failure.
     #[error("{context}: {source}")]
     Io {

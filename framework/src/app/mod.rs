@@ -71,12 +71,13 @@ impl App {
         let state = AppState {
             container: Arc::new(ctx.container),
         };
-        let router = crate::http::router(
-            &self.registry.routes,
-            &self.config.http,
-            state,
-            health.clone(),
-        );
+        // The wiring check rejects the route clashes axum panics on; any other router panic
+        // still becomes a startup error rather than a crash.
+        let routes = &self.registry.routes;
+        let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::http::router(routes, &self.config.http, state, health.clone())
+        }))
+        .map_err(|panic| Error::Router(crate::http::panic_message(&*panic).to_owned()))?;
 
         let address = SocketAddr::new(self.config.http.host, self.config.http.port);
         let listener = tokio::net::TcpListener::bind(address)

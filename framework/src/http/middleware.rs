@@ -61,11 +61,6 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
 }
 
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)");
-    tracing::error!(panic = message, "handler panicked");
+    tracing::error!(panic = super::panic_message(&*panic), "handler panicked");
     Problem::internal().into_response()
 }

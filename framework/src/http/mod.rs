@@ -71,3 +71,12 @@ async fn route_not_found(uri: Uri) -> Problem {
         format!("no route for `{}`", uri.path()),
     )
 }
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)")
+}

@@ -67,7 +67,7 @@ pub enum WiringError {
         /// What is wrong.
         error: ConfigError,
     },
-    /// Two handlers for one method and path.
+    /// Two handlers for one method and path, or paths the router cannot tell apart.
     RouteClash {
         /// `GET /articles/{id}`, or two paths that only differ in parameter names.
         route: String,
@@ -169,7 +169,7 @@ impl fmt::Display for WiringError {
                 )
             }
             WiringError::RouteClash { route, handlers } => {
-                writeln!(f, "duplicate route: {route}")?;
+                writeln!(f, "conflicting routes: {route}")?;
                 list(
                     f,
                     handlers
@@ -218,7 +218,8 @@ impl fmt::Display for WiringReport {
 
 impl std::error::Error for WiringReport {}
 
-/// `/a/{id}` and `/a/{name}` are one route to the router.
+/// `/a/{id}`, `/a/{name}` and `/a/{*rest}` are one route to the router: it rejects a
+/// parameter and a wildcard in the same place.
 fn normalized_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     let mut in_param = false;
@@ -289,4 +290,16 @@ pub(crate) fn error_code_clashes(codes: &[&'static ErrorCodeRecord]) -> Vec<Wiri
                 .collect(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized_path;
+
+    #[test]
+    fn parameters_and_wildcards_in_one_place_are_one_route() {
+        assert_eq!(normalized_path("/a/{id}/b"), normalized_path("/a/{name}/b"));
+        assert_eq!(normalized_path("/a/{id}"), normalized_path("/a/{*rest}"));
+        assert_ne!(normalized_path("/a/{id}"), normalized_path("/a/new"));
+    }
 }
