@@ -140,11 +140,14 @@ fn summary(rounds: &[Round]) -> (f64, u32) {
 
 #[tokio::main]
 async fn main() {
-    let (rounds, secs, concurrency) = (
-        env("BENCH_ROUNDS", 4),
-        env("BENCH_SECS", 3),
-        env("BENCH_CONCURRENCY", 32) as usize,
-    );
+    // `cargo bench` passes `--bench`; under `cargo test` this is a short smoke run.
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let (rounds, secs) = if measuring {
+        (env("BENCH_ROUNDS", 4), env("BENCH_SECS", 3))
+    } else {
+        (1, 1)
+    };
+    let concurrency = env("BENCH_CONCURRENCY", 32) as usize;
     let settings = Settings::from_pairs([("DATABASE_URL", ""), ("HTTP_PORT", "0")]);
     let app = App::from_settings(settings).unwrap().start().await.unwrap();
     let framework_url = format!("http://{}/api/v1/greet", app.http_addr());
