@@ -51,7 +51,7 @@ pub mod __private {
     pub use crate::error::{DomainError, ErrorKind, Problem};
     pub use crate::http::AppState;
     pub use crate::registry::{
-        BuildContext, BuildFuture, Condition, ErrorCodeRecord, Location, MigrationsRecord,
+        BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, MigrationsRecord,
         ProviderKind, ProviderRecord, RouteRecord,
     };
 

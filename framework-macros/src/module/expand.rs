@@ -26,7 +26,14 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
     let injected = fields.iter().filter(|(_, _, state)| !state);
     let dependencies = injected.map(|(ident, ty, _)| {
         let field = ident.to_string();
-        quote_spanned! {ty.span()=> (#field, <#ty as __framework::Injectable>::dependency()) }
+        let line = quote_spanned! {ident.span()=> ::core::line!() };
+        quote_spanned! {ty.span()=>
+            __framework::Field {
+                name: #field,
+                line: #line,
+                dependency: <#ty as __framework::Injectable>::dependency(),
+            }
+        }
     });
     // Spanned on the trait's name, so "the trait bound `S: Trait` is not satisfied" is
     // reported at `Trait` in `provides = dyn Trait`.

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::{Dependency, Key};
 use crate::config::Settings;
 use crate::registry::{Candidate, Needer};
-use crate::registry::{ProviderKind, ProviderRecord, Registry, RouteRecord, WiringError};
+use crate::registry::{Location, ProviderKind, ProviderRecord, Registry, RouteRecord, WiringError};
 
 /// A validated graph: which providers to build, in order, and who provides each key.
 pub struct Graph {
@@ -127,12 +127,15 @@ impl<'a> Walk<'a> {
             label: provider_label(provider),
             provider: Some(id),
         });
-        for (field, dependency) in (provider.fields)() {
+        for field in (provider.fields)() {
             let needer = Needer {
-                description: format!("field `{field}` of `{}`", provider.short_name()),
-                location: provider.location,
+                description: format!("field `{}` of `{}`", field.name, provider.short_name()),
+                location: Location {
+                    line: field.line,
+                    ..provider.location
+                },
             };
-            self.dependency(&needer, dependency, path);
+            self.dependency(&needer, field.dependency, path);
         }
         path.pop();
         self.state.insert(id, State::Done);

@@ -45,21 +45,22 @@ pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreCon
                 let _ = writeln!(out, "    provides {}", key.short_name());
             }
             let active = provider.is_active(settings);
-            for (field, dependency) in (provider.fields)() {
-                let _ = match dependency {
+            for field in (provider.fields)() {
+                let name = field.name;
+                let _ = match field.dependency {
                     Dependency::Component(key) => {
                         let bound = if active {
                             bound_to(&key)
                         } else {
                             String::new()
                         };
-                        writeln!(out, "    {field}: {}{bound}", key.short_name())
+                        writeln!(out, "    {name}: {}{bound}", key.short_name())
                     }
                     Dependency::Config {
                         type_name, prefix, ..
                     } => writeln!(
                         out,
-                        "    {field}: Config<{}> (keys {prefix}*)",
+                        "    {name}: Config<{}> (keys {prefix}*)",
                         short_type_name(type_name)
                     ),
                 };

@@ -101,7 +101,7 @@ pub struct ProviderRecord {
     /// The keys it is stored under: itself and each `provides = dyn Trait`.
     pub provides: fn() -> Vec<Key>,
     /// One entry per injected field.
-    pub fields: fn() -> Vec<(&'static str, Dependency)>,
+    pub fields: fn() -> Vec<Field>,
     /// Built only when this holds.
     pub condition: Option<Condition>,
     /// The factory.
@@ -122,6 +122,16 @@ impl ProviderRecord {
     pub fn short_name(&self) -> &'static str {
         self.name.rsplit("::").next().unwrap_or(self.name)
     }
+}
+
+/// An injected field of a `#[module]`.
+pub struct Field {
+    /// The field's name.
+    pub name: &'static str,
+    /// Its line, in the provider's file.
+    pub line: u32,
+    /// What it needs.
+    pub dependency: Dependency,
 }
 
 /// A `#[http_route]` handler.

@@ -4,25 +4,36 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{CoreConfig, LogFormat};
 
-/// Installs the global subscriber once; later calls (tests) keep the first.
+/// Installs the global subscriber, writing to stdout; later calls keep the first.
 pub fn init(config: &CoreConfig) {
-    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|error| {
-        eprintln!(
-            "LOG_LEVEL={:?} is not a valid filter ({error}); using `info`",
-            config.log_level
-        );
-        EnvFilter::new("info")
-    });
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    install(config, false);
+}
+
+/// Like [`init`], but through libtest's capture, so a passing test prints nothing.
+pub(crate) fn init_for_tests(config: &CoreConfig) {
+    install(config, true);
+}
+
+fn install(config: &CoreConfig, test: bool) {
+    // `CoreConfig::load` already rejected an invalid filter.
+    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = !test && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi);
-    let _ = match config.log_format {
-        LogFormat::Json => builder
+    let _ = match (config.log_format, test) {
+        (LogFormat::Json, false) => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        (LogFormat::Json, true) => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_test_writer()
+            .try_init(),
+        (LogFormat::Text, false) => builder.try_init(),
+        (LogFormat::Text, true) => builder.with_test_writer().try_init(),
     };
 }
