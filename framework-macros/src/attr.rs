@@ -1,7 +1,7 @@
 //! Helpers shared by the macros' attribute parsers.
 
-use proc_macro2::TokenStream;
-use quote::ToTokens;
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote_spanned};
 
 /// Collects every error of one macro call, so a user sees them all at once.
 #[derive(Default)]
@@ -46,4 +46,11 @@ pub(crate) fn with_item(error: syn::Error, item: TokenStream) -> TokenStream {
     let mut out = error.into_compile_error();
     out.extend(item);
     out
+}
+
+/// A `Location` record of the file and line of `span`: `line!()` spanned on the user's token.
+pub(crate) fn location(span: Span) -> TokenStream {
+    quote_spanned! {span=>
+        __framework::Location { file: ::core::file!(), line: ::core::line!() }
+    }
 }

@@ -34,30 +34,24 @@ impl Api {
         let path =
             std::env::temp_dir().join(format!("example-service-{}.db", uuid::Uuid::new_v4()));
         let url = format!("sqlite://{}", path.display());
-        let mut all = vec![("DATABASE_URL", url.as_str()), ("DATABASE_MIGRATE", "true")];
-        all.extend_from_slice(overrides);
-        let app = TestApp::start(&all)
-            .await
-            .expect("the app starts on SQLite");
-        Api {
-            app,
-            client: Client::new(),
-            _file: Some(TempFile(path)),
-        }
+        Api::start(&url, Some(TempFile(path)), overrides).await
     }
 
     /// The service on a new database of the PostgreSQL server named by `DATABASE_URL`.
     pub async fn postgres(overrides: &[(&str, &str)]) -> Api {
-        let url = fresh_postgres_database().await;
-        let mut all = vec![("DATABASE_URL", url.as_str()), ("DATABASE_MIGRATE", "true")];
+        Api::start(&fresh_postgres_database().await, None, overrides).await
+    }
+
+    async fn start(url: &str, file: Option<TempFile>, overrides: &[(&str, &str)]) -> Api {
+        let mut all = vec![("DATABASE_URL", url), ("DATABASE_MIGRATE", "true")];
         all.extend_from_slice(overrides);
         let app = TestApp::start(&all)
             .await
-            .expect("the app starts on PostgreSQL");
+            .unwrap_or_else(|e| panic!("the app starts on {url}: {e}"));
         Api {
             app,
             client: Client::new(),
-            _file: None,
+            _file: file,
         }
     }
 

@@ -25,6 +25,7 @@ pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
     let records = error.variants.iter().map(|v| {
         let (ident, kind, code) = (v.ident, &v.kind, &v.code);
         let variant = ident.to_string();
+        let location = crate::attr::location(ident.span());
         quote_spanned! {ident.span()=>
             __framework::inventory::submit! {
                 __framework::ErrorCodeRecord {
@@ -32,7 +33,7 @@ pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
                     kind: __framework::ErrorKind::#kind,
                     error_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                     variant: #variant,
-                    location: __framework::Location { file: ::core::file!(), line: ::core::line!() },
+                    location: #location,
                 }
             }
         }

@@ -40,9 +40,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     let dependencies = route.injected.iter().map(|ty| {
         quote_spanned! {ty.span()=> __framework::dependency_of_inject::<#ty>() }
     });
-    let location = quote_spanned! {name.span()=>
-        __framework::Location { file: ::core::file!(), line: ::core::line!() }
-    };
+    let location = crate::attr::location(name.span());
 
     quote! {
         #item

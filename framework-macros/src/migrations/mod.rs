@@ -51,6 +51,7 @@ fn expand_inner(input: TokenStream) -> syn::Result<TokenStream> {
         });
         quote! { &[#(#entries),*] }
     });
+    let location = crate::attr::location(literal.span());
     Ok(quote! {
         const _: () = {
             use ::framework::__private as __framework;
@@ -59,7 +60,7 @@ fn expand_inner(input: TokenStream) -> syn::Result<TokenStream> {
                 __framework::MigrationsRecord {
                     postgres: #postgres,
                     sqlite: #sqlite,
-                    location: __framework::Location { file: ::core::file!(), line: ::core::line!() },
+                    location: #location,
                 }
             }
         };

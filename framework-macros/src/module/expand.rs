@@ -54,9 +54,7 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
         }
         None => quote! { ::core::option::Option::None },
     };
-    let location = quote_spanned! {name.span()=>
-        __framework::Location { file: ::core::file!(), line: ::core::line!() }
-    };
+    let location = crate::attr::location(name.span());
 
     quote! {
         #item

@@ -17,6 +17,12 @@ pub struct Needer {
     pub location: Location,
 }
 
+impl fmt::Display for Needer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.description, self.location)
+    }
+}
+
 /// A provider named in a report.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -99,11 +105,7 @@ impl fmt::Display for WiringError {
                     "missing binding: nothing provides `{}`",
                     key.short_name()
                 )?;
-                writeln!(
-                    f,
-                    "  needed by {} at {}",
-                    needed_by.description, needed_by.location
-                )?;
+                writeln!(f, "  needed by {needed_by}")?;
                 writeln!(f, "  dependency path: {}", path.join(" -> "))?;
                 for c in inactive {
                     writeln!(
@@ -135,11 +137,7 @@ impl fmt::Display for WiringError {
                     candidates.len(),
                     key.short_name()
                 )?;
-                writeln!(
-                    f,
-                    "  needed by {} at {}",
-                    needed_by.description, needed_by.location
-                )?;
+                writeln!(f, "  needed by {needed_by}")?;
                 for c in candidates {
                     writeln!(f, "  provided by `{}` at {}", c.name, c.location)?;
                 }
@@ -162,11 +160,7 @@ impl fmt::Display for WiringError {
                 error,
             } => {
                 writeln!(f, "config section `{section}` (keys `{prefix}*`): {error}")?;
-                write!(
-                    f,
-                    "  needed by {} at {}",
-                    needed_by.description, needed_by.location
-                )
+                write!(f, "  needed by {needed_by}")
             }
             WiringError::RouteClash { route, handlers } => {
                 writeln!(f, "conflicting routes: {route}")?;
