@@ -48,6 +48,8 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
         const _: () = {
             use ::framework::__private as __framework;
 
+            /// Compile-time checks only: each argument is an extractor (the last may read the
+            /// body) and the return type is a response.
             #[doc(hidden)]
             #[allow(dead_code)]
             fn __framework_checks() {
@@ -55,6 +57,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 #output_check
             }
 
+            /// The handler as an axum method router; the runtime mounts it under `HTTP_BASE_PATH`.
             #[doc(hidden)]
             fn __framework_mount() -> __framework::axum::routing::MethodRouter<__framework::AppState> {
                 __framework::axum::routing::on(__framework::axum::routing::MethodFilter::#method, #name)

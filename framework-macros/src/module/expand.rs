@@ -75,6 +75,7 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
                 ]))
             }
 
+            /// The factory the registry calls, in dependency order.
             #[doc(hidden)]
             fn __framework_build(ctx: &__framework::BuildContext) -> __framework::BuildFuture<'_> {
                 __framework::ready(__framework_new(ctx))
