@@ -15,7 +15,7 @@ pub use error::{Error, Result};
 use crate::config::{CoreConfig, Settings};
 use crate::di::{Container, Graph, Key};
 use crate::health::{Health, Phase};
-use crate::http::AppState;
+use crate::http::{AppState, Switch};
 use crate::registry::{BuildContext, ProviderKind, Registry, StopHook};
 
 /// A service: `framework::App::from_env()?.run().await`.
@@ -57,28 +57,11 @@ impl App {
         crate::registry::listing(&self.registry, &self.settings, &self.config)
     }
 
-    /// Validates, builds every component in dependency order, and starts serving.
+    /// Validates the wiring (no I/O), opens the HTTP port (readiness 503 while starting),
+    /// builds every component in dependency order, then serves the routes.
     pub async fn start(self) -> Result<RunningApp> {
         let graph = self.check()?;
         let health = Health::default();
-        let ctx = self
-            .build(&graph, health.clone(), self.config.database_migrate)
-            .await?;
-        let stop_hooks = ctx
-            .stop_hooks
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
-        let state = AppState {
-            container: Arc::new(ctx.container),
-        };
-        // The wiring check rejects the route clashes axum panics on; any other router panic
-        // still becomes a startup error rather than a crash.
-        let routes = &self.registry.routes;
-        let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::http::router(routes, &self.config.http, state, health.clone())
-        }))
-        .map_err(|panic| Error::Router(crate::http::panic_message(&*panic).to_owned()))?;
-
         let address = SocketAddr::new(self.config.http.host, self.config.http.port);
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -92,24 +75,79 @@ impl App {
         })?;
         tracing::info!(address = %http_addr, base_path = %self.config.http.base_path, "HTTP listening");
 
+        let switch = Switch::new(&self.config.http, health.clone());
         let (stop, mut stopped) = watch::channel(false);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await
+        let server = tokio::spawn({
+            let switch = switch.clone();
+            async move {
+                axum::serve(listener, switch)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            }
         });
-        health.set_phase(Phase::Ready);
-        Ok(RunningApp {
+        let running = RunningApp {
             http_addr,
-            health,
+            health: health.clone(),
             stop,
             server,
-            stop_hooks,
+            stop_hooks: Vec::new(),
             delay: self.config.shutdown_delay(),
             deadline: self.config.shutdown_timeout(),
-        })
+        };
+        match self.build_router(&graph, health).await {
+            Ok((router, stop_hooks)) => {
+                switch.set(router);
+                running.health.set_phase(Phase::Ready);
+                Ok(RunningApp {
+                    stop_hooks,
+                    ..running
+                })
+            }
+            Err(error) => {
+                // Close the port again before reporting; nothing to drain, so no delay.
+                let running = RunningApp {
+                    delay: Duration::ZERO,
+                    ..running
+                };
+                running.shutdown().await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Builds the components and the router over them.
+    async fn build_router(
+        &self,
+        graph: &Graph,
+        health: Health,
+    ) -> Result<(axum::Router, Vec<StopHook>)> {
+        let ctx = self
+            .build(graph, health.clone(), self.config.database_migrate)
+            .await?;
+        let stop_hooks = ctx
+            .stop_hooks
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        let state = AppState {
+            container: Arc::new(ctx.container),
+        };
+        // The wiring check rejects the route clashes axum panics on; any other router panic
+        // still becomes a startup error rather than a crash.
+        let routes = &self.registry.routes;
+        let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::http::router(routes, &self.config.http, state, health)
+        }));
+        match router {
+            Ok(router) => Ok((router, stop_hooks)),
+            Err(panic) => {
+                run_stop_hooks(stop_hooks).await;
+                Err(Error::Router(
+                    crate::http::panic_message(&*panic).to_owned(),
+                ))
+            }
+        }
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.

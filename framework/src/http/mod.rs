@@ -3,6 +3,7 @@
 
 mod middleware;
 mod problem_layer;
+mod switch;
 mod valid;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::MethodRouter;
 
 pub use middleware::apply_standard_layers;
+pub(crate) use switch::Switch;
 pub use valid::Valid;
 
 use crate::config::HttpConfig;

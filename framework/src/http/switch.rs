@@ -1,0 +1,71 @@
+//! Serving while the app is still being built: connections accepted before the router is
+//! ready get the "starting" router (health answers, with readiness 503; anything else is a 503
+//! problem with `connection: close`). Once the real router is set, new connections get it.
+//! The choice is made per connection, so requests pay nothing for it.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::serve::IncomingStream;
+use tokio::net::TcpListener;
+
+use crate::config::HttpConfig;
+use crate::error::Problem;
+use crate::health::Health;
+
+/// The make-service given to `axum::serve`.
+#[derive(Clone)]
+pub(crate) struct Switch {
+    ready: Arc<OnceLock<Router>>,
+    starting: Router,
+}
+
+impl Switch {
+    pub(crate) fn new(config: &HttpConfig, health: Health) -> Switch {
+        let starting = crate::health::router(health).fallback(|| async {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_STARTING",
+                "The service is starting.",
+            )
+        });
+        // Close each connection after its answer, so a keep-alive client reconnects and
+        // reaches the real router once it is ready.
+        let starting = super::apply_standard_layers(starting, config).layer(
+            axum::middleware::map_response(|mut response: Response| async move {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                response
+            }),
+        );
+        Switch {
+            ready: Arc::new(OnceLock::new()),
+            starting,
+        }
+    }
+
+    /// From now on, new connections are served by `router`.
+    pub(crate) fn set(&self, router: Router) {
+        let _ = self.ready.set(router);
+    }
+}
+
+impl<'a> tower::Service<IncomingStream<'a, TcpListener>> for Switch {
+    type Response = Router;
+    type Error = Infallible;
+    type Future = Ready<Result<Router, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: IncomingStream<'a, TcpListener>) -> Self::Future {
+        ready(Ok(self.ready.get().unwrap_or(&self.starting).clone()))
+    }
+}
