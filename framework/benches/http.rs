@@ -184,5 +184,8 @@ async fn main() {
         "  ratio (framework / hand-written): {:.3} (target >= 0.98)",
         f_rps / h_rps
     );
+    if !measuring {
+        println!("  (smoke run of a debug build: use `cargo bench` for figures)");
+    }
     app.shutdown().await.unwrap();
 }
