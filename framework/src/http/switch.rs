@@ -46,13 +46,15 @@ impl Switch {
         );
         Switch {
             ready: Arc::new(OnceLock::new()),
-            starting,
+            starting: starting.with_state(()),
         }
     }
 
     /// From now on, new connections are served by `router`.
     pub(crate) fn set(&self, router: Router) {
-        let _ = self.ready.set(router);
+        // `with_state(())` turns each method router into a finished route, as `axum::serve`
+        // does for a plain `Router`; without it every request pays for the conversion.
+        let _ = self.ready.set(router.with_state(()));
     }
 }
 
