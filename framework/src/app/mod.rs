@@ -123,15 +123,12 @@ impl App {
         graph: &Graph,
         health: Health,
     ) -> Result<(axum::Router, Vec<StopHook>)> {
-        let ctx = self
+        let (container, stop_hooks) = self
             .build(graph, health.clone(), self.config.database_migrate)
-            .await?;
-        let stop_hooks = ctx
-            .stop_hooks
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+            .await?
+            .finish();
         let state = AppState {
-            container: Arc::new(ctx.container),
+            container: Arc::new(container),
         };
         // The wiring check rejects the route clashes axum panics on; any other router panic
         // still becomes a startup error rather than a crash.
@@ -176,13 +173,8 @@ impl App {
             order: vec![*database],
             bindings: Default::default(),
         };
-        let ctx = self.build(&graph, Health::default(), true).await?;
-        run_stop_hooks(
-            ctx.stop_hooks
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner()),
-        )
-        .await;
+        let (_, stop_hooks) = self.build(&graph, Health::default(), true).await?.finish();
+        run_stop_hooks(stop_hooks).await;
         Ok(())
     }
 

@@ -85,6 +85,15 @@ impl BuildContext {
         &self.health
     }
 
+    /// The built components and the stop hooks, in build order.
+    pub(crate) fn finish(self) -> (Container, Vec<StopHook>) {
+        let hooks = self
+            .stop_hooks
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        (self.container, hooks)
+    }
+
     /// Runs `hook` at shutdown, after deliveries have stopped.
     pub fn on_stop(&self, hook: StopHook) {
         self.stop_hooks
