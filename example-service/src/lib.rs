@@ -5,5 +5,6 @@
 //! `cargo run -p example-service -- wiring` lists what the framework wired.
 
 pub mod article;
+pub mod proto;
 
 framework::migrations!("../migrations");

@@ -4,6 +4,7 @@
 
 mod attr;
 mod domain_error;
+mod grpc_service;
 mod http_route;
 mod migrations;
 mod module;
@@ -22,6 +23,13 @@ pub fn module(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn http_route(args: TokenStream, item: TokenStream) -> TokenStream {
     http_route::expand(args.into(), item.into()).into()
+}
+
+/// Serves a tonic service implemented by a `#[module]`:
+/// `#[grpc_service] impl article_service_server::ArticleService for ArticleGrpc { .. }`.
+#[proc_macro_attribute]
+pub fn grpc_service(args: TokenStream, item: TokenStream) -> TokenStream {
+    grpc_service::expand(args.into(), item.into()).into()
 }
 
 /// Maps each variant of an error enum to a kind and a stable code: `#[domain(not_found, code = "..")]`.

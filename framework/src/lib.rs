@@ -20,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod di;
 pub mod error;
+pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod registry;
@@ -30,7 +31,7 @@ pub use app::{App, Error, Result, RunningApp};
 pub use config::{Config, ConfigSection};
 pub use di::Inject;
 pub use error::{DomainError, ErrorKind, Problem};
-pub use framework_macros::{DomainError, http_route, migrations, module};
+pub use framework_macros::{DomainError, grpc_service, http_route, migrations, module};
 pub use http::Valid;
 
 /// `#[async_trait]`, for ports (`Arc<dyn Trait>`) with async methods.
@@ -39,16 +40,21 @@ pub use async_trait::async_trait;
 pub use axum;
 /// The SQL toolkit behind the database pools.
 pub use sqlx;
+/// The gRPC framework behind `#[grpc_service]`.
+pub use tonic;
 
 #[doc(hidden)]
 /// Not public API: what the macros' generated code names.
 pub mod __private {
+    pub use ::async_trait::async_trait;
     pub use ::axum;
     pub use ::inventory;
+    pub use ::tonic;
 
     pub use crate::db::EmbeddedMigration;
-    pub use crate::di::{Dependency, Injectable, Instance, Key};
+    pub use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
     pub use crate::error::{DomainError, ErrorKind, Problem};
+    pub use crate::grpc::{GrpcServiceRecord, MountOptions, status_from_domain_error};
     pub use crate::http::AppState;
     pub use crate::registry::{
         BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, MigrationsRecord,

@@ -56,6 +56,17 @@ pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
                         #(#patterns => #codes,)*
                     }
                 }
+
+                fn domain(&self) -> &'static str {
+                    ::core::env!("CARGO_PKG_NAME")
+                }
+            }
+
+            #[automatically_derived]
+            impl ::core::convert::From<#name> for __framework::tonic::Status {
+                fn from(error: #name) -> Self {
+                    __framework::status_from_domain_error(&error)
+                }
             }
 
             #[automatically_derived]

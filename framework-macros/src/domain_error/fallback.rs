@@ -25,6 +25,13 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
             }
 
             #[automatically_derived]
+            impl ::core::convert::From<#name> for __framework::tonic::Status {
+                fn from(_: #name) -> Self {
+                    ::core::unreachable!()
+                }
+            }
+
+            #[automatically_derived]
             impl __framework::axum::response::IntoResponse for #name {
                 fn into_response(self) -> __framework::axum::response::Response {
                     ::core::unreachable!()

@@ -57,8 +57,8 @@ impl App {
         crate::registry::listing(&self.registry, &self.settings, &self.config)
     }
 
-    /// Validates the wiring (no I/O), opens the HTTP port (readiness 503 while starting),
-    /// builds every component in dependency order, then serves the routes.
+    /// Validates the wiring (no I/O), opens the ports (HTTP readiness answers 503 while
+    /// starting), builds every component in dependency order, then serves.
     pub async fn start(self) -> Result<RunningApp> {
         let graph = self.check()?;
         let health = Health::default();
@@ -74,11 +74,12 @@ impl App {
             source,
         })?;
         tracing::info!(address = %http_addr, base_path = %self.config.http.base_path, "HTTP listening");
+        let grpc = crate::grpc::bind(&self.config, &self.registry.grpc_services).await?;
 
         let switch = Switch::new(&self.config.http, health.clone());
-        let (stop, mut stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
         let server = tokio::spawn({
-            let switch = switch.clone();
+            let (switch, mut stopped) = (switch.clone(), stopped.clone());
             async move {
                 axum::serve(listener, switch)
                     .with_graceful_shutdown(async move {
@@ -89,24 +90,27 @@ impl App {
         });
         let running = RunningApp {
             http_addr,
+            grpc_addr: grpc.as_ref().map(|g| g.addr),
             health: health.clone(),
             stop,
             server,
+            grpc: None,
             stop_hooks: Vec::new(),
             delay: self.config.shutdown_delay(),
             deadline: self.config.shutdown_timeout(),
         };
-        match self.build_router(&graph, health).await {
-            Ok((router, stop_hooks)) => {
-                switch.set(router);
+        match self.build_deliveries(&graph, health, grpc, stopped).await {
+            Ok(deliveries) => {
+                switch.set(deliveries.router);
                 running.health.set_phase(Phase::Ready);
                 Ok(RunningApp {
-                    stop_hooks,
+                    grpc: deliveries.grpc,
+                    stop_hooks: deliveries.stop_hooks,
                     ..running
                 })
             }
             Err(error) => {
-                // Close the port again before reporting; nothing to drain, so no delay.
+                // Close the ports again before reporting; nothing to drain, so no delay.
                 let running = RunningApp {
                     delay: Duration::ZERO,
                     ..running
@@ -117,19 +121,40 @@ impl App {
         }
     }
 
-    /// Builds the components and the router over them.
-    async fn build_router(
+    /// Builds the components, the router over them, and starts the gRPC server.
+    async fn build_deliveries(
         &self,
         graph: &Graph,
         health: Health,
-    ) -> Result<(axum::Router, Vec<StopHook>)> {
+        grpc: Option<crate::grpc::GrpcServer>,
+        stopped: watch::Receiver<bool>,
+    ) -> Result<Deliveries> {
         let (container, stop_hooks) = self
             .build(graph, health.clone(), self.config.database_migrate)
             .await?
             .finish();
-        let state = AppState {
-            container: Arc::new(container),
+        let container = Arc::new(container);
+        let grpc = match grpc {
+            Some(server) => {
+                let started = server.serve(
+                    &self.registry.grpc_services,
+                    &self.registry.descriptor_sets,
+                    &container,
+                    &self.config,
+                    health.clone(),
+                    stopped,
+                );
+                match started {
+                    Ok(handle) => Some(handle),
+                    Err(error) => {
+                        run_stop_hooks(stop_hooks).await;
+                        return Err(error);
+                    }
+                }
+            }
+            None => None,
         };
+        let state = AppState { container };
         // The wiring check rejects the route clashes axum panics on; any other router panic
         // still becomes a startup error rather than a crash.
         let routes = &self.registry.routes;
@@ -137,7 +162,11 @@ impl App {
             crate::http::router(routes, &self.config.http, state, health)
         }));
         match router {
-            Ok(router) => Ok((router, stop_hooks)),
+            Ok(router) => Ok(Deliveries {
+                router,
+                grpc,
+                stop_hooks,
+            }),
             Err(panic) => {
                 run_stop_hooks(stop_hooks).await;
                 Err(Error::Router(
@@ -207,12 +236,21 @@ fn is_pool(provides: fn() -> Vec<Key>) -> bool {
     provides().iter().any(|k| pools.contains(k))
 }
 
+/// What `start` built and serves.
+struct Deliveries {
+    router: axum::Router,
+    grpc: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    stop_hooks: Vec<StopHook>,
+}
+
 /// A started app.
 pub struct RunningApp {
     http_addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
     health: Health,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    grpc: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     stop_hooks: Vec<StopHook>,
     delay: Duration,
     deadline: Duration,
@@ -222,6 +260,11 @@ impl RunningApp {
     /// The bound HTTP address (useful with `HTTP_PORT=0`).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound gRPC address, when the program has a `#[grpc_service]`.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     /// The app's health.
@@ -237,19 +280,13 @@ impl RunningApp {
         self.health.set_phase(Phase::ShuttingDown);
         tokio::time::sleep(self.delay).await;
         let _ = self.stop.send(true);
-        match tokio::time::timeout(self.deadline, self.server).await {
-            Ok(Ok(Ok(()))) => tracing::info!("HTTP drained"),
-            Ok(Ok(Err(source))) => {
-                return Err(Error::Io {
-                    context: "HTTP server failed".into(),
-                    source,
-                });
+        // HTTP and gRPC drain side by side, under the one deadline.
+        let grpc = async {
+            if let Some(grpc) = self.grpc {
+                drain("gRPC", grpc, self.deadline).await;
             }
-            Ok(Err(join)) => tracing::error!(error = %join, "HTTP server task failed"),
-            Err(_) => {
-                tracing::warn!(deadline = ?self.deadline, "HTTP did not drain before the deadline")
-            }
-        }
+        };
+        tokio::join!(drain("HTTP", self.server, self.deadline), grpc);
         let remaining = self.deadline.saturating_sub(started.elapsed());
         if tokio::time::timeout(remaining, run_stop_hooks(self.stop_hooks))
             .await
@@ -259,6 +296,20 @@ impl RunningApp {
         }
         tracing::info!(elapsed = ?started.elapsed(), "stopped");
         Ok(())
+    }
+}
+
+/// Waits for a server task to finish its in-flight work, at most `deadline`.
+async fn drain<E: std::fmt::Display>(
+    name: &str,
+    server: JoinHandle<Result<(), E>>,
+    deadline: Duration,
+) {
+    match tokio::time::timeout(deadline, server).await {
+        Ok(Ok(Ok(()))) => tracing::info!("{name} drained"),
+        Ok(Ok(Err(error))) => tracing::error!(%error, "{name} server failed"),
+        Ok(Err(join)) => tracing::error!(error = %join, "{name} server task failed"),
+        Err(_) => tracing::warn!(?deadline, "{name} did not drain before the deadline"),
     }
 }
 

@@ -23,6 +23,12 @@ pub struct CoreConfig {
     /// `GRPC_PORT` (0: an ephemeral port).
     #[serde(default = "default_grpc_port")]
     pub grpc_port: u16,
+    /// `GRPC_REFLECTION`: serve gRPC server reflection.
+    #[serde(default)]
+    pub grpc_reflection: bool,
+    /// `GRPC_MAX_MESSAGE_BYTES`: the largest gRPC message decoded or encoded.
+    #[serde(default = "default_grpc_max_message")]
+    pub grpc_max_message_bytes: usize,
     /// `DATABASE_URL`: `postgres://...` or `sqlite://...`; empty for no database.
     #[serde(default)]
     pub database_url: Option<String>,
@@ -157,6 +163,9 @@ fn default_app_name() -> String {
 }
 fn default_grpc_port() -> u16 {
     3000
+}
+fn default_grpc_max_message() -> usize {
+    4 * 1024 * 1024
 }
 fn default_http_port() -> u16 {
     4000

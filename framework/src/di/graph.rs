@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::{Dependency, Key};
 use crate::config::Settings;
 use crate::registry::{Candidate, Needer};
-use crate::registry::{Location, ProviderKind, ProviderRecord, Registry, RouteRecord, WiringError};
+use crate::registry::{Location, ProviderKind, ProviderRecord, Registry, WiringError};
 
 /// A validated graph: which providers to build, in order, and who provides each key.
 pub struct Graph {
@@ -29,7 +29,20 @@ impl Graph {
             }
         }
         for route in &registry.routes {
-            walk.route(route);
+            let needer = Needer {
+                description: format!("an `Inject<..>` argument of handler `{}`", route.handler),
+                location: route.location,
+            };
+            let label = format!("{} {} ({})", route.method, route.path, route.location);
+            walk.root(label, &needer, (route.dependencies)());
+        }
+        for service in &registry.grpc_services {
+            let needer = Needer {
+                description: format!("`#[grpc_service]` {}", service.service),
+                location: service.location,
+            };
+            let label = format!("gRPC {} ({})", service.service, service.location);
+            walk.root(label, &needer, (service.dependencies)());
         }
         Graph {
             order: walk.order,
@@ -86,17 +99,14 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn route(&mut self, route: &'static RouteRecord) {
+    /// A delivery (route, gRPC service, ...) that needs components but is not one.
+    fn root(&mut self, label: String, needer: &Needer, dependencies: Vec<Dependency>) {
         let mut path = vec![Step {
-            label: format!("{} {} ({})", route.method, route.path, route.location),
+            label,
             provider: None,
         }];
-        let needer = Needer {
-            description: format!("an `Inject<..>` argument of handler `{}`", route.handler),
-            location: route.location,
-        };
-        for dependency in (route.dependencies)() {
-            self.dependency(&needer, dependency, &mut path);
+        for dependency in dependencies {
+            self.dependency(needer, dependency, &mut path);
         }
     }
 

@@ -92,6 +92,10 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
     fn kind(&self) -> ErrorKind;
     /// The stable code clients see.
     fn code(&self) -> &'static str;
+    /// Who defines the code (`google.rpc.ErrorInfo.domain`): the crate, by default.
+    fn domain(&self) -> &'static str {
+        "framework"
+    }
     /// Field errors, for validation errors.
     fn field_errors(&self) -> Vec<FieldError> {
         Vec::new()

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -23,14 +22,13 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Where the app is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-#[repr(u8)]
 pub enum Phase {
     /// Building components and starting deliveries.
-    Starting = 0,
+    Starting,
     /// Serving.
-    Ready = 1,
+    Ready,
     /// Draining after a shutdown signal.
-    ShuttingDown = 2,
+    ShuttingDown,
 }
 
 struct Unit {
@@ -45,7 +43,7 @@ pub struct Health {
 }
 
 struct Inner {
-    phase: AtomicU8,
+    phase: tokio::sync::watch::Sender<Phase>,
     units: RwLock<Vec<Unit>>,
 }
 
@@ -53,7 +51,7 @@ impl Default for Health {
     fn default() -> Self {
         Health {
             inner: Arc::new(Inner {
-                phase: AtomicU8::new(Phase::Starting as u8),
+                phase: tokio::sync::watch::Sender::new(Phase::Starting),
                 units: RwLock::new(Vec::new()),
             }),
         }
@@ -97,15 +95,16 @@ impl Health {
 
     /// The current phase.
     pub fn phase(&self) -> Phase {
-        match self.inner.phase.load(Ordering::Acquire) {
-            0 => Phase::Starting,
-            1 => Phase::Ready,
-            _ => Phase::ShuttingDown,
-        }
+        *self.inner.phase.borrow()
+    }
+
+    /// Notified on every phase change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Phase> {
+        self.inner.phase.subscribe()
     }
 
     pub(crate) fn set_phase(&self, phase: Phase) {
-        self.inner.phase.store(phase as u8, Ordering::Release);
+        self.inner.phase.send_replace(phase);
     }
 
     /// Checks every unit concurrently, each under a timeout.

@@ -14,6 +14,7 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::MethodRouter;
 
 pub use middleware::apply_standard_layers;
+pub(crate) use problem_layer::REQUEST_ID;
 pub(crate) use switch::Switch;
 pub use valid::Valid;
 

@@ -76,6 +76,24 @@ pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreCon
             route.method, route.path, route.handler, route.location
         );
     }
+    if !registry.grpc_services.is_empty() {
+        let reflection = if config.grpc_reflection { "on" } else { "off" };
+        let _ = writeln!(
+            out,
+            "\ngRPC services (on {}:{}, reflection {reflection}):",
+            config.grpc_host, config.grpc_port
+        );
+        for service in &registry.grpc_services {
+            let _ = writeln!(
+                out,
+                "  {} <- {}  {}",
+                service.service, service.implementation, service.location
+            );
+            for method in service.methods {
+                let _ = writeln!(out, "    {method}");
+            }
+        }
+    }
     let _ = writeln!(out, "\nerror codes:");
     for code in &registry.error_codes {
         let _ = writeln!(

@@ -19,6 +19,7 @@ use crate::config::Settings;
 use crate::db::EmbeddedMigration;
 use crate::di::{Container, Dependency, Instance, Key};
 use crate::error::ErrorKind;
+use crate::grpc::{FileDescriptorSetRecord, GrpcServiceRecord};
 use crate::health::Health;
 use crate::http::AppState;
 
@@ -198,6 +199,10 @@ pub struct Registry {
     pub error_codes: Vec<&'static ErrorCodeRecord>,
     /// Embedded migrations.
     pub migrations: Vec<&'static MigrationsRecord>,
+    /// gRPC services.
+    pub grpc_services: Vec<&'static GrpcServiceRecord>,
+    /// Protobuf descriptor sets, for reflection.
+    pub descriptor_sets: Vec<&'static FileDescriptorSetRecord>,
 }
 
 impl Registry {
@@ -211,11 +216,18 @@ impl Registry {
         error_codes.sort_by_key(|e| (e.code, e.location));
         let mut migrations: Vec<_> = inventory::iter::<MigrationsRecord>.into_iter().collect();
         migrations.sort_by_key(|m| m.location);
+        let mut grpc_services: Vec<_> = inventory::iter::<GrpcServiceRecord>.into_iter().collect();
+        grpc_services.sort_by_key(|g| (g.service, g.location));
+        let descriptor_sets = inventory::iter::<FileDescriptorSetRecord>
+            .into_iter()
+            .collect();
         Registry {
             providers,
             routes,
             error_codes,
             migrations,
+            grpc_services,
+            descriptor_sets,
         }
     }
 
@@ -225,6 +237,7 @@ impl Registry {
         let graph = crate::di::Graph::validate(self, settings, &mut errors);
         errors.extend(report::route_clashes(&self.routes));
         errors.extend(report::error_code_clashes(&self.error_codes));
+        errors.extend(report::grpc_service_clashes(&self.grpc_services));
         if self.migrations.len() > 1 {
             errors.push(WiringError::DuplicateMigrations(
                 self.migrations.iter().map(|m| m.location).collect(),

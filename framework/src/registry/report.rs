@@ -7,6 +7,7 @@ use std::fmt;
 use super::{ErrorCodeRecord, Location, RouteRecord};
 use crate::config::ConfigError;
 use crate::di::Key;
+use crate::grpc::GrpcServiceRecord;
 
 /// Who needs a dependency.
 #[derive(Debug, Clone)]
@@ -86,6 +87,13 @@ pub enum WiringError {
         code: &'static str,
         /// The variants.
         variants: Vec<(String, Location)>,
+    },
+    /// Two impls of one gRPC service.
+    GrpcServiceClash {
+        /// The protobuf service name.
+        service: &'static str,
+        /// The implementations.
+        implementations: Vec<(&'static str, Location)>,
     },
     /// `framework::migrations!` used more than once.
     DuplicateMigrations(Vec<Location>),
@@ -174,6 +182,16 @@ impl fmt::Display for WiringError {
             WiringError::ErrorCodeClash { code, variants } => {
                 writeln!(f, "duplicate error code `{code}`")?;
                 list(f, variants.iter().map(|(v, l)| format!("`{v}` at {l}")))
+            }
+            WiringError::GrpcServiceClash {
+                service,
+                implementations,
+            } => {
+                writeln!(f, "gRPC service `{service}` is implemented more than once")?;
+                list(
+                    f,
+                    implementations.iter().map(|(i, l)| format!("`{i}` at {l}")),
+                )
             }
             WiringError::DuplicateMigrations(locations) => {
                 writeln!(f, "`framework::migrations!` is used more than once")?;
@@ -281,6 +299,25 @@ pub(crate) fn error_code_clashes(codes: &[&'static ErrorCodeRecord]) -> Vec<Wiri
             variants: records
                 .iter()
                 .map(|r| (format!("{}::{}", r.error_type, r.variant), r.location))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Two impls of one gRPC service.
+pub(crate) fn grpc_service_clashes(services: &[&'static GrpcServiceRecord]) -> Vec<WiringError> {
+    let mut by_name: BTreeMap<&'static str, Vec<&GrpcServiceRecord>> = BTreeMap::new();
+    for service in services {
+        by_name.entry(service.service).or_default().push(service);
+    }
+    by_name
+        .into_iter()
+        .filter(|(_, impls)| impls.len() > 1)
+        .map(|(service, impls)| WiringError::GrpcServiceClash {
+            service,
+            implementations: impls
+                .iter()
+                .map(|i| (i.implementation, i.location))
                 .collect(),
         })
         .collect()

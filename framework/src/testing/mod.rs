@@ -32,6 +32,13 @@ impl TestApp {
         format!("http://{}{path}", self.running.http_addr())
     }
 
+    /// `http://127.0.0.1:<grpc port>`, when the program has a `#[grpc_service]`.
+    pub fn grpc_url(&self) -> Option<String> {
+        self.running
+            .grpc_addr()
+            .map(|addr| format!("http://{addr}"))
+    }
+
     /// The running app.
     pub fn running(&self) -> &RunningApp {
         &self.running

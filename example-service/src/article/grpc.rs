@@ -1,0 +1,107 @@
+//! The gRPC delivery: `article.v1.ArticleService` over the same use cases as HTTP.
+
+use std::sync::Arc;
+
+use framework::grpc::{invalid_argument, validate};
+use framework::tonic::{Request, Response, Status};
+use framework::{grpc_service, module};
+use uuid::Uuid;
+
+use super::domain::{Article, ArticleInput};
+use super::http::ListQuery;
+use super::service::ArticleService;
+use crate::proto::article::v1 as pb;
+use crate::proto::article::v1::article_service_server;
+
+/// Serves `article.v1.ArticleService`.
+#[module]
+pub struct ArticleGrpc {
+    articles: Arc<ArticleService>,
+}
+
+#[grpc_service]
+impl article_service_server::ArticleService for ArticleGrpc {
+    async fn create_article(
+        &self,
+        request: Request<pb::CreateArticleRequest>,
+    ) -> Result<Response<pb::Article>, Status> {
+        let request = request.into_inner();
+        let input = ArticleInput {
+            name: request.name,
+            description: request.description,
+        };
+        validate(&input)?;
+        Ok(Response::new(self.articles.create(input).await?.into()))
+    }
+
+    async fn get_article(
+        &self,
+        request: Request<pb::GetArticleRequest>,
+    ) -> Result<Response<pb::Article>, Status> {
+        let id = parse_id(&request.get_ref().id)?;
+        Ok(Response::new(self.articles.get(id).await?.into()))
+    }
+
+    async fn list_articles(
+        &self,
+        request: Request<pb::ListArticlesRequest>,
+    ) -> Result<Response<pb::ListArticlesResponse>, Status> {
+        let request = request.into_inner();
+        // 0 is proto3's "unset" for a plain integer: treat it as absent.
+        let query = ListQuery {
+            limit: request.limit.filter(|&l| l != 0),
+            offset: request.offset,
+        };
+        validate(&query)?;
+        let page = self.articles.list(query.limit, query.offset).await?;
+        Ok(Response::new(pb::ListArticlesResponse {
+            items: page.items.into_iter().map(Into::into).collect(),
+            total: page.total,
+            limit: page.limit,
+            offset: page.offset,
+        }))
+    }
+
+    async fn update_article(
+        &self,
+        request: Request<pb::UpdateArticleRequest>,
+    ) -> Result<Response<pb::Article>, Status> {
+        let request = request.into_inner();
+        let id = parse_id(&request.id)?;
+        let input = ArticleInput {
+            name: request.name,
+            description: request.description,
+        };
+        validate(&input)?;
+        Ok(Response::new(self.articles.update(id, input).await?.into()))
+    }
+
+    async fn delete_article(
+        &self,
+        request: Request<pb::DeleteArticleRequest>,
+    ) -> Result<Response<pb::DeleteArticleResponse>, Status> {
+        let id = parse_id(&request.get_ref().id)?;
+        self.articles.delete(id).await?;
+        Ok(Response::new(pb::DeleteArticleResponse {}))
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(id).map_err(|_| invalid_argument("id", "must be a UUID"))
+}
+
+impl From<Article> for pb::Article {
+    fn from(article: Article) -> Self {
+        let timestamp = |t: chrono::DateTime<chrono::Utc>| prost_types::Timestamp {
+            seconds: t.timestamp(),
+            nanos: t.timestamp_subsec_nanos() as i32,
+        };
+        pb::Article {
+            id: article.id.to_string(),
+            name: article.name,
+            description: article.description,
+            created_at: Some(timestamp(article.created_at)),
+            updated_at: Some(timestamp(article.updated_at)),
+        }
+    }
+}

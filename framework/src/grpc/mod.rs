@@ -1,0 +1,61 @@
+//! gRPC delivery: every `#[grpc_service]` on one tonic server on `GRPC_HOST:GRPC_PORT`, with
+//! the standard health service and, when `GRPC_REFLECTION=true`, server reflection.
+
+mod server;
+mod status;
+
+use tonic::service::RoutesBuilder;
+
+pub(crate) use server::{GrpcServer, bind};
+pub use status::{invalid_argument, status_from_domain_error, validate};
+
+use crate::di::{Container, Dependency, ResolveError};
+use crate::registry::Location;
+
+/// A `#[grpc_service]` impl.
+pub struct GrpcServiceRecord {
+    /// The fully qualified protobuf service name, `article.v1.ArticleService`.
+    pub service: &'static str,
+    /// The implementing component's type path.
+    pub implementation: &'static str,
+    /// The implemented methods, as written in Rust.
+    pub methods: &'static [&'static str],
+    /// The implementing component.
+    pub dependencies: fn() -> Vec<Dependency>,
+    /// Adds the tonic server of the built component to `routes`.
+    pub mount: fn(&Container, &MountOptions, &mut RoutesBuilder) -> Result<(), ResolveError>,
+    /// Where the impl is written.
+    pub location: Location,
+}
+
+/// Per-service settings applied when mounting.
+#[derive(Debug, Clone, Copy)]
+pub struct MountOptions {
+    /// `GRPC_MAX_MESSAGE_BYTES`: the largest message decoded or encoded.
+    pub max_message_bytes: usize,
+}
+
+/// An encoded `FileDescriptorSet`, for server reflection: `framework::file_descriptor_set!`.
+pub struct FileDescriptorSetRecord {
+    /// The encoded set.
+    pub bytes: &'static [u8],
+}
+
+inventory::collect!(GrpcServiceRecord);
+inventory::collect!(FileDescriptorSetRecord);
+
+/// Registers an encoded protobuf `FileDescriptorSet` for gRPC server reflection.
+///
+/// ```ignore
+/// framework::file_descriptor_set!(include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin")));
+/// ```
+#[macro_export]
+macro_rules! file_descriptor_set {
+    ($bytes:expr) => {
+        const _: () = {
+            $crate::__private::inventory::submit! {
+                $crate::grpc::FileDescriptorSetRecord { bytes: $bytes }
+            }
+        };
+    };
+}

@@ -1,0 +1,198 @@
+//! The tonic server: the registered services, health, reflection and the standard layers
+//! (request id from metadata, a span per call, panic -> `Internal`, a deadline).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Response, StatusCode as HttpStatus};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
+
+use super::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
+use crate::app::{Error, Result};
+use crate::config::CoreConfig;
+use crate::di::Container;
+use crate::health::{Health, Phase};
+use crate::http::{REQUEST_ID, panic_message};
+
+/// How often the gRPC health statuses follow the app's health units.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A bound, not yet serving, gRPC listener.
+pub(crate) struct GrpcServer {
+    listener: TcpListener,
+    pub(crate) addr: SocketAddr,
+}
+
+/// Binds `GRPC_HOST:GRPC_PORT` when there is a service to serve.
+pub(crate) async fn bind(
+    config: &CoreConfig,
+    services: &[&GrpcServiceRecord],
+) -> Result<Option<GrpcServer>> {
+    if services.is_empty() {
+        return Ok(None);
+    }
+    let address = SocketAddr::new(config.grpc_host, config.grpc_port);
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|source| Error::Io {
+            context: format!("cannot bind gRPC to {address} (GRPC_HOST/GRPC_PORT)"),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Io {
+        context: "cannot read the bound gRPC address".into(),
+        source,
+    })?;
+    tracing::info!(address = %addr, services = services.len(), "gRPC listening");
+    Ok(Some(GrpcServer { listener, addr }))
+}
+
+impl GrpcServer {
+    /// Serves every service until `stop` turns true, then drains in-flight calls.
+    pub(crate) fn serve(
+        self,
+        services: &[&GrpcServiceRecord],
+        descriptor_sets: &[&FileDescriptorSetRecord],
+        container: &Container,
+        config: &CoreConfig,
+        health: Health,
+        stop: watch::Receiver<bool>,
+    ) -> Result<JoinHandle<Result<(), tonic::transport::Error>>> {
+        let options = MountOptions {
+            max_message_bytes: config.grpc_max_message_bytes,
+        };
+        let mut routes = RoutesBuilder::default();
+        for service in services {
+            (service.mount)(container, &options, &mut routes).map_err(|e| Error::Build {
+                component: service.implementation,
+                location: service.location,
+                source: e.into(),
+            })?;
+        }
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        routes.add_service(health_service);
+        if config.grpc_reflection {
+            let reflection_error =
+                |e: tonic_reflection::server::Error| Error::Usage(format!("gRPC reflection: {e}"));
+            routes.add_service(
+                reflection(descriptor_sets)
+                    .build_v1()
+                    .map_err(reflection_error)?,
+            );
+            // v1alpha too: older tools (grpcurl among them) still ask for it.
+            routes.add_service(
+                reflection(descriptor_sets)
+                    .build_v1alpha()
+                    .map_err(reflection_error)?,
+            );
+        }
+        let names: Vec<&'static str> = services.iter().map(|s| s.service).collect();
+        tokio::spawn(follow_health(reporter, names, health, stop.clone()));
+
+        let layers = tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+            .layer(
+                TraceLayer::new_for_grpc()
+                    .make_span_with(call_span)
+                    // Failed calls are logged where the error is mapped, with its chain.
+                    .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+            )
+            .layer(CatchPanicLayer::custom(panic_response));
+        let incoming = tonic::transport::server::TcpIncoming::from(self.listener);
+        let mut stop = stop;
+        let server = tonic::transport::Server::builder()
+            .timeout(Duration::from_secs(config.http.request_timeout_secs))
+            .layer(layers)
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            });
+        Ok(tokio::spawn(server))
+    }
+}
+
+/// Reflection over the program's descriptor sets and the health service's own.
+fn reflection(sets: &[&FileDescriptorSetRecord]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    sets.iter().fold(builder, |builder, set| {
+        builder.register_encoded_file_descriptor_set(set.bytes)
+    })
+}
+
+fn call_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("grpc", method = %request.uri().path(), request_id)
+}
+
+/// A panicking call answers `Internal` (a trailers-only gRPC response), not HTTP 500.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<String> {
+    tracing::error!(panic = panic_message(&*panic), "gRPC method panicked");
+    let mut response = Response::new(String::new());
+    *response.status_mut() = HttpStatus::OK;
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from(tonic::Code::Internal as i32),
+    );
+    headers.insert(
+        "grpc-message",
+        HeaderValue::from_static("the server failed to handle the call"),
+    );
+    response
+}
+
+/// Keeps `grpc.health.v1.Health` in step with the app: `""` and every service are `SERVING`
+/// while the app is ready and every unit is up; each unit (`database`, ...) by its own name.
+async fn follow_health(
+    reporter: HealthReporter,
+    services: Vec<&'static str>,
+    health: Health,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut phase = health.subscribe();
+    loop {
+        phase.borrow_and_update();
+        let report = health.report().await;
+        let serving = |up: bool| {
+            if up {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            }
+        };
+        let all_up = health.phase() == Phase::Ready && report.status == "up";
+        for unit in &report.units {
+            reporter
+                .set_service_status(unit.name, serving(unit.status == "up"))
+                .await;
+        }
+        for name in std::iter::once("").chain(services.iter().copied()) {
+            reporter.set_service_status(name, serving(all_up)).await;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
+            _ = phase.changed() => {}
+            _ = stop.wait_for(|stop| *stop) => break,
+        }
+    }
+    for name in std::iter::once("").chain(services.iter().copied()) {
+        reporter
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
+}

@@ -1,0 +1,89 @@
+//! Domain errors as `tonic::Status`: the code from the kind table, the stable error code as
+//! `google.rpc.ErrorInfo`, field violations as `google.rpc.BadRequest`.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use validator::Validate;
+
+use crate::error::{DomainError, ErrorKind, FieldError, error_chain, field_errors};
+
+/// What an internal error says to the client: nothing internal.
+const INTERNAL_MESSAGE: &str = "the server failed to handle the call";
+
+fn code_of(kind: ErrorKind) -> Code {
+    match kind {
+        ErrorKind::Validation | ErrorKind::BadRequest | ErrorKind::Domain => Code::InvalidArgument,
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::Conflict => Code::AlreadyExists,
+        ErrorKind::Unauthorized => Code::Unauthenticated,
+        ErrorKind::Forbidden => Code::PermissionDenied,
+        ErrorKind::Marshaling | ErrorKind::Application | ErrorKind::Internal => Code::Internal,
+    }
+}
+
+fn status(
+    code: Code,
+    message: String,
+    error_code: &str,
+    domain: &str,
+    fields: &[FieldError],
+) -> Status {
+    let mut details =
+        ErrorDetails::with_error_info(error_code, domain, std::collections::HashMap::new());
+    for field in fields {
+        for message in &field.messages {
+            details.add_bad_request_violation(field.field.clone(), message.clone());
+        }
+    }
+    Status::with_error_details(code, message, details)
+}
+
+/// The status of a domain error; an internal one is logged with its chain and shows only its
+/// code.
+pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
+    let code = code_of(error.kind());
+    let message = if code == Code::Internal {
+        tracing::error!(code = error.code(), error = %error_chain(error), "call failed");
+        INTERNAL_MESSAGE.to_owned()
+    } else {
+        tracing::info!(code = error.code(), error = %error, "call refused");
+        error.to_string()
+    };
+    status(
+        code,
+        message,
+        error.code(),
+        error.domain(),
+        &error.field_errors(),
+    )
+}
+
+/// Runs `value`'s `validator` rules, the same as HTTP's `Valid<T>`: a failure is
+/// `InvalidArgument` with each field violation.
+pub fn validate<T: Validate>(value: &T) -> Result<(), Status> {
+    value.validate().map_err(|errors| {
+        status(
+            Code::InvalidArgument,
+            "the request failed validation".to_owned(),
+            "VALIDATION_FAILED",
+            "framework",
+            &field_errors(&errors),
+        )
+    })
+}
+
+/// `InvalidArgument` for one malformed field (an id that is not a UUID, say), with the same
+/// `BadRequest` detail as a validation failure.
+pub fn invalid_argument(field: &str, message: &str) -> Status {
+    let fields = [FieldError {
+        field: field.to_owned(),
+        messages: vec![message.to_owned()],
+    }];
+    status(
+        Code::InvalidArgument,
+        format!("invalid `{field}`: {message}"),
+        "INVALID_ARGUMENT",
+        "framework",
+        &fields,
+    )
+}
