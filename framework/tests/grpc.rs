@@ -1,0 +1,151 @@
+//! The gRPC server's behaviour through a real tonic client on a real port: a panicking method
+//! answers `Internal` and the server keeps serving, deadlines and message limits hold, health
+//! turns `NOT_SERVING` when shutdown starts, and in-flight calls drain.
+
+use std::time::Duration;
+
+use framework::testing::TestApp;
+use framework::tonic::{Code, Request, Response, Status};
+use framework::{grpc_service, module};
+use framework_test_support::probe::probe_client::ProbeClient;
+use framework_test_support::probe::{EchoReply, EchoRequest, SleepRequest, probe_server};
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+#[module]
+pub struct ProbeService;
+
+#[grpc_service]
+impl probe_server::Probe for ProbeService {
+    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        let message = request.into_inner().message;
+        Ok(Response::new(EchoReply { message }))
+    }
+
+    async fn sleep(&self, request: Request<SleepRequest>) -> Result<Response<EchoReply>, Status> {
+        tokio::time::sleep(Duration::from_millis(request.into_inner().millis)).await;
+        Ok(Response::new(EchoReply {
+            message: "slept".into(),
+        }))
+    }
+
+    async fn panic(&self, _request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        panic!("secret panic message")
+    }
+}
+
+async fn start(overrides: &[(&str, &str)]) -> (TestApp, Channel) {
+    let mut all = vec![("DATABASE_URL", "")];
+    all.extend_from_slice(overrides);
+    let app = TestApp::start(&all).await.expect("the app starts");
+    let url = app.grpc_url().expect("a gRPC port");
+    let channel = Channel::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    (app, channel)
+}
+
+fn echo(message: &str) -> EchoRequest {
+    EchoRequest {
+        message: message.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_panic_is_internal_and_the_server_keeps_serving() {
+    let (app, channel) = start(&[]).await;
+    let mut client = ProbeClient::new(channel);
+    let status = client.panic(echo("boom")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    assert!(!status.message().contains("secret"), "{status:?}");
+
+    let reply = client
+        .echo(echo("still here"))
+        .await
+        .expect("the server survived");
+    assert_eq!(reply.into_inner().message, "still here");
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn deadlines_are_enforced() {
+    let (app, channel) = start(&[("HTTP_REQUEST_TIMEOUT_SECS", "1")]).await;
+    let mut client = ProbeClient::new(channel);
+
+    // The client's own deadline (`grpc-timeout`).
+    let mut request = Request::new(SleepRequest { millis: 3000 });
+    request.set_timeout(Duration::from_millis(200));
+    let status = client.sleep(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+
+    // The server's limit when the client sets none.
+    let started = std::time::Instant::now();
+    let status = client
+        .sleep(SleepRequest { millis: 3000 })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused() {
+    let (app, channel) = start(&[("GRPC_MAX_MESSAGE_BYTES", "1024")]).await;
+    let mut client = ProbeClient::new(channel);
+    let status = client.echo(echo(&"x".repeat(4096))).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert_eq!(
+        client
+            .echo(echo("small"))
+            .await
+            .unwrap()
+            .into_inner()
+            .message,
+        "small"
+    );
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_turns_health_off_and_drains_in_flight_calls() {
+    let (app, channel) = start(&[("SHUTDOWN_DELAY_SECS", "1")]).await;
+    let mut health = HealthClient::new(channel.clone());
+    let check = |service: &str| HealthCheckRequest {
+        service: service.into(),
+    };
+    let status = health.check(check("")).await.unwrap().into_inner().status();
+    assert_eq!(status, ServingStatus::Serving);
+    let status = health
+        .check(check("probe.v1.Probe"))
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::Serving);
+
+    let mut client = ProbeClient::new(channel.clone());
+    let in_flight = tokio::spawn(async move { client.sleep(SleepRequest { millis: 1500 }).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let shutdown = tokio::spawn(app.shutdown());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // During the shutdown delay calls still work, but health says NOT_SERVING.
+    let status = health.check(check("")).await.unwrap().into_inner().status();
+    assert_eq!(status, ServingStatus::NotServing);
+
+    let reply = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call is not dropped");
+    assert_eq!(reply.into_inner().message, "slept");
+    shutdown.await.unwrap().expect("graceful shutdown");
+}
