@@ -10,6 +10,7 @@ use validator::Validate;
 
 use super::domain::{Article, ArticleInput, Page};
 use super::error::ArticleError;
+use super::remote::{RemoteArticles, RemoteError};
 use super::service::ArticleService;
 
 /// `?limit=&offset=`.
@@ -60,4 +61,19 @@ pub async fn delete(
 ) -> Result<StatusCode, ArticleError> {
     svc.delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The article as the remote article service (`ARTICLES_REMOTE_URL`) has it: an outbound
+/// gRPC call through an injected client.
+#[http_route(GET, "/remote/articles/{id}")]
+pub async fn get_remote(
+    remote: Inject<RemoteArticles>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<serde_json::Value>, RemoteError> {
+    let article = remote.get(&id.to_string()).await?;
+    Ok(Json(serde_json::json!({
+        "id": article.id,
+        "name": article.name,
+        "description": article.description,
+    })))
 }

@@ -7,5 +7,6 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod remote;
 pub mod repository;
 pub mod service;

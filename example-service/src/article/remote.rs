@@ -1,0 +1,98 @@
+//! An outbound gRPC client as a component: reads articles from a remote article service
+//! (configured by `ARTICLES_REMOTE_*`; by default this service's own gRPC port), with a
+//! connect timeout and a per-call timeout, and maps the remote `Status` into a `DomainError`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use framework::tonic::transport::{Channel, Endpoint};
+use framework::tonic::{Code, Status};
+use framework::{Config, ConfigSection, DomainError, module};
+use serde::Deserialize;
+use validator::Validate;
+
+use crate::proto::article::v1 as pb;
+use crate::proto::article::v1::article_service_client::ArticleServiceClient;
+
+/// `ARTICLES_REMOTE_*` keys.
+#[derive(Debug, Clone, Deserialize, Validate)]
+pub struct RemoteConfig {
+    /// `ARTICLES_REMOTE_URL`: the remote article service.
+    #[validate(url)]
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// `ARTICLES_REMOTE_CONNECT_TIMEOUT_MS`.
+    #[validate(range(min = 1))]
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    /// `ARTICLES_REMOTE_TIMEOUT_MS`: the deadline of each call.
+    #[validate(range(min = 1))]
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+impl ConfigSection for RemoteConfig {
+    const PREFIX: &'static str = "ARTICLES_REMOTE_";
+}
+
+fn default_url() -> String {
+    "http://127.0.0.1:3000".into()
+}
+fn default_connect_timeout() -> u64 {
+    1000
+}
+fn default_timeout() -> u64 {
+    2000
+}
+
+/// A remote call that failed, by what the remote said.
+#[derive(Debug, thiserror::Error, DomainError)]
+pub enum RemoteError {
+    #[error("remote article not found: {0}")]
+    #[domain(not_found, code = "REMOTE_ARTICLE_NOT_FOUND")]
+    NotFound(String),
+    #[error("the remote refused the request: {0}")]
+    #[domain(bad_request, code = "REMOTE_INVALID_ARGUMENT")]
+    InvalidArgument(String),
+    #[error("the remote article service failed or is unreachable")]
+    #[domain(internal, code = "REMOTE_UNAVAILABLE")]
+    Unavailable(#[source] Status),
+}
+
+impl From<Status> for RemoteError {
+    fn from(status: Status) -> Self {
+        match status.code() {
+            Code::NotFound => RemoteError::NotFound(status.message().to_owned()),
+            Code::InvalidArgument => RemoteError::InvalidArgument(status.message().to_owned()),
+            _ => RemoteError::Unavailable(status),
+        }
+    }
+}
+
+/// The client component; it connects lazily, so building it needs no remote.
+#[module]
+pub struct RemoteArticles {
+    config: Config<RemoteConfig>,
+    #[state]
+    channel: OnceLock<Channel>,
+}
+
+impl RemoteArticles {
+    fn client(&self) -> ArticleServiceClient<Channel> {
+        let channel = self.channel.get_or_init(|| {
+            // The URL passed config validation, so it parses.
+            Endpoint::from_shared(self.config.url.clone())
+                .unwrap_or_else(|_| Endpoint::from_static("http://127.0.0.1:3000"))
+                .connect_timeout(Duration::from_millis(self.config.connect_timeout_ms))
+                .timeout(Duration::from_millis(self.config.timeout_ms))
+                .connect_lazy()
+        });
+        ArticleServiceClient::new(channel.clone())
+    }
+
+    /// The article `id` as the remote has it.
+    pub async fn get(&self, id: &str) -> Result<pb::Article, RemoteError> {
+        let request = pb::GetArticleRequest { id: id.to_owned() };
+        Ok(self.client().get_article(request).await?.into_inner())
+    }
+}
