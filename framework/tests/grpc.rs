@@ -17,10 +17,20 @@ use tonic_health::pb::health_client::HealthClient;
 #[module]
 pub struct ProbeService;
 
+#[derive(Debug, thiserror::Error, framework::DomainError)]
+pub enum ProbeError {
+    #[error("connection to db-primary:5432 failed: password rejected")]
+    #[domain(internal, code = "PROBE_BROKEN")]
+    Broken,
+}
+
 #[grpc_service]
 impl probe_server::Probe for ProbeService {
     async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
         let message = request.into_inner().message;
+        if message == "fail" {
+            return Err(ProbeError::Broken.into());
+        }
         Ok(Response::new(EchoReply { message }))
     }
 
@@ -68,6 +78,27 @@ async fn a_panic_is_internal_and_the_server_keeps_serving() {
         .await
         .expect("the server survived");
     assert_eq!(reply.into_inner().message, "still here");
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_internal_error_shows_only_its_code() {
+    use tonic_types::StatusExt;
+
+    let (app, channel) = start(&[]).await;
+    let status = ProbeClient::new(channel)
+        .echo(echo("fail"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    assert_eq!(status.message(), "the server failed to handle the call");
+    let info = status
+        .get_error_details()
+        .error_info()
+        .cloned()
+        .expect("ErrorInfo");
+    assert_eq!(info.reason, "PROBE_BROKEN");
+    assert!(!format!("{status:?}").contains("password"), "{status:?}");
     app.shutdown().await.unwrap();
 }
 
