@@ -8,8 +8,10 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use framework::config::Settings;
 use framework::tonic::{Request, Response, Status};
@@ -92,13 +94,7 @@ async fn serve_by_hand() -> SocketAddr {
     addr
 }
 
-struct Round {
-    calls: u64,
-    elapsed: Duration,
-    latencies: Vec<u32>,
-}
-
-async fn load(addr: SocketAddr, channels: usize, concurrency: usize, secs: u64) -> Round {
+async fn load(addr: SocketAddr, channels: usize, concurrency: usize, secs: u64) -> common::Round {
     let mut clients = Vec::new();
     for _ in 0..channels {
         let channel = Channel::from_shared(format!("http://{addr}"))
@@ -108,69 +104,28 @@ async fn load(addr: SocketAddr, channels: usize, concurrency: usize, secs: u64) 
             .unwrap();
         clients.push(ProbeClient::new(channel));
     }
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(secs);
-    let tasks: Vec<_> = (0..channels * concurrency)
-        .map(|i| {
-            let mut client = clients[i % channels].clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let sent = Instant::now();
-                    let reply = client
-                        .echo(EchoRequest {
-                            message: "ping".into(),
-                        })
-                        .await
-                        .expect("call");
-                    assert_eq!(reply.get_ref().message, "ping");
-                    latencies.push(sent.elapsed().as_micros() as u32);
-                }
-                latencies
+    let loops = (0..channels * concurrency)
+        .map(|i| clients[i % channels].clone())
+        .collect();
+    common::round(loops, secs, |mut client| async move {
+        let reply = client
+            .echo(EchoRequest {
+                message: "ping".into(),
             })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap());
-    }
-    Round {
-        calls: latencies.len() as u64,
-        elapsed: start.elapsed(),
-        latencies,
-    }
-}
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn summary(rounds: &[Round]) -> (f64, u32) {
-    let calls: u64 = rounds.iter().map(|r| r.calls).sum();
-    let secs: f64 = rounds.iter().map(|r| r.elapsed.as_secs_f64()).sum();
-    let mut latencies: Vec<u32> = rounds
-        .iter()
-        .flat_map(|r| r.latencies.iter().copied())
-        .collect();
-    latencies.sort_unstable();
-    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
-    (calls as f64 / secs, p99)
+            .await
+            .expect("call");
+        assert_eq!(reply.get_ref().message, "ping");
+        client
+    })
+    .await
 }
 
 #[tokio::main]
 async fn main() {
-    // `cargo bench` passes `--bench`; under `cargo test` this is a short smoke run.
-    let measuring = std::env::args().any(|a| a == "--bench");
-    let (rounds, secs) = if measuring {
-        (env("BENCH_ROUNDS", 8), env("BENCH_SECS", 3))
-    } else {
-        (1, 1)
-    };
-    let channels = env("BENCH_CHANNELS", 4) as usize;
-    let concurrency = env("BENCH_CONCURRENCY", 16) as usize;
+    // Rounds vary by a few percent each: 8 of them give a stable ratio.
+    let plan = common::Plan::from_env(8);
+    let channels = common::env("BENCH_CHANNELS", 4) as usize;
+    let concurrency = common::env("BENCH_CONCURRENCY", 16) as usize;
     let settings = Settings::from_pairs([
         ("DATABASE_URL", ""),
         ("HTTP_PORT", "0"),
@@ -180,41 +135,13 @@ async fn main() {
     let app = App::from_settings(settings).unwrap().start().await.unwrap();
     let framework_addr = app.grpc_addr().expect("a gRPC port");
     let hand_addr = serve_by_hand().await;
-
-    load(framework_addr, channels, concurrency, 1).await;
-    load(hand_addr, channels, concurrency, 1).await;
-    let (mut framework_rounds, mut hand_rounds) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let (first, second) = if round % 2 == 0 {
-            (framework_addr, hand_addr)
-        } else {
-            (hand_addr, framework_addr)
-        };
-        let a = load(first, channels, concurrency, secs).await;
-        let b = load(second, channels, concurrency, secs).await;
-        let (f, h) = if round % 2 == 0 { (a, b) } else { (b, a) };
-        println!(
-            "round {}: framework {:>9.0} calls/s, hand-written {:>9.0} calls/s",
-            round + 1,
-            f.calls as f64 / f.elapsed.as_secs_f64(),
-            h.calls as f64 / h.elapsed.as_secs_f64()
-        );
-        framework_rounds.push(f);
-        hand_rounds.push(h);
-    }
-    let (f_cps, f_p99) = summary(&framework_rounds);
-    let (h_cps, h_p99) = summary(&hand_rounds);
-    println!(
-        "{channels} channels x {concurrency} concurrent calls, {rounds} rounds of {secs}s each:"
-    );
-    println!("  #[grpc_service]      {f_cps:>9.0} calls/s  p99 {f_p99} us");
-    println!("  hand-written tonic   {h_cps:>9.0} calls/s  p99 {h_p99} us");
-    println!(
-        "  ratio (framework / hand-written): {:.3} (target >= 0.98)",
-        f_cps / h_cps
-    );
-    if !measuring {
-        println!("  (smoke run of a debug build: use `cargo bench` for figures)");
-    }
+    println!("{channels} channels x {concurrency} concurrent calls");
+    plan.compare(
+        "calls",
+        ["#[grpc_service]", "hand-written tonic"],
+        |secs| load(framework_addr, channels, concurrency, secs),
+        |secs| load(hand_addr, channels, concurrency, secs),
+    )
+    .await;
     app.shutdown().await.unwrap();
 }

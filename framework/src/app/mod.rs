@@ -63,16 +63,7 @@ impl App {
         let graph = self.check()?;
         let health = Health::default();
         let address = SocketAddr::new(self.config.http.host, self.config.http.port);
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|source| Error::Io {
-                context: format!("cannot bind HTTP to {address} (HTTP_HOST/HTTP_PORT)"),
-                source,
-            })?;
-        let http_addr = listener.local_addr().map_err(|source| Error::Io {
-            context: "cannot read the bound HTTP address".into(),
-            source,
-        })?;
+        let (listener, http_addr) = bind(address, "HTTP", "HTTP_HOST/HTTP_PORT").await?;
         tracing::info!(address = %http_addr, base_path = %self.config.http.base_path, "HTTP listening");
         let grpc = crate::grpc::bind(&self.config, &self.registry.grpc_services).await?;
 
@@ -297,6 +288,22 @@ impl RunningApp {
         tracing::info!(elapsed = ?started.elapsed(), "stopped");
         Ok(())
     }
+}
+
+/// Binds `address`; errors name the keys that set it.
+pub(crate) async fn bind(
+    address: SocketAddr,
+    what: &str,
+    keys: &str,
+) -> Result<(tokio::net::TcpListener, SocketAddr)> {
+    let io = |context: String| move |source| Error::Io { context, source };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(io(format!("cannot bind {what} to {address} ({keys})")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(io(format!("cannot read the bound {what} address")))?;
+    Ok((listener, bound))
 }
 
 /// Waits for a server task to finish its in-flight work, at most `deadline`.

@@ -41,16 +41,7 @@ pub(crate) async fn bind(
         return Ok(None);
     }
     let address = SocketAddr::new(config.grpc_host, config.grpc_port);
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| Error::Io {
-            context: format!("cannot bind gRPC to {address} (GRPC_HOST/GRPC_PORT)"),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| Error::Io {
-        context: "cannot read the bound gRPC address".into(),
-        source,
-    })?;
+    let (listener, addr) = crate::app::bind(address, "gRPC", "GRPC_HOST/GRPC_PORT").await?;
     tracing::info!(address = %addr, services = services.len(), "gRPC listening");
     Ok(Some(GrpcServer { listener, addr }))
 }

@@ -285,15 +285,22 @@ pub(crate) fn route_clashes(routes: &[&'static RouteRecord]) -> Vec<WiringError>
     clashes
 }
 
+/// The groups of two or more `items` that share a key, in key order.
+fn shared<T, K: Ord>(items: &[&'static T], key: impl Fn(&T) -> K) -> Vec<(K, Vec<&'static T>)> {
+    let mut groups: BTreeMap<K, Vec<&'static T>> = BTreeMap::new();
+    for item in items {
+        groups.entry(key(item)).or_default().push(*item);
+    }
+    groups
+        .into_iter()
+        .filter(|(_, group)| group.len() > 1)
+        .collect()
+}
+
 /// Two variants claiming one code.
 pub(crate) fn error_code_clashes(codes: &[&'static ErrorCodeRecord]) -> Vec<WiringError> {
-    let mut by_code: BTreeMap<&str, Vec<&ErrorCodeRecord>> = BTreeMap::new();
-    for code in codes {
-        by_code.entry(code.code).or_default().push(code);
-    }
-    by_code
+    shared(codes, |c| c.code)
         .into_iter()
-        .filter(|(_, records)| records.len() > 1)
         .map(|(code, records)| WiringError::ErrorCodeClash {
             code,
             variants: records
@@ -306,13 +313,8 @@ pub(crate) fn error_code_clashes(codes: &[&'static ErrorCodeRecord]) -> Vec<Wiri
 
 /// Two impls of one gRPC service.
 pub(crate) fn grpc_service_clashes(services: &[&'static GrpcServiceRecord]) -> Vec<WiringError> {
-    let mut by_name: BTreeMap<&'static str, Vec<&GrpcServiceRecord>> = BTreeMap::new();
-    for service in services {
-        by_name.entry(service.service).or_default().push(service);
-    }
-    by_name
+    shared(services, |s| s.service)
         .into_iter()
-        .filter(|(_, impls)| impls.len() > 1)
         .map(|(service, impls)| WiringError::GrpcServiceClash {
             service,
             implementations: impls
