@@ -180,3 +180,41 @@ async fn shutdown_turns_health_off_and_drains_in_flight_calls() {
     assert_eq!(reply.into_inner().message, "slept");
     shutdown.await.unwrap().expect("graceful shutdown");
 }
+
+#[tokio::test]
+async fn a_unit_going_down_turns_grpc_health_off() {
+    let (app, channel) = start(&[]).await;
+    let mut health = HealthClient::new(channel);
+    let check = |service: &str| HealthCheckRequest {
+        service: service.into(),
+    };
+    assert_eq!(
+        health.check(check("")).await.unwrap().into_inner().status(),
+        ServingStatus::Serving
+    );
+
+    app.running()
+        .health()
+        .add_unit("cache", || async { Err("connection refused".to_owned()) });
+    // The gRPC statuses follow the units on their next refresh (every few seconds).
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        let status = health.check(check("")).await.unwrap().into_inner().status();
+        if status == ServingStatus::NotServing {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health stayed {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let unit = health
+        .check(check("cache"))
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(unit, ServingStatus::NotServing);
+    app.shutdown().await.unwrap();
+}
