@@ -54,3 +54,21 @@ pub(crate) fn location(span: Span) -> TokenStream {
         __framework::Location { file: ::core::file!(), line: ::core::line!() }
     }
 }
+
+/// `Inject<T>` (by its last path segment) -> `T`.
+pub(crate) fn inject_target(ty: &syn::Type) -> Option<syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Inject" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(inner) => Some(inner.clone()),
+        _ => None,
+    }
+}

@@ -6,6 +6,7 @@ mod attr;
 mod domain_error;
 mod grpc_service;
 mod http_route;
+mod kafka_consumer;
 mod migrations;
 mod module;
 
@@ -23,6 +24,13 @@ pub fn module(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn http_route(args: TokenStream, item: TokenStream) -> TokenStream {
     http_route::expand(args.into(), item.into()).into()
+}
+
+/// Consumes a topic in a group with at-least-once delivery, retries and a dead-letter topic:
+/// `#[kafka_consumer(topic = "articles.created", group = "projector")]`.
+#[proc_macro_attribute]
+pub fn kafka_consumer(args: TokenStream, item: TokenStream) -> TokenStream {
+    kafka_consumer::expand(args.into(), item.into()).into()
 }
 
 /// Serves a tonic service implemented by a `#[module]`:

@@ -23,6 +23,7 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod kafka;
 pub mod registry;
 pub mod telemetry;
 pub mod testing;
@@ -31,7 +32,9 @@ pub use app::{App, Error, Result, RunningApp};
 pub use config::{Config, ConfigSection};
 pub use di::Inject;
 pub use error::{DomainError, ErrorKind, Problem};
-pub use framework_macros::{DomainError, grpc_service, http_route, migrations, module};
+pub use framework_macros::{
+    DomainError, grpc_service, http_route, kafka_consumer, migrations, module,
+};
 pub use http::Valid;
 
 /// `#[async_trait]`, for ports (`Arc<dyn Trait>`) with async methods.
@@ -55,6 +58,30 @@ pub mod __private {
     pub use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
     pub use crate::error::{DomainError, ErrorKind, Problem};
     pub use crate::grpc::{GrpcServiceRecord, MountOptions, status_from_domain_error};
+    pub use crate::kafka::{
+        BoxFuture as KafkaFuture, ConsumerRecord, FromMessage, Message, Outcome,
+    };
+
+    /// What `#[kafka_consumer]` handlers return: the error's kind decides retry or
+    /// dead-letter.
+    #[diagnostic::on_unimplemented(
+        message = "a `#[kafka_consumer]` handler must return `Result<(), E>` with `E: DomainError`, not `{Self}`",
+        label = "the error's kind decides retry or dead-letter"
+    )]
+    pub trait ConsumerResult {
+        /// The outcome for the runtime.
+        fn into_outcome(self) -> Outcome;
+    }
+
+    impl<E: DomainError> ConsumerResult for Result<(), E> {
+        fn into_outcome(self) -> Outcome {
+            match self {
+                Ok(()) => Outcome::Done,
+                Err(error) => Outcome::Failed(crate::kafka::Failure::of(&error)),
+            }
+        }
+    }
+
     pub use crate::http::AppState;
     pub use crate::registry::{
         BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, MigrationsRecord,

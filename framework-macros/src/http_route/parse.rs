@@ -75,7 +75,7 @@ impl Route {
                     receiver,
                     "an `#[http_route]` handler is a free function; take the component as an argument instead: `svc: Inject<MyService>`",
                 ),
-                FnArg::Typed(arg) => injected.extend(inject_target(&arg.ty)),
+                FnArg::Typed(arg) => injected.extend(crate::attr::inject_target(&arg.ty)),
             }
         }
         errors.finish()?;
@@ -156,23 +156,5 @@ fn check_path(path: &syn::LitStr, errors: &mut Errors) {
                 );
             }
         }
-    }
-}
-
-/// `Inject<T>` (by its last path segment) -> `T`.
-fn inject_target(ty: &syn::Type) -> Option<syn::Type> {
-    let syn::Type::Path(path) = ty else {
-        return None;
-    };
-    let last = path.path.segments.last()?;
-    if last.ident != "Inject" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    match args.args.first()? {
-        syn::GenericArgument::Type(inner) => Some(inner.clone()),
-        _ => None,
     }
 }

@@ -25,6 +25,9 @@ pub enum Error {
     /// The router rejected the routes.
     #[error("cannot build the HTTP router: {0}")]
     Router(String),
+    /// Consumers could not start (a missing topic, an unreachable broker).
+    #[error("Kafka: {0}{hint}", hint = kafka_hint(.0))]
+    Kafka(#[from] crate::kafka::KafkaError),
     /// A socket or other I/O failure.
     #[error("{context}: {source}")]
     Io {
@@ -36,6 +39,15 @@ pub enum Error {
     /// The command line is wrong.
     #[error("{0}")]
     Usage(String),
+}
+
+fn kafka_hint(error: &crate::kafka::KafkaError) -> &'static str {
+    match error {
+        crate::kafka::KafkaError::UnknownTopic(_) => {
+            " (create it, or set KAFKA_CREATE_TOPICS=true)"
+        }
+        _ => "",
+    }
 }
 
 /// `main` returning `framework::Result` prints `Error: {:?}`: make that the readable report.

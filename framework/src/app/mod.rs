@@ -86,6 +86,8 @@ impl App {
             stop,
             server,
             grpc: None,
+            consumers: Vec::new(),
+            container: None,
             stop_hooks: Vec::new(),
             delay: self.config.shutdown_delay(),
             deadline: self.config.shutdown_timeout(),
@@ -96,6 +98,8 @@ impl App {
                 running.health.set_phase(Phase::Ready);
                 Ok(RunningApp {
                     grpc: deliveries.grpc,
+                    consumers: deliveries.consumers,
+                    container: Some(deliveries.container),
                     stop_hooks: deliveries.stop_hooks,
                     ..running
                 })
@@ -133,7 +137,7 @@ impl App {
                     &container,
                     &self.config,
                     health.clone(),
-                    stopped,
+                    stopped.clone(),
                 );
                 match started {
                     Ok(handle) => Some(handle),
@@ -145,7 +149,21 @@ impl App {
             }
             None => None,
         };
-        let state = AppState { container };
+        let (consumers, _) = self.registry.resolve_consumers(&self.settings);
+        let create_topics = self.config.kafka_create_topics;
+        let consumers =
+            match crate::kafka::start_consumers(&consumers, &container, create_topics, &stopped)
+                .await
+            {
+                Ok(handles) => handles,
+                Err(error) => {
+                    run_stop_hooks(stop_hooks).await;
+                    return Err(error.into());
+                }
+            };
+        let state = AppState {
+            container: container.clone(),
+        };
         // The wiring check rejects the route clashes axum panics on; any other router panic
         // still becomes a startup error rather than a crash.
         let routes = &self.registry.routes;
@@ -154,8 +172,10 @@ impl App {
         }));
         match router {
             Ok(router) => Ok(Deliveries {
+                container,
                 router,
                 grpc,
+                consumers,
                 stop_hooks,
             }),
             Err(panic) => {
@@ -229,8 +249,10 @@ fn is_pool(provides: fn() -> Vec<Key>) -> bool {
 
 /// What `start` built and serves.
 struct Deliveries {
+    container: Arc<Container>,
     router: axum::Router,
     grpc: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    consumers: Vec<JoinHandle<Result<(), crate::kafka::KafkaError>>>,
     stop_hooks: Vec<StopHook>,
 }
 
@@ -242,6 +264,8 @@ pub struct RunningApp {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     grpc: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    consumers: Vec<JoinHandle<Result<(), crate::kafka::KafkaError>>>,
+    container: Option<Arc<Container>>,
     stop_hooks: Vec<StopHook>,
     delay: Duration,
     deadline: Duration,
@@ -256,6 +280,11 @@ impl RunningApp {
     /// The bound gRPC address, when the program has a `#[grpc_service]`.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc_addr
+    }
+
+    /// The singleton component of type `T`, if the app built one.
+    pub fn component<T: ?Sized + Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.container.as_ref().and_then(|c| c.get::<T>())
     }
 
     /// The app's health.
@@ -277,7 +306,13 @@ impl RunningApp {
                 drain("gRPC", grpc, self.deadline).await;
             }
         };
-        tokio::join!(drain("HTTP", self.server, self.deadline), grpc);
+        // Consumers stop fetching, finish the message in hand, and commit.
+        let consumers = async {
+            for consumer in self.consumers {
+                drain("Kafka consumer", consumer, self.deadline).await;
+            }
+        };
+        tokio::join!(drain("HTTP", self.server, self.deadline), grpc, consumers);
         let remaining = self.deadline.saturating_sub(started.elapsed());
         if tokio::time::timeout(remaining, run_stop_hooks(self.stop_hooks))
             .await

@@ -41,9 +41,12 @@ pub struct CoreConfig {
     /// `REDIS_URL`.
     #[serde(default)]
     pub redis_url: Option<String>,
-    /// `KAFKA_BROKERS`.
+    /// `KAFKA_BROKERS`: `host:port,...`, or `memory` for the in-process broker.
     #[serde(default)]
     pub kafka_brokers: Option<String>,
+    /// `KAFKA_CREATE_TOPICS`: create the consumed and dead-letter topics at startup.
+    #[serde(default)]
+    pub kafka_create_topics: bool,
     /// `SENTRY_DSN`: empty disables Sentry.
     #[serde(default)]
     pub sentry_dsn: Option<String>,

@@ -36,6 +36,18 @@ impl Graph {
             let label = format!("{} {} ({})", route.method, route.path, route.location);
             walk.root(label, &needer, (route.dependencies)());
         }
+        for consumer in &registry.consumers {
+            let needer = Needer {
+                description: format!("consumer `{}`", consumer.handler),
+                location: consumer.location,
+            };
+            let label = format!("consumer {} ({})", consumer.handler, consumer.location);
+            let mut dependencies = (consumer.dependencies)();
+            dependencies.push(Dependency::Component(
+                Key::of::<dyn crate::kafka::Transport>(),
+            ));
+            walk.root(label, &needer, dependencies);
+        }
         for service in &registry.grpc_services {
             let needer = Needer {
                 description: format!("`#[grpc_service]` {}", service.service),

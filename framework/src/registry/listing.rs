@@ -94,6 +94,24 @@ pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreCon
             }
         }
     }
+    if !registry.consumers.is_empty() {
+        let _ = writeln!(out, "\nKafka consumers:");
+        for consumer in registry.resolve_consumers(settings).0 {
+            let record = consumer.record;
+            let _ = writeln!(
+                out,
+                "  {} in group {} -> {}  {}\n    concurrency {}, retries {} (backoff from {} ms), dead letters to {}",
+                consumer.topic,
+                consumer.group,
+                record.handler,
+                record.location,
+                record.concurrency,
+                record.retries,
+                record.backoff_ms,
+                consumer.dead_letter
+            );
+        }
+    }
     let _ = writeln!(out, "\nerror codes:");
     for code in &registry.error_codes {
         let _ = writeln!(

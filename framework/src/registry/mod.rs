@@ -22,6 +22,7 @@ use crate::error::ErrorKind;
 use crate::grpc::{FileDescriptorSetRecord, GrpcServiceRecord};
 use crate::health::Health;
 use crate::http::AppState;
+use crate::kafka::{ConsumerRecord, Resolved};
 
 /// Where a registration was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -203,9 +204,30 @@ pub struct Registry {
     pub grpc_services: Vec<&'static GrpcServiceRecord>,
     /// Protobuf descriptor sets, for reflection.
     pub descriptor_sets: Vec<&'static FileDescriptorSetRecord>,
+    /// Kafka consumers.
+    pub consumers: Vec<&'static ConsumerRecord>,
 }
 
 impl Registry {
+    /// The consumers with their topic, group and dead-letter names read from `settings`, and
+    /// the errors: a missing name key, two consumers of one topic in one group.
+    pub fn resolve_consumers(&self, settings: &Settings) -> (Vec<Resolved>, Vec<WiringError>) {
+        let mut resolved = Vec::new();
+        let mut errors = Vec::new();
+        for &record in &self.consumers {
+            match Resolved::new(record, settings) {
+                Ok(consumer) => resolved.push(consumer),
+                Err(error) => errors.push(WiringError::Consumer {
+                    handler: record.handler,
+                    location: record.location,
+                    error,
+                }),
+            }
+        }
+        errors.extend(report::consumer_clashes(&resolved));
+        (resolved, errors)
+    }
+
     /// Collects every record submitted in this program.
     pub fn collect() -> Registry {
         let mut providers: Vec<_> = inventory::iter::<ProviderRecord>.into_iter().collect();
@@ -221,6 +243,8 @@ impl Registry {
         let descriptor_sets = inventory::iter::<FileDescriptorSetRecord>
             .into_iter()
             .collect();
+        let mut consumers: Vec<_> = inventory::iter::<ConsumerRecord>.into_iter().collect();
+        consumers.sort_by_key(|c| (c.topic, c.group, c.location));
         Registry {
             providers,
             routes,
@@ -228,6 +252,7 @@ impl Registry {
             migrations,
             grpc_services,
             descriptor_sets,
+            consumers,
         }
     }
 
@@ -238,6 +263,8 @@ impl Registry {
         errors.extend(report::route_clashes(&self.routes));
         errors.extend(report::error_code_clashes(&self.error_codes));
         errors.extend(report::grpc_service_clashes(&self.grpc_services));
+        let (_, consumer_errors) = self.resolve_consumers(settings);
+        errors.extend(consumer_errors);
         if self.migrations.len() > 1 {
             errors.push(WiringError::DuplicateMigrations(
                 self.migrations.iter().map(|m| m.location).collect(),

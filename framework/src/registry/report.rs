@@ -8,6 +8,7 @@ use super::{ErrorCodeRecord, Location, RouteRecord};
 use crate::config::ConfigError;
 use crate::di::Key;
 use crate::grpc::GrpcServiceRecord;
+use crate::kafka::Resolved;
 
 /// Who needs a dependency.
 #[derive(Debug, Clone)]
@@ -94,6 +95,22 @@ pub enum WiringError {
         service: &'static str,
         /// The implementations.
         implementations: Vec<(&'static str, Location)>,
+    },
+    /// A consumer's topic or group names a config key that is not set.
+    Consumer {
+        /// The handler.
+        handler: &'static str,
+        /// Where it is written.
+        location: Location,
+        /// The missing key.
+        error: ConfigError,
+    },
+    /// Two consumers of one topic in one group.
+    ConsumerClash {
+        /// `topic` in group `group`.
+        subscription: String,
+        /// The handlers.
+        handlers: Vec<(&'static str, Location)>,
     },
     /// `framework::migrations!` used more than once.
     DuplicateMigrations(Vec<Location>),
@@ -192,6 +209,21 @@ impl fmt::Display for WiringError {
                     f,
                     implementations.iter().map(|(i, l)| format!("`{i}` at {l}")),
                 )
+            }
+            WiringError::Consumer {
+                handler,
+                location,
+                error,
+            } => write!(f, "consumer `{handler}` at {location}: {error}"),
+            WiringError::ConsumerClash {
+                subscription,
+                handlers,
+            } => {
+                writeln!(
+                    f,
+                    "two consumers of {subscription}: each record would reach only one of them"
+                )?;
+                list(f, handlers.iter().map(|(h, l)| format!("`{h}` at {l}")))
             }
             WiringError::DuplicateMigrations(locations) => {
                 writeln!(f, "`framework::migrations!` is used more than once")?;
@@ -320,6 +352,28 @@ pub(crate) fn grpc_service_clashes(services: &[&'static GrpcServiceRecord]) -> V
             implementations: impls
                 .iter()
                 .map(|i| (i.implementation, i.location))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Two consumers of one topic in one group.
+pub(crate) fn consumer_clashes(consumers: &[Resolved]) -> Vec<WiringError> {
+    let mut groups: BTreeMap<(&str, &str), Vec<&Resolved>> = BTreeMap::new();
+    for consumer in consumers {
+        groups
+            .entry((&consumer.topic, &consumer.group))
+            .or_default()
+            .push(consumer);
+    }
+    groups
+        .into_iter()
+        .filter(|(_, group)| group.len() > 1)
+        .map(|((topic, group), consumers)| WiringError::ConsumerClash {
+            subscription: format!("topic `{topic}` in group `{group}`"),
+            handlers: consumers
+                .iter()
+                .map(|c| (c.record.handler, c.record.location))
                 .collect(),
         })
         .collect()

@@ -1,5 +1,7 @@
 //! Logging: `LOG_LEVEL` filters, `LOG_FORMAT` picks text or JSON lines.
 
+pub mod request_id;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{CoreConfig, LogFormat};

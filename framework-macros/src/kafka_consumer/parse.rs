@@ -1,0 +1,204 @@
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{FnArg, Token};
+
+use crate::attr::{Errors, set_once};
+
+const TOPIC: &str = "topic";
+const GROUP: &str = "group";
+const CONCURRENCY: &str = "concurrency";
+const RETRIES: &str = "retries";
+const BACKOFF_MS: &str = "backoff_ms";
+const DEAD_LETTER: &str = "dead_letter";
+const KEYS: &str = "topic, group, concurrency, retries, backoff_ms, dead_letter";
+
+/// A validated consumer.
+pub(crate) struct Consumer {
+    pub(crate) item: syn::ItemFn,
+    pub(crate) topic: syn::LitStr,
+    pub(crate) group: syn::LitStr,
+    pub(crate) concurrency: usize,
+    pub(crate) retries: u32,
+    pub(crate) backoff_ms: u64,
+    pub(crate) dead_letter: Option<syn::LitStr>,
+    /// Each parameter's type, in order.
+    pub(crate) params: Vec<syn::Type>,
+    /// The `T` of each `Inject<T>`.
+    pub(crate) injected: Vec<syn::Type>,
+}
+
+struct Arg {
+    key: syn::Path,
+    value: syn::Lit,
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key: syn::Path = input.parse()?;
+        if !input.peek(Token![=]) {
+            let name = crate::attr::path_name(&key);
+            return Err(syn::Error::new_spanned(
+                &key,
+                format!("`{name}` needs a value: `{name} = ...`"),
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        let value = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), "expected a string or a number"))?;
+        Ok(Arg { key, value })
+    }
+}
+
+fn string(value: &syn::Lit, key: &str, errors: &mut Errors) -> Option<syn::LitStr> {
+    match value {
+        syn::Lit::Str(s) if !s.value().trim().is_empty() => Some(s.clone()),
+        syn::Lit::Str(s) => {
+            errors.spanned(s, format!("`{key}` cannot be empty"));
+            None
+        }
+        other => {
+            errors.spanned(other, format!("`{key}` expects a string, e.g. `{key} = \"articles.created\"` or `{key} = \"${{CONFIG_KEY}}\"`"));
+            None
+        }
+    }
+}
+
+fn number<N: std::str::FromStr>(
+    value: &syn::Lit,
+    key: &str,
+    min: u64,
+    errors: &mut Errors,
+) -> Option<N>
+where
+    N::Err: std::fmt::Display,
+{
+    let parsed = match value {
+        syn::Lit::Int(int) => int
+            .base10_parse::<u64>()
+            .ok()
+            .filter(|n| *n >= min)
+            .and_then(|n| n.to_string().parse().ok()),
+        _ => None,
+    };
+    if parsed.is_none() {
+        errors.spanned(
+            value,
+            format!("`{key}` expects a whole number of at least {min}"),
+        );
+    }
+    parsed
+}
+
+impl Consumer {
+    pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Consumer> {
+        let item: syn::ItemFn = syn::parse2(item).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "`#[kafka_consumer]` goes on an `async fn` handler",
+            )
+        })?;
+        let mut errors = Errors::default();
+        let (mut topic, mut group, mut dead_letter) = (None, None, None);
+        let (mut concurrency, mut retries, mut backoff_ms) = (None, None, None);
+        for Arg { key, value } in Punctuated::<Arg, Token![,]>::parse_terminated.parse2(args)? {
+            let name = crate::attr::path_name(&key);
+            match name.as_str() {
+                TOPIC => {
+                    if let Some(v) = string(&value, TOPIC, &mut errors) {
+                        set_once(&mut topic, v, &key, &mut errors);
+                    }
+                }
+                GROUP => {
+                    if let Some(v) = string(&value, GROUP, &mut errors) {
+                        set_once(&mut group, v, &key, &mut errors);
+                    }
+                }
+                DEAD_LETTER => {
+                    if let Some(v) = string(&value, DEAD_LETTER, &mut errors) {
+                        set_once(&mut dead_letter, v, &key, &mut errors);
+                    }
+                }
+                CONCURRENCY => {
+                    if let Some(v) = number(&value, CONCURRENCY, 1, &mut errors) {
+                        set_once(&mut concurrency, v, &key, &mut errors);
+                    }
+                }
+                RETRIES => {
+                    if let Some(v) = number(&value, RETRIES, 0, &mut errors) {
+                        set_once(&mut retries, v, &key, &mut errors);
+                    }
+                }
+                BACKOFF_MS => {
+                    if let Some(v) = number(&value, BACKOFF_MS, 1, &mut errors) {
+                        set_once(&mut backoff_ms, v, &key, &mut errors);
+                    }
+                }
+                _ => errors.spanned(
+                    &key,
+                    format!(
+                        "unknown `#[kafka_consumer]` argument `{name}`; expected one of: {KEYS}"
+                    ),
+                ),
+            }
+        }
+        let sig = &item.sig;
+        let at_name = |what: &str| {
+            syn::Error::new(
+                sig.ident.span(),
+                format!(
+                    "`#[kafka_consumer]` needs `{what} = \"..\"`, e.g. `#[kafka_consumer(topic = \"articles.created\", group = \"projector\")]`"
+                ),
+            )
+        };
+        if topic.is_none() {
+            errors.push(at_name(TOPIC));
+        }
+        if group.is_none() {
+            errors.push(at_name(GROUP));
+        }
+        if sig.asyncness.is_none() {
+            errors.spanned(sig.fn_token, "`#[kafka_consumer]` requires an `async fn`");
+        }
+        if !sig.generics.params.is_empty() {
+            errors.spanned(
+                &sig.generics,
+                "a `#[kafka_consumer]` handler cannot be generic",
+            );
+        }
+        if let syn::ReturnType::Default = sig.output {
+            errors.push(syn::Error::new(
+                sig.paren_token.span.close(),
+                "a `#[kafka_consumer]` handler returns `Result<(), E>` with `E: DomainError`, which decides retry or dead-letter",
+            ));
+        }
+        let mut params = Vec::new();
+        let mut injected = Vec::new();
+        for input in &sig.inputs {
+            match input {
+                FnArg::Receiver(receiver) => errors.spanned(
+                    receiver,
+                    "a `#[kafka_consumer]` handler is a free function; take components as `Inject<T>` parameters",
+                ),
+                FnArg::Typed(arg) => {
+                    params.push((*arg.ty).clone());
+                    injected.extend(crate::attr::inject_target(&arg.ty));
+                }
+            }
+        }
+        errors.finish()?;
+        let missing = || syn::Error::new(Span::call_site(), "unreachable: checked above");
+        Ok(Consumer {
+            topic: topic.ok_or_else(missing)?,
+            group: group.ok_or_else(missing)?,
+            concurrency: concurrency.unwrap_or(4),
+            retries: retries.unwrap_or(3),
+            backoff_ms: backoff_ms.unwrap_or(100),
+            dead_letter,
+            params,
+            injected,
+            item,
+        })
+    }
+}

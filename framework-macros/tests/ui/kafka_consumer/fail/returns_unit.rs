@@ -1,0 +1,7 @@
+use framework::kafka::Payload;
+use framework::kafka_consumer;
+
+#[kafka_consumer(topic = "articles.created", group = "projector")]
+async fn on_created(_payload: Payload) {}
+
+fn main() {}

@@ -1,0 +1,153 @@
+//! Kafka: an injectable [`Producer`] and `#[kafka_consumer]` handlers with at-least-once
+//! delivery, retries and dead-letter topics. `KAFKA_BROKERS=memory` runs them on an
+//! in-process broker with the same semantics.
+
+mod consumer;
+mod extract;
+mod memory;
+mod message;
+mod producer;
+mod transport;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use consumer::{ConsumerRecord, Failure, Handle, Outcome, Resolved, dead_letter_headers};
+pub use extract::{FromMessage, Headers, Key, Payload, Rejection};
+pub use memory::MemoryBroker;
+pub use message::{Message, Metadata, Outgoing};
+pub use producer::{Producer, PublishError};
+pub use transport::{BoxFuture, KafkaError, Subscription, Transport};
+
+use crate::config::{ConfigError, Settings};
+use crate::di::{Container, Instance, Key as DiKey};
+use crate::registry::{
+    BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
+};
+
+/// `when` predicate: `KAFKA_BROKERS` is set.
+pub fn is_configured(settings: &Settings) -> bool {
+    settings
+        .get("KAFKA_BROKERS")
+        .is_some_and(|b| !b.trim().is_empty())
+}
+
+/// The in-process broker `brokers` names (`memory`, `memory://<name>`), if it names one.
+fn memory_broker(brokers: &str) -> Option<Arc<MemoryBroker>> {
+    let brokers = brokers.trim();
+    match brokers.strip_prefix("memory") {
+        Some("") => Some(MemoryBroker::named("memory")),
+        Some(rest) => rest.strip_prefix("://").map(MemoryBroker::named),
+        None => None,
+    }
+}
+
+fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError> {
+    let brokers = ctx
+        .container()
+        .settings()
+        .get("KAFKA_BROKERS")
+        .unwrap_or_default();
+    match memory_broker(brokers) {
+        Some(broker) => Ok(Arc::new(broker)),
+        None => Err(format!(
+            "KAFKA_BROKERS={brokers:?}: only the in-process broker (`memory`) is available in this build; \
+             the client for real brokers is not wired in yet"
+        )
+        .into()),
+    }
+}
+
+inventory::submit! {
+    ProviderRecord {
+        name: "framework::kafka::Transport",
+        provides: || vec![DiKey::of::<dyn Transport>()],
+        fields: Vec::new,
+        condition: Some(Condition { name: "framework::kafka::is_configured", check: is_configured }),
+        build: |ctx| -> BuildFuture<'_> {
+            Box::pin(async move {
+                let transport = build_transport(ctx)?;
+                let checked = transport.clone();
+                ctx.health().add_unit("kafka", move || {
+                    let transport = checked.clone();
+                    async move { transport.ping().await.map_err(|e| e.to_string()) }
+                });
+                Ok(vec![Instance::of::<dyn Transport>(transport)])
+            })
+        },
+        kind: ProviderKind::Framework,
+        location: Location { file: file!(), line: line!() },
+    }
+}
+
+/// `name`, or the value of `KEY` when `name` is `${KEY}`.
+fn resolve_name(name: &'static str, settings: &Settings) -> Result<String, ConfigError> {
+    match name.strip_prefix("${").and_then(|n| n.strip_suffix('}')) {
+        Some(key) => match settings.get(key).map(str::trim) {
+            Some(value) if !value.is_empty() => Ok(value.to_owned()),
+            _ => Err(ConfigError::Missing {
+                key: key.to_owned(),
+            }),
+        },
+        None => Ok(name.to_owned()),
+    }
+}
+
+impl Resolved {
+    /// Resolves the names of `record` against the config.
+    pub fn new(
+        record: &'static ConsumerRecord,
+        settings: &Settings,
+    ) -> Result<Resolved, ConfigError> {
+        let topic = resolve_name(record.topic, settings)?;
+        let group = resolve_name(record.group, settings)?;
+        let dead_letter = match record.dead_letter {
+            Some(name) => resolve_name(name, settings)?,
+            None => format!("{topic}.dlq"),
+        };
+        Ok(Resolved {
+            record,
+            topic,
+            group,
+            dead_letter,
+        })
+    }
+}
+
+/// Creates (with `KAFKA_CREATE_TOPICS=true`) or checks the consumers' topics and their
+/// dead-letter topics, then starts every consumer.
+pub(crate) async fn start_consumers(
+    consumers: &[Resolved],
+    container: &Arc<Container>,
+    create_topics: bool,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<Result<(), KafkaError>>>, KafkaError> {
+    if consumers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let transport = container
+        .get::<dyn Transport>()
+        .ok_or_else(|| KafkaError::Broker("no Kafka transport was built".into()))?;
+    let mut topics: Vec<String> = consumers
+        .iter()
+        .flat_map(|c| [c.topic.clone(), c.dead_letter.clone()])
+        .collect();
+    topics.sort();
+    topics.dedup();
+    if create_topics {
+        transport.ensure_topics(&topics).await?;
+    }
+    let mut handles = Vec::new();
+    for consumer in consumers {
+        tracing::info!(topic = %consumer.topic, group = %consumer.group, handler = consumer.record.handler, "consumer started");
+        handles.push(consumer::spawn(
+            consumer.clone(),
+            transport.clone(),
+            container.clone(),
+            stop.clone(),
+        )?);
+    }
+    Ok(handles)
+}
