@@ -16,7 +16,7 @@ pub struct Rejection(pub String);
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a `#[kafka_consumer]` parameter",
     label = "not a message extractor",
-    note = "use `Json<T>`, `Payload`, `Key`, `Headers`, `Metadata` or `Inject<T>`"
+    note = "use `Json<T>`, `Proto<T>`, `Payload`, `Key`, `Headers`, `Metadata` or `Inject<T>`"
 )]
 pub trait FromMessage: Sized {
     /// Extracts the value.
@@ -30,6 +30,22 @@ impl<T: DeserializeOwned> FromMessage for Json<T> {
         serde_json::from_slice(payload)
             .map(Json)
             .map_err(|e| Rejection(format!("the payload is not the expected JSON: {e}")))
+    }
+}
+
+/// The protobuf payload, decoded with prost; a payload that does not decode is dead-lettered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proto<T>(pub T);
+
+impl<T: prost::Message + Default> FromMessage for Proto<T> {
+    fn from_message(message: &Message, _: &Container) -> Result<Self, Rejection> {
+        T::decode(message.payload.as_deref().unwrap_or_default())
+            .map(Proto)
+            .map_err(|e| {
+                Rejection(format!(
+                    "the payload is not the expected protobuf message: {e}"
+                ))
+            })
     }
 }
 

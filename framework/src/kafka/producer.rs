@@ -26,12 +26,12 @@ pub struct Producer {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The value could not be encoded.
-    #[error("cannot encode the record for `{topic}`: {source}")]
+    #[error("cannot encode the record for `{topic}`: {reason}")]
     Encode {
         /// The topic.
         topic: String,
         /// Why.
-        source: serde_json::Error,
+        reason: String,
     },
     /// The broker refused or did not confirm it.
     #[error("cannot publish to `{topic}`")]
@@ -63,18 +63,39 @@ impl Producer {
         Producer { transport }
     }
 
-    /// Publishes `value` as JSON under `key`, with the current request id as a header.
+    /// Publishes `value` as JSON under `key`; the current request id travels as a header.
     pub async fn publish_json<T: Serialize + ?Sized>(
         &self,
         topic: &str,
         key: &str,
         value: &T,
     ) -> Result<(i32, i64), PublishError> {
-        let payload = serde_json::to_vec(value).map_err(|source| PublishError::Encode {
+        let payload = serde_json::to_vec(value).map_err(|e| PublishError::Encode {
             topic: topic.to_owned(),
-            source,
+            reason: e.to_string(),
         })?;
-        let mut headers = vec![("content-type".to_owned(), b"application/json".to_vec())];
+        self.publish(topic, key, payload, "application/json").await
+    }
+
+    /// Publishes `value` as protobuf under `key`; the current request id travels as a header.
+    pub async fn publish_proto<T: prost::Message>(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<(i32, i64), PublishError> {
+        self.publish(topic, key, value.encode_to_vec(), "application/x-protobuf")
+            .await
+    }
+
+    async fn publish(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(i32, i64), PublishError> {
+        let mut headers = vec![("content-type".to_owned(), content_type.as_bytes().to_vec())];
         if let Some(id) = crate::telemetry::request_id::current() {
             headers.push(("x-request-id".to_owned(), id.into_bytes()));
         }

@@ -1,0 +1,183 @@
+//! Consuming small JSON records from a real Kafka-protocol broker (`KAFKA_BROKERS`): through
+//! `#[kafka_consumer]` (offsets stored after each handled record) and through a hand-written
+//! rdkafka loop with the same commit policy, in alternating rounds, each in a fresh group.
+//! Prints records/s for each and the ratio.
+//!
+//! Run with `KAFKA_BROKERS=127.0.0.1:9092 cargo bench -p framework --bench kafka`
+//! (env: BENCH_RECORDS, BENCH_ROUNDS).
+
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use framework::axum::Json;
+use framework::config::Settings;
+use framework::kafka::{Outgoing, Transport};
+use framework::{App, Inject, kafka_consumer, module};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+pub struct Tick {
+    id: u64,
+    note: String,
+}
+
+#[module]
+pub struct Counter {
+    #[state]
+    seen: AtomicU64,
+}
+
+#[kafka_consumer(topic = "${BENCH_TOPIC}", group = "${BENCH_GROUP}", concurrency = 3)]
+async fn count(
+    Json(tick): Json<Tick>,
+    counter: Inject<Counter>,
+) -> Result<(), framework::kafka::PublishError> {
+    std::hint::black_box(tick.id);
+    counter.seen.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Starts the app consuming `topic` in a new group; returns the rate once `records` arrived.
+async fn through_framework(brokers: &str, topic: &str, records: u64) -> f64 {
+    let group = format!("bench-framework-{}", uuid::Uuid::new_v4().simple());
+    let settings = Settings::from_pairs([
+        ("DATABASE_URL", ""),
+        ("HTTP_PORT", "0"),
+        ("KAFKA_BROKERS", brokers),
+        ("KAFKA_CREATE_TOPICS", "true"),
+        ("BENCH_TOPIC", topic),
+        ("BENCH_GROUP", group.as_str()),
+        ("LOG_LEVEL", "error"),
+    ]);
+    let started = Instant::now();
+    let app = App::from_settings(settings).unwrap().start().await.unwrap();
+    let counter = app.component::<Counter>().unwrap();
+    while counter.seen.load(Ordering::Relaxed) < records {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rate = records as f64 / started.elapsed().as_secs_f64();
+    app.shutdown().await.unwrap();
+    rate
+}
+
+/// What a hand-wiring rdkafka user writes: decode, handle, store the offset.
+async fn by_hand(brokers: &str, topic: &str, records: u64) -> f64 {
+    let group = format!("bench-hand-{}", uuid::Uuid::new_v4().simple());
+    let started = Instant::now();
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let seen = AtomicU64::new(0);
+    while seen.load(Ordering::Relaxed) < records {
+        let message = consumer.recv().await.unwrap();
+        let tick: Tick = serde_json::from_slice(message.payload().unwrap_or_default()).unwrap();
+        std::hint::black_box(tick.id);
+        seen.fetch_add(1, Ordering::Relaxed);
+        let mut next = TopicPartitionList::new();
+        next.add_partition_offset(
+            message.topic(),
+            message.partition(),
+            Offset::Offset(message.offset() + 1),
+        )
+        .unwrap();
+        consumer.store_offsets(&next).unwrap();
+    }
+    records as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_default();
+    if brokers.is_empty() || brokers.starts_with("memory") {
+        assert!(
+            !measuring,
+            "set KAFKA_BROKERS=host:port of a running Kafka-protocol broker"
+        );
+        println!("kafka bench: no KAFKA_BROKERS broker; nothing to measure");
+        return;
+    }
+    let (records, rounds) = if measuring {
+        (env("BENCH_RECORDS", 100_000), env("BENCH_ROUNDS", 2))
+    } else {
+        (1_000, 1)
+    };
+
+    // Fill one topic; every round reads it all from the start in a new group.
+    let topic = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let broker: Arc<dyn Transport> = Arc::new(framework::kafka::Broker::new(&brokers).unwrap());
+    broker
+        .ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let filled = Instant::now();
+    let mut sends = tokio::task::JoinSet::new();
+    for id in 0..records {
+        let (broker, topic) = (broker.clone(), topic.clone());
+        sends.spawn(async move {
+            let tick = Tick {
+                id,
+                note: "small".into(),
+            };
+            let record = Outgoing {
+                topic,
+                key: Some(id.to_string().into_bytes()),
+                payload: Some(serde_json::to_vec(&tick).unwrap()),
+                headers: Vec::new(),
+            };
+            broker.send(record).await.unwrap();
+        });
+        if sends.len() >= 1000 {
+            sends.join_next().await;
+        }
+    }
+    sends.join_all().await;
+    println!("produced {records} records in {:.1?}", filled.elapsed());
+
+    let (mut framework_rates, mut hand_rates) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (f, h) = if round % 2 == 0 {
+            let f = through_framework(&brokers, &topic, records).await;
+            (f, by_hand(&brokers, &topic, records).await)
+        } else {
+            let h = by_hand(&brokers, &topic, records).await;
+            (through_framework(&brokers, &topic, records).await, h)
+        };
+        println!(
+            "round {}: framework {f:>9.0} records/s, hand-written {h:>9.0} records/s",
+            round + 1
+        );
+        framework_rates.push(f);
+        hand_rates.push(h);
+    }
+    let mean = |rates: &[f64]| rates.iter().sum::<f64>() / rates.len() as f64;
+    let (f, h) = (mean(&framework_rates), mean(&hand_rates));
+    println!("{records} records, {rounds} rounds (each includes joining the group):");
+    println!("  #[kafka_consumer]      {f:>9.0} records/s");
+    println!("  hand-written rdkafka   {h:>9.0} records/s");
+    println!(
+        "  ratio (framework / hand-written): {:.3} (target >= 0.95)",
+        f / h
+    );
+    if !measuring {
+        println!("  (smoke run of a debug build: use `cargo bench` for figures)");
+    }
+}

@@ -1,0 +1,233 @@
+//! A real Kafka-protocol broker, through rdkafka (librdkafka).
+//!
+//! The producer waits for every record's delivery report (`acks=all`, idempotence on). The
+//! consumer uses the at-least-once pattern librdkafka recommends: offsets are *stored* only
+//! after their message was handled or dead-lettered, and librdkafka commits stored offsets
+//! periodically, on partition revocation and on close, so a rebalance commits what was
+//! processed and a revoked partition's late stores are refused rather than committed twice.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+
+use super::message::{Message, Metadata, Outgoing};
+use super::transport::{BoxFuture, KafkaError, Subscription, Transport};
+
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+/// Partitions of the topics the framework creates.
+const PARTITIONS: i32 = 3;
+
+/// A connection to the brokers of `KAFKA_BROKERS`.
+pub struct Broker {
+    brokers: String,
+    producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
+}
+
+fn broker_error(error: RdError) -> KafkaError {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+            KafkaError::UnknownTopic(error.to_string())
+        }
+        _ => KafkaError::Broker(error.to_string()),
+    }
+}
+
+impl Broker {
+    /// Creates the clients; they connect lazily.
+    pub fn new(brokers: &str) -> Result<Broker, KafkaError> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", brokers);
+        let producer = config
+            .clone()
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set(
+                "message.timeout.ms",
+                DELIVERY_TIMEOUT.as_millis().to_string(),
+            )
+            .set("linger.ms", "5")
+            .create()
+            .map_err(broker_error)?;
+        let admin = config.create().map_err(broker_error)?;
+        Ok(Broker {
+            brokers: brokers.to_owned(),
+            producer,
+            admin,
+        })
+    }
+}
+
+impl Transport for Broker {
+    fn send(&self, record: Outgoing) -> BoxFuture<'_, Result<(i32, i64), KafkaError>> {
+        Box::pin(async move {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for (key, value) in &record.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value.as_slice()),
+                });
+            }
+            let mut future_record = FutureRecord::<[u8], [u8]>::to(&record.topic).headers(headers);
+            if let Some(key) = &record.key {
+                future_record = future_record.key(key.as_slice());
+            }
+            if let Some(payload) = &record.payload {
+                future_record = future_record.payload(payload.as_slice());
+            }
+            match self
+                .producer
+                .send(future_record, Timeout::After(DELIVERY_TIMEOUT))
+                .await
+            {
+                Ok(delivery) => Ok((delivery.partition, delivery.offset)),
+                Err((error, _)) => Err(match error.rdkafka_error_code() {
+                    Some(RDKafkaErrorCode::MessageTimedOut) => KafkaError::Timeout {
+                        topic: record.topic.clone(),
+                    },
+                    Some(
+                        RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
+                    ) => KafkaError::UnknownTopic(record.topic.clone()),
+                    _ => KafkaError::Broker(error.to_string()),
+                }),
+            }
+        })
+    }
+
+    fn ensure_topics<'a>(&'a self, topics: &'a [String]) -> BoxFuture<'a, Result<(), KafkaError>> {
+        Box::pin(async move {
+            let new: Vec<NewTopic<'_>> = topics
+                .iter()
+                .map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1)))
+                .collect();
+            let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+            let results = self
+                .admin
+                .create_topics(&new, &options)
+                .await
+                .map_err(broker_error)?;
+            for result in results {
+                match result {
+                    Ok(topic) => tracing::info!(topic, "topic created"),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((topic, code)) => {
+                        return Err(KafkaError::Broker(format!(
+                            "cannot create topic `{topic}`: {code}"
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn subscribe(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<Box<dyn Subscription>, KafkaError> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.commit.interval.ms", "1000")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .create()
+            .map_err(broker_error)?;
+        for topic in topics {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), Timeout::After(METADATA_TIMEOUT))
+                .map_err(broker_error)?;
+            let known = metadata
+                .topics()
+                .iter()
+                .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+            if !known {
+                return Err(KafkaError::UnknownTopic(topic.clone()));
+            }
+        }
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(broker_error)?;
+        Ok(Box::new(BrokerSubscription { consumer }))
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), KafkaError>> {
+        Box::pin(async move {
+            let producer = self.producer.clone();
+            // librdkafka's metadata call blocks: keep it off the runtime's threads.
+            tokio::task::spawn_blocking(move || {
+                use rdkafka::producer::Producer as _;
+                producer
+                    .client()
+                    .fetch_metadata(None, Timeout::After(Duration::from_secs(2)))
+                    .map(drop)
+                    .map_err(broker_error)
+            })
+            .await
+            .map_err(|e| KafkaError::Broker(e.to_string()))?
+        })
+    }
+}
+
+struct BrokerSubscription {
+    consumer: StreamConsumer,
+}
+
+impl Subscription for BrokerSubscription {
+    fn next(&mut self) -> BoxFuture<'_, Option<Message>> {
+        Box::pin(async move {
+            loop {
+                match self.consumer.recv().await {
+                    Ok(message) => return Some(owned(&message)),
+                    // Transient (a broker restart, a rebalance): librdkafka recovers by itself.
+                    Err(error) => {
+                        tracing::warn!(%error, "Kafka consumer error");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        })
+    }
+
+    fn commit(&self, topic: &str, partition: i32, offset: i64) -> Result<(), KafkaError> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .map_err(broker_error)?;
+        // Stored, then committed by librdkafka (periodically, on revoke and on close).
+        self.consumer.store_offsets(&list).map_err(broker_error)
+    }
+}
+
+fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Message {
+        meta: Metadata {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp: message.timestamp().to_millis(),
+        },
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+        headers,
+    }
+}
