@@ -54,7 +54,7 @@ pub(crate) fn expand(consumer: &Consumer) -> TokenStream {
             #[doc(hidden)]
             fn __framework_handle(
                 container: ::std::sync::Arc<__framework::Container>,
-                message: __framework::Message,
+                message: ::std::sync::Arc<__framework::Message>,
             ) -> __framework::KafkaFuture<'static, __framework::Outcome> {
                 ::std::boxed::Box::pin(async move {
                     #(#extracts)*

@@ -6,6 +6,7 @@
 //! periodically, on partition revocation and on close, so a rebalance commits what was
 //! processed and a revoked partition's late stores are refused rather than committed twice.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -19,7 +20,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 
 use super::message::{Message, Metadata, Outgoing};
-use super::transport::{BoxFuture, KafkaError, Subscription, Transport};
+use super::transport::{BoxFuture, Committer, KafkaError, Subscription, Transport};
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
@@ -159,7 +160,9 @@ impl Transport for Broker {
         }
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(broker_error)?;
-        Ok(Box::new(BrokerSubscription { consumer }))
+        Ok(Box::new(BrokerSubscription {
+            consumer: Arc::new(consumer),
+        }))
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), KafkaError>> {
@@ -181,7 +184,7 @@ impl Transport for Broker {
 }
 
 struct BrokerSubscription {
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
 }
 
 impl Subscription for BrokerSubscription {
@@ -200,12 +203,20 @@ impl Subscription for BrokerSubscription {
         })
     }
 
+    fn committer(&self) -> Arc<dyn Committer> {
+        Arc::new(BrokerCommitter(self.consumer.clone()))
+    }
+}
+
+struct BrokerCommitter(Arc<StreamConsumer>);
+
+impl Committer for BrokerCommitter {
     fn commit(&self, topic: &str, partition: i32, offset: i64) -> Result<(), KafkaError> {
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(topic, partition, Offset::Offset(offset))
             .map_err(broker_error)?;
         // Stored, then committed by librdkafka (periodically, on revoke and on close).
-        self.consumer.store_offsets(&list).map_err(broker_error)
+        self.0.store_offsets(&list).map_err(broker_error)
     }
 }
 

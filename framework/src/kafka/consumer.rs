@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::extract::Rejection;
 use super::message::{Message, Outgoing};
-use super::transport::{BoxFuture, KafkaError, Transport};
+use super::transport::{BoxFuture, Committer, KafkaError, Transport};
 use crate::di::Container;
 use crate::error::{DomainError, ErrorKind, error_chain};
 use crate::registry::Location;
@@ -51,7 +51,7 @@ impl Failure {
 }
 
 /// The handler adapter the macro generates.
-pub type Handle = fn(Arc<Container>, Message) -> BoxFuture<'static, Outcome>;
+pub type Handle = fn(Arc<Container>, Arc<Message>) -> BoxFuture<'static, Outcome>;
 
 /// A `#[kafka_consumer]` handler.
 pub struct ConsumerRecord {
@@ -118,53 +118,44 @@ pub(crate) fn spawn(
 ) -> Result<JoinHandle<Result<(), KafkaError>>, KafkaError> {
     let mut subscription =
         transport.subscribe(&consumer.group, std::slice::from_ref(&consumer.topic))?;
+    let committer = subscription.committer();
     Ok(tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(consumer.record.concurrency.max(1)));
-        let (commits, mut committed) = mpsc::unbounded_channel::<(String, i32, i64)>();
-        let mut partitions: HashMap<(String, i32), mpsc::Sender<Message>> = HashMap::new();
+        // One topic per consumer: its partitions are told apart by number.
+        let mut partitions: HashMap<i32, mpsc::Sender<Message>> = HashMap::new();
         let mut workers = Vec::new();
         let mut fetching = stop.clone();
         loop {
-            tokio::select! {
+            let message = tokio::select! {
                 biased;
                 () = stopped(&mut fetching) => break,
-                Some((topic, partition, offset)) = committed.recv() => commit(&*subscription, &topic, partition, offset),
-                message = subscription.next() => {
-                    let Some(message) = message else { break };
-                    let key = (message.meta.topic.clone(), message.meta.partition);
-                    let queue = partitions.entry(key).or_insert_with(|| {
-                        let (queue, inbox) = mpsc::channel(64);
-                        let worker = Worker {
-                            consumer: consumer.clone(),
-                            transport: transport.clone(),
-                            container: container.clone(),
-                            permits: permits.clone(),
-                            commits: commits.clone(),
-                            stop: stop.clone(),
-                        };
-                        workers.push(tokio::spawn(worker.run(inbox)));
-                        queue
-                    });
-                    if queue.send(message).await.is_err() {
-                        break;
-                    }
-                }
+                message = subscription.next() => message,
+            };
+            let Some(message) = message else { break };
+            let queue = partitions.entry(message.meta.partition).or_insert_with(|| {
+                let (queue, inbox) = mpsc::channel(64);
+                let worker = Worker {
+                    consumer: consumer.clone(),
+                    transport: transport.clone(),
+                    container: container.clone(),
+                    permits: permits.clone(),
+                    committer: committer.clone(),
+                    stop: stop.clone(),
+                };
+                workers.push(tokio::spawn(worker.run(inbox)));
+                queue
+            });
+            if queue.send(message).await.is_err() {
+                break;
             }
         }
-        // Stop fetching; each worker finishes the message in hand. Commit what they report.
+        // Stop fetching; each worker finishes the message in hand and commits it.
         drop(partitions);
-        drop(commits);
-        let all_done = futures_join(workers);
-        tokio::pin!(all_done);
-        loop {
-            tokio::select! {
-                Some((topic, partition, offset)) = committed.recv() => commit(&*subscription, &topic, partition, offset),
-                () = &mut all_done => break,
-            }
+        for worker in workers {
+            let _ = worker.await;
         }
-        while let Ok((topic, partition, offset)) = committed.try_recv() {
-            commit(&*subscription, &topic, partition, offset);
-        }
+        // Dropping the subscription leaves the group (librdkafka commits what was stored).
+        drop(subscription);
         tracing::info!(topic = %consumer.topic, group = %consumer.group, "consumer stopped");
         Ok(())
     }))
@@ -176,55 +167,42 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await.map(drop);
 }
 
-async fn futures_join(workers: Vec<JoinHandle<()>>) {
-    for worker in workers {
-        let _ = worker.await;
-    }
-}
-
-fn commit(
-    subscription: &dyn super::transport::Subscription,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) {
-    if let Err(error) = subscription.commit(topic, partition, offset) {
-        // Not fatal: the records after the last good commit are delivered again.
-        tracing::warn!(%error, topic, partition, offset, "commit failed");
-    }
-}
-
 /// Handles one partition's messages in order.
 struct Worker {
     consumer: Resolved,
     transport: Arc<dyn Transport>,
     container: Arc<Container>,
     permits: Arc<Semaphore>,
-    commits: mpsc::UnboundedSender<(String, i32, i64)>,
+    committer: Arc<dyn Committer>,
     stop: watch::Receiver<bool>,
 }
 
 impl Worker {
     async fn run(self, mut inbox: mpsc::Receiver<Message>) {
-        while let Some(message) = inbox.recv().await {
-            if *self.stop.borrow() {
-                // Not handled, not committed: delivered again after a restart.
-                break;
+        let mut batch = Vec::new();
+        // Everything queued at once: a busy partition costs one wake-up per batch.
+        while inbox.recv_many(&mut batch, 64).await > 0 {
+            for message in batch.drain(..) {
+                if *self.stop.borrow() {
+                    // Not handled, not committed: delivered again after a restart.
+                    return;
+                }
+                let Ok(_permit) = self.permits.acquire().await else {
+                    return;
+                };
+                let (partition, offset) = (message.meta.partition, message.meta.offset);
+                let span = tracing::info_span!("kafka", topic = %self.consumer.topic, partition, offset, group = %self.consumer.group, handler = self.consumer.record.handler);
+                if !tracing::Instrument::instrument(self.settle(message), span).await {
+                    return;
+                }
+                if let Err(error) =
+                    self.committer
+                        .commit(&self.consumer.topic, partition, offset + 1)
+                {
+                    // Not fatal: the records after the last good commit come again.
+                    tracing::warn!(%error, partition, offset, "commit failed");
+                }
             }
-            let Ok(_permit) = self.permits.clone().acquire_owned().await else {
-                break;
-            };
-            let (topic, partition, offset) = (
-                message.meta.topic.clone(),
-                message.meta.partition,
-                message.meta.offset,
-            );
-            let span = tracing::info_span!("kafka", topic, partition, offset, group = %self.consumer.group, handler = self.consumer.record.handler);
-            let settled = tracing::Instrument::instrument(self.settle(message), span).await;
-            if !settled {
-                break;
-            }
-            let _ = self.commits.send((topic, partition, offset + 1));
         }
     }
 
@@ -232,15 +210,13 @@ impl Worker {
     /// was abandoned at shutdown (so it must not be committed).
     async fn settle(&self, message: Message) -> bool {
         let record = self.consumer.record;
-        let mut delays = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(record.backoff_ms.max(1)))
-            .with_max_times(record.retries as usize)
-            .build();
+        let message = Arc::new(message);
+        // Built at the first failure only: most records succeed at once.
+        let mut delays = None;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let outcome = self.attempt(message.clone()).await;
-            let failure = match outcome {
+            let failure = match self.attempt(&message).await {
                 Outcome::Done => return true,
                 Outcome::Rejected(rejection) => Failure {
                     kind: ErrorKind::Marshaling,
@@ -249,6 +225,12 @@ impl Worker {
                 },
                 Outcome::Failed(failure) => failure,
             };
+            let delays = delays.get_or_insert_with(|| {
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(record.backoff_ms.max(1)))
+                    .with_max_times(record.retries as usize)
+                    .build()
+            });
             if failure.kind.is_retryable()
                 && let Some(delay) = delays.next()
             {
@@ -262,24 +244,29 @@ impl Worker {
         }
     }
 
-    /// Runs the handler in its own task, so a panic is a failure of this message only.
-    async fn attempt(&self, message: Message) -> Outcome {
-        let handle = self.consumer.record.handle;
-        // The record's request id (or a new one) is the handler's current one.
+    /// Runs the handler once; a panic is a failure of this message only.
+    async fn attempt(&self, message: &Arc<Message>) -> Outcome {
+        use futures_util::FutureExt;
+
+        let work = (self.consumer.record.handle)(self.container.clone(), message.clone());
+        // The record's request id, when it has one, is the handler's current one.
         let request_id = message
             .header("x-request-id")
             .and_then(|id| std::str::from_utf8(id).ok())
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-        let work = crate::telemetry::request_id::scope(
-            request_id,
-            handle(self.container.clone(), message),
-        );
-        match tokio::spawn(work).await {
+            .map(str::to_owned);
+        let work = match request_id {
+            Some(id) => crate::telemetry::request_id::scope(id, work).boxed(),
+            None => work,
+        };
+        match std::panic::AssertUnwindSafe(work).catch_unwind().await {
             Ok(outcome) => outcome,
-            Err(join) => Outcome::Failed(Failure {
+            Err(panic) => Outcome::Failed(Failure {
                 kind: ErrorKind::Internal,
                 code: "HANDLER_PANICKED",
-                message: join.to_string(),
+                message: format!(
+                    "the handler panicked: {}",
+                    crate::http::panic_message(&*panic)
+                ),
             }),
         }
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Notify;
 
 use super::message::{Message, Metadata, Outgoing};
-use super::transport::{BoxFuture, KafkaError, Subscription, Transport};
+use super::transport::{BoxFuture, Committer, KafkaError, Subscription, Transport};
 
 /// Partitions of every topic the in-process broker creates.
 const PARTITIONS: usize = 3;
@@ -224,11 +224,24 @@ impl Subscription for MemorySubscription {
         })
     }
 
+    fn committer(&self) -> Arc<dyn Committer> {
+        Arc::new(MemoryCommitter {
+            broker: self.broker.clone(),
+            group: self.group.clone(),
+        })
+    }
+}
+
+struct MemoryCommitter {
+    broker: Arc<MemoryBroker>,
+    group: String,
+}
+
+impl Committer for MemoryCommitter {
     fn commit(&self, topic: &str, partition: i32, offset: i64) -> Result<(), KafkaError> {
         let mut state = self.broker.state();
-        state
-            .committed
-            .insert((self.group.clone(), topic.to_owned(), partition), offset);
+        let key = (self.group.clone(), topic.to_owned(), partition);
+        state.committed.insert(key, offset);
         Ok(())
     }
 }

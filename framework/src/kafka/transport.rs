@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use super::message::{Message, Outgoing};
 
@@ -46,6 +47,12 @@ pub trait Transport: Send + Sync + 'static {
 pub trait Subscription: Send {
     /// The next record, waiting for one; `None` once closed.
     fn next(&mut self) -> BoxFuture<'_, Option<Message>>;
+    /// Commits for this member; shared by the workers that handle its records.
+    fn committer(&self) -> Arc<dyn Committer>;
+}
+
+/// Commits a group member's positions.
+pub trait Committer: Send + Sync {
     /// Records `offset` (the next to read) as the group's position in `topic`/`partition`.
     fn commit(&self, topic: &str, partition: i32, offset: i64) -> Result<(), KafkaError>;
 }
