@@ -290,6 +290,14 @@ async fn proto_payloads_keys_headers_and_the_request_id_travel(backend: Backend)
         Some("req-42"),
         "the handler continues the request id"
     );
+
+    let report = setup.app.running().health().report().await;
+    let kafka = report
+        .units
+        .iter()
+        .find(|u| u.name == "kafka")
+        .expect("a kafka health unit");
+    assert_eq!(kafka.status, "up");
     setup.app.shutdown().await.unwrap();
 }
 
