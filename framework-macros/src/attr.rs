@@ -1,7 +1,8 @@
 //! Helpers shared by the macros' attribute parsers.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote_spanned};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 /// Collects every error of one macro call, so a user sees them all at once.
 #[derive(Default)]
@@ -71,4 +72,24 @@ pub(crate) fn inject_target(ty: &syn::Type) -> Option<syn::Type> {
         syn::GenericArgument::Type(inner) => Some(inner.clone()),
         _ => None,
     }
+}
+
+/// `Vec::from([...])` of the dependency of each `Inject<T>` target, spanned on each `T`.
+pub(crate) fn inject_dependencies(targets: &[syn::Type]) -> TokenStream {
+    let dependencies = targets.iter().map(|ty| {
+        quote_spanned! {ty.span()=> __framework::dependency_of_inject::<#ty>() }
+    });
+    quote! { ::std::vec::Vec::from([#(#dependencies),*]) }
+}
+
+/// Consumes the `=` after an argument's `key`, or says that `key` needs a value.
+pub(crate) fn expect_value(input: syn::parse::ParseStream<'_>, key: &syn::Path) -> syn::Result<()> {
+    if !input.peek(syn::Token![=]) {
+        let name = path_name(key);
+        return Err(syn::Error::new_spanned(
+            key,
+            format!("`{name}` needs a value: `{name} = ...`"),
+        ));
+    }
+    input.parse::<syn::Token![=]>().map(drop)
 }

@@ -37,9 +37,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
         }
         ReturnType::Default => quote! {},
     };
-    let dependencies = route.injected.iter().map(|ty| {
-        quote_spanned! {ty.span()=> __framework::dependency_of_inject::<#ty>() }
-    });
+    let dependencies = crate::attr::inject_dependencies(&route.injected);
     let location = crate::attr::location(name.span());
 
     quote! {
@@ -69,7 +67,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                     path: #path,
                     handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                     mount: __framework_mount,
-                    dependencies: || ::std::vec::Vec::from([#(#dependencies),*]),
+                    dependencies: || #dependencies,
                     location: #location,
                 }
             }

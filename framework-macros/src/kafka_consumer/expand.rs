@@ -38,9 +38,7 @@ pub(crate) fn expand(consumer: &Consumer) -> TokenStream {
         // Rejected while parsing; never expanded.
         syn::ReturnType::Default => quote! { __framework::Outcome::Done },
     };
-    let dependencies = consumer.injected.iter().map(|ty| {
-        quote_spanned! {ty.span()=> __framework::dependency_of_inject::<#ty>() }
-    });
+    let dependencies = crate::attr::inject_dependencies(&consumer.injected);
     let location = crate::attr::location(name.span());
 
     quote! {
@@ -72,7 +70,7 @@ pub(crate) fn expand(consumer: &Consumer) -> TokenStream {
                     backoff_ms: #backoff_ms,
                     dead_letter: #dead_letter,
                     handle: __framework_handle,
-                    dependencies: || ::std::vec::Vec::from([#(#dependencies),*]),
+                    dependencies: || #dependencies,
                     location: #location,
                 }
             }

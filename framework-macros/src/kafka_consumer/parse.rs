@@ -36,14 +36,7 @@ struct Arg {
 impl Parse for Arg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let key: syn::Path = input.parse()?;
-        if !input.peek(Token![=]) {
-            let name = crate::attr::path_name(&key);
-            return Err(syn::Error::new_spanned(
-                &key,
-                format!("`{name}` needs a value: `{name} = ...`"),
-            ));
-        }
-        input.parse::<Token![=]>()?;
+        crate::attr::expect_value(input, &key)?;
         let value = input
             .parse()
             .map_err(|e| syn::Error::new(e.span(), "expected a string or a number"))?;

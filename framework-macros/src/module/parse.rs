@@ -41,14 +41,7 @@ impl Parse for Arg {
                 ),
             ));
         }
-        if !input.peek(Token![=]) {
-            let name = crate::attr::path_name(&key);
-            return Err(syn::Error::new_spanned(
-                &key,
-                format!("`{name}` needs a value: `{name} = ...`"),
-            ));
-        }
-        input.parse::<Token![=]>()?;
+        crate::attr::expect_value(input, &key)?;
         if key.is_ident(PROVIDES) {
             match input.parse::<syn::Type>()? {
                 ty @ syn::Type::TraitObject(_) => Ok(Arg::Provides(ty)),
