@@ -457,3 +457,25 @@ async fn a_missing_topic_is_a_startup_error_unless_created() {
     assert!(text.contains("unknown topic `never-created"), "{text}");
     assert!(text.contains("KAFKA_CREATE_TOPICS=true"), "{text}");
 }
+
+#[tokio::test]
+async fn a_missing_dead_letter_topic_is_named_at_startup() {
+    // The consumed topics exist; their dead-letter topics do not.
+    let broker = framework::kafka::MemoryBroker::named("no-dead-letters");
+    let topics = ["orders-kept".to_owned(), "echo-kept".to_owned()];
+    broker.ensure_topics(&topics).await.unwrap();
+    let result = TestApp::start(&[
+        ("DATABASE_URL", ""),
+        ("KAFKA_BROKERS", "memory://no-dead-letters"),
+        ("KAFKA_CREATE_TOPICS", "false"),
+        ("ORDERS_TOPIC", "orders-kept"),
+        ("ORDERS_GROUP", "nobody"),
+        ("ECHO_TOPIC", "echo-kept"),
+    ])
+    .await;
+    let Err(error) = result else {
+        panic!("started without its dead-letter topics")
+    };
+    let text = error.to_string();
+    assert!(text.contains("unknown topic `echo-kept.dlq`"), "{text}");
+}

@@ -131,6 +131,32 @@ impl Transport for Broker {
         })
     }
 
+    fn missing_topics<'a>(
+        &'a self,
+        topics: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, KafkaError>> {
+        Box::pin(async move {
+            let producer = self.producer.clone();
+            let topics = topics.to_vec();
+            // librdkafka's metadata call blocks: keep it off the runtime's threads.
+            tokio::task::spawn_blocking(move || {
+                use rdkafka::producer::Producer as _;
+                let metadata = producer
+                    .client()
+                    .fetch_metadata(None, Timeout::After(METADATA_TIMEOUT))
+                    .map_err(broker_error)?;
+                let exists = |topic: &String| {
+                    metadata.topics().iter().any(|t| {
+                        t.name() == topic && t.error().is_none() && !t.partitions().is_empty()
+                    })
+                };
+                Ok(topics.into_iter().filter(|t| !exists(t)).collect())
+            })
+            .await
+            .map_err(|e| KafkaError::Broker(e.to_string()))?
+        })
+    }
+
     fn subscribe(
         &self,
         group: &str,

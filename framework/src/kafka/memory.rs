@@ -134,6 +134,19 @@ impl Transport for Arc<MemoryBroker> {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    fn missing_topics<'a>(
+        &'a self,
+        topics: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, KafkaError>> {
+        let state = self.state();
+        let missing = topics
+            .iter()
+            .filter(|t| !state.topics.contains_key(*t))
+            .cloned()
+            .collect();
+        Box::pin(std::future::ready(Ok(missing)))
+    }
+
     fn subscribe(
         &self,
         group: &str,

@@ -136,6 +136,8 @@ pub(crate) async fn start_consumers(
     topics.dedup();
     if create_topics {
         transport.ensure_topics(&topics).await?;
+    } else if let Some(missing) = transport.missing_topics(&topics).await?.into_iter().next() {
+        return Err(KafkaError::UnknownTopic(missing));
     }
     let mut handles = Vec::new();
     for consumer in consumers {

@@ -33,6 +33,11 @@ pub trait Transport: Send + Sync + 'static {
     fn send(&self, record: Outgoing) -> BoxFuture<'_, Result<(i32, i64), KafkaError>>;
     /// Creates the topics that do not exist yet.
     fn ensure_topics<'a>(&'a self, topics: &'a [String]) -> BoxFuture<'a, Result<(), KafkaError>>;
+    /// The topics of `topics` that do not exist.
+    fn missing_topics<'a>(
+        &'a self,
+        topics: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, KafkaError>>;
     /// Joins `group` for `topics`.
     fn subscribe(
         &self,
