@@ -317,6 +317,9 @@ async fn health(api: &Api) {
     assert_eq!(full["status"], "up");
     assert_eq!(
         full["units"],
-        json!([{ "name": "database", "status": "up" }])
+        json!([
+            { "name": "database", "status": "up" },
+            { "name": "kafka", "status": "up" },
+        ])
     );
 }

@@ -15,21 +15,26 @@ fn wiring_is_valid_on_both_backends() {
 }
 
 #[tokio::test]
-async fn no_database_means_the_repository_port_is_missing() {
+async fn no_database_means_the_repository_ports_are_missing() {
     let Err(Error::Wiring(report)) =
         framework::testing::TestApp::start(&[("DATABASE_URL", "")]).await
     else {
         panic!("the app started without a repository");
     };
-    assert_eq!(report.errors.len(), 1, "{report}");
-    let WiringError::Missing {
+    // The article repository, and the activity projection's.
+    assert_eq!(report.errors.len(), 2, "{report}");
+    let article_port = report
+        .errors
+        .iter()
+        .find(|e| e.to_string().contains("`dyn ArticleRepository`"));
+    let Some(WiringError::Missing {
         key,
         needed_by,
         inactive,
         ..
-    } = &report.errors[0]
+    }) = article_port
     else {
-        panic!("not a missing binding: {report}");
+        panic!("no missing `dyn ArticleRepository`: {report}");
     };
     assert_eq!(key.short_name(), "dyn ArticleRepository");
     assert_eq!(needed_by.description, "field `repo` of `ArticleService`");
@@ -59,6 +64,21 @@ fn an_invalid_article_config_names_the_key() {
     );
     assert!(
         text.contains("needed by field `config` of `ArticleService`"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn no_broker_means_no_producer() {
+    let Err(Error::Wiring(report)) =
+        framework::testing::TestApp::start(&[("KAFKA_BROKERS", "")]).await
+    else {
+        panic!("the app started without a Kafka broker");
+    };
+    let text = report.to_string();
+    assert!(text.contains("nothing provides `dyn Transport`"), "{text}");
+    assert!(
+        text.contains("field `events` of `ArticleService`"),
         "{text}"
     );
 }

@@ -13,6 +13,9 @@ pub struct ArticleConfig {
     #[validate(range(min = 1, max = 1000))]
     #[serde(default = "max_page_size")]
     pub max_page_size: u32,
+    /// `ARTICLES_EVENTS_TOPIC`: where the article events go (and the projection reads them).
+    #[validate(length(min = 1))]
+    pub events_topic: String,
 }
 
 impl ConfigSection for ArticleConfig {

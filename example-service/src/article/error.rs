@@ -12,6 +12,14 @@ pub enum ArticleError {
     #[domain(conflict, code = "ARTICLE_NAME_TAKEN")]
     NameTaken(String),
 
+    #[error("no activity recorded for article {0}")]
+    #[domain(not_found, code = "ARTICLE_ACTIVITY_NOT_FOUND")]
+    NoActivity(Uuid),
+
+    #[error("the article change was stored but its event was not published")]
+    #[domain(internal, code = "ARTICLE_EVENT_NOT_PUBLISHED")]
+    Event(#[source] framework::kafka::PublishError),
+
     #[error("article storage failed")]
     #[domain(internal, code = "ARTICLE_STORAGE")]
     Storage(#[source] framework::sqlx::Error),

@@ -1,12 +1,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use framework::kafka::Producer;
 use framework::{Config, module};
 use uuid::Uuid;
 
 use super::config::ArticleConfig;
 use super::domain::{Article, ArticleInput, Page};
 use super::error::ArticleError;
+use super::events::ArticleEvent;
 use super::repository::ArticleRepository;
 
 /// The article use cases.
@@ -14,6 +16,7 @@ use super::repository::ArticleRepository;
 pub struct ArticleService {
     repo: Arc<dyn ArticleRepository>,
     config: Config<ArticleConfig>,
+    events: Producer,
 }
 
 impl ArticleService {
@@ -27,6 +30,12 @@ impl ArticleService {
             updated_at: now,
         };
         self.repo.insert(&article).await?;
+        self.publish(ArticleEvent::ArticleCreated {
+            id: article.id,
+            name: article.name.clone(),
+            at: article.updated_at,
+        })
+        .await?;
         Ok(article)
     }
 
@@ -62,18 +71,43 @@ impl ArticleService {
             updated_at: now(),
             ..current
         };
-        self.repo
+        let updated = self
+            .repo
             .update(&article)
             .await?
-            .ok_or(ArticleError::NotFound(id))
+            .ok_or(ArticleError::NotFound(id))?;
+        self.publish(ArticleEvent::ArticleUpdated {
+            id,
+            name: updated.name.clone(),
+            at: updated.updated_at,
+        })
+        .await?;
+        Ok(updated)
     }
 
     pub async fn delete(&self, id: Uuid) -> Result<(), ArticleError> {
-        if self.repo.delete(id).await? {
-            Ok(())
-        } else {
-            Err(ArticleError::NotFound(id))
+        if !self.repo.delete(id).await? {
+            return Err(ArticleError::NotFound(id));
         }
+        self.publish(ArticleEvent::ArticleDeleted { id, at: now() })
+            .await
+    }
+}
+
+impl ArticleService {
+    /// Publishes `event` after its write succeeded. A failure is reported, not swallowed:
+    /// the change is stored but nobody downstream hears of it (a transactional outbox would
+    /// close that gap).
+    async fn publish(&self, event: ArticleEvent) -> Result<(), ArticleError> {
+        let key = event.id().to_string();
+        self.events
+            .publish_json(&self.config.events_topic, &key, &event)
+            .await
+            .map(drop)
+            .map_err(|error| {
+                tracing::error!(article = %key, event = event.name(), %error, "article event not published");
+                ArticleError::Event(error)
+            })
     }
 }
 

@@ -43,7 +43,13 @@ impl Api {
     }
 
     async fn start(url: &str, file: Option<TempFile>, overrides: &[(&str, &str)]) -> Api {
-        let mut all = vec![("DATABASE_URL", url), ("DATABASE_MIGRATE", "true")];
+        // Its own in-process broker, unless the test names one.
+        let brokers = format!("memory://{}", uuid::Uuid::new_v4());
+        let mut all = vec![
+            ("DATABASE_URL", url),
+            ("DATABASE_MIGRATE", "true"),
+            ("KAFKA_BROKERS", brokers.as_str()),
+        ];
         all.extend_from_slice(overrides);
         let app = TestApp::start(&all)
             .await

@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use framework::sqlx::{self, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 use uuid::Uuid;
 
+use crate::article::activity::{Activity, ActivityRepository};
 use crate::article::domain::Article;
 use crate::article::error::ArticleError;
+use crate::article::events::ArticleEvent;
 use crate::article::repository::ArticleRepository;
 
 /// An adapter backed by a sqlx pool.
@@ -116,5 +118,53 @@ where
                 .await
                 .map_err(ArticleError::Storage)?;
         Ok(deleted.is_some())
+    }
+}
+
+#[framework::async_trait]
+impl<T, DB> ActivityRepository for T
+where
+    T: SqlArticles<Db = DB>,
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'r> Row: sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (Uuid,): sqlx::FromRow<'r, DB::Row>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    async fn record(&self, event: &ArticleEvent) -> Result<(), ArticleError> {
+        // Counted once per (article, time): a redelivered event changes nothing.
+        let sql = "INSERT INTO article_activity (article_id, changes, last_event, last_at) VALUES ($1, 1, $2, $3) \
+                   ON CONFLICT (article_id) DO UPDATE SET changes = article_activity.changes + 1, \
+                   last_event = excluded.last_event, last_at = excluded.last_at \
+                   WHERE article_activity.last_at < excluded.last_at";
+        sqlx::query::<DB>(sql)
+            .bind(event.id())
+            .bind(event.name().to_owned())
+            .bind(event.at().timestamp_micros())
+            .execute(self.pool())
+            .await
+            .map_err(ArticleError::Storage)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Activity>, ArticleError> {
+        let row = sqlx::query_as::<DB, (i64, String)>(
+            "SELECT changes, last_event FROM article_activity WHERE article_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(ArticleError::Storage)?;
+        Ok(row.map(|(changes, last_event)| Activity {
+            article_id: id,
+            changes,
+            last_event,
+        }))
     }
 }
