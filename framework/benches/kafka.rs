@@ -123,7 +123,8 @@ async fn main() {
 
     // Fill one topic; every round reads it all from the start in a new group.
     let topic = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    let broker: Arc<dyn Transport> = Arc::new(framework::kafka::Broker::new(&brokers).unwrap());
+    let broker: Arc<dyn Transport> =
+        Arc::new(framework::kafka::Broker::new(&brokers, 10_000).unwrap());
     broker
         .ensure_topics(std::slice::from_ref(&topic))
         .await

@@ -47,6 +47,10 @@ pub struct CoreConfig {
     /// `KAFKA_CREATE_TOPICS`: create the consumed and dead-letter topics at startup.
     #[serde(default)]
     pub kafka_create_topics: bool,
+    /// `KAFKA_SESSION_TIMEOUT_MS`: how long the group waits for a silent member (a crashed
+    /// one) before giving its partitions to the others.
+    #[serde(default = "default_session_timeout")]
+    pub kafka_session_timeout_ms: u64,
     /// `SENTRY_DSN`: empty disables Sentry.
     #[serde(default)]
     pub sentry_dsn: Option<String>,
@@ -169,6 +173,9 @@ fn default_grpc_port() -> u16 {
 }
 fn default_grpc_max_message() -> usize {
     4 * 1024 * 1024
+}
+fn default_session_timeout() -> u64 {
+    10_000
 }
 fn default_http_port() -> u16 {
     4000

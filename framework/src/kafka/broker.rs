@@ -30,6 +30,7 @@ const PARTITIONS: i32 = 3;
 /// A connection to the brokers of `KAFKA_BROKERS`.
 pub struct Broker {
     brokers: String,
+    session_timeout_ms: u64,
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
 }
@@ -44,8 +45,9 @@ fn broker_error(error: RdError) -> KafkaError {
 }
 
 impl Broker {
-    /// Creates the clients; they connect lazily.
-    pub fn new(brokers: &str) -> Result<Broker, KafkaError> {
+    /// Creates the clients (they connect lazily); consumers' group sessions expire after
+    /// `session_timeout_ms` of silence.
+    pub fn new(brokers: &str, session_timeout_ms: u64) -> Result<Broker, KafkaError> {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", brokers);
         let producer = config
@@ -62,6 +64,7 @@ impl Broker {
         let admin = config.create().map_err(broker_error)?;
         Ok(Broker {
             brokers: brokers.to_owned(),
+            session_timeout_ms,
             producer,
             admin,
         })
@@ -165,6 +168,7 @@ impl Transport for Broker {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", group)
+            .set("session.timeout.ms", self.session_timeout_ms.to_string())
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.commit.interval.ms", "1000")

@@ -47,14 +47,14 @@ fn memory_broker(brokers: &str) -> Option<Arc<MemoryBroker>> {
 }
 
 fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError> {
-    let brokers = ctx
-        .container()
-        .settings()
-        .get("KAFKA_BROKERS")
-        .unwrap_or_default();
+    let config = crate::config::CoreConfig::load(ctx.container().settings())?;
+    let brokers = config.kafka_brokers.as_deref().unwrap_or_default();
     match memory_broker(brokers) {
         Some(broker) => Ok(Arc::new(broker)),
-        None => Ok(Arc::new(Broker::new(brokers)?)),
+        None => Ok(Arc::new(Broker::new(
+            brokers,
+            config.kafka_session_timeout_ms,
+        )?)),
     }
 }
 
