@@ -221,6 +221,7 @@ impl App {
     async fn build(&self, graph: &Graph, health: Health, migrate: bool) -> Result<BuildContext> {
         let mut ctx = BuildContext {
             container: Container::new(self.settings.clone()),
+            config: self.config.clone(),
             health,
             migrate,
             migrations: self.registry.migrations.clone(),

@@ -11,7 +11,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, Database, PgPool, Pool, Postgres, Sqlite, SqlitePool};
 
 use super::{EmbeddedMigration, is_postgres, is_sqlite, redact_url, run_migrations};
-use crate::config::CoreConfig;
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
 use crate::registry::{
     BuildContext, BuildError, BuildFuture, Condition, Location, MigrationsRecord, ProviderKind,
@@ -77,24 +76,26 @@ struct Options<DB: Database> {
     pool: PoolOptions<DB>,
 }
 
-fn database_url(ctx: &BuildContext) -> Result<(String, CoreConfig), BuildError> {
-    let core = CoreConfig::load(ctx.container().settings())?;
-    let url = core.database_url.clone().ok_or("DATABASE_URL is empty")?;
-    Ok((url, core))
+fn database_url(ctx: &BuildContext) -> Result<String, BuildError> {
+    Ok(ctx
+        .config()
+        .database_url
+        .clone()
+        .ok_or("DATABASE_URL is empty")?)
 }
 
 fn postgres_options(ctx: &BuildContext) -> Result<Options<Postgres>, BuildError> {
-    let (url, core) = database_url(ctx)?;
+    let url = database_url(ctx)?;
     let connect = PgConnectOptions::from_str(&url).map_err(|e| invalid_url(&url, e))?;
     Ok(Options {
         url,
         connect,
-        pool: PoolOptions::new().max_connections(core.database_max_connections),
+        pool: PoolOptions::new().max_connections(ctx.config().database_max_connections),
     })
 }
 
 fn sqlite_options(ctx: &BuildContext) -> Result<Options<Sqlite>, BuildError> {
-    let (url, core) = database_url(ctx)?;
+    let url = database_url(ctx)?;
     let connect = SqliteConnectOptions::from_str(&url)
         .map_err(|e| invalid_url(&url, e))?
         .create_if_missing(true)
@@ -117,7 +118,7 @@ fn sqlite_options(ctx: &BuildContext) -> Result<Options<Sqlite>, BuildError> {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        PoolOptions::new().max_connections(core.database_max_connections)
+        PoolOptions::new().max_connections(ctx.config().database_max_connections)
     };
     Ok(Options {
         url,

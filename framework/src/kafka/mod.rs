@@ -47,7 +47,7 @@ fn memory_broker(brokers: &str) -> Option<Arc<MemoryBroker>> {
 }
 
 fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError> {
-    let config = crate::config::CoreConfig::load(ctx.container().settings())?;
+    let config = ctx.config();
     let brokers = config.kafka_brokers.as_deref().unwrap_or_default();
     match memory_broker(brokers) {
         Some(broker) => Ok(Arc::new(broker)),

@@ -15,7 +15,7 @@ use axum::routing::MethodRouter;
 pub(crate) use listing::listing;
 pub use report::{Candidate, Needer, WiringError, WiringReport};
 
-use crate::config::Settings;
+use crate::config::{CoreConfig, Settings};
 use crate::db::EmbeddedMigration;
 use crate::di::{Container, Dependency, Instance, Key};
 use crate::error::ErrorKind;
@@ -70,6 +70,7 @@ pub type StopHook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>>
 /// What a provider's factory sees: the components built so far, and the app's shared parts.
 pub struct BuildContext {
     pub(crate) container: Container,
+    pub(crate) config: CoreConfig,
     pub(crate) health: Health,
     pub(crate) migrate: bool,
     pub(crate) migrations: Vec<&'static MigrationsRecord>,
@@ -80,6 +81,11 @@ impl BuildContext {
     /// The components built so far.
     pub fn container(&self) -> &Container {
         &self.container
+    }
+
+    /// The core config, parsed once at startup.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
     }
 
     /// The app's health registry, to add a unit for a backend.
