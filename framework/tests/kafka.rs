@@ -1,15 +1,17 @@
 //! Consumer semantics, the same scenarios on the in-process broker (`memory://<name>`) and on
 //! the real Kafka-protocol broker named by `KAFKA_BROKERS` (scripts/test starts tansu):
 //! produce -> consume, poison messages dead-lettered with their headers while later ones go
-//! on, retries of retryable failures, order within a partition, and resuming from the
-//! committed offset after a restart. Each test uses its own topic and group.
+//! on, retries of retryable failures, order within a partition, resuming from the committed
+//! offset after a restart, a held-up partition not holding up the others, and two members of
+//! one group sharing the partitions. Each test uses its own topic and group.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use framework::axum::Json;
 use framework::kafka::{
-    Headers, Key, Message, Metadata, Outgoing, Producer, Proto, Transport, dead_letter_headers as h,
+    Fetched, Headers, Key, Message, Metadata, Outgoing, Producer, Proto, Transport,
+    dead_letter_headers as h,
 };
 use framework::testing::TestApp;
 use framework::{DomainError, Inject, kafka_consumer, module};
@@ -36,6 +38,9 @@ pub struct Ledger {
     attempts: Mutex<Vec<u32>>,
     #[state]
     echoes: Mutex<Vec<Echo>>,
+    /// Orders marked `"hold"` wait while a test holds this shut.
+    #[state]
+    gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Ledger {
@@ -70,7 +75,7 @@ pub enum OrderError {
 
 #[kafka_consumer(
     topic = "${ORDERS_TOPIC}",
-    group = "ledger",
+    group = "${ORDERS_GROUP}",
     retries = 2,
     backoff_ms = 10,
     concurrency = 3
@@ -84,6 +89,7 @@ async fn record_order(
     match order.fail.as_deref() {
         Some("retryable") => return Err(OrderError::Unavailable),
         Some("permanent") => return Err(OrderError::Unknown(order.id)),
+        Some("hold") => drop(ledger.gate.read().await),
         _ => {}
     }
     ledger.seen.lock().unwrap().push((order.id, meta.partition));
@@ -188,19 +194,26 @@ impl Setup {
         self.ledger().seen().iter().map(|(id, _)| *id).collect()
     }
 
-    /// Sends a raw record, as an outside client would.
-    async fn send(&self, key: &str, payload: &[u8]) {
+    /// Sends a raw record, as an outside client would; returns its partition.
+    async fn send(&self, key: &str, payload: &[u8]) -> i32 {
         let record = Outgoing {
             topic: self.topic.clone(),
             key: Some(key.as_bytes().to_vec()),
             payload: Some(payload.to_vec()),
             headers: vec![("origin".into(), b"test".to_vec())],
         };
-        self.transport.send(record).await.expect("sent");
+        self.transport.send(record).await.expect("sent").0
     }
 
-    async fn send_order(&self, key: &str, order: &Order) {
-        self.send(key, &serde_json::to_vec(order).unwrap()).await;
+    async fn send_order(&self, key: &str, order: &Order) -> i32 {
+        self.send(key, &serde_json::to_vec(order).unwrap()).await
+    }
+
+    async fn send_orders(&self, ids: std::ops::Range<u32>) {
+        for id in ids {
+            self.send_order(&format!("k{id}"), &Order { id, fail: None })
+                .await;
+        }
     }
 
     /// The first `count` records of the dead-letter topic, read by a group of its own.
@@ -213,11 +226,13 @@ impl Setup {
             .expect("subscribe to the dead letters");
         let mut records = Vec::new();
         while records.len() < count {
-            let next = tokio::time::timeout(Duration::from_secs(15), subscription.next()).await;
-            records.push(
-                next.expect("a dead letter in time")
-                    .expect("the subscription is open"),
-            );
+            let next = subscription.next(count - records.len());
+            let next = tokio::time::timeout(Duration::from_secs(15), next).await;
+            match next.expect("a dead letter in time") {
+                Some(Fetched::Records(batch)) => records.extend(batch),
+                Some(Fetched::Revoked(_)) => {}
+                None => panic!("the subscription closed"),
+            }
         }
         records
     }
@@ -265,6 +280,8 @@ on_both_backends!(
     a_poison_message_is_dead_lettered_and_the_rest_go_on,
     retryable_failures_are_retried_then_dead_lettered,
     a_restarted_consumer_resumes_from_the_committed_offset,
+    a_held_up_partition_does_not_hold_up_the_others,
+    members_of_a_group_share_the_partitions_and_take_over_from_one_that_leaves,
 );
 
 async fn proto_payloads_keys_headers_and_the_request_id_travel(backend: Backend) {
@@ -415,6 +432,176 @@ async fn a_restarted_consumer_resumes_from_the_committed_offset(backend: Backend
     ids.sort();
     assert_eq!(ids, [5, 6, 7, 8, 9], "nothing lost, nothing handled twice");
     second.app.shutdown().await.unwrap();
+}
+
+async fn a_held_up_partition_does_not_hold_up_the_others(backend: Backend) {
+    let setup = backend.start().await;
+    let ledger = setup.ledger();
+    let gate = ledger.gate.clone().write_owned().await;
+    let hold = |id| Order {
+        id,
+        fail: Some("hold".into()),
+    };
+    // One key: every held order is in one partition, whose handler waits at the gate.
+    let held = setup.send_order("held", &hold(1000)).await;
+    eventually("the first held order in hand", || {
+        ledger.attempts_of(1000) == 1
+    })
+    .await;
+    // One at a time, so they come in separate fetches and fill that partition's queue.
+    for id in 1001..1016 {
+        setup.send_order("held", &hold(id)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut others = Vec::new();
+    for id in 0..30 {
+        if setup
+            .send_order(&format!("k{id}"), &Order { id, fail: None })
+            .await
+            != held
+        {
+            others.push(id);
+        }
+    }
+    assert!(!others.is_empty(), "no order landed in another partition");
+    eventually("the other partitions' orders while one is held up", || {
+        let ids = setup.ids();
+        others.iter().all(|id| ids.contains(id))
+    })
+    .await;
+    assert!(!setup.ids().contains(&1000), "the held order went through");
+
+    drop(gate);
+    eventually("every held order", || {
+        (1000..1016).all(|id| setup.ids().contains(&id))
+    })
+    .await;
+    let held_ids: Vec<u32> = setup.ids().into_iter().filter(|id| *id >= 1000).collect();
+    assert_eq!(
+        held_ids,
+        (1000..1016).collect::<Vec<_>>(),
+        "held orders in order, once"
+    );
+    setup.app.shutdown().await.unwrap();
+}
+
+async fn members_of_a_group_share_the_partitions_and_take_over_from_one_that_leaves(
+    backend: Backend,
+) {
+    let first = backend.start().await;
+    first.send_orders(0..30).await;
+    eventually("the first 30 by the first member", || {
+        first.ids().len() == 30
+    })
+    .await;
+
+    // A second member of the same group: once the group has rebalanced, it gets a share of
+    // the partitions. Orders keep coming meanwhile.
+    let second = backend.start().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut next = 30;
+    while second.ids().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the second member got no partition"
+        );
+        first.send_orders(next..next + 3).await;
+        next += 3;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.send_orders(next..next + 30).await;
+    let sent = next + 30;
+    let both = || {
+        let mut ids = first.ids();
+        ids.extend(second.ids());
+        ids
+    };
+    eventually("every order by either member", || {
+        let ids = both();
+        (30..sent).all(|id| ids.contains(&id))
+    })
+    .await;
+    assert!(
+        second.ids().iter().all(|id| *id >= 30),
+        "the rebalance committed what the first member had handled: {:?}",
+        second.ids()
+    );
+    let twice = first
+        .ids()
+        .iter()
+        .filter(|id| second.ids().contains(id))
+        .count();
+    eprintln!(
+        "rebalanced after {} orders; {} handled by both (redelivered at the rebalance)",
+        next - 30,
+        twice
+    );
+    let settled: Vec<u32> = both().into_iter().filter(|id| *id >= next).collect();
+    assert_eq!(
+        settled.len(),
+        30,
+        "after the rebalance, each order is handled by one member only: {settled:?}"
+    );
+    assert!(
+        first.ids().iter().any(|id| *id >= next),
+        "the first member kept no partition"
+    );
+
+    // The first member leaves: the second takes over every partition.
+    let transport = first.transport.clone();
+    first.app.shutdown().await.unwrap();
+    for id in sent..sent + 30 {
+        let record = Outgoing {
+            topic: backend.topic(),
+            key: Some(format!("k{id}").into_bytes()),
+            payload: Some(serde_json::to_vec(&Order { id, fail: None }).unwrap()),
+            headers: Vec::new(),
+        };
+        transport.send(record).await.unwrap();
+    }
+    eventually("the next 30 orders by the second member", || {
+        let ids = second.ids();
+        (sent..sent + 30).all(|id| ids.contains(&id))
+    })
+    .await;
+    second.app.shutdown().await.unwrap();
+
+    // Everything was committed: a later member gets only what is new.
+    let third = backend.start().await;
+    third
+        .send_order(
+            "last",
+            &Order {
+                id: 120,
+                fail: None,
+            },
+        )
+        .await;
+    eventually("the last order", || third.ids().contains(&120)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(third.ids(), [120], "only the new order");
+    third.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_member_cannot_commit_a_partition_it_no_longer_owns() {
+    let broker = framework::kafka::MemoryBroker::named("ownership");
+    let topic = ["owned".to_owned()];
+    broker.ensure_topics(&topic).await.unwrap();
+    let first = broker.subscribe("group", &topic).unwrap();
+    let committer = first.committer();
+    committer.commit("owned", 1, 5).unwrap();
+
+    // Partitions 0 and 2 stay with the first member; partition 1 goes to the second.
+    let second = broker.subscribe("group", &topic).unwrap();
+    assert!(committer.commit("owned", 1, 6).is_err());
+    assert_eq!(broker.committed("group", "owned", 1), Some(5));
+    committer.commit("owned", 0, 3).unwrap();
+
+    // The second member leaves: partition 1 comes back.
+    drop(second);
+    committer.commit("owned", 1, 6).unwrap();
+    assert_eq!(broker.committed("group", "owned", 1), Some(6));
 }
 
 #[test]

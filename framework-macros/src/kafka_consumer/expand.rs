@@ -23,7 +23,7 @@ pub(crate) fn expand(consumer: &Consumer) -> TokenStream {
     // cannot be decoded) is reported there.
     let extracts = consumer.params.iter().zip(&args).map(|(ty, arg)| {
         quote_spanned! {ty.span()=>
-            let #arg = match <#ty as __framework::FromMessage>::from_message(&message, &container) {
+            let #arg = match <#ty as __framework::FromMessage>::from_message(message, container) {
                 ::core::result::Result::Ok(value) => value,
                 ::core::result::Result::Err(rejection) => return __framework::Outcome::Rejected(rejection),
             };
@@ -50,10 +50,10 @@ pub(crate) fn expand(consumer: &Consumer) -> TokenStream {
             /// Runs the handler on one message: extracts each parameter (a failure rejects the
             /// message), then turns the handler's result into an outcome.
             #[doc(hidden)]
-            fn __framework_handle(
-                container: ::std::sync::Arc<__framework::Container>,
-                message: ::std::sync::Arc<__framework::Message>,
-            ) -> __framework::KafkaFuture<'static, __framework::Outcome> {
+            fn __framework_handle<'a>(
+                container: &'a __framework::Container,
+                message: &'a __framework::Message,
+            ) -> __framework::KafkaFuture<'a, __framework::Outcome> {
                 ::std::boxed::Box::pin(async move {
                     #(#extracts)*
                     #outcome

@@ -6,13 +6,15 @@
 //! periodically, on partition revocation and on close, so a rebalance commits what was
 //! processed and a revoked partition's late stores are refused rather than committed twice.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures_util::FutureExt;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -20,7 +22,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 
 use super::message::{Message, Metadata, Outgoing};
-use super::transport::{BoxFuture, Committer, KafkaError, Subscription, Transport};
+use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
@@ -165,7 +167,7 @@ impl Transport for Broker {
         group: &str,
         topics: &[String],
     ) -> Result<Box<dyn Subscription>, KafkaError> {
-        let consumer: StreamConsumer = ClientConfig::new()
+        let consumer: StreamConsumer<GroupEvents> = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", group)
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
@@ -174,7 +176,7 @@ impl Transport for Broker {
             .set("auto.commit.interval.ms", "1000")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            .create()
+            .create_with_context(GroupEvents::default())
             .map_err(broker_error)?;
         for topic in topics {
             let metadata = consumer
@@ -192,6 +194,7 @@ impl Transport for Broker {
         consumer.subscribe(&names).map_err(broker_error)?;
         Ok(Box::new(BrokerSubscription {
             consumer: Arc::new(consumer),
+            held: None,
         }))
     }
 
@@ -213,24 +216,130 @@ impl Transport for Broker {
     }
 }
 
+/// Group events the subscription must hear of. librdkafka calls these from inside `recv`,
+/// before it returns any record of the new assignment.
+#[derive(Default)]
+struct GroupEvents {
+    /// Partitions revoked since the subscription last looked.
+    revoked: Mutex<Vec<(String, i32)>>,
+}
+
+impl GroupEvents {
+    fn revoked(&self) -> std::sync::MutexGuard<'_, Vec<(String, i32)>> {
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ClientContext for GroupEvents {}
+
+impl ConsumerContext for GroupEvents {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            self.revoked().extend(
+                partitions
+                    .elements()
+                    .iter()
+                    .map(|p| (p.topic().to_owned(), p.partition())),
+            );
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // librdkafka keeps a paused partition paused when it is assigned again; a new
+        // assignment starts fetching everything.
+        if let Rebalance::Assign(partitions) = rebalance
+            && let Err(error) = consumer.resume(partitions)
+        {
+            tracing::warn!(%error, "cannot resume newly assigned partitions");
+        }
+    }
+}
+
 struct BrokerSubscription {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<GroupEvents>>,
+    /// A record fetched after a revocation, handed out after that [`Fetched::Revoked`].
+    held: Option<Message>,
+}
+
+impl BrokerSubscription {
+    fn rebalanced(&self) -> bool {
+        !self.consumer.context().revoked().is_empty()
+    }
+
+    fn take_revoked(&self) -> Option<Vec<(String, i32)>> {
+        let revoked = std::mem::take(&mut *self.consumer.context().revoked());
+        (!revoked.is_empty()).then_some(revoked)
+    }
+
+    /// The next record, waiting for one.
+    async fn recv(&self) -> Message {
+        loop {
+            match self.consumer.recv().await {
+                Ok(message) => return owned(&message),
+                // Transient (a broker restart, a rebalance): librdkafka recovers by itself.
+                Err(error) => {
+                    tracing::warn!(%error, "Kafka consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn partition(topic: &str, partition: i32) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, partition);
+        list
+    }
 }
 
 impl Subscription for BrokerSubscription {
-    fn next(&mut self) -> BoxFuture<'_, Option<Message>> {
+    fn next(&mut self, max: usize) -> BoxFuture<'_, Option<Fetched>> {
         Box::pin(async move {
-            loop {
-                match self.consumer.recv().await {
-                    Ok(message) => return Some(owned(&message)),
-                    // Transient (a broker restart, a rebalance): librdkafka recovers by itself.
+            if let Some(revoked) = self.take_revoked() {
+                return Some(Fetched::Revoked(revoked));
+            }
+            let first = match self.held.take() {
+                Some(message) => message,
+                None => self.recv().await,
+            };
+            // A revocation served inside that `recv` came before its record.
+            if let Some(revoked) = self.take_revoked() {
+                self.held = Some(first);
+                return Some(Fetched::Revoked(revoked));
+            }
+            let mut records = vec![first];
+            // Whatever librdkafka has already fetched, without waiting again.
+            while records.len() < max {
+                let Some(result) = self.consumer.recv().now_or_never() else {
+                    break;
+                };
+                match result {
+                    Ok(message) if self.rebalanced() => {
+                        self.held = Some(owned(&message));
+                        break;
+                    }
+                    Ok(message) => records.push(owned(&message)),
                     Err(error) => {
                         tracing::warn!(%error, "Kafka consumer error");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        break;
                     }
                 }
             }
+            Some(Fetched::Records(records))
         })
+    }
+
+    fn pause(&mut self, topic: &str, partition: i32) -> Result<(), KafkaError> {
+        // librdkafka drops what it prefetched and refetches from the next record on resume.
+        self.consumer
+            .pause(&Self::partition(topic, partition))
+            .map_err(broker_error)
+    }
+
+    fn resume(&mut self, topic: &str, partition: i32) -> Result<(), KafkaError> {
+        self.consumer
+            .resume(&Self::partition(topic, partition))
+            .map_err(broker_error)
     }
 
     fn committer(&self) -> Arc<dyn Committer> {
@@ -238,14 +347,15 @@ impl Subscription for BrokerSubscription {
     }
 }
 
-struct BrokerCommitter(Arc<StreamConsumer>);
+struct BrokerCommitter(Arc<StreamConsumer<GroupEvents>>);
 
 impl Committer for BrokerCommitter {
     fn commit(&self, topic: &str, partition: i32, offset: i64) -> Result<(), KafkaError> {
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(topic, partition, Offset::Offset(offset))
             .map_err(broker_error)?;
-        // Stored, then committed by librdkafka (periodically, on revoke and on close).
+        // Stored, then committed by librdkafka (periodically, on revoke and on close); a
+        // partition no longer assigned refuses the store.
         self.0.store_offsets(&list).map_err(broker_error)
     }
 }

@@ -5,15 +5,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::extract::Rejection;
 use super::message::{Message, Outgoing};
-use super::transport::{BoxFuture, Committer, KafkaError, Transport};
+use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 use crate::di::Container;
 use crate::error::{DomainError, ErrorKind, error_chain};
 use crate::registry::Location;
@@ -51,7 +52,7 @@ impl Failure {
 }
 
 /// The handler adapter the macro generates.
-pub type Handle = fn(Arc<Container>, Arc<Message>) -> BoxFuture<'static, Outcome>;
+pub type Handle = for<'a> fn(&'a Container, &'a Message) -> BoxFuture<'a, Outcome>;
 
 /// A `#[kafka_consumer]` handler.
 pub struct ConsumerRecord {
@@ -108,6 +109,17 @@ pub mod dead_letter_headers {
     pub const ATTEMPTS: &str = "x-attempts";
 }
 
+/// Records fetched at once.
+const BATCH: usize = 512;
+/// Batches a partition's worker may have queued.
+const QUEUED: usize = 4;
+/// A partition whose worker takes no records for this long (a long retry, say) is paused at
+/// the source, so that it does not hold the other partitions back.
+const STALL: Duration = Duration::from_millis(500);
+/// Within a run of records, the position is committed after the last one, and after any
+/// record handled this long since the last commit.
+const COMMIT_EVERY: Duration = Duration::from_millis(100);
+
 /// Starts the consumer; it stops fetching when `stop` turns true, finishes the message in
 /// hand on each partition, commits, and ends.
 pub(crate) fn spawn(
@@ -116,49 +128,26 @@ pub(crate) fn spawn(
     container: Arc<Container>,
     stop: watch::Receiver<bool>,
 ) -> Result<JoinHandle<Result<(), KafkaError>>, KafkaError> {
-    let mut subscription =
+    let subscription =
         transport.subscribe(&consumer.group, std::slice::from_ref(&consumer.topic))?;
-    let committer = subscription.committer();
-    Ok(tokio::spawn(async move {
-        let permits = Arc::new(Semaphore::new(consumer.record.concurrency.max(1)));
-        // One topic per consumer: its partitions are told apart by number.
-        let mut partitions: HashMap<i32, mpsc::Sender<Message>> = HashMap::new();
-        let mut workers = Vec::new();
-        let mut fetching = stop.clone();
-        loop {
-            let message = tokio::select! {
-                biased;
-                () = stopped(&mut fetching) => break,
-                message = subscription.next() => message,
-            };
-            let Some(message) = message else { break };
-            let queue = partitions.entry(message.meta.partition).or_insert_with(|| {
-                let (queue, inbox) = mpsc::channel(64);
-                let worker = Worker {
-                    consumer: consumer.clone(),
-                    transport: transport.clone(),
-                    container: container.clone(),
-                    permits: permits.clone(),
-                    committer: committer.clone(),
-                    stop: stop.clone(),
-                };
-                workers.push(tokio::spawn(worker.run(inbox)));
-                queue
-            });
-            if queue.send(message).await.is_err() {
-                break;
-            }
-        }
-        // Stop fetching; each worker finishes the message in hand and commits it.
-        drop(partitions);
-        for worker in workers {
-            let _ = worker.await;
-        }
-        // Dropping the subscription leaves the group (librdkafka commits what was stored).
-        drop(subscription);
-        tracing::info!(topic = %consumer.topic, group = %consumer.group, "consumer stopped");
-        Ok(())
-    }))
+    let (ready, readiness) = mpsc::unbounded_channel();
+    let fetcher = Fetcher {
+        worker: Worker {
+            permits: Arc::new(Semaphore::new(consumer.record.concurrency.max(1))),
+            committer: subscription.committer(),
+            consumer,
+            transport,
+            container,
+            stop,
+            lane: Arc::default(),
+            ready,
+        },
+        subscription,
+        lanes: HashMap::new(),
+        workers: JoinSet::new(),
+        readiness,
+    };
+    Ok(tokio::spawn(fetcher.run()))
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
@@ -167,7 +156,170 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await.map(drop);
 }
 
+/// One partition's worker, as the fetch loop sees it.
+struct Lane {
+    queue: mpsc::Sender<Vec<Message>>,
+    state: Arc<LaneState>,
+    /// Records that did not fit in the queue; the partition is paused while there are any.
+    held: Vec<Message>,
+}
+
+/// What the fetch loop and a partition's worker share.
+#[derive(Default)]
+struct LaneState {
+    partition: i32,
+    /// The partition is paused: the worker says when it has room again.
+    paused: AtomicBool,
+    /// A rebalance gave the partition to another member: what is queued is theirs now.
+    revoked: AtomicBool,
+}
+
+/// Fetches records and hands each partition's to its own worker, in order.
+struct Fetcher {
+    subscription: Box<dyn Subscription>,
+    /// What every worker starts from.
+    worker: Worker,
+    /// One topic per consumer: its partitions are told apart by number.
+    lanes: HashMap<i32, Lane>,
+    workers: JoinSet<()>,
+    /// Paused partitions whose worker has room again.
+    readiness: mpsc::UnboundedReceiver<i32>,
+}
+
+impl Fetcher {
+    async fn run(mut self) -> Result<(), KafkaError> {
+        let mut fetching = self.worker.stop.clone();
+        loop {
+            let fetched = tokio::select! {
+                biased;
+                () = stopped(&mut fetching) => break,
+                Some(partition) = self.readiness.recv() => {
+                    self.resume(partition);
+                    continue;
+                }
+                fetched = self.subscription.next(BATCH) => fetched,
+            };
+            match fetched {
+                None => break,
+                Some(Fetched::Records(records)) => self.dispatch(records).await,
+                Some(Fetched::Revoked(partitions)) => self.revoke(partitions),
+            }
+        }
+        // Stop fetching; each worker finishes the message in hand and commits it.
+        self.lanes.clear();
+        while self.workers.join_next().await.is_some() {}
+        // Dropping the subscription leaves the group (librdkafka commits what was stored).
+        drop(self.subscription);
+        let consumer = &self.worker.consumer;
+        tracing::info!(topic = %consumer.topic, group = %consumer.group, "consumer stopped");
+        Ok(())
+    }
+
+    /// Queues each partition's records for its worker. A worker that has no room waits for
+    /// it, up to [`STALL`]; then its partition is paused and the records held back.
+    async fn dispatch(&mut self, records: Vec<Message>) {
+        let mut by_partition: HashMap<i32, Vec<Message>> = HashMap::new();
+        for message in records {
+            by_partition
+                .entry(message.meta.partition)
+                .or_default()
+                .push(message);
+        }
+        for (partition, records) in by_partition {
+            let lane = self.lanes.entry(partition).or_insert_with(|| {
+                let (queue, inbox) = mpsc::channel(QUEUED);
+                let state = Arc::new(LaneState {
+                    partition,
+                    ..LaneState::default()
+                });
+                let worker = Worker {
+                    lane: state.clone(),
+                    ..self.worker.clone()
+                };
+                self.workers.spawn(worker.run(inbox));
+                Lane {
+                    queue,
+                    state,
+                    held: Vec::new(),
+                }
+            });
+            if !lane.held.is_empty() {
+                // Fetched before the pause took effect: after what is held.
+                lane.held.extend(records);
+                continue;
+            }
+            let records = match lane.queue.try_send(records) {
+                Ok(()) => continue,
+                // A worker only goes away at shutdown, which the loop is about to see.
+                Err(mpsc::error::TrySendError::Closed(_)) => continue,
+                Err(mpsc::error::TrySendError::Full(records)) => records,
+            };
+            let mut stop = self.worker.stop.clone();
+            tokio::select! {
+                room = lane.queue.reserve() => {
+                    if let Ok(room) = room {
+                        room.send(records);
+                    }
+                }
+                () = tokio::time::sleep(STALL) => {
+                    let topic = &self.worker.consumer.topic;
+                    match self.subscription.pause(topic, partition) {
+                        Ok(()) => tracing::info!(partition, "partition paused: its handler is behind"),
+                        Err(error) => tracing::warn!(%error, partition, "cannot pause a partition"),
+                    }
+                    // Held even if the pause failed: the queue takes them when it has room.
+                    lane.held = records;
+                    lane.state.paused.store(true, Ordering::SeqCst);
+                    // The worker may have made room just before it could see the pause.
+                    let _ = self.worker.ready.send(partition);
+                }
+                // Not handled, not committed: delivered again.
+                () = stopped(&mut stop) => return,
+            }
+        }
+    }
+
+    /// Hands a paused partition's held records to its worker, once it has room for them,
+    /// and fetches the partition again.
+    fn resume(&mut self, partition: i32) {
+        let Some(lane) = self.lanes.get_mut(&partition) else {
+            return;
+        };
+        if lane.held.is_empty() {
+            return;
+        }
+        match lane.queue.try_send(std::mem::take(&mut lane.held)) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(records)) => {
+                // Still no room: the worker says so again after its next records.
+                lane.held = records;
+                return;
+            }
+        }
+        lane.state.paused.store(false, Ordering::SeqCst);
+        let topic = &self.worker.consumer.topic;
+        match self.subscription.resume(topic, partition) {
+            Ok(()) => tracing::info!(partition, "partition resumed"),
+            Err(error) => tracing::warn!(%error, partition, "cannot resume a partition"),
+        }
+    }
+
+    /// Drops the revoked partitions' queues: their records are the new owner's now.
+    fn revoke(&mut self, partitions: Vec<(String, i32)>) {
+        let topic = &self.worker.consumer.topic;
+        for (_, partition) in partitions.iter().filter(|(t, _)| t == topic) {
+            if let Some(lane) = self.lanes.remove(partition) {
+                lane.state.revoked.store(true, Ordering::Relaxed);
+            }
+        }
+        tracing::info!(%topic, ?partitions, "partitions revoked");
+        // Reap the workers that have ended.
+        while self.workers.try_join_next().is_some() {}
+    }
+}
+
 /// Handles one partition's messages in order.
+#[derive(Clone)]
 struct Worker {
     consumer: Resolved,
     transport: Arc<dyn Transport>,
@@ -175,34 +327,77 @@ struct Worker {
     permits: Arc<Semaphore>,
     committer: Arc<dyn Committer>,
     stop: watch::Receiver<bool>,
+    lane: Arc<LaneState>,
+    /// Tells the fetch loop this paused partition has room again.
+    ready: mpsc::UnboundedSender<i32>,
 }
 
 impl Worker {
-    async fn run(self, mut inbox: mpsc::Receiver<Message>) {
-        let mut batch = Vec::new();
-        // Everything queued at once: a busy partition costs one wake-up per batch.
-        while inbox.recv_many(&mut batch, 64).await > 0 {
-            for message in batch.drain(..) {
-                if *self.stop.borrow() {
-                    // Not handled, not committed: delivered again after a restart.
-                    return;
-                }
-                let Ok(_permit) = self.permits.acquire().await else {
-                    return;
-                };
-                let (partition, offset) = (message.meta.partition, message.meta.offset);
-                let span = tracing::info_span!("kafka", topic = %self.consumer.topic, partition, offset, group = %self.consumer.group, handler = self.consumer.record.handler);
-                if !tracing::Instrument::instrument(self.settle(message), span).await {
-                    return;
-                }
-                if let Err(error) =
-                    self.committer
-                        .commit(&self.consumer.topic, partition, offset + 1)
-                {
-                    // Not fatal: the records after the last good commit come again.
-                    tracing::warn!(%error, partition, offset, "commit failed");
-                }
+    async fn run(self, mut inbox: mpsc::Receiver<Vec<Message>>) {
+        let mut batches = Vec::new();
+        loop {
+            if self.lane.paused.load(Ordering::SeqCst) {
+                // It has taken everything queued: the held records can come.
+                let _ = self.ready.send(self.lane.partition);
             }
+            // Everything queued at once: a busy partition costs one wake-up per batch.
+            if inbox.recv_many(&mut batches, QUEUED).await == 0 {
+                return;
+            }
+            // Partitions handled at once are bounded per run of records, not per record.
+            let Ok(_permit) = self.permits.acquire().await else {
+                return;
+            };
+            if !self.handle_run(batches.drain(..).flatten()).await {
+                return;
+            }
+        }
+    }
+
+    /// Handles a run of records in order, committing as it goes; `false` if it stopped early
+    /// (shutdown, revocation).
+    async fn handle_run(&self, records: impl Iterator<Item = Message>) -> bool {
+        // The position after the last handled record, not committed yet.
+        let mut handled = None;
+        let mut committed_at = Instant::now();
+        let mut completed = true;
+        for message in records {
+            if self.lane.revoked.load(Ordering::Relaxed) || *self.stop.borrow() {
+                // Not handled, not committed: delivered again, here or to the new owner.
+                completed = false;
+                break;
+            }
+            let offset = message.meta.offset;
+            let span = tracing::info_span!("kafka", topic = %self.consumer.topic, partition = self.lane.partition, offset, group = %self.consumer.group, handler = self.consumer.record.handler);
+            if !tracing::Instrument::instrument(self.settle(message), span).await {
+                completed = false;
+                break;
+            }
+            handled = Some(offset + 1);
+            // A slow run still commits as it goes.
+            if committed_at.elapsed() >= COMMIT_EVERY {
+                self.commit(handled.take());
+                committed_at = Instant::now();
+            }
+        }
+        self.commit(handled);
+        completed
+    }
+
+    /// Records `next` as the partition's position: librdkafka commits it with the next
+    /// periodic commit, on revocation and on close.
+    fn commit(&self, next: Option<i64>) {
+        let Some(next) = next else { return };
+        let partition = self.lane.partition;
+        let Err(error) = self.committer.commit(&self.consumer.topic, partition, next) else {
+            return;
+        };
+        if self.lane.revoked.load(Ordering::Relaxed) {
+            // The new owner handles those records again: at least once.
+            tracing::debug!(%error, partition, next, "not committed: partition revoked");
+        } else {
+            // Not fatal: the records after the last good commit come again.
+            tracing::warn!(%error, partition, next, "commit failed");
         }
     }
 
@@ -210,7 +405,6 @@ impl Worker {
     /// was abandoned at shutdown (so it must not be committed).
     async fn settle(&self, message: Message) -> bool {
         let record = self.consumer.record;
-        let message = Arc::new(message);
         // Built at the first failure only: most records succeed at once.
         let mut delays = None;
         let mut attempts = 0u32;
@@ -245,10 +439,10 @@ impl Worker {
     }
 
     /// Runs the handler once; a panic is a failure of this message only.
-    async fn attempt(&self, message: &Arc<Message>) -> Outcome {
+    async fn attempt(&self, message: &Message) -> Outcome {
         use futures_util::FutureExt;
 
-        let work = (self.consumer.record.handle)(self.container.clone(), message.clone());
+        let work = (self.consumer.record.handle)(&self.container, message);
         // The record's request id, when it has one, is the handler's current one.
         let request_id = message
             .header("x-request-id")

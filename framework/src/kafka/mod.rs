@@ -21,7 +21,7 @@ pub use extract::{FromMessage, Headers, Key, Payload, Proto, Rejection};
 pub use memory::MemoryBroker;
 pub use message::{Message, Metadata, Outgoing};
 pub use producer::{Producer, PublishError};
-pub use transport::{BoxFuture, Committer, KafkaError, Subscription, Transport};
+pub use transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 
 use crate::config::{ConfigError, Settings};
 use crate::di::{Container, Instance, Key as DiKey};

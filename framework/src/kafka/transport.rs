@@ -48,16 +48,34 @@ pub trait Transport: Send + Sync + 'static {
     fn ping(&self) -> BoxFuture<'_, Result<(), KafkaError>>;
 }
 
+/// What a subscription yields next.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Records, in order within each partition.
+    Records(Vec<Message>),
+    /// These (topic, partition) were taken from this member by a rebalance: records of them
+    /// already handed out are no longer this member's to handle, and their commits are
+    /// refused. Records fetched after this event belong to the new assignment.
+    Revoked(Vec<(String, i32)>),
+}
+
 /// One group member's stream of records.
 pub trait Subscription: Send {
-    /// The next record, waiting for one; `None` once closed.
-    fn next(&mut self) -> BoxFuture<'_, Option<Message>>;
+    /// Waits for records, then returns every one ready now, at most `max`; or a rebalance
+    /// that took partitions away. `None` once closed.
+    fn next(&mut self, max: usize) -> BoxFuture<'_, Option<Fetched>>;
+    /// Stops fetching `topic`/`partition`: records after those handed out come after
+    /// [`resume`](Subscription::resume).
+    fn pause(&mut self, topic: &str, partition: i32) -> Result<(), KafkaError>;
+    /// Fetches `topic`/`partition` again, from the first record not handed out yet.
+    fn resume(&mut self, topic: &str, partition: i32) -> Result<(), KafkaError>;
     /// Commits for this member; shared by the workers that handle its records.
     fn committer(&self) -> Arc<dyn Committer>;
 }
 
 /// Commits a group member's positions.
 pub trait Committer: Send + Sync {
-    /// Records `offset` (the next to read) as the group's position in `topic`/`partition`.
+    /// Records `offset` (the next to read) as the group's position in `topic`/`partition`;
+    /// refused once the partition is no longer this member's.
     fn commit(&self, topic: &str, partition: i32, offset: i64) -> Result<(), KafkaError>;
 }
