@@ -178,18 +178,7 @@ impl Transport for Broker {
             .set("enable.partition.eof", "false")
             .create_with_context(GroupEvents::default())
             .map_err(broker_error)?;
-        for topic in topics {
-            let metadata = consumer
-                .fetch_metadata(Some(topic), Timeout::After(METADATA_TIMEOUT))
-                .map_err(broker_error)?;
-            let known = metadata
-                .topics()
-                .iter()
-                .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
-            if !known {
-                return Err(KafkaError::UnknownTopic(topic.clone()));
-            }
-        }
+        // The topics were checked (or created) at startup; this only joins the group.
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(broker_error)?;
         Ok(Box::new(BrokerSubscription {
