@@ -133,6 +133,8 @@ impl Backend {
     async fn start(&self) -> Setup {
         let (topic, group) = (self.topic(), format!("ledger-{}", self.run));
         let echo_topic = format!("echo-{}", self.run);
+        // A group of its own: two consumers in one group rebalance each other as they join.
+        let echo_group = format!("echo-{}", self.run);
         let app = TestApp::start(&[
             ("DATABASE_URL", ""),
             ("KAFKA_BROKERS", self.brokers.as_str()),
@@ -140,6 +142,7 @@ impl Backend {
             ("ORDERS_TOPIC", topic.as_str()),
             ("ORDERS_GROUP", group.as_str()),
             ("ECHO_TOPIC", echo_topic.as_str()),
+            ("ECHO_GROUP", echo_group.as_str()),
         ])
         .await
         .expect("the app starts");
@@ -155,7 +158,7 @@ impl Backend {
     }
 }
 
-#[kafka_consumer(topic = "${ECHO_TOPIC}", group = "${ORDERS_GROUP}")]
+#[kafka_consumer(topic = "${ECHO_TOPIC}", group = "${ECHO_GROUP}")]
 async fn record_echo(
     Proto(echo): Proto<EchoRequest>,
     key: Key,
@@ -476,11 +479,17 @@ async fn a_held_up_partition_does_not_hold_up_the_others(backend: Backend) {
         (1000..1016).all(|id| setup.ids().contains(&id))
     })
     .await;
-    let held_ids: Vec<u32> = setup.ids().into_iter().filter(|id| *id >= 1000).collect();
+    let mut held_ids: Vec<u32> = setup.ids().into_iter().filter(|id| *id >= 1000).collect();
+    // A rebalance meanwhile may hand the order in hand (1000) to a new worker too: at least
+    // once. Every other held order was only queued, and comes once, in order.
+    if held_ids.iter().filter(|id| **id == 1000).count() > 1 {
+        let again = held_ids.iter().rposition(|id| *id == 1000).unwrap();
+        held_ids.remove(again);
+    }
     assert_eq!(
         held_ids,
         (1000..1016).collect::<Vec<_>>(),
-        "held orders in order, once"
+        "held orders in order, once (but for the one in hand)"
     );
     setup.app.shutdown().await.unwrap();
 }
@@ -633,6 +642,7 @@ async fn a_missing_topic_is_a_startup_error_unless_created() {
         ("KAFKA_CREATE_TOPICS", "false"),
         ("ORDERS_TOPIC", "never-created"),
         ("ORDERS_GROUP", "nobody"),
+        ("ECHO_GROUP", "nobody"),
         ("ECHO_TOPIC", "never-created-either"),
     ])
     .await;
@@ -657,6 +667,7 @@ async fn a_missing_dead_letter_topic_is_named_at_startup() {
         ("KAFKA_CREATE_TOPICS", "false"),
         ("ORDERS_TOPIC", "orders-kept"),
         ("ORDERS_GROUP", "nobody"),
+        ("ECHO_GROUP", "nobody"),
         ("ECHO_TOPIC", "echo-kept"),
     ])
     .await;
