@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod di;

@@ -148,7 +148,8 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<St
 }
 
 /// Keeps `grpc.health.v1.Health` in step with the app: `""` and every service are `SERVING`
-/// while the app is ready and every unit is up; each unit (`database`, ...) by its own name.
+/// while the app is ready and every required unit is up; each unit (`database`, `redis`, ...)
+/// by its own name.
 async fn follow_health(
     reporter: HealthReporter,
     services: Vec<&'static str>,
@@ -166,14 +167,14 @@ async fn follow_health(
                 ServingStatus::NotServing
             }
         };
-        let all_up = health.phase() == Phase::Ready && report.status == "up";
+        let ready = health.phase() == Phase::Ready && report.serving();
         for unit in &report.units {
             reporter
                 .set_service_status(unit.name, serving(unit.status == "up"))
                 .await;
         }
         for name in std::iter::once("").chain(services.iter().copied()) {
-            reporter.set_service_status(name, serving(all_up)).await;
+            reporter.set_service_status(name, serving(ready)).await;
         }
         tokio::select! {
             _ = tokio::time::sleep(HEALTH_INTERVAL) => {}

@@ -34,6 +34,8 @@ pub enum Phase {
 struct Unit {
     name: &'static str,
     check: Check,
+    /// Down only degrades the app (a cache, say); it stays ready.
+    optional: bool,
 }
 
 /// The app's health: its phase and one unit per backend.
@@ -65,12 +67,22 @@ pub struct UnitStatus {
     pub name: &'static str,
     /// `up` or `down`.
     pub status: &'static str,
+    /// The app does without it: down, it degrades the app but leaves it ready.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+impl Report {
+    /// Whether the app can serve: every required unit is up.
+    pub fn serving(&self) -> bool {
+        self.status != "down"
+    }
 }
 
 /// The body of `GET /health`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// `up` when every unit is up.
+    /// `up` when every unit is up, `degraded` when only optional ones are down, else `down`.
     pub status: &'static str,
     /// Where the app is in its life.
     pub phase: Phase,
@@ -85,12 +97,29 @@ impl Health {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        let check: Check = Arc::new(move || Box::pin(check()));
+        self.push(name, Arc::new(move || Box::pin(check())), false);
+    }
+
+    /// Adds a unit the app does without (a cache): down, it shows in the report and makes
+    /// the app `degraded`, but the app stays ready.
+    pub fn add_optional_unit<F, Fut>(&self, name: &'static str, check: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.push(name, Arc::new(move || Box::pin(check())), true);
+    }
+
+    fn push(&self, name: &'static str, check: Check, optional: bool) {
         self.inner
             .units
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Unit { name, check });
+            .push(Unit {
+                name,
+                check,
+                optional,
+            });
     }
 
     /// The current phase.
@@ -109,16 +138,16 @@ impl Health {
 
     /// Checks every unit concurrently, each under a timeout.
     pub async fn report(&self) -> Report {
-        let units: Vec<(&'static str, Check)> = self
+        let units: Vec<(&'static str, Check, bool)> = self
             .inner
             .units
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|u| (u.name, u.check.clone()))
+            .map(|u| (u.name, u.check.clone(), u.optional))
             .collect();
         let mut tasks = tokio::task::JoinSet::new();
-        for (index, (name, check)) in units.into_iter().enumerate() {
+        for (index, (name, check, optional)) in units.into_iter().enumerate() {
             tasks.spawn(async move {
                 let up = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
                     Ok(Ok(())) => true,
@@ -136,6 +165,7 @@ impl Health {
                     UnitStatus {
                         name,
                         status: if up { "up" } else { "down" },
+                        optional,
                     },
                 )
             });
@@ -143,9 +173,18 @@ impl Health {
         let mut results: Vec<(usize, UnitStatus)> = tasks.join_all().await;
         results.sort_by_key(|(index, _)| *index);
         let units: Vec<UnitStatus> = results.into_iter().map(|(_, u)| u).collect();
-        let up = units.iter().all(|u| u.status == "up");
+        let down = |optional: bool| {
+            units
+                .iter()
+                .any(|u| u.status != "up" && u.optional == optional)
+        };
+        let status = match (down(false), down(true)) {
+            (true, _) => "down",
+            (false, true) => "degraded",
+            (false, false) => "up",
+        };
         Report {
-            status: if up { "up" } else { "down" },
+            status,
             phase: self.phase(),
             units,
         }
@@ -179,7 +218,7 @@ async fn full(State(health): State<Health>) -> impl IntoResponse {
 }
 
 fn status_of(report: &Report) -> StatusCode {
-    if report.status == "up" {
+    if report.serving() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -242,6 +281,28 @@ mod tests {
             (status, body["phase"].as_str()),
             (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down"))
         );
+    }
+
+    #[tokio::test]
+    async fn an_optional_unit_down_degrades_but_keeps_the_app_ready() {
+        let health = Health::default();
+        health.set_phase(Phase::Ready);
+        health.add_unit("database", || async { Ok(()) });
+        health.add_optional_unit("redis", || async { Err("connection refused".to_owned()) });
+        let (status, body) = get(&health, "/health").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "status": "degraded",
+                "phase": "ready",
+                "units": [
+                    { "name": "database", "status": "up" },
+                    { "name": "redis", "status": "down", "optional": true }
+                ]
+            })
+        );
+        assert_eq!(get(&health, "/health/ready").await.0, StatusCode::OK);
     }
 
     #[tokio::test]

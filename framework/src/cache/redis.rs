@@ -1,0 +1,95 @@
+//! Redis through fred. The client reconnects by itself; while it is not connected, calls
+//! fail at once (the cache then falls through) instead of queueing behind a dead connection.
+
+use std::time::Duration;
+
+use fred::bytes::Bytes;
+use fred::prelude::{ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy};
+use fred::types::Builder;
+
+use super::store::{BoxFuture, Store, StoreError};
+
+/// How long a command may take before it counts as failed.
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The delay between reconnection attempts, forever.
+const RECONNECT_DELAY_MS: u32 = 500;
+
+/// A Redis connection.
+pub struct RedisStore {
+    client: fred::clients::Client,
+}
+
+fn backend(error: fred::error::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port[/db]`), waiting for the first connection up to
+    /// a second; a server that is down is retried in the background until it answers.
+    pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
+        let mut config = Config::from_url(url).map_err(backend)?;
+        // The first connection retries like any later one: the cache is optional.
+        config.fail_fast = false;
+        let client = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = CONNECT_TIMEOUT;
+                c.internal_command_timeout = CONNECT_TIMEOUT;
+                c.max_command_attempts = 1;
+            })
+            .with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT)
+            .set_policy(ReconnectPolicy::new_constant(0, RECONNECT_DELAY_MS))
+            .build()
+            .map_err(backend)?;
+        let _connection = client.connect();
+        if tokio::time::timeout(CONNECT_TIMEOUT, client.wait_for_connect())
+            .await
+            .is_err()
+        {
+            tracing::warn!(url, "Redis does not answer; the cache is skipped until it does");
+        }
+        Ok(RedisStore { client })
+    }
+
+    /// The client, when it is connected.
+    fn connected(&self) -> Result<&fred::clients::Client, StoreError> {
+        if self.client.is_connected() {
+            Ok(&self.client)
+        } else {
+            Err(StoreError::Disconnected)
+        }
+    }
+}
+
+impl Store for RedisStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let value: Option<Bytes> = self.connected()?.get(key).await.map_err(backend)?;
+            Ok(value.map(|v| v.to_vec()))
+        })
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let expiry = Expiration::PX(ttl.as_millis().max(1) as i64);
+            self.connected()?
+                .set::<(), _, _>(key, value, Some(expiry), None, false)
+                .await
+                .map_err(backend)
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { self.connected()?.del::<(), _>(key).await.map_err(backend) })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.connected()?.ping::<()>(None).await.map_err(backend) })
+    }
+}

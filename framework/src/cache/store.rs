@@ -1,0 +1,34 @@
+//! What the cache needs from a backend. Two implementations: the in-process store
+//! (`REDIS_URL=memory`) and Redis.
+
+use std::time::Duration;
+
+pub use crate::kafka::BoxFuture;
+
+/// A backend failure: the cache treats it as a miss (reads) or skips the write.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Not connected (Redis down or not reached yet).
+    #[error("the cache backend is not connected")]
+    Disconnected,
+    /// Anything the backend or client reported.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// A key-value store with expiry.
+pub trait Store: Send + Sync + 'static {
+    /// The value under `key`, if any and not expired.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+    /// Stores `value` under `key` for `ttl`.
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Removes `key`.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Whether the backend answers.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}

@@ -1,0 +1,350 @@
+//! The cache on the in-process store (`memory://<name>`) and on the real Redis named by
+//! `REDIS_URL` (scripts/test starts redis-server): hits and misses under the service prefix,
+//! TTL expiry, invalidation, one load for many concurrent misses, failed loads. Then, on a
+//! redis-server of its own that the test stops and starts again: the API answers while Redis
+//! is down, health shows it, and the cache is used again once Redis is back.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use framework::axum::Json;
+use framework::axum::extract::Path;
+use framework::cache::{Cache, MemoryStore, RedisStore, Store};
+use framework::testing::TestApp;
+use framework::{DomainError, Inject, http_route, module};
+use serde::{Deserialize, Serialize};
+
+const TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    id: u32,
+    name: String,
+}
+
+#[derive(Debug, thiserror::Error, DomainError)]
+pub enum ItemError {
+    #[error("item {0} does not exist")]
+    #[domain(not_found, code = "ITEM_UNKNOWN")]
+    Unknown(u32),
+}
+
+/// Items behind the cache; `loads` counts the trips to the "database".
+#[module]
+pub struct Catalog {
+    cache: Cache,
+    #[state]
+    loads: AtomicUsize,
+}
+
+impl Catalog {
+    async fn item(&self, id: u32) -> Result<Item, ItemError> {
+        self.cache
+            .get_or_load(&format!("item:{id}"), TTL, || async {
+                self.loads.fetch_add(1, Ordering::SeqCst);
+                // Slow enough for concurrent misses to overlap.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                match id {
+                    0 => Err(ItemError::Unknown(id)),
+                    _ => Ok(Item {
+                        id,
+                        name: format!("item {id}"),
+                    }),
+                }
+            })
+            .await
+    }
+
+    fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+}
+
+#[http_route(GET, "/items/{id}")]
+async fn get_item(Path(id): Path<u32>, catalog: Inject<Catalog>) -> Result<Json<Item>, ItemError> {
+    Ok(Json(catalog.item(id).await?))
+}
+
+/// Where the scenario runs.
+struct Backend {
+    url: String,
+    /// Unique per test: the service name, hence the key prefix.
+    service: String,
+}
+
+impl Backend {
+    fn memory(name: &str) -> Backend {
+        Backend {
+            url: format!("memory://{name}"),
+            service: name.to_owned(),
+        }
+    }
+
+    /// The Redis of `REDIS_URL`, under a service name no earlier run used.
+    fn redis(name: &str) -> Backend {
+        let url = std::env::var("REDIS_URL").unwrap_or_default();
+        assert!(
+            url.starts_with("redis://"),
+            "the Redis tests need REDIS_URL=redis://host:port of a running Redis \
+             (scripts/test starts redis-server); got {url:?}"
+        );
+        Backend {
+            url,
+            service: format!("{name}-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    async fn start(&self) -> TestApp {
+        TestApp::start(&[
+            ("DATABASE_URL", ""),
+            ("HTTP_BASE_PATH", ""),
+            ("KAFKA_BROKERS", ""),
+            ("REDIS_URL", self.url.as_str()),
+            ("APP_NAME", self.service.as_str()),
+        ])
+        .await
+        .expect("the app starts")
+    }
+
+    /// The store itself, to look at keys as they are stored.
+    async fn raw(&self) -> Arc<dyn Store> {
+        match self.url.strip_prefix("memory://") {
+            Some(name) => MemoryStore::named(name),
+            None => {
+                let store = Arc::new(RedisStore::connect(&self.url).await.unwrap());
+                eventually("a connection to Redis", || {
+                    let store = store.clone();
+                    async move { store.ping().await.is_ok() }
+                })
+                .await;
+                store
+            }
+        }
+    }
+}
+
+fn catalog(app: &TestApp) -> Arc<Catalog> {
+    app.running().component::<Catalog>().expect("the catalog")
+}
+
+/// Polls `done` until it holds, for at most 10 s.
+async fn eventually<F, Fut>(what: &str, done: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One test per backend for each scenario.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() {
+                super::$scenario(super::Backend::memory(stringify!($scenario))).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() {
+                super::$scenario(super::Backend::redis(stringify!($scenario))).await;
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    values_are_stored_under_the_service_prefix,
+    entries_expire_with_their_ttl,
+    invalidated_entries_are_loaded_again,
+    concurrent_misses_share_one_load,
+    a_failed_load_is_returned_and_not_cached,
+);
+
+async fn values_are_stored_under_the_service_prefix(backend: Backend) {
+    let app = backend.start().await;
+    let cache = &catalog(&app).cache;
+    assert_eq!(cache.get::<Item>("absent").await, None);
+    let item = Item {
+        id: 1,
+        name: "one".into(),
+    };
+    cache.set("one", &item, TTL).await;
+    assert_eq!(cache.get::<Item>("one").await, Some(item));
+
+    let raw = backend.raw().await;
+    let stored = raw.get(&format!("{}:one", backend.service)).await.unwrap();
+    assert_eq!(stored.as_deref(), Some(&br#"{"id":1,"name":"one"}"#[..]));
+    assert_eq!(raw.get("one").await.unwrap(), None, "keys carry the prefix");
+    app.shutdown().await.unwrap();
+}
+
+async fn entries_expire_with_their_ttl(backend: Backend) {
+    let app = backend.start().await;
+    let cache = &catalog(&app).cache;
+    cache.set("brief", &7u32, Duration::from_millis(200)).await;
+    assert_eq!(cache.get::<u32>("brief").await, Some(7));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(cache.get::<u32>("brief").await, None);
+    app.shutdown().await.unwrap();
+}
+
+async fn invalidated_entries_are_loaded_again(backend: Backend) {
+    let app = backend.start().await;
+    let catalog = catalog(&app);
+    let url = app.url("/items/3");
+    let first: Item = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let second: Item = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(catalog.loads(), 1, "the second read was a hit");
+
+    catalog.cache.delete("item:3").await;
+    assert_eq!(catalog.cache.get::<Item>("item:3").await, None);
+    let third: Item = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(third, first);
+    assert_eq!(catalog.loads(), 2, "loaded again after the invalidation");
+    app.shutdown().await.unwrap();
+}
+
+async fn concurrent_misses_share_one_load(backend: Backend) {
+    let app = backend.start().await;
+    let catalog = catalog(&app);
+    let reads = (0..50).map(|_| {
+        let catalog = catalog.clone();
+        tokio::spawn(async move { catalog.item(9).await.unwrap() })
+    });
+    let items = futures_util::future::join_all(reads).await;
+    assert!(items.iter().all(|i| i.as_ref().unwrap().name == "item 9"));
+    assert_eq!(catalog.loads(), 1, "50 concurrent misses, one load");
+    catalog.item(9).await.unwrap();
+    assert_eq!(catalog.loads(), 1);
+    app.shutdown().await.unwrap();
+}
+
+async fn a_failed_load_is_returned_and_not_cached(backend: Backend) {
+    let app = backend.start().await;
+    let response = reqwest::get(app.url("/items/0")).await.unwrap();
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "ITEM_UNKNOWN");
+    let catalog = catalog(&app);
+    assert!(catalog.item(0).await.is_err());
+    assert_eq!(catalog.loads(), 2, "a failure is not cached");
+    app.shutdown().await.unwrap();
+}
+
+/// A redis-server of the test's own, on a free port, that it can stop and start again.
+struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = RedisServer { port, child: None };
+        server.restart();
+        server
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on the PATH (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The `redis` unit's status in `/health`, and the response status.
+async fn redis_health(app: &TestApp) -> (u16, String, String) {
+    let response = reqwest::get(app.url("/health")).await.unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let unit = body["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "redis")
+        .expect("a redis unit")["status"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (status, body["status"].as_str().unwrap().to_owned(), unit)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_while_redis_is_down_and_uses_the_cache_again_once_it_is_back() {
+    let mut server = RedisServer::start();
+    let backend = Backend {
+        url: server.url(),
+        service: "outage".into(),
+    };
+    let app = backend.start().await;
+    let catalog = catalog(&app);
+    let url = app.url("/items/5");
+    eventually("Redis up", || async { redis_health(&app).await.2 == "up" }).await;
+    for _ in 0..2 {
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    }
+    assert_eq!(catalog.loads(), 1, "the second read was a hit");
+
+    server.stop();
+    eventually("Redis down in /health", || async {
+        redis_health(&app).await == (200, "degraded".into(), "down".into())
+    })
+    .await;
+    for _ in 0..2 {
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(response.status(), 200, "the API answers without its cache");
+        let item: Item = response.json().await.unwrap();
+        assert_eq!(item.name, "item 5");
+    }
+    assert_eq!(catalog.loads(), 3, "every read went to the loader");
+
+    server.restart();
+    eventually("Redis up again", || async {
+        redis_health(&app).await == (200, "up".into(), "up".into())
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    }
+    assert_eq!(catalog.loads(), 4, "cached again without a restart");
+    app.shutdown().await.unwrap();
+}
