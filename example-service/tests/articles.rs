@@ -320,6 +320,7 @@ async fn health(api: &Api) {
         json!([
             { "name": "database", "status": "up" },
             { "name": "kafka", "status": "up" },
+            { "name": "redis", "status": "up", "optional": true },
         ])
     );
 }

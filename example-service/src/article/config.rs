@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use framework::ConfigSection;
 use serde::Deserialize;
 use validator::Validate;
@@ -16,6 +18,16 @@ pub struct ArticleConfig {
     /// `ARTICLES_EVENTS_TOPIC`: where the article events go (and the projection reads them).
     #[validate(length(min = 1))]
     pub events_topic: String,
+    /// `ARTICLES_CACHE_TTL_SECS`: how long a read article stays cached.
+    #[validate(range(min = 1, max = 86400))]
+    #[serde(default = "cache_ttl_secs")]
+    pub cache_ttl_secs: u64,
+}
+
+impl ArticleConfig {
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_ttl_secs)
+    }
 }
 
 impl ConfigSection for ArticleConfig {
@@ -28,4 +40,8 @@ fn default_page_size() -> u32 {
 
 fn max_page_size() -> u32 {
     100
+}
+
+fn cache_ttl_secs() -> u64 {
+    300
 }

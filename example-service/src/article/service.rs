@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use framework::cache::Cache;
 use framework::kafka::Producer;
 use framework::{Config, module};
 use uuid::Uuid;
@@ -17,6 +18,7 @@ pub struct ArticleService {
     repo: Arc<dyn ArticleRepository>,
     config: Config<ArticleConfig>,
     events: Producer,
+    cache: Cache,
 }
 
 impl ArticleService {
@@ -39,7 +41,15 @@ impl ArticleService {
         Ok(article)
     }
 
+    /// Through the cache (`ARTICLES_CACHE_TTL_SECS`); a missing article is not cached.
     pub async fn get(&self, id: Uuid) -> Result<Article, ArticleError> {
+        let ttl = self.config.cache_ttl();
+        self.cache
+            .get_or_load(&cache_key(id), ttl, || self.stored(id))
+            .await
+    }
+
+    async fn stored(&self, id: Uuid) -> Result<Article, ArticleError> {
         self.repo.get(id).await?.ok_or(ArticleError::NotFound(id))
     }
 
@@ -64,7 +74,7 @@ impl ArticleService {
     }
 
     pub async fn update(&self, id: Uuid, input: ArticleInput) -> Result<Article, ArticleError> {
-        let current = self.get(id).await?;
+        let current = self.stored(id).await?;
         let article = Article {
             name: input.name,
             description: input.description,
@@ -76,6 +86,7 @@ impl ArticleService {
             .update(&article)
             .await?
             .ok_or(ArticleError::NotFound(id))?;
+        self.cache.delete(&cache_key(id)).await;
         self.publish(ArticleEvent::ArticleUpdated {
             id,
             name: updated.name.clone(),
@@ -89,6 +100,7 @@ impl ArticleService {
         if !self.repo.delete(id).await? {
             return Err(ArticleError::NotFound(id));
         }
+        self.cache.delete(&cache_key(id)).await;
         self.publish(ArticleEvent::ArticleDeleted { id, at: now() })
             .await
     }
@@ -109,6 +121,10 @@ impl ArticleService {
                 ArticleError::Event(error)
             })
     }
+}
+
+fn cache_key(id: Uuid) -> String {
+    format!("article:{id}")
 }
 
 /// Microseconds: what PostgreSQL's `timestamptz` keeps, so a created article reads back equal.

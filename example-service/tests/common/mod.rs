@@ -14,6 +14,8 @@ use example_service as _;
 pub struct Api {
     pub app: TestApp,
     pub client: Client,
+    /// Its database, for tests that look behind the service's back.
+    pub database_url: String,
     /// Dropped with the test: an SQLite file, removed afterwards.
     _file: Option<TempFile>,
 }
@@ -57,6 +59,7 @@ impl Api {
         Api {
             app,
             client: Client::new(),
+            database_url: url.to_owned(),
             _file: file,
         }
     }

@@ -47,7 +47,10 @@ impl RedisStore {
             .await
             .is_err()
         {
-            tracing::warn!(url, "Redis does not answer; the cache is skipped until it does");
+            tracing::warn!(
+                url,
+                "Redis does not answer; the cache is skipped until it does"
+            );
         }
         Ok(RedisStore { client })
     }
