@@ -93,3 +93,62 @@ pub(crate) fn expect_value(input: syn::parse::ParseStream<'_>, key: &syn::Path) 
     }
     input.parse::<syn::Token![=]>().map(drop)
 }
+
+/// A `key = value` argument of an attribute.
+pub(crate) struct Arg {
+    pub(crate) key: syn::Path,
+    pub(crate) value: syn::Lit,
+}
+
+impl syn::parse::Parse for Arg {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        let key: syn::Path = input.parse()?;
+        expect_value(input, &key)?;
+        let value = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), "expected a string or a number"))?;
+        Ok(Arg { key, value })
+    }
+}
+
+/// A non-empty string argument (a name, or `${CONFIG_KEY}`).
+pub(crate) fn string(value: &syn::Lit, key: &str, errors: &mut Errors) -> Option<syn::LitStr> {
+    match value {
+        syn::Lit::Str(s) if !s.value().trim().is_empty() => Some(s.clone()),
+        syn::Lit::Str(s) => {
+            errors.spanned(s, format!("`{key}` cannot be empty"));
+            None
+        }
+        other => {
+            errors.spanned(other, format!("`{key}` expects a string, e.g. `{key} = \"..\"` or `{key} = \"${{CONFIG_KEY}}\"`"));
+            None
+        }
+    }
+}
+
+/// A whole-number argument of at least `min`.
+pub(crate) fn number<N: std::str::FromStr>(
+    value: &syn::Lit,
+    key: &str,
+    min: u64,
+    errors: &mut Errors,
+) -> Option<N>
+where
+    N::Err: std::fmt::Display,
+{
+    let parsed = match value {
+        syn::Lit::Int(int) => int
+            .base10_parse::<u64>()
+            .ok()
+            .filter(|n| *n >= min)
+            .and_then(|n| n.to_string().parse().ok()),
+        _ => None,
+    };
+    if parsed.is_none() {
+        errors.spanned(
+            value,
+            format!("`{key}` expects a whole number of at least {min}"),
+        );
+    }
+    parsed
+}

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod attr;
+mod cron_job;
 mod domain_error;
 mod grpc_service;
 mod http_route;
@@ -31,6 +32,13 @@ pub fn http_route(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn kafka_consumer(args: TokenStream, item: TokenStream) -> TokenStream {
     kafka_consumer::expand(args.into(), item.into()).into()
+}
+
+/// Runs an `async fn` on a cron schedule (with seconds), optionally once per tick across all
+/// replicas: `#[cron_job(schedule = "0 */5 * * * *", singleton)]`.
+#[proc_macro_attribute]
+pub fn cron_job(args: TokenStream, item: TokenStream) -> TokenStream {
+    cron_job::expand(args.into(), item.into()).into()
 }
 
 /// Serves a tonic service implemented by a `#[module]`:

@@ -18,6 +18,7 @@
 pub mod app;
 pub mod cache;
 pub mod config;
+pub mod cron;
 pub mod db;
 pub mod di;
 pub mod error;
@@ -34,7 +35,7 @@ pub use config::{Config, ConfigSection};
 pub use di::Inject;
 pub use error::{DomainError, ErrorKind, Problem};
 pub use framework_macros::{
-    DomainError, grpc_service, http_route, kafka_consumer, migrations, module,
+    DomainError, cron_job, grpc_service, http_route, kafka_consumer, migrations, module,
 };
 pub use http::Valid;
 
@@ -55,13 +56,31 @@ pub mod __private {
     pub use ::inventory;
     pub use ::tonic;
 
+    pub use crate::cron::{FromJob, JobContext, JobRecord, Overlap};
     pub use crate::db::EmbeddedMigration;
     pub use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
+    pub use crate::error::Failure;
     pub use crate::error::{DomainError, ErrorKind, Problem};
     pub use crate::grpc::{GrpcServiceRecord, MountOptions, status_from_domain_error};
     pub use crate::kafka::{
         BoxFuture as KafkaFuture, ConsumerRecord, FromMessage, Message, Outcome,
     };
+
+    /// What `#[cron_job]` functions return: a failed run is reported.
+    #[diagnostic::on_unimplemented(
+        message = "a `#[cron_job]` must return `Result<(), E>` with `E: DomainError`, not `{Self}`",
+        label = "a failed run is reported with the error's code"
+    )]
+    pub trait JobResult {
+        /// The run's result for the scheduler.
+        fn into_result(self) -> Result<(), Failure>;
+    }
+
+    impl<E: DomainError> JobResult for Result<(), E> {
+        fn into_result(self) -> Result<(), Failure> {
+            self.map_err(|error| Failure::of(&error))
+        }
+    }
 
     /// What `#[kafka_consumer]` handlers return: the error's kind decides retry or
     /// dead-letter.

@@ -1,11 +1,13 @@
 //! A second module fed by the article events: per-article change counts, kept in the
-//! database and readable over HTTP.
+//! database and readable over HTTP; and a job that sums them up periodically.
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use framework::axum::Json;
 use framework::axum::extract::Path;
-use framework::{Inject, http_route, kafka_consumer, module};
+use framework::cron::JobContext;
+use framework::{Inject, cron_job, http_route, kafka_consumer, module};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -20,12 +22,25 @@ pub struct Activity {
     pub last_event: String,
 }
 
+/// The totals one run of the `summarize` job took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub taken_at: DateTime<Utc>,
+    pub articles: i64,
+    pub changes: i64,
+    /// Summaries taken so far, this one included.
+    pub runs: i64,
+}
+
 /// The projection's storage port; the SQL adapters implement it.
 #[framework::async_trait]
 pub trait ActivityRepository: Send + Sync {
     /// Counts `event` once: a redelivered event (same article, same time) is not counted again.
     async fn record(&self, event: &ArticleEvent) -> Result<(), ArticleError>;
     async fn get(&self, id: Uuid) -> Result<Option<Activity>, ArticleError>;
+    /// Stores the totals as of `taken_at`; a second call for the same time changes nothing.
+    async fn summarize(&self, taken_at: DateTime<Utc>) -> Result<(), ArticleError>;
+    async fn latest_summary(&self) -> Result<Option<Summary>, ArticleError>;
 }
 
 /// The projection's use cases.
@@ -50,4 +65,26 @@ pub async fn get_activity(
 ) -> Result<Json<Activity>, ArticleError> {
     let found = activity.repo.get(id).await?;
     found.map(Json).ok_or(ArticleError::NoActivity(id))
+}
+
+/// Sums up the articles and their changes, on one replica per tick
+/// (`ARTICLES_SUMMARY_SCHEDULE`, every minute by default).
+#[cron_job(
+    schedule = "${ARTICLES_SUMMARY_SCHEDULE}",
+    singleton,
+    timeout_secs = 30
+)]
+async fn summarize(
+    context: JobContext,
+    activity: Inject<ArticleActivity>,
+) -> Result<(), ArticleError> {
+    activity.repo.summarize(context.tick).await
+}
+
+#[http_route(GET, "/articles/summaries/latest")]
+pub async fn latest_summary(
+    activity: Inject<ArticleActivity>,
+) -> Result<Json<Summary>, ArticleError> {
+    let found = activity.repo.latest_summary().await?;
+    found.map(Json).ok_or(ArticleError::NoSummary)
 }

@@ -16,6 +16,10 @@ pub enum ArticleError {
     #[domain(not_found, code = "ARTICLE_ACTIVITY_NOT_FOUND")]
     NoActivity(Uuid),
 
+    #[error("no summary has been taken yet")]
+    #[domain(not_found, code = "ARTICLE_SUMMARY_NOT_FOUND")]
+    NoSummary,
+
     #[error("the article change was stored but its event was not published")]
     #[domain(internal, code = "ARTICLE_EVENT_NOT_PUBLISHED")]
     Event(#[source] framework::kafka::PublishError),

@@ -16,6 +16,8 @@ pub struct Api {
     pub client: Client,
     /// Its database, for tests that look behind the service's back.
     pub database_url: String,
+    /// Its Kafka brokers (an in-process one unless the test named one).
+    pub brokers: String,
     /// Dropped with the test: an SQLite file, removed afterwards.
     _file: Option<TempFile>,
 }
@@ -44,6 +46,13 @@ impl Api {
         Api::start(&fresh_postgres_database().await, None, overrides).await
     }
 
+    /// A second replica of `first`: the same database and in-process broker.
+    pub async fn on(first: &Api, overrides: &[(&str, &str)]) -> Api {
+        let mut all = vec![("KAFKA_BROKERS", first.brokers.as_str())];
+        all.extend_from_slice(overrides);
+        Api::start(&first.database_url, None, &all).await
+    }
+
     async fn start(url: &str, file: Option<TempFile>, overrides: &[(&str, &str)]) -> Api {
         // Its own in-process broker, unless the test names one.
         let brokers = format!("memory://{}", uuid::Uuid::new_v4());
@@ -56,10 +65,16 @@ impl Api {
         let app = TestApp::start(&all)
             .await
             .unwrap_or_else(|e| panic!("the app starts on {url}: {e}"));
+        let brokers = overrides
+            .iter()
+            .rev()
+            .find(|(key, _)| *key == "KAFKA_BROKERS")
+            .map_or(brokers.clone(), |(_, value)| (*value).to_owned());
         Api {
             app,
             client: Client::new(),
             database_url: url.to_owned(),
+            brokers,
             _file: file,
         }
     }

@@ -1,9 +1,9 @@
 use proc_macro2::{Span, TokenStream};
-use syn::parse::{Parse, ParseStream, Parser};
+use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{FnArg, Token};
 
-use crate::attr::{Errors, set_once};
+use crate::attr::{Arg, Errors, number, set_once, string};
 
 const TOPIC: &str = "topic";
 const GROUP: &str = "group";
@@ -26,62 +26,6 @@ pub(crate) struct Consumer {
     pub(crate) params: Vec<syn::Type>,
     /// The `T` of each `Inject<T>`.
     pub(crate) injected: Vec<syn::Type>,
-}
-
-struct Arg {
-    key: syn::Path,
-    value: syn::Lit,
-}
-
-impl Parse for Arg {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let key: syn::Path = input.parse()?;
-        crate::attr::expect_value(input, &key)?;
-        let value = input
-            .parse()
-            .map_err(|e| syn::Error::new(e.span(), "expected a string or a number"))?;
-        Ok(Arg { key, value })
-    }
-}
-
-fn string(value: &syn::Lit, key: &str, errors: &mut Errors) -> Option<syn::LitStr> {
-    match value {
-        syn::Lit::Str(s) if !s.value().trim().is_empty() => Some(s.clone()),
-        syn::Lit::Str(s) => {
-            errors.spanned(s, format!("`{key}` cannot be empty"));
-            None
-        }
-        other => {
-            errors.spanned(other, format!("`{key}` expects a string, e.g. `{key} = \"articles.created\"` or `{key} = \"${{CONFIG_KEY}}\"`"));
-            None
-        }
-    }
-}
-
-fn number<N: std::str::FromStr>(
-    value: &syn::Lit,
-    key: &str,
-    min: u64,
-    errors: &mut Errors,
-) -> Option<N>
-where
-    N::Err: std::fmt::Display,
-{
-    let parsed = match value {
-        syn::Lit::Int(int) => int
-            .base10_parse::<u64>()
-            .ok()
-            .filter(|n| *n >= min)
-            .and_then(|n| n.to_string().parse().ok()),
-        _ => None,
-    };
-    if parsed.is_none() {
-        errors.spanned(
-            value,
-            format!("`{key}` expects a whole number of at least {min}"),
-        );
-    }
-    parsed
 }
 
 impl Consumer {

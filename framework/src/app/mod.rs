@@ -87,6 +87,7 @@ impl App {
             server,
             grpc: None,
             consumers: Vec::new(),
+            jobs: Vec::new(),
             container: None,
             stop_hooks: Vec::new(),
             delay: self.config.shutdown_delay(),
@@ -99,6 +100,7 @@ impl App {
                 Ok(RunningApp {
                     grpc: deliveries.grpc,
                     consumers: deliveries.consumers,
+                    jobs: deliveries.jobs,
                     container: Some(deliveries.container),
                     stop_hooks: deliveries.stop_hooks,
                     ..running
@@ -161,6 +163,8 @@ impl App {
                     return Err(error.into());
                 }
             };
+        let (jobs, _) = self.registry.resolve_jobs(&self.settings);
+        let jobs = crate::cron::start_jobs(jobs, &container, &stopped);
         let state = AppState {
             container: container.clone(),
         };
@@ -176,6 +180,7 @@ impl App {
                 router,
                 grpc,
                 consumers,
+                jobs,
                 stop_hooks,
             }),
             Err(panic) => {
@@ -254,6 +259,7 @@ struct Deliveries {
     router: axum::Router,
     grpc: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     consumers: Vec<JoinHandle<Result<(), crate::kafka::KafkaError>>>,
+    jobs: Vec<JoinHandle<Result<(), std::convert::Infallible>>>,
     stop_hooks: Vec<StopHook>,
 }
 
@@ -266,6 +272,7 @@ pub struct RunningApp {
     server: JoinHandle<std::io::Result<()>>,
     grpc: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     consumers: Vec<JoinHandle<Result<(), crate::kafka::KafkaError>>>,
+    jobs: Vec<JoinHandle<Result<(), std::convert::Infallible>>>,
     container: Option<Arc<Container>>,
     stop_hooks: Vec<StopHook>,
     delay: Duration,
@@ -313,7 +320,18 @@ impl RunningApp {
                 drain("Kafka consumer", consumer, self.deadline).await;
             }
         };
-        tokio::join!(drain("HTTP", self.server, self.deadline), grpc, consumers);
+        // Jobs stop scheduling and their runs in progress finish.
+        let jobs = async {
+            for job in self.jobs {
+                drain("job scheduler", job, self.deadline).await;
+            }
+        };
+        tokio::join!(
+            drain("HTTP", self.server, self.deadline),
+            grpc,
+            consumers,
+            jobs
+        );
         let remaining = self.deadline.saturating_sub(started.elapsed());
         if tokio::time::timeout(remaining, run_stop_hooks(self.stop_hooks))
             .await

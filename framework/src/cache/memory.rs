@@ -68,4 +68,52 @@ impl Store for MemoryStore {
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut entries = self.entries();
+        let now = Instant::now();
+        let free = entries.get(key).is_none_or(|(_, expires)| *expires <= now);
+        if free {
+            entries.insert(key.to_owned(), (owner.as_bytes().to_vec(), now + ttl));
+        }
+        Box::pin(std::future::ready(Ok(free)))
+    }
+
+    fn renew<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut entries = self.entries();
+        let now = Instant::now();
+        let held = match entries.get_mut(key) {
+            Some((holder, expires)) if holder == owner.as_bytes() && *expires > now => {
+                *expires = now + ttl;
+                true
+            }
+            _ => false,
+        };
+        Box::pin(std::future::ready(Ok(held)))
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut entries = self.entries();
+        let held = entries.get(key).is_some_and(|(holder, expires)| {
+            holder == owner.as_bytes() && *expires > Instant::now()
+        });
+        if held {
+            entries.remove(key);
+        }
+        Box::pin(std::future::ready(Ok(held)))
+    }
 }

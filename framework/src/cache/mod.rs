@@ -53,7 +53,13 @@ impl Cache {
         }
     }
 
-    fn key(&self, key: &str) -> String {
+    /// The store, for job leases.
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// `key` with the service prefix.
+    pub(crate) fn key(&self, key: &str) -> String {
         let mut full = String::with_capacity(self.prefix.len() + key.len());
         full.push_str(&self.prefix);
         full.push_str(key);

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use fred::bytes::Bytes;
-use fred::prelude::{ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy};
+use fred::prelude::{ClientLike, Config, Expiration, KeysInterface, LuaInterface, ReconnectPolicy};
 use fred::types::Builder;
+use fred::types::SetOptions;
 
 use super::store::{BoxFuture, Store, StoreError};
 
@@ -80,7 +81,7 @@ impl Store for RedisStore {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let expiry = Expiration::PX(ttl.as_millis().max(1) as i64);
+            let expiry = Expiration::PX(millis(ttl));
             self.connected()?
                 .set::<(), _, _>(key, value, Some(expiry), None, false)
                 .await
@@ -95,4 +96,64 @@ impl Store for RedisStore {
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move { self.connected()?.ping::<()>(None).await.map_err(backend) })
     }
+
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let expiry = Expiration::PX(millis(ttl));
+            let set: Option<String> = self
+                .connected()?
+                .set(key, owner, Some(expiry), Some(SetOptions::NX), false)
+                .await
+                .map_err(backend)?;
+            Ok(set.is_some())
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let args = vec![owner.to_owned(), millis(ttl).to_string()];
+            let renewed: i64 = self
+                .connected()?
+                .eval(RENEW, key, args)
+                .await
+                .map_err(backend)?;
+            Ok(renewed == 1)
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let released: i64 = self
+                .connected()?
+                .eval(RELEASE, key, owner)
+                .await
+                .map_err(backend)?;
+            Ok(released == 1)
+        })
+    }
+}
+
+/// Extends the lease `KEYS[1]` to `ARGV[2]` ms if `ARGV[1]` holds it: atomic on the server.
+const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
+    return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+/// Deletes the lease `KEYS[1]` if `ARGV[1]` holds it.
+const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
+    return redis.call('del', KEYS[1]) else return 0 end";
+
+fn millis(duration: Duration) -> i64 {
+    duration.as_millis().max(1) as i64
 }

@@ -1,4 +1,4 @@
-//! What the cache needs from a backend. Two implementations: the in-process store
+//! What the cache and job leases need from a backend. Two implementations: the in-process store
 //! (`REDIS_URL=memory`) and Redis.
 
 use std::time::Duration;
@@ -31,4 +31,25 @@ pub trait Store: Send + Sync + 'static {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Whether the backend answers.
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Leases: sets `key` to `owner` for `ttl` unless `key` exists; whether it did.
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Extends `key` to `ttl` from now if `owner` holds it; whether it did.
+    fn renew<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Deletes `key` if `owner` holds it; whether it did.
+    fn release<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }

@@ -157,6 +157,19 @@ impl Settings {
         self.entries.get(key).map(|e| e.value.as_str())
     }
 
+    /// `name` as an attribute wrote it: the value of `KEY` when it is `${KEY}`, else itself.
+    pub fn resolve(&self, name: &str) -> Result<String, ConfigError> {
+        match name.strip_prefix("${").and_then(|n| n.strip_suffix('}')) {
+            Some(key) => match self.get(key).map(str::trim) {
+                Some(value) if !value.is_empty() => Ok(value.to_owned()),
+                _ => Err(ConfigError::Missing {
+                    key: key.to_owned(),
+                }),
+            },
+            None => Ok(name.to_owned()),
+        }
+    }
+
     /// Where the value of `key` came from, if set.
     pub fn origin(&self, key: &str) -> Option<&Origin> {
         self.entries.get(key).map(|e| &e.origin)

@@ -48,6 +48,19 @@ impl Graph {
             ));
             walk.root(label, &needer, dependencies);
         }
+        for job in &registry.jobs {
+            let needer = Needer {
+                description: format!("job `{}`", job.handler),
+                location: job.location,
+            };
+            let label = format!("job {} ({})", job.handler, job.location);
+            let mut dependencies = (job.dependencies)();
+            if job.singleton {
+                // Its leases live in the cache's store.
+                dependencies.push(Dependency::Component(Key::of::<crate::cache::Cache>()));
+            }
+            walk.root(label, &needer, dependencies);
+        }
         for service in &registry.grpc_services {
             let needer = Needer {
                 description: format!("`#[grpc_service]` {}", service.service),

@@ -113,3 +113,25 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     }
     chain
 }
+
+/// A Kafka handler's or a job's error, as the runtime needs it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Its kind, which decides retry or dead-letter.
+    pub kind: ErrorKind,
+    /// Its stable code.
+    pub code: &'static str,
+    /// The error chain, for logs and the dead-letter headers (never for clients).
+    pub message: String,
+}
+
+impl Failure {
+    /// The failure of a domain error.
+    pub fn of<E: DomainError>(error: &E) -> Failure {
+        Failure {
+            kind: error.kind(),
+            code: error.code(),
+            message: error_chain(error),
+        }
+    }
+}

@@ -16,7 +16,7 @@ use super::extract::Rejection;
 use super::message::{Message, Outgoing};
 use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 use crate::di::Container;
-use crate::error::{DomainError, ErrorKind, error_chain};
+use crate::error::{ErrorKind, Failure};
 use crate::registry::Location;
 
 /// What a handler made of a message.
@@ -27,28 +27,6 @@ pub enum Outcome {
     Rejected(Rejection),
     /// The handler failed.
     Failed(Failure),
-}
-
-/// A handler's error, as the runtime needs it.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    /// Its kind, which decides retry or dead-letter.
-    pub kind: ErrorKind,
-    /// Its stable code.
-    pub code: &'static str,
-    /// The error chain, for logs and the dead-letter headers (never for clients).
-    pub message: String,
-}
-
-impl Failure {
-    /// The failure of a domain error.
-    pub fn of<E: DomainError>(error: &E) -> Failure {
-        Failure {
-            kind: error.kind(),
-            code: error.code(),
-            message: error_chain(error),
-        }
-    }
 }
 
 /// The handler adapter the macro generates.

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use crate::error::Failure;
 pub use broker::Broker;
-pub use consumer::{ConsumerRecord, Failure, Handle, Outcome, Resolved, dead_letter_headers};
+pub use consumer::{ConsumerRecord, Handle, Outcome, Resolved, dead_letter_headers};
 pub use extract::{FromMessage, Headers, Key, Payload, Proto, Rejection};
 pub use memory::MemoryBroker;
 pub use message::{Message, Metadata, Outgoing};
@@ -80,29 +81,16 @@ inventory::submit! {
     }
 }
 
-/// `name`, or the value of `KEY` when `name` is `${KEY}`.
-fn resolve_name(name: &'static str, settings: &Settings) -> Result<String, ConfigError> {
-    match name.strip_prefix("${").and_then(|n| n.strip_suffix('}')) {
-        Some(key) => match settings.get(key).map(str::trim) {
-            Some(value) if !value.is_empty() => Ok(value.to_owned()),
-            _ => Err(ConfigError::Missing {
-                key: key.to_owned(),
-            }),
-        },
-        None => Ok(name.to_owned()),
-    }
-}
-
 impl Resolved {
     /// Resolves the names of `record` against the config.
     pub fn new(
         record: &'static ConsumerRecord,
         settings: &Settings,
     ) -> Result<Resolved, ConfigError> {
-        let topic = resolve_name(record.topic, settings)?;
-        let group = resolve_name(record.group, settings)?;
+        let topic = settings.resolve(record.topic)?;
+        let group = settings.resolve(record.group)?;
         let dead_letter = match record.dead_letter {
-            Some(name) => resolve_name(name, settings)?,
+            Some(name) => settings.resolve(name)?,
             None => format!("{topic}.dlq"),
         };
         Ok(Resolved {

@@ -112,6 +112,27 @@ pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreCon
             );
         }
     }
+    if !registry.jobs.is_empty() {
+        let _ = writeln!(out, "\njobs:");
+        for job in registry.resolve_jobs(settings).0 {
+            let record = job.record;
+            let next = job
+                .next_run()
+                .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
+            let overlap = match record.overlap {
+                crate::cron::Overlap::Skip => "skip",
+                crate::cron::Overlap::Allow => "allow",
+            };
+            let timeout = record
+                .timeout_secs
+                .map_or_else(|| "none".to_owned(), |s| format!("{s} s"));
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> {}  {}\n    next run {next}, singleton {}, overlap {overlap}, timeout {timeout}",
+                job.expression, record.handler, record.location, record.singleton
+            );
+        }
+    }
     let _ = writeln!(out, "\nerror codes:");
     for code in &registry.error_codes {
         let _ = writeln!(

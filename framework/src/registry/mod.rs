@@ -212,6 +212,8 @@ pub struct Registry {
     pub descriptor_sets: Vec<&'static FileDescriptorSetRecord>,
     /// Kafka consumers.
     pub consumers: Vec<&'static ConsumerRecord>,
+    /// Cron jobs.
+    pub jobs: Vec<&'static crate::cron::JobRecord>,
 }
 
 impl Registry {
@@ -234,6 +236,27 @@ impl Registry {
         (resolved, errors)
     }
 
+    /// The jobs with their schedules read from `settings` and parsed, and the errors: a
+    /// missing schedule key, an invalid expression.
+    pub fn resolve_jobs(
+        &self,
+        settings: &Settings,
+    ) -> (Vec<crate::cron::Resolved>, Vec<WiringError>) {
+        let mut resolved = Vec::new();
+        let mut errors = Vec::new();
+        for &record in &self.jobs {
+            match crate::cron::Resolved::new(record, settings) {
+                Ok(job) => resolved.push(job),
+                Err(error) => errors.push(WiringError::Job {
+                    handler: record.handler,
+                    location: record.location,
+                    error,
+                }),
+            }
+        }
+        (resolved, errors)
+    }
+
     /// Collects every record submitted in this program.
     pub fn collect() -> Registry {
         let mut providers: Vec<_> = inventory::iter::<ProviderRecord>.into_iter().collect();
@@ -251,6 +274,10 @@ impl Registry {
             .collect();
         let mut consumers: Vec<_> = inventory::iter::<ConsumerRecord>.into_iter().collect();
         consumers.sort_by_key(|c| (c.topic, c.group, c.location));
+        let mut jobs: Vec<_> = inventory::iter::<crate::cron::JobRecord>
+            .into_iter()
+            .collect();
+        jobs.sort_by_key(|j| (j.handler, j.location));
         Registry {
             providers,
             routes,
@@ -259,6 +286,7 @@ impl Registry {
             grpc_services,
             descriptor_sets,
             consumers,
+            jobs,
         }
     }
 
@@ -271,6 +299,8 @@ impl Registry {
         errors.extend(report::grpc_service_clashes(&self.grpc_services));
         let (_, consumer_errors) = self.resolve_consumers(settings);
         errors.extend(consumer_errors);
+        let (_, job_errors) = self.resolve_jobs(settings);
+        errors.extend(job_errors);
         if self.migrations.len() > 1 {
             errors.push(WiringError::DuplicateMigrations(
                 self.migrations.iter().map(|m| m.location).collect(),

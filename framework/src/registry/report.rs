@@ -105,6 +105,15 @@ pub enum WiringError {
         /// The missing key.
         error: ConfigError,
     },
+    /// A job's schedule names a config key that is not set, or is not a cron expression.
+    Job {
+        /// The job.
+        handler: &'static str,
+        /// Where it is written.
+        location: Location,
+        /// What is wrong.
+        error: ConfigError,
+    },
     /// Two consumers of one topic in one group.
     ConsumerClash {
         /// `topic` in group `group`.
@@ -215,6 +224,11 @@ impl fmt::Display for WiringError {
                 location,
                 error,
             } => write!(f, "consumer `{handler}` at {location}: {error}"),
+            WiringError::Job {
+                handler,
+                location,
+                error,
+            } => write!(f, "job `{handler}` at {location}: {error}"),
             WiringError::ConsumerClash {
                 subscription,
                 handlers,

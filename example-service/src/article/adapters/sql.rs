@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use framework::sqlx::{self, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 use uuid::Uuid;
 
-use crate::article::activity::{Activity, ActivityRepository};
+use crate::article::activity::{Activity, ActivityRepository, Summary};
 use crate::article::domain::Article;
 use crate::article::error::ArticleError;
 use crate::article::events::ArticleEvent;
@@ -165,6 +165,40 @@ where
             article_id: id,
             changes,
             last_event,
+        }))
+    }
+
+    async fn summarize(&self, taken_at: DateTime<Utc>) -> Result<(), ArticleError> {
+        // SUM of BIGINT is NUMERIC in PostgreSQL: cast back.
+        let sql = "INSERT INTO activity_summaries (taken_at, articles, changes) \
+                   SELECT $1, (SELECT COUNT(*) FROM articles), \
+                   (SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM article_activity) \
+                   ON CONFLICT (taken_at) DO NOTHING";
+        sqlx::query::<DB>(sql)
+            .bind(taken_at)
+            .execute(self.pool())
+            .await
+            .map_err(ArticleError::Storage)?;
+        Ok(())
+    }
+
+    async fn latest_summary(&self) -> Result<Option<Summary>, ArticleError> {
+        let latest = sqlx::query_as::<DB, (DateTime<Utc>, i64, i64)>(
+            "SELECT taken_at, articles, changes FROM activity_summaries \
+             ORDER BY taken_at DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await
+        .map_err(ArticleError::Storage)?;
+        let (runs,) = sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM activity_summaries")
+            .fetch_one(self.pool())
+            .await
+            .map_err(ArticleError::Storage)?;
+        Ok(latest.map(|(taken_at, articles, changes)| Summary {
+            taken_at,
+            articles,
+            changes,
+            runs,
         }))
     }
 }

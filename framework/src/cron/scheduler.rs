@@ -1,0 +1,234 @@
+//! Runs each job at its ticks until shutdown.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{JobContext, Overlap, Resolved};
+use crate::cache::Cache;
+use crate::di::Container;
+
+/// How long a run's lease lives without renewal: a replica that dies mid-run holds the job
+/// no longer than this.
+const LEASE_TTL: Duration = Duration::from_secs(30);
+/// How often a running job renews its lease.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// How long a claimed tick stays claimed: longer than any clock skew between replicas.
+const TICK_TTL: Duration = Duration::from_secs(300);
+
+/// Starts one scheduler task per job; each stops scheduling when `stop` turns true and ends
+/// once its runs in progress have finished.
+pub(crate) fn start_jobs(
+    jobs: Vec<Resolved>,
+    container: &Arc<Container>,
+    stop: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<Result<(), Infallible>>> {
+    // One owner token per app: it tells this replica's leases from the others'.
+    let owner: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+    jobs.into_iter()
+        .map(|job| {
+            // The wiring check made sure a singleton job has the cache.
+            let leases = job
+                .record
+                .singleton
+                .then(|| container.get::<Cache>())
+                .flatten()
+                .map(|cache| Leases {
+                    cache: Cache::clone(&cache),
+                    owner: owner.clone(),
+                    job: job.record.handler,
+                });
+            tracing::info!(job = job.record.handler, schedule = %job.expression, singleton = job.record.singleton, "job scheduled");
+            let scheduler = Scheduler {
+                job,
+                container: container.clone(),
+                leases,
+                running: Arc::default(),
+            };
+            tokio::spawn(scheduler.run(stop.clone()))
+        })
+        .collect()
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await.map(drop);
+}
+
+struct Scheduler {
+    job: Resolved,
+    container: Arc<Container>,
+    leases: Option<Leases>,
+    /// A run of this job is going on in this replica.
+    running: Arc<AtomicBool>,
+}
+
+impl Scheduler {
+    async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), Infallible> {
+        let this = Arc::new(self);
+        let mut runs = JoinSet::new();
+        while let Some(tick) = this.job.next_run() {
+            let wait = (tick - Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stopped(&mut stop) => break,
+            }
+            while runs.try_join_next().is_some() {}
+            if let Some(claimed) = this.clone().start(tick).await {
+                runs.spawn(claimed);
+            }
+        }
+        // Stop scheduling; the runs in progress finish (the app's deadline bounds this).
+        while runs.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    /// The run for `tick`, unless the tick is skipped or another replica has it.
+    async fn start(self: Arc<Self>, tick: DateTime<Utc>) -> Option<impl Future<Output = ()>> {
+        let job = self.job.record;
+        let skip = job.overlap == Overlap::Skip;
+        if skip && self.running.load(Ordering::SeqCst) {
+            tracing::info!(job = job.handler, %tick, "tick skipped: the previous run is still going");
+            return None;
+        }
+        let lease = match &self.leases {
+            Some(leases) => leases.claim(tick, skip).await?,
+            None => None,
+        };
+        self.running.store(true, Ordering::SeqCst);
+        Some(async move {
+            self.run_once(tick, lease).await;
+            self.running.store(false, Ordering::SeqCst);
+        })
+    }
+
+    /// Runs the job once, renewing its lease meanwhile; a failure, panic or timeout is
+    /// reported and the schedule goes on.
+    async fn run_once(&self, tick: DateTime<Utc>, lease: Option<String>) {
+        let job = self.job.record;
+        let context = JobContext {
+            job: job.handler,
+            tick,
+        };
+        let started = Instant::now();
+        let work =
+            std::panic::AssertUnwindSafe((job.run)(&self.container, &context)).catch_unwind();
+        let work = async {
+            match job.timeout_secs {
+                Some(secs) => tokio::time::timeout(Duration::from_secs(secs), work)
+                    .await
+                    .ok(),
+                None => Some(work.await),
+            }
+        };
+        let renewing = async {
+            match (&self.leases, &lease) {
+                (Some(leases), Some(key)) => leases.keep(key).await,
+                _ => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            // The lease was lost: another replica may run the job now.
+            () = renewing => None,
+        };
+        let elapsed = started.elapsed();
+        match outcome {
+            Some(Ok(Ok(()))) => {
+                tracing::info!(job = job.handler, %tick, ?elapsed, "job run finished")
+            }
+            Some(Ok(Err(failure))) => {
+                tracing::error!(job = job.handler, %tick, code = failure.code, error = %failure.message, ?elapsed, "job run failed");
+            }
+            Some(Err(panic)) => tracing::error!(
+                job = job.handler,
+                %tick,
+                code = "JOB_PANICKED",
+                error = crate::http::panic_message(&*panic),
+                "job run panicked"
+            ),
+            None => {
+                tracing::error!(job = job.handler, %tick, code = "JOB_TIMED_OUT", ?elapsed, "job run abandoned: it timed out or lost its lease")
+            }
+        }
+        if let (Some(leases), Some(key)) = (&self.leases, &lease) {
+            leases.release(key).await;
+        }
+    }
+}
+
+/// A singleton job's leases in the cache's store.
+struct Leases {
+    cache: Cache,
+    owner: Arc<str>,
+    job: &'static str,
+}
+
+impl Leases {
+    /// Claims `tick` for this replica and, with `exclusive`, the job's run lease (held while
+    /// a run goes on anywhere). `None`: the tick is not this replica's to run. `Some(key)`:
+    /// the run lease to renew and release.
+    async fn claim(&self, tick: DateTime<Utc>, exclusive: bool) -> Option<Option<String>> {
+        let store = self.cache.store();
+        let owner = &*self.owner;
+        let tick_key = self
+            .cache
+            .key(&format!("job:{}:tick:{}", self.job, tick.timestamp()));
+        match store.claim(&tick_key, owner, TICK_TTL).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(error) => {
+                tracing::warn!(job = self.job, %tick, %error, "tick skipped: the lease store does not answer");
+                return None;
+            }
+        }
+        if !exclusive {
+            return Some(None);
+        }
+        let run_key = self.cache.key(&format!("job:{}:running", self.job));
+        match store.claim(&run_key, owner, LEASE_TTL).await {
+            Ok(true) => Some(Some(run_key)),
+            Ok(false) => {
+                tracing::info!(job = self.job, %tick, "tick skipped: the previous run is still going on another replica");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(job = self.job, %tick, %error, "tick skipped: the lease store does not answer");
+                None
+            }
+        }
+    }
+
+    /// Renews the run lease `key` until it is lost (then returns) or the run ends.
+    async fn keep(&self, key: &str) {
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            match self.cache.store().renew(key, &self.owner, LEASE_TTL).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(
+                        job = self.job,
+                        "the job's lease was lost; abandoning the run"
+                    );
+                    return;
+                }
+                // Transient: the lease lives LEASE_TTL, and the next renewal may succeed.
+                Err(error) => {
+                    tracing::warn!(job = self.job, %error, "cannot renew the job's lease")
+                }
+            }
+        }
+    }
+
+    async fn release(&self, key: &str) {
+        if let Err(error) = self.cache.store().release(key, &self.owner).await {
+            tracing::warn!(job = self.job, %error, "cannot release the job's lease; it expires by itself");
+        }
+    }
+}
