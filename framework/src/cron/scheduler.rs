@@ -73,7 +73,11 @@ impl Scheduler {
     async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), Infallible> {
         let this = Arc::new(self);
         let mut runs = JoinSet::new();
-        while let Some(tick) = this.job.next_run() {
+        // Strictly after the last tick: waking a hair early by the wall clock must not run a
+        // tick twice. Ticks missed while the process stalled are not made up.
+        let mut last = Utc::now();
+        while let Some(tick) = this.job.schedule.after(&last.max(Utc::now())).next() {
+            last = tick;
             let wait = (tick - Utc::now()).to_std().unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
