@@ -66,16 +66,17 @@ impl Resolved {
     /// Resolves the schedule of `record` against the config.
     pub fn new(record: &'static JobRecord, settings: &Settings) -> Result<Resolved, ConfigError> {
         let expression = settings.resolve(record.schedule)?;
-        let schedule = cron::Schedule::from_str(&expression).map_err(|error| {
+        let schedule = cron::Schedule::from_str(&expression).map_err(|_| {
             // Only a schedule from the config gets here: a literal one was checked when
-            // compiling.
+            // compiling. (The parser's own message is a caret under the expression.)
             let key = record
                 .schedule
                 .trim_start_matches("${")
                 .trim_end_matches('}');
             settings.invalid(
                 key,
-                format!("not a cron expression (sec min hour day month weekday): {error}"),
+                "not a cron expression with seconds, `sec min hour day-of-month month \
+                 day-of-week [year]`, e.g. \"0 */5 * * * *\"",
             )
         })?;
         Ok(Resolved {

@@ -150,7 +150,12 @@ impl fmt::Display for WiringError {
                         c.condition.unwrap_or("?")
                     )?;
                 }
-                if key.type_name.starts_with("dyn ") {
+                if let Some(setting) = inactive
+                    .iter()
+                    .find_map(|c| c.condition.and_then(framework_setting))
+                {
+                    write!(f, "  help: set {setting}")
+                } else if key.type_name.starts_with("dyn ") {
                     write!(
                         f,
                         "  help: add `#[module(provides = {})]` to a struct that implements it",
@@ -391,6 +396,17 @@ pub(crate) fn consumer_clashes(consumers: &[Resolved]) -> Vec<WiringError> {
                 .collect(),
         })
         .collect()
+}
+
+/// What to set for a framework provider whose condition is false.
+fn framework_setting(condition: &str) -> Option<&'static str> {
+    match condition {
+        "framework::cache::is_configured" => Some("REDIS_URL (redis://host:port, or memory)"),
+        "framework::kafka::is_configured" => Some("KAFKA_BROKERS (host:port, or memory)"),
+        "framework::db::is_postgres" => Some("DATABASE_URL=postgres://..."),
+        "framework::db::is_sqlite" => Some("DATABASE_URL=sqlite://..."),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
