@@ -175,9 +175,14 @@ async fn build_store(url: &str) -> Result<Arc<dyn Store>, BuildError> {
     match url.strip_prefix("memory") {
         Some("") => Ok(MemoryStore::named("memory")),
         Some(rest) if rest.starts_with("://") => Ok(MemoryStore::named(&rest[3..])),
+        _ if !url.starts_with("redis://") => Err(
+            "REDIS_URL must be `redis://[:password@]host:port[/db]`, `memory` or `memory://<name>`"
+                .into(),
+        ),
         _ => match RedisStore::connect(url).await {
             Ok(store) => Ok(Arc::new(store)),
-            Err(e) => Err(format!("invalid REDIS_URL `{url}`: {e}").into()),
+            // Not the URL itself: it may carry a password.
+            Err(e) => Err(format!("invalid REDIS_URL: {e}").into()),
         },
     }
 }

@@ -31,6 +31,14 @@ impl RedisStore {
     /// a second; a server that is down is retried in the background until it answers.
     pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
         let mut config = Config::from_url(url).map_err(backend)?;
+        // Host and port only: the URL may carry a password.
+        let server = config
+            .server
+            .hosts()
+            .iter()
+            .map(|s| format!("{}:{}", s.host, s.port))
+            .collect::<Vec<_>>()
+            .join(",");
         // The first connection retries like any later one: the cache is optional.
         config.fail_fast = false;
         let client = Builder::from_config(config)
@@ -49,7 +57,7 @@ impl RedisStore {
             .is_err()
         {
             tracing::warn!(
-                url,
+                %server,
                 "Redis does not answer; the cache is skipped until it does"
             );
         }
