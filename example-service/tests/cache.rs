@@ -84,12 +84,7 @@ async fn on_sqlite_with_the_in_process_cache() {
 
 #[tokio::test]
 async fn on_postgres_with_redis() {
-    let redis = std::env::var("REDIS_URL").unwrap_or_default();
-    assert!(
-        redis.starts_with("redis://"),
-        "this test needs REDIS_URL=redis://host:port of a running Redis \
-         (scripts/test starts redis-server); got {redis:?}"
-    );
+    let redis = common::redis_url();
     reads_are_cached_and_writes_invalidate(Api::postgres(&[("REDIS_URL", redis.as_str())]).await)
         .await;
 }

@@ -67,12 +67,7 @@ async fn on_sqlite_with_the_in_process_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_with_redis() {
-    let redis = std::env::var("REDIS_URL").unwrap_or_default();
-    assert!(
-        redis.starts_with("redis://"),
-        "this test needs REDIS_URL=redis://host:port of a running Redis \
-         (scripts/test starts redis-server); got {redis:?}"
-    );
+    let redis = common::redis_url();
     // A service name of its own: the job's leases are not shared with other runs.
     let service = format!("summary-{}", uuid::Uuid::new_v4().simple());
     let overrides = [

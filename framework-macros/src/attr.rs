@@ -152,3 +152,45 @@ where
     }
     parsed
 }
+
+/// Checks the signature of an extractor-style `async fn` (a Kafka handler, a job): async,
+/// not generic, returning `Result<(), E>`, no receiver. Returns each parameter's type and
+/// the `T` of each `Inject<T>`. `attr` is `#[kafka_consumer]`, say; `subject` what the
+/// function is called in messages; `result_why` why it returns a `Result`.
+pub(crate) fn handler_params(
+    sig: &syn::Signature,
+    attr: &str,
+    subject: &str,
+    result_why: &str,
+    errors: &mut Errors,
+) -> (Vec<syn::Type>, Vec<syn::Type>) {
+    if sig.asyncness.is_none() {
+        errors.spanned(sig.fn_token, format!("`{attr}` requires an `async fn`"));
+    }
+    if !sig.generics.params.is_empty() {
+        errors.spanned(&sig.generics, format!("a {subject} cannot be generic"));
+    }
+    if let syn::ReturnType::Default = sig.output {
+        errors.push(syn::Error::new(
+            sig.paren_token.span.close(),
+            format!("a {subject} returns `Result<(), E>` with `E: DomainError`, {result_why}"),
+        ));
+    }
+    let mut params = Vec::new();
+    let mut injected = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            syn::FnArg::Receiver(receiver) => errors.spanned(
+                receiver,
+                format!(
+                    "a {subject} is a free function; take components as `Inject<T>` parameters"
+                ),
+            ),
+            syn::FnArg::Typed(arg) => {
+                params.push((*arg.ty).clone());
+                injected.extend(inject_target(&arg.ty));
+            }
+        }
+    }
+    (params, injected)
+}

@@ -142,31 +142,13 @@ where
     }
 }
 
-/// One test per backend for each scenario.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::$scenario(super::Backend::memory(stringify!($scenario))).await;
-            })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::$scenario(super::Backend::redis(stringify!($scenario))).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+framework_test_support::on_backends!(Backend: memory, redis; [
     values_are_stored_under_the_service_prefix,
     entries_expire_with_their_ttl,
     invalidated_entries_are_loaded_again,
     concurrent_misses_share_one_load,
     a_failed_load_is_returned_and_not_cached,
-);
+]);
 
 async fn values_are_stored_under_the_service_prefix(backend: Backend) {
     let app = backend.start().await;

@@ -213,10 +213,7 @@ impl Setup {
     }
 
     async fn send_orders(&self, ids: std::ops::Range<u32>) {
-        for id in ids {
-            self.send_order(&format!("k{id}"), &Order { id, fail: None })
-                .await;
-        }
+        publish_orders(&*self.transport, &self.topic, ids).await;
     }
 
     /// The first `count` records of the dead-letter topic, read by a group of its own.
@@ -241,6 +238,19 @@ impl Setup {
     }
 }
 
+/// Publishes orders `ids` (keyed `k<id>`) to `topic`, as another service would.
+async fn publish_orders(transport: &dyn Transport, topic: &str, ids: std::ops::Range<u32>) {
+    for id in ids {
+        let record = Outgoing {
+            topic: topic.to_owned(),
+            key: Some(format!("k{id}").into_bytes()),
+            payload: Some(serde_json::to_vec(&Order { id, fail: None }).unwrap()),
+            headers: Vec::new(),
+        };
+        transport.send(record).await.expect("sent");
+    }
+}
+
 /// Polls `done` until it holds, for at most 20 s (a real broker's group join takes seconds).
 async fn eventually(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -259,25 +269,7 @@ fn header<'a>(message: &'a Message, name: &str) -> &'a str {
     .unwrap()
 }
 
-/// One test per backend for each scenario.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::$scenario(super::Backend::memory(stringify!($scenario))).await;
-            })*
-        }
-        mod broker {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $scenario() {
-                super::$scenario(super::Backend::broker(stringify!($scenario))).await;
-            })*
-        }
-    };
-}
-
-on_both_backends!(
+framework_test_support::on_backends!(Backend: memory, broker; [
     proto_payloads_keys_headers_and_the_request_id_travel,
     produced_records_are_consumed_in_order_per_key,
     a_poison_message_is_dead_lettered_and_the_rest_go_on,
@@ -285,7 +277,7 @@ on_both_backends!(
     a_restarted_consumer_resumes_from_the_committed_offset,
     a_held_up_partition_does_not_hold_up_the_others,
     members_of_a_group_share_the_partitions_and_take_over_from_one_that_leaves,
-);
+]);
 
 async fn proto_payloads_keys_headers_and_the_request_id_travel(backend: Backend) {
     let setup = backend.start().await;
@@ -419,15 +411,7 @@ async fn a_restarted_consumer_resumes_from_the_committed_offset(backend: Backend
     first.app.shutdown().await.unwrap();
 
     // Published while no consumer runs.
-    for id in 5..10 {
-        let record = Outgoing {
-            topic: backend.topic(),
-            key: Some(format!("k{id}").into_bytes()),
-            payload: Some(serde_json::to_vec(&Order { id, fail: None }).unwrap()),
-            headers: Vec::new(),
-        };
-        transport.send(record).await.unwrap();
-    }
+    publish_orders(&*transport, &backend.topic(), 5..10).await;
     let second = backend.start().await;
     eventually("the next five", || second.ids().len() == 5).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -559,15 +543,7 @@ async fn members_of_a_group_share_the_partitions_and_take_over_from_one_that_lea
     // The first member leaves: the second takes over every partition.
     let transport = first.transport.clone();
     first.app.shutdown().await.unwrap();
-    for id in sent..sent + 30 {
-        let record = Outgoing {
-            topic: backend.topic(),
-            key: Some(format!("k{id}").into_bytes()),
-            payload: Some(serde_json::to_vec(&Order { id, fail: None }).unwrap()),
-            headers: Vec::new(),
-        };
-        transport.send(record).await.unwrap();
-    }
+    publish_orders(&*transport, &backend.topic(), sent..sent + 30).await;
     eventually("the next 30 orders by the second member", || {
         let ids = second.ids();
         (sent..sent + 30).all(|id| ids.contains(&id))

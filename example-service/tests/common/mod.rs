@@ -88,6 +88,17 @@ impl Api {
     }
 }
 
+/// The Redis of `REDIS_URL`, which tests on real servers need (scripts/test starts one).
+pub fn redis_url() -> String {
+    let url = std::env::var("REDIS_URL").unwrap_or_default();
+    assert!(
+        url.starts_with("redis://"),
+        "this test needs REDIS_URL=redis://host:port of a running Redis \
+         (scripts/test starts redis-server); got {url:?}"
+    );
+    url
+}
+
 /// Creates an empty database on the server of `DATABASE_URL` and returns its URL, so each test
 /// starts clean and runs can repeat.
 pub async fn fresh_postgres_database() -> String {

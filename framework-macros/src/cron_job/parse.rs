@@ -1,9 +1,9 @@
 use std::str::FromStr;
 
 use proc_macro2::{Span, TokenStream};
+use syn::Token;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{FnArg, Token};
 
 use crate::attr::{Errors, number, set_once, string};
 
@@ -138,32 +138,13 @@ impl Job {
                 "`#[cron_job]` needs `schedule = \"..\"`, e.g. `#[cron_job(schedule = \"0 */5 * * * *\")]` (with seconds) or `schedule = \"${CONFIG_KEY}\"`",
             );
         }
-        if sig.asyncness.is_none() {
-            errors.spanned(sig.fn_token, "`#[cron_job]` requires an `async fn`");
-        }
-        if !sig.generics.params.is_empty() {
-            errors.spanned(&sig.generics, "a `#[cron_job]` cannot be generic");
-        }
-        if let syn::ReturnType::Default = sig.output {
-            errors.push(syn::Error::new(
-                sig.paren_token.span.close(),
-                "a `#[cron_job]` returns `Result<(), E>` with `E: DomainError`, so that a failed run is reported",
-            ));
-        }
-        let mut params = Vec::new();
-        let mut injected = Vec::new();
-        for input in &sig.inputs {
-            match input {
-                FnArg::Receiver(receiver) => errors.spanned(
-                    receiver,
-                    "a `#[cron_job]` is a free function; take components as `Inject<T>` parameters",
-                ),
-                FnArg::Typed(arg) => {
-                    params.push((*arg.ty).clone());
-                    injected.extend(crate::attr::inject_target(&arg.ty));
-                }
-            }
-        }
+        let (params, injected) = crate::attr::handler_params(
+            sig,
+            "#[cron_job]",
+            "`#[cron_job]`",
+            "so that a failed run is reported",
+            &mut errors,
+        );
         errors.finish()?;
         let missing = || syn::Error::new(Span::call_site(), "unreachable: checked above");
         Ok(Job {

@@ -1,7 +1,7 @@
 use proc_macro2::{Span, TokenStream};
+use syn::Token;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
-use syn::{FnArg, Token};
 
 use crate::attr::{Arg, Errors, number, set_once, string};
 
@@ -95,35 +95,13 @@ impl Consumer {
         if group.is_none() {
             errors.push(at_name(GROUP));
         }
-        if sig.asyncness.is_none() {
-            errors.spanned(sig.fn_token, "`#[kafka_consumer]` requires an `async fn`");
-        }
-        if !sig.generics.params.is_empty() {
-            errors.spanned(
-                &sig.generics,
-                "a `#[kafka_consumer]` handler cannot be generic",
-            );
-        }
-        if let syn::ReturnType::Default = sig.output {
-            errors.push(syn::Error::new(
-                sig.paren_token.span.close(),
-                "a `#[kafka_consumer]` handler returns `Result<(), E>` with `E: DomainError`, which decides retry or dead-letter",
-            ));
-        }
-        let mut params = Vec::new();
-        let mut injected = Vec::new();
-        for input in &sig.inputs {
-            match input {
-                FnArg::Receiver(receiver) => errors.spanned(
-                    receiver,
-                    "a `#[kafka_consumer]` handler is a free function; take components as `Inject<T>` parameters",
-                ),
-                FnArg::Typed(arg) => {
-                    params.push((*arg.ty).clone());
-                    injected.extend(crate::attr::inject_target(&arg.ty));
-                }
-            }
-        }
+        let (params, injected) = crate::attr::handler_params(
+            sig,
+            "#[kafka_consumer]",
+            "`#[kafka_consumer]` handler",
+            "which decides retry or dead-letter",
+            &mut errors,
+        );
         errors.finish()?;
         let missing = || syn::Error::new(Span::call_site(), "unreachable: checked above");
         Ok(Consumer {
