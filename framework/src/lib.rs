@@ -26,6 +26,7 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod kafka;
+pub mod metrics;
 pub mod registry;
 pub mod telemetry;
 pub mod testing;

@@ -61,6 +61,8 @@ impl App {
     /// starting), builds every component in dependency order, then serves.
     pub async fn start(self) -> Result<RunningApp> {
         let graph = self.check()?;
+        // Before anything is counted: what is recorded without a recorder is lost.
+        crate::metrics::handle();
         let health = Health::default();
         let address = SocketAddr::new(self.config.http.host, self.config.http.port);
         let (listener, http_addr) = bind(address, "HTTP", "HTTP_HOST/HTTP_PORT").await?;

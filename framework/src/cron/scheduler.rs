@@ -143,6 +143,16 @@ impl Scheduler {
             () = renewing => None,
         };
         let elapsed = started.elapsed();
+        let counted = match &outcome {
+            Some(Ok(Ok(()))) => "succeeded",
+            Some(Ok(Err(_))) => "failed",
+            Some(Err(_)) => "panicked",
+            None => "abandoned",
+        };
+        metrics::counter!("job_runs_total", "job" => job.handler, "outcome" => counted)
+            .increment(1);
+        metrics::histogram!("job_run_duration_seconds", "job" => job.handler)
+            .record(elapsed.as_secs_f64());
         match outcome {
             Some(Ok(Ok(()))) => {
                 tracing::info!(job = job.handler, %tick, ?elapsed, "job run finished")

@@ -17,7 +17,7 @@ use crate::config::HttpConfig;
 use crate::error::Problem;
 
 /// The standard stack, outermost first: request id (set, then echoed), a tracing span,
-/// compression, problem+json rendering, panic -> 500, timeout, body limit.
+/// request metrics, compression, problem+json rendering, panic -> 500, timeout, body limit.
 ///
 /// Public so a hand-written axum router can get exactly the same stack (the benchmark does).
 pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
@@ -35,6 +35,7 @@ pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(render_problems))
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(crate::metrics::record_http))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

@@ -63,6 +63,7 @@ pub(crate) fn router(
     };
     let app = app
         .merge(crate::health::router(health))
+        .merge(crate::metrics::router())
         .fallback(route_not_found);
     apply_standard_layers(app, config)
 }

@@ -109,6 +109,7 @@ pub(crate) fn spawn(
     let subscription =
         transport.subscribe(&consumer.group, std::slice::from_ref(&consumer.topic))?;
     let (ready, readiness) = mpsc::unbounded_channel();
+    let consumer_names = (consumer.topic.clone(), consumer.group.clone());
     let fetcher = Fetcher {
         worker: Worker {
             permits: Arc::new(Semaphore::new(consumer.record.concurrency.max(1))),
@@ -119,6 +120,7 @@ pub(crate) fn spawn(
             stop,
             lane: Arc::default(),
             ready,
+            counts: Counts::new(&consumer_names.0, &consumer_names.1),
         },
         subscription,
         lanes: HashMap::new(),
@@ -308,6 +310,34 @@ struct Worker {
     lane: Arc<LaneState>,
     /// Tells the fetch loop this paused partition has room again.
     ready: mpsc::UnboundedSender<i32>,
+    counts: Counts,
+}
+
+/// The consumer's counters (`kafka_messages_total` by topic, group and outcome), looked up
+/// once: counting a record is an atomic add.
+#[derive(Clone)]
+struct Counts {
+    handled: metrics::Counter,
+    retried: metrics::Counter,
+    dead_lettered: metrics::Counter,
+}
+
+impl Counts {
+    fn new(topic: &str, group: &str) -> Counts {
+        let counter = |outcome: &'static str| {
+            metrics::counter!(
+                "kafka_messages_total",
+                "topic" => topic.to_owned(),
+                "group" => group.to_owned(),
+                "outcome" => outcome
+            )
+        };
+        Counts {
+            handled: counter("handled"),
+            retried: counter("retried"),
+            dead_lettered: counter("dead_lettered"),
+        }
+    }
 }
 
 impl Worker {
@@ -389,7 +419,10 @@ impl Worker {
         loop {
             attempts += 1;
             let failure = match self.attempt(&message).await {
-                Outcome::Done => return true,
+                Outcome::Done => {
+                    self.counts.handled.increment(1);
+                    return true;
+                }
                 Outcome::Rejected(rejection) => Failure {
                     kind: ErrorKind::Marshaling,
                     code: "MESSAGE_REJECTED",
@@ -407,6 +440,7 @@ impl Worker {
                 && let Some(delay) = delays.next()
             {
                 tracing::warn!(code = failure.code, error = %failure.message, attempts, ?delay, "handler failed; retrying");
+                self.counts.retried.increment(1);
                 if self.sleep_or_stop(delay).await {
                     return false;
                 }
@@ -478,7 +512,10 @@ impl Worker {
         let mut delay = Duration::from_millis(self.consumer.record.backoff_ms.max(1));
         loop {
             match self.transport.send(record.clone()).await {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.counts.dead_lettered.increment(1);
+                    return true;
+                }
                 Err(error) => {
                     tracing::error!(%error, "cannot write to the dead-letter topic; retrying");
                     if self.sleep_or_stop(delay).await {
