@@ -1,5 +1,5 @@
-//! `GET /metrics`: the counters move as requests, consumed messages and job runs happen, and
-//! the output parses as Prometheus text.
+//! `GET /metrics`: the counters move as requests, consumed messages and job runs happen, the
+//! database pool is gauged, and the output parses as Prometheus text.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +7,13 @@ use framework::axum::Json;
 use framework::axum::extract::Path;
 use framework::kafka::{Outgoing, Transport};
 use framework::testing::TestApp;
-use framework::{DomainError, cron_job, http_route, kafka_consumer};
+use framework::{DomainError, cron_job, http_route, kafka_consumer, module};
+
+/// Something that uses the database, so that the app has a pool to gauge.
+#[module]
+pub struct Store {
+    _pool: framework::db::SqlitePool,
+}
 
 #[derive(Debug, thiserror::Error, DomainError)]
 pub enum MeteredError {
@@ -107,7 +113,7 @@ fn observations(scrape: &Exposition, name: &str, labels: &[(&str, &str)]) -> u64
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_move_with_requests_messages_and_job_runs() {
     let app = TestApp::start(&[
-        ("DATABASE_URL", ""),
+        ("DATABASE_URL", "sqlite::memory:"),
         ("HTTP_BASE_PATH", ""),
         ("REDIS_URL", ""),
         ("KAFKA_BROKERS", "memory://metrics"),
@@ -174,5 +180,7 @@ async fn counters_move_with_requests_messages_and_job_runs() {
     );
     let job = [("job", "metrics::metered_job")];
     assert!(observations(&scrape, "job_run_duration_seconds", &job) >= 2);
+    let gauged = samples(&scrape, "db_pool_connections", &[("state", "idle")]).count();
+    assert_eq!(gauged, 1, "the pool's idle connections are a gauge");
     app.shutdown().await.unwrap();
 }

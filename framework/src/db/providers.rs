@@ -54,6 +54,9 @@ pool_provider!(PgPool, Postgres, is_postgres, postgres_options);
 pool_provider!(SqlitePool, Sqlite, is_sqlite, sqlite_options);
 
 /// What differs between the backends.
+/// How often the pool gauges are refreshed.
+const POOL_SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
 trait Backend: Database {
     fn migrations(record: &MigrationsRecord) -> &'static [EmbeddedMigration];
 }
@@ -159,11 +162,25 @@ where
             conn.ping().await.map_err(|e| e.to_string())
         }
     });
+    tokio::spawn(sample_pool(pool.clone(), DB::NAME));
     let closed = pool.clone();
     ctx.on_stop(Box::new(move || {
         Box::pin(async move { closed.close().await })
     }));
     Ok(vec![Instance::of::<Pool<DB>>(Arc::new(pool))])
+}
+
+/// Keeps `db_pool_connections{backend, state = idle | in_use}` current until the pool closes.
+async fn sample_pool<DB: Database>(pool: Pool<DB>, backend: &'static str) {
+    let idle = metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "idle");
+    let in_use = metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "in_use");
+    let mut every = tokio::time::interval(POOL_SAMPLE_EVERY);
+    while !pool.is_closed() {
+        every.tick().await;
+        let idle_now = pool.num_idle();
+        idle.set(idle_now as f64);
+        in_use.set(pool.size().saturating_sub(idle_now as u32) as f64);
+    }
 }
 
 /// Applies the embedded migrations of this backend.
