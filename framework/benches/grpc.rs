@@ -1,7 +1,7 @@
 //! A unary RPC served twice in one process: through `#[grpc_service]` in the real app, and as
-//! a hand-written tonic service with the same layers (request id, span, panic guard, deadline,
-//! message limits). Many concurrent calls over several HTTP/2 channels load each in
-//! alternating rounds; it prints calls/s, p99 and the ratio.
+//! a hand-written tonic service with the same layers (request id, span, call metrics, panic
+//! guard, deadline, message limits). Many concurrent calls over several HTTP/2 channels load
+//! each in alternating rounds; it prints calls/s, p99 and the ratio.
 //!
 //! Run with `cargo bench -p framework --bench grpc` (env: BENCH_ROUNDS, BENCH_SECS,
 //! BENCH_CHANNELS, BENCH_CONCURRENCY).
@@ -71,16 +71,19 @@ async fn serve_by_hand() -> SocketAddr {
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(header.clone()))
-        .layer(TraceLayer::new_for_grpc().make_span_with(
-            move |request: &framework::axum::http::Request<tonic::body::Body>| {
-                let id = request
-                    .headers()
-                    .get(&header)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!("grpc", method = %request.uri().path(), request_id = id)
-            },
-        ))
+        // The framework's call metrics, as a hand-wiring user would add some.
+        .layer(
+            TraceLayer::new(framework::metrics::GrpcMetrics).make_span_with(
+                move |request: &framework::axum::http::Request<tonic::body::Body>| {
+                    let id = request
+                        .headers()
+                        .get(&header)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("grpc", method = %request.uri().path(), request_id = id)
+                },
+            ),
+        )
         .layer(CatchPanicLayer::new());
     let service = ProbeServer::new(HandEcho)
         .max_decoding_message_size(MAX_MESSAGE)

@@ -218,3 +218,32 @@ async fn a_unit_going_down_turns_grpc_health_off() {
     assert_eq!(unit, ServingStatus::NotServing);
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn calls_are_counted_by_method_and_code() {
+    let (app, channel) = start(&[("HTTP_BASE_PATH", "")]).await;
+    let mut client = ProbeClient::new(channel);
+    for message in ["one", "two", "fail"] {
+        let _ = client.echo(echo(message)).await;
+    }
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Other tests in this binary call Echo too: at least ours are counted.
+    let count = |code: &str| -> f64 {
+        let labels = format!("{{method=\"/probe.v1.Probe/Echo\",code=\"{code}\"}}");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("grpc_requests_total{labels} ")))
+            .map_or(0.0, |value| value.parse().unwrap())
+    };
+    assert!(count("Ok") >= 2.0, "{text}");
+    assert!(count("Internal") >= 1.0, "{text}");
+    assert!(
+        text.contains("grpc_request_duration_seconds_bucket{method=\"/probe.v1.Probe/Echo\""),
+        "{text}"
+    );
+    app.shutdown().await.unwrap();
+}

@@ -1,5 +1,6 @@
 //! Prometheus metrics at `GET /metrics` (text format). The framework records HTTP requests
-//! per route, consumed Kafka messages per topic and group, and job runs per job; services
+//! per route, gRPC calls per method, consumed Kafka messages per topic and group, job runs
+//! per job and the database pool; services
 //! add their own with the [`metrics`](::metrics) macros (`framework::metrics::counter!` ...).
 
 use std::collections::HashMap;
@@ -16,7 +17,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+mod grpc;
+
 pub use ::metrics::{counter, gauge, histogram};
+pub use grpc::GrpcMetrics;
 
 /// Buckets of every `*_seconds` histogram.
 const DURATION_BUCKETS: &[f64] = &[
