@@ -106,10 +106,15 @@ impl Scheduler {
             None => None,
         };
         self.running.store(true, Ordering::SeqCst);
-        Some(async move {
-            self.run_once(tick, lease).await;
-            self.running.store(false, Ordering::SeqCst);
-        })
+        // One span per run: the job's own logs carry its name and tick.
+        let span = tracing::info_span!("job", job = job.handler, %tick);
+        Some(tracing::Instrument::instrument(
+            async move {
+                self.run_once(tick, lease).await;
+                self.running.store(false, Ordering::SeqCst);
+            },
+            span,
+        ))
     }
 
     /// Runs the job once, renewing its lease meanwhile; a failure, panic or timeout is
