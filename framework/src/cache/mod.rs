@@ -172,14 +172,13 @@ impl Injectable for Cache {
 /// The store `REDIS_URL` names: `memory`, `memory://<name>`, or a Redis URL.
 async fn build_store(url: &str) -> Result<Arc<dyn Store>, BuildError> {
     let url = url.trim();
-    match url.strip_prefix("memory") {
-        Some("") => Ok(MemoryStore::named("memory")),
-        Some(rest) if rest.starts_with("://") => Ok(MemoryStore::named(&rest[3..])),
-        _ if !url.starts_with("redis://") => Err(
+    match crate::config::in_process_name(url) {
+        Some(name) => Ok(MemoryStore::named(name)),
+        None if !url.starts_with("redis://") => Err(
             "REDIS_URL must be `redis://[:password@]host:port[/db]`, `memory` or `memory://<name>`"
                 .into(),
         ),
-        _ => match RedisStore::connect(url).await {
+        None => match RedisStore::connect(url).await {
             Ok(store) => Ok(Arc::new(store)),
             // Not the URL itself: it may carry a password.
             Err(e) => Err(format!("invalid REDIS_URL: {e}").into()),

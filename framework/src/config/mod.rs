@@ -73,6 +73,15 @@ struct Entry {
     origin: Origin,
 }
 
+/// The name of the in-process backend a setting asks for: `memory` is `memory`,
+/// `memory://<name>` is `<name>`; anything else names a real server.
+pub fn in_process_name(value: &str) -> Option<&str> {
+    match value.trim().strip_prefix("memory")? {
+        "" => Some("memory"),
+        rest => rest.strip_prefix("://"),
+    }
+}
+
 /// The merged key/value configuration of one process.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -214,6 +223,14 @@ fn envs_dir(explicit: Option<String>) -> Result<Option<PathBuf>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_process_names() {
+        assert_eq!(in_process_name(" memory "), Some("memory"));
+        assert_eq!(in_process_name("memory://orders"), Some("orders"));
+        assert_eq!(in_process_name("memoryless:9092"), None);
+        assert_eq!(in_process_name("redis://127.0.0.1:6379"), None);
+    }
 
     /// A fresh env directory with the given files.
     fn envs(files: &[(&str, &str)]) -> PathBuf {

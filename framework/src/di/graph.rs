@@ -37,29 +37,24 @@ impl Graph {
             walk.root(label, &needer, (route.dependencies)());
         }
         for consumer in &registry.consumers {
-            let needer = Needer {
-                description: format!("consumer `{}`", consumer.handler),
-                location: consumer.location,
-            };
-            let label = format!("consumer {} ({})", consumer.handler, consumer.location);
             let mut dependencies = (consumer.dependencies)();
             dependencies.push(Dependency::Component(
                 Key::of::<dyn crate::kafka::Transport>(),
             ));
-            walk.root(label, &needer, dependencies);
+            walk.handler_root(
+                "consumer",
+                consumer.handler,
+                consumer.location,
+                dependencies,
+            );
         }
         for job in &registry.jobs {
-            let needer = Needer {
-                description: format!("job `{}`", job.handler),
-                location: job.location,
-            };
-            let label = format!("job {} ({})", job.handler, job.location);
             let mut dependencies = (job.dependencies)();
             if job.singleton {
                 // Its leases live in the cache's store.
                 dependencies.push(Dependency::Component(Key::of::<crate::cache::Cache>()));
             }
-            walk.root(label, &needer, dependencies);
+            walk.handler_root("job", job.handler, job.location, dependencies);
         }
         for service in &registry.grpc_services {
             let needer = Needer {
@@ -125,6 +120,25 @@ impl<'a> Walk<'a> {
     }
 
     /// A delivery (route, gRPC service, ...) that needs components but is not one.
+    /// A consumer's or a job's dependencies: `kind` says which in messages.
+    fn handler_root(
+        &mut self,
+        kind: &str,
+        handler: &'static str,
+        location: Location,
+        dependencies: Vec<Dependency>,
+    ) {
+        let needer = Needer {
+            description: format!("{kind} `{handler}`"),
+            location,
+        };
+        self.root(
+            format!("{kind} {handler} ({location})"),
+            &needer,
+            dependencies,
+        );
+    }
+
     fn root(&mut self, label: String, needer: &Needer, dependencies: Vec<Dependency>) {
         let mut path = vec![Step {
             label,

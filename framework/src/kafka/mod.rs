@@ -37,21 +37,11 @@ pub fn is_configured(settings: &Settings) -> bool {
         .is_some_and(|b| !b.trim().is_empty())
 }
 
-/// The in-process broker `brokers` names (`memory`, `memory://<name>`), if it names one.
-fn memory_broker(brokers: &str) -> Option<Arc<MemoryBroker>> {
-    let brokers = brokers.trim();
-    match brokers.strip_prefix("memory") {
-        Some("") => Some(MemoryBroker::named("memory")),
-        Some(rest) => rest.strip_prefix("://").map(MemoryBroker::named),
-        None => None,
-    }
-}
-
 fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError> {
     let config = ctx.config();
     let brokers = config.kafka_brokers.as_deref().unwrap_or_default();
-    match memory_broker(brokers) {
-        Some(broker) => Ok(Arc::new(broker)),
+    match crate::config::in_process_name(brokers) {
+        Some(name) => Ok(Arc::new(MemoryBroker::named(name))),
         None => Ok(Arc::new(Broker::new(
             brokers,
             config.kafka_session_timeout_ms,
