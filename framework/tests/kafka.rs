@@ -13,6 +13,7 @@ use framework::kafka::{
     Fetched, Headers, Key, Message, Metadata, Outgoing, Producer, Proto, Transport,
     dead_letter_headers as h,
 };
+use framework::telemetry::WorkContext;
 use framework::testing::TestApp;
 use framework::{DomainError, Inject, kafka_consumer, module};
 use framework_test_support::probe::EchoRequest;
@@ -170,7 +171,7 @@ async fn record_echo(
         .iter()
         .find(|(name, _)| name == "x-request-id")
         .map(|(_, value)| String::from_utf8_lossy(value).into_owned());
-    let current = framework::telemetry::request_id::current();
+    let current = WorkContext::current().and_then(|context| context.request_id);
     ledger
         .echoes
         .lock()
@@ -288,7 +289,8 @@ async fn proto_payloads_keys_headers_and_the_request_id_travel(backend: Backend)
     };
     // Published while handling "request 42": the id travels with the record.
     let publish = shop.producer.publish_proto(&topic, "the-key", &echo);
-    framework::telemetry::request_id::scope("req-42".into(), publish)
+    WorkContext::from_headers(Some(b"req-42"), None)
+        .scope(publish)
         .await
         .unwrap();
     let ledger = setup.ledger();

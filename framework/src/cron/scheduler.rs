@@ -13,6 +13,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::{JobContext, Overlap, Resolved};
 use crate::cache::Cache;
 use crate::di::Container;
+use crate::telemetry::WorkContext;
 
 /// How long a run's lease lives without renewal: a replica that dies mid-run holds the job
 /// no longer than this.
@@ -106,15 +107,22 @@ impl Scheduler {
             None => None,
         };
         self.running.store(true, Ordering::SeqCst);
-        // One span per run: the job's own logs carry its name and tick.
-        let span = tracing::info_span!("job", job = job.handler, %tick);
-        Some(tracing::Instrument::instrument(
-            async move {
-                self.run_once(tick, lease).await;
-                self.running.store(false, Ordering::SeqCst);
-            },
-            span,
-        ))
+        // One span and trace per run: the job's own logs carry them, and so do the records
+        // it publishes.
+        let context = WorkContext::from_headers(None, None);
+        let span = tracing::info_span!(
+            "job",
+            job = job.handler,
+            module = crate::telemetry::module_of(job.handler),
+            %tick,
+            trace_id = %context.trace.trace_id(),
+            span_id = %context.trace.span_id(),
+        );
+        let run = context.scope(async move {
+            self.run_once(tick, lease).await;
+            self.running.store(false, Ordering::SeqCst);
+        });
+        Some(tracing::Instrument::instrument(run, span))
     }
 
     /// Runs the job once, renewing its lease meanwhile; a failure, panic or timeout is

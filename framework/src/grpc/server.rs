@@ -1,10 +1,12 @@
 //! The tonic server: the registered services, health, reflection and the standard layers
-//! (request id from metadata, a span per call, panic -> `Internal`, a deadline).
+//! (request id and trace context from metadata, a span per call, panic -> `Internal`, a deadline).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Response, StatusCode as HttpStatus};
+use axum::http::{HeaderValue, Request, Response, StatusCode as HttpStatus};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -22,6 +24,7 @@ use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::health::{Health, Phase};
 use crate::http::{REQUEST_ID, panic_message};
+use crate::telemetry::{WorkContextLayer, context_of};
 
 /// How often the gRPC health statuses follow the app's health units.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
@@ -87,14 +90,21 @@ impl GrpcServer {
         }
         let names: Vec<&'static str> = services.iter().map(|s| s.service).collect();
         tokio::spawn(follow_health(reporter, names, health, stop.clone()));
+        let modules: Arc<HashMap<&str, &str>> = Arc::new(
+            services
+                .iter()
+                .map(|s| (s.service, crate::telemetry::module_of(s.implementation)))
+                .collect(),
+        );
 
         let layers = tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+            .layer(WorkContextLayer)
             .layer(
                 // Classified as `new_for_grpc` does, counting each call on the way.
                 TraceLayer::new(crate::metrics::GrpcMetrics)
-                    .make_span_with(call_span)
+                    .make_span_with(move |request: &Request<_>| call_span(request, &modules))
                     // Failed calls are logged where the error is mapped, with its chain.
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )
@@ -121,13 +131,20 @@ fn reflection(sets: &[&FileDescriptorSetRecord]) -> tonic_reflection::server::Bu
     })
 }
 
-fn call_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!("grpc", method = %request.uri().path(), request_id)
+/// The call's span; `modules` maps each service to the module of its implementation.
+fn call_span<B>(request: &Request<B>, modules: &HashMap<&str, &str>) -> tracing::Span {
+    let method = request.uri().path();
+    let service = method.trim_start_matches('/').split('/').next();
+    let module = service.and_then(|s| modules.get(s)).copied();
+    let context = context_of(request);
+    tracing::info_span!(
+        "grpc",
+        method,
+        module,
+        request_id = context.request_id.as_deref().unwrap_or_default(),
+        trace_id = %context.trace.trace_id(),
+        span_id = %context.trace.span_id(),
+    )
 }
 
 /// A panicking call answers `Internal` (a trailers-only gRPC response), not HTTP 500.

@@ -15,9 +15,10 @@ use tracing::Level;
 use super::problem_layer::{REQUEST_ID, render_problems};
 use crate::config::HttpConfig;
 use crate::error::Problem;
+use crate::telemetry::{WorkContextLayer, context_of};
 
-/// The standard stack, outermost first: request id (set, then echoed), a tracing span,
-/// request metrics, compression, problem+json rendering, panic -> 500, timeout, body limit.
+/// The standard stack, outermost first: request id (set, then echoed), the work context
+/// (request id and trace, see [`WorkContextLayer`]), a tracing span, request metrics, compression, problem+json rendering, panic -> 500, timeout, body limit.
 ///
 /// Public so a hand-written axum router can get exactly the same stack (the benchmark does).
 pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
@@ -43,6 +44,7 @@ pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
                 // 5xx causes are logged where they happen, with the error chain.
                 .on_failure(DefaultOnFailure::new().level(Level::WARN)),
         )
+        .layer(WorkContextLayer)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }
@@ -53,12 +55,16 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .get::<MatchedPath>()
         .map(MatchedPath::as_str)
         .unwrap_or_else(|| request.uri().path());
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!("http", method = %request.method(), route, request_id)
+    let context = context_of(request);
+    tracing::info_span!(
+        "http",
+        method = %request.method(),
+        route,
+        module = tracing::field::Empty,
+        request_id = context.request_id.as_deref().unwrap_or_default(),
+        trace_id = %context.trace.trace_id(),
+        span_id = %context.trace.span_id(),
+    )
 }
 
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::MethodRouter;
 
 pub use middleware::apply_standard_layers;
@@ -48,7 +51,11 @@ pub(crate) fn router(
     let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     for route in routes {
         let method_router = by_path.remove(route.path).unwrap_or_default();
-        by_path.insert(route.path, method_router.merge((route.mount)()));
+        let mounted = (route.mount)().layer(axum::middleware::from_fn_with_state(
+            route.handler,
+            name_module,
+        ));
+        by_path.insert(route.path, method_router.merge(mounted));
     }
     let api = by_path
         .into_iter()
@@ -66,6 +73,16 @@ pub(crate) fn router(
         .merge(crate::metrics::router())
         .fallback(route_not_found);
     apply_standard_layers(app, config)
+}
+
+/// Names the route's module on the request's span, which is open by now.
+async fn name_module(
+    State(handler): State<&'static str>,
+    request: Request,
+    next: Next,
+) -> Response {
+    tracing::Span::current().record("module", crate::telemetry::module_of(handler));
+    next.run(request).await
 }
 
 async fn route_not_found(uri: Uri) -> Problem {

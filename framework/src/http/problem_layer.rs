@@ -21,11 +21,7 @@ pub(crate) async fn render_problems(request: Request, next: Next) -> Response {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    // The request id also becomes the task's current one, so records it publishes carry it.
-    let mut response = match request_id.clone() {
-        Some(id) => crate::telemetry::request_id::scope(id, next.run(request)).await,
-        None => next.run(request).await,
-    };
+    let mut response = next.run(request).await;
     let status = response.status();
     if !status.is_client_error() && !status.is_server_error() {
         return response;

@@ -17,7 +17,9 @@ use super::message::{Message, Outgoing};
 use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 use crate::di::Container;
 use crate::error::{ErrorKind, Failure};
+use crate::http::REQUEST_ID;
 use crate::registry::Location;
+use crate::telemetry::{TRACEPARENT, WorkContext};
 
 /// What a handler made of a message.
 pub enum Outcome {
@@ -376,8 +378,26 @@ impl Worker {
                 break;
             }
             let offset = message.meta.offset;
-            let span = tracing::info_span!("kafka", topic = %self.consumer.topic, partition = self.lane.partition, offset, group = %self.consumer.group, handler = self.consumer.record.handler);
-            if !tracing::Instrument::instrument(self.settle(message), span).await {
+            // The record's request id and trace, when it has them, are the handler's.
+            let context = WorkContext::from_headers(
+                message.header(REQUEST_ID.as_str()),
+                message.header(TRACEPARENT),
+            );
+            let handler = self.consumer.record.handler;
+            let span = tracing::info_span!(
+                "kafka",
+                topic = %self.consumer.topic,
+                partition = self.lane.partition,
+                offset,
+                group = %self.consumer.group,
+                handler,
+                module = crate::telemetry::module_of(handler),
+                request_id = context.request_id.as_deref().unwrap_or_default(),
+                trace_id = %context.trace.trace_id(),
+                span_id = %context.trace.span_id(),
+            );
+            let settled = context.scope(self.settle(message));
+            if !tracing::Instrument::instrument(settled, span).await {
                 completed = false;
                 break;
             }
@@ -455,15 +475,6 @@ impl Worker {
         use futures_util::FutureExt;
 
         let work = (self.consumer.record.handle)(&self.container, message);
-        // The record's request id, when it has one, is the handler's current one.
-        let request_id = message
-            .header("x-request-id")
-            .and_then(|id| std::str::from_utf8(id).ok())
-            .map(str::to_owned);
-        let work = match request_id {
-            Some(id) => crate::telemetry::request_id::scope(id, work).boxed(),
-            None => work,
-        };
         match std::panic::AssertUnwindSafe(work).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(panic) => Outcome::Failed(Failure {

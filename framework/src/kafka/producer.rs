@@ -9,6 +9,8 @@ use super::message::Outgoing;
 use super::transport::{KafkaError, Transport};
 use crate::di::{Container, Dependency, Injectable, Key, ResolveError};
 use crate::error::{DomainError, ErrorKind};
+use crate::http::REQUEST_ID;
+use crate::telemetry::{TRACEPARENT, WorkContext};
 
 /// How long a send may wait for the broker's acknowledgement.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,8 +98,15 @@ impl Producer {
         content_type: &str,
     ) -> Result<(i32, i64), PublishError> {
         let mut headers = vec![("content-type".to_owned(), content_type.as_bytes().to_vec())];
-        if let Some(id) = crate::telemetry::request_id::current() {
-            headers.push(("x-request-id".to_owned(), id.into_bytes()));
+        // The publishing work's request id and trace travel on, so the consumer continues them.
+        if let Some(context) = WorkContext::current() {
+            if let Some(id) = context.request_id {
+                headers.push((REQUEST_ID.as_str().to_owned(), id.into_bytes()));
+            }
+            headers.push((
+                TRACEPARENT.to_owned(),
+                context.trace.traceparent().into_bytes(),
+            ));
         }
         self.send(Outgoing {
             topic: topic.to_owned(),

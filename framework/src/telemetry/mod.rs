@@ -1,11 +1,27 @@
-//! Logging: `LOG_LEVEL` filters, `LOG_FORMAT` picks text or JSON lines.
+//! Logging and tracing: `LOG_LEVEL` filters, `LOG_FORMAT` picks text or JSON lines; every
+//! HTTP request, gRPC call, consumed record and job run has a span carrying its request id
+//! and W3C trace context, which travel on through the Kafka records it publishes.
 
-pub mod request_id;
+mod context;
+mod layer;
+mod trace_context;
+
+pub use context::WorkContext;
+pub(crate) use layer::context_of;
+pub use layer::{WorkContextLayer, WorkContextService};
+pub use trace_context::{TRACEPARENT, TraceContext};
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{CoreConfig, LogFormat};
 
+/// The module of a handler, from its path (`crate::articles::http::create` ->
+/// `crate::articles::http`): the `module` of its spans.
+pub(crate) fn module_of(handler: &str) -> &str {
+    handler
+        .rsplit_once("::")
+        .map_or(handler, |(module, _)| module)
+}
 /// Installs the global subscriber, writing to stdout; later calls keep the first.
 pub fn init(config: &CoreConfig) {
     install(config, false);

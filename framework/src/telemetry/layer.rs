@@ -1,0 +1,62 @@
+//! The tower layer that gives each HTTP request and gRPC call its [`WorkContext`]: from the
+//! `x-request-id` (set just outside it) and an incoming `traceparent`.
+
+use std::task::{Context, Poll};
+
+use axum::http::Request;
+use tokio::task::futures::TaskLocalFuture;
+use tower::{Layer, Service};
+
+use super::{TRACEPARENT, WorkContext};
+use crate::http::REQUEST_ID;
+
+/// Puts the request's [`WorkContext`] in its extensions (for the span) and makes it the
+/// current one while the request is handled (for what the handler publishes).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkContextLayer;
+
+impl<S> Layer<S> for WorkContextLayer {
+    type Service = WorkContextService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WorkContextService { inner }
+    }
+}
+
+/// The service of [`WorkContextLayer`].
+#[derive(Debug, Clone)]
+pub struct WorkContextService<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for WorkContextService<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TaskLocalFuture<WorkContext, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let headers = request.headers();
+        let context = WorkContext::from_headers(
+            headers.get(&REQUEST_ID).map(|v| v.as_bytes()),
+            headers.get(TRACEPARENT).map(|v| v.as_bytes()),
+        );
+        request.extensions_mut().insert(context.clone());
+        context.scope(self.inner.call(request))
+    }
+}
+
+/// The context [`WorkContextLayer`] gave `request`, or a new one outside it.
+pub(crate) fn context_of<B>(request: &Request<B>) -> WorkContext {
+    request
+        .extensions()
+        .get::<WorkContext>()
+        .cloned()
+        .unwrap_or_else(|| WorkContext::from_headers(None, None))
+}
