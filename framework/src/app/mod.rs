@@ -63,6 +63,8 @@ impl App {
         let graph = self.check()?;
         // Before anything is counted: what is recorded without a recorder is lost.
         crate::metrics::handle();
+        // Before the deliveries are built: they get Sentry's layers only when it is on.
+        let sentry = crate::telemetry::sentry::init(&self.config);
         let health = Health::default();
         let address = SocketAddr::new(self.config.http.host, self.config.http.port);
         let (listener, http_addr) = bind(address, "HTTP", "HTTP_HOST/HTTP_PORT").await?;
@@ -94,6 +96,7 @@ impl App {
             stop_hooks: Vec::new(),
             delay: self.config.shutdown_delay(),
             deadline: self.config.shutdown_timeout(),
+            sentry,
         };
         match self.build_deliveries(&graph, health, grpc, stopped).await {
             Ok(deliveries) => {
@@ -279,6 +282,7 @@ pub struct RunningApp {
     stop_hooks: Vec<StopHook>,
     delay: Duration,
     deadline: Duration,
+    sentry: Option<crate::telemetry::sentry::Reporting>,
 }
 
 impl RunningApp {
@@ -340,6 +344,10 @@ impl RunningApp {
             .is_err()
         {
             tracing::warn!("components did not stop before the deadline");
+        }
+        // Last, so that what went wrong while stopping is sent too.
+        if let Some(sentry) = self.sentry {
+            sentry.flush();
         }
         tracing::info!(elapsed = ?started.elapsed(), "stopped");
         Ok(())

@@ -51,9 +51,15 @@ pub struct CoreConfig {
     /// one) before giving its partitions to the others.
     #[serde(default = "default_session_timeout")]
     pub kafka_session_timeout_ms: u64,
-    /// `SENTRY_DSN`: empty disables Sentry.
+    /// `SENTRY_DSN`: where Sentry events go; empty disables Sentry.
     #[serde(default)]
     pub sentry_dsn: Option<String>,
+    /// `SENTRY_ENVIRONMENT`: the events' environment; `APP_ENV` (or `default`) when empty.
+    #[serde(default)]
+    pub sentry_environment: Option<String>,
+    /// `SENTRY_RELEASE`: the events' release, such as `articles@1.4.2`; none when empty.
+    #[serde(default)]
+    pub sentry_release: Option<String>,
     /// `LOG_LEVEL`: a tracing filter such as `info` or `info,sqlx=warn`.
     #[serde(default = "default_log_level")]
     pub log_level: String,
@@ -117,7 +123,19 @@ impl CoreConfig {
     pub fn load(settings: &Settings) -> Result<Self, ConfigError> {
         let mut core: CoreConfig = de::from_settings(settings, "")?;
         core.http = de::from_settings(settings, "HTTP_")?;
-        core.database_url = core.database_url.filter(|u| !u.trim().is_empty());
+        let set = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        core.database_url = set(core.database_url);
+        core.sentry_dsn = set(core.sentry_dsn);
+        core.sentry_environment = set(core.sentry_environment);
+        core.sentry_release = set(core.sentry_release);
+        if let Some(dsn) = &core.sentry_dsn
+            && dsn.trim().parse::<sentry::types::Dsn>().is_err()
+        {
+            return Err(settings.invalid(
+                "SENTRY_DSN",
+                "not a Sentry DSN: expected `https://<public key>@<host>/<project id>`",
+            ));
+        }
         let base = &core.http.base_path;
         if !base.is_empty() && (!base.starts_with('/') || base.ends_with('/')) {
             return Err(settings.invalid(

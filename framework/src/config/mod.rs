@@ -4,6 +4,7 @@
 
 mod core;
 mod de;
+mod redact;
 mod section;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use self::core::{CoreConfig, HttpConfig, LogFormat};
+pub use self::redact::{redact_url, redact_value};
 pub use self::section::{Config, ConfigSection};
 
 /// Where a configuration value came from.
@@ -50,7 +52,7 @@ pub enum ConfigError {
     Invalid {
         /// The offending key.
         key: String,
-        /// Its raw value.
+        /// Its value, redacted (see [`redact_value`]).
         value: String,
         /// Where the value came from.
         origin: Origin,
@@ -184,12 +186,14 @@ impl Settings {
         self.entries.get(key).map(|e| &e.origin)
     }
 
-    /// An [`ConfigError::Invalid`] for `key` with its current value and origin.
+    /// An [`ConfigError::Invalid`] for `key` with its current value (redacted) and origin.
     pub fn invalid(&self, key: &str, reason: impl fmt::Display) -> ConfigError {
         let entry = self.entries.get(key);
         ConfigError::Invalid {
             key: key.to_owned(),
-            value: entry.map(|e| e.value.clone()).unwrap_or_default(),
+            value: entry
+                .map(|e| redact_value(key, &e.value))
+                .unwrap_or_default(),
             origin: entry.map(|e| e.origin.clone()).unwrap_or(Origin::Override),
             reason: reason.to_string(),
         }

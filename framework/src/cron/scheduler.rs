@@ -118,10 +118,16 @@ impl Scheduler {
             trace_id = %context.trace.trace_id(),
             span_id = %context.trace.span_id(),
         );
+        let hub = crate::telemetry::sentry::own_hub(|scope| {
+            scope.set_tag("job", job.handler);
+            scope.set_tag("module", crate::telemetry::module_of(job.handler));
+            scope.set_tag("trace_id", context.trace.trace_id());
+        });
         let run = context.scope(async move {
             self.run_once(tick, lease).await;
             self.running.store(false, Ordering::SeqCst);
         });
+        let run = crate::telemetry::sentry::on_hub(run, hub);
         Some(tracing::Instrument::instrument(run, span))
     }
 
@@ -172,7 +178,13 @@ impl Scheduler {
             }
             Some(Ok(Err(failure))) => {
                 tracing::error!(job = job.handler, %tick, code = failure.code, error = %failure.message, ?elapsed, "job run failed");
+                crate::telemetry::sentry::capture_failure(
+                    "job run failed",
+                    failure.code,
+                    &failure.message,
+                );
             }
+            // Sentry's panic integration has reported it already, on the run's hub.
             Some(Err(panic)) => tracing::error!(
                 job = job.handler,
                 %tick,
@@ -181,7 +193,12 @@ impl Scheduler {
                 "job run panicked"
             ),
             None => {
-                tracing::error!(job = job.handler, %tick, code = "JOB_TIMED_OUT", ?elapsed, "job run abandoned: it timed out or lost its lease")
+                tracing::error!(job = job.handler, %tick, code = "JOB_TIMED_OUT", ?elapsed, "job run abandoned: it timed out or lost its lease");
+                crate::telemetry::sentry::capture_failure(
+                    "job run abandoned",
+                    "JOB_TIMED_OUT",
+                    &format!("it timed out or lost its lease after {elapsed:?}"),
+                );
             }
         }
         if let (Some(leases), Some(key)) = (&self.leases, &lease) {

@@ -10,7 +10,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, Database, PgPool, Pool, Postgres, Sqlite, SqlitePool};
 
-use super::{EmbeddedMigration, is_postgres, is_sqlite, redact_url, run_migrations};
+use super::{EmbeddedMigration, is_postgres, is_sqlite, run_migrations};
+use crate::config::redact_url;
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
 use crate::registry::{
     BuildContext, BuildError, BuildFuture, Condition, Location, MigrationsRecord, ProviderKind,

@@ -103,12 +103,13 @@ impl Problem {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// The response for a domain error; a 5xx is logged with its whole chain, and the client
-    /// sees only the code.
+    /// The response for a domain error; a 5xx is logged and reported to Sentry with its whole
+    /// chain, and the client sees only the code.
     pub fn from_domain_error<E: DomainError>(error: &E) -> Problem {
         let status = error.kind().http_status();
         if status.is_server_error() {
             tracing::error!(code = error.code(), error = %error_chain(error), "request failed");
+            crate::telemetry::sentry::capture_error(error, error.code());
         } else {
             tracing::info!(code = error.code(), error = %error, "request refused");
         }

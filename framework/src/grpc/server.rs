@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Request, Response, StatusCode as HttpStatus};
+use sentry::integrations::tower::{SentryHttpLayer, SentryLayer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tower::util::option_layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
@@ -24,6 +26,7 @@ use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::health::{Health, Phase};
 use crate::http::{REQUEST_ID, panic_message};
+use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of};
 
 /// How often the gRPC health statuses follow the app's health units.
@@ -97,9 +100,14 @@ impl GrpcServer {
                 .collect(),
         );
 
+        let sentry = crate::telemetry::sentry::is_on();
         let layers = tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+            .layer(option_layer(
+                sentry.then(|| SentryLayer::new(HubPerRequest)),
+            ))
+            .layer(option_layer(sentry.then(SentryHttpLayer::new)))
             .layer(WorkContextLayer)
             .layer(
                 // Classified as `new_for_grpc` does, counting each call on the way.
@@ -137,6 +145,7 @@ fn call_span<B>(request: &Request<B>, modules: &HashMap<&str, &str>) -> tracing:
     let service = method.trim_start_matches('/').split('/').next();
     let module = service.and_then(|s| modules.get(s)).copied();
     let context = context_of(request);
+    crate::telemetry::sentry::tag(&[("module", module.unwrap_or_default()), ("method", method)]);
     tracing::info_span!(
         "grpc",
         method,

@@ -38,12 +38,13 @@ fn status(
     Status::with_error_details(code, message, details)
 }
 
-/// The status of a domain error; an internal one is logged with its chain and shows only its
-/// code.
+/// The status of a domain error; an internal one is logged and reported to Sentry with its
+/// chain, and shows only its code.
 pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
     let code = code_of(error.kind());
     let message = if code == Code::Internal {
         tracing::error!(code = error.code(), error = %error_chain(error), "call failed");
+        crate::telemetry::sentry::capture_error(error, error.code());
         INTERNAL_MESSAGE.to_owned()
     } else {
         tracing::info!(code = error.code(), error = %error, "call refused");

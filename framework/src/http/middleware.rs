@@ -1,9 +1,11 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath};
-use axum::http::{Request, StatusCode};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use sentry::integrations::tower::{SentryHttpLayer, SentryLayer};
+use tower::util::option_layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -15,16 +17,19 @@ use tracing::Level;
 use super::problem_layer::{REQUEST_ID, render_problems};
 use crate::config::HttpConfig;
 use crate::error::Problem;
+use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of};
 
-/// The standard stack, outermost first: request id (set, then echoed), the work context
-/// (request id and trace, see [`WorkContextLayer`]), a tracing span, request metrics, compression, problem+json rendering, panic -> 500, timeout, body limit.
+/// The standard stack, outermost first: request id (set, then echoed), a Sentry hub with the
+/// request's data (when Sentry is on), the work context (request id and trace, see
+/// [`WorkContextLayer`]), a tracing span, request metrics, compression, problem+json rendering, panic -> 500, timeout, body limit.
 ///
 /// Public so a hand-written axum router can get exactly the same stack (the benchmark does).
 pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     config: &HttpConfig,
 ) -> Router<S> {
+    let sentry = crate::telemetry::sentry::is_on();
     // `Router::layer` wraps the innermost layer first, so this list reads bottom-up.
     router
         .layer(DefaultBodyLimit::disable())
@@ -45,11 +50,15 @@ pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
                 .on_failure(DefaultOnFailure::new().level(Level::WARN)),
         )
         .layer(WorkContextLayer)
+        .layer(option_layer(sentry.then(SentryHttpLayer::new)))
+        .layer(option_layer(
+            sentry.then(|| SentryLayer::<_, _, Request>::new(HubPerRequest)),
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }
 
-fn request_span<B>(request: &Request<B>) -> tracing::Span {
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -51,10 +51,8 @@ pub(crate) fn router(
     let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     for route in routes {
         let method_router = by_path.remove(route.path).unwrap_or_default();
-        let mounted = (route.mount)().layer(axum::middleware::from_fn_with_state(
-            route.handler,
-            name_module,
-        ));
+        let mounted =
+            (route.mount)().layer(axum::middleware::from_fn_with_state(*route, name_module));
         by_path.insert(route.path, method_router.merge(mounted));
     }
     let api = by_path
@@ -75,13 +73,20 @@ pub(crate) fn router(
     apply_standard_layers(app, config)
 }
 
-/// Names the route's module on the request's span, which is open by now.
+/// Names the route's module on the request's span, which is open by now, and tags its Sentry
+/// events with the route.
 async fn name_module(
-    State(handler): State<&'static str>,
+    State(route): State<&'static RouteRecord>,
     request: Request,
     next: Next,
 ) -> Response {
-    tracing::Span::current().record("module", crate::telemetry::module_of(handler));
+    let module = crate::telemetry::module_of(route.handler);
+    tracing::Span::current().record("module", module);
+    crate::telemetry::sentry::tag(&[
+        ("module", module),
+        ("route", route.path),
+        ("method", route.method),
+    ]);
     next.run(request).await
 }
 

@@ -396,7 +396,18 @@ impl Worker {
                 trace_id = %context.trace.trace_id(),
                 span_id = %context.trace.span_id(),
             );
-            let settled = context.scope(self.settle(message));
+            let hub = crate::telemetry::sentry::own_hub(|scope| {
+                scope.set_tag("topic", &self.consumer.topic);
+                scope.set_tag("group", &self.consumer.group);
+                scope.set_tag("handler", handler);
+                scope.set_tag("module", crate::telemetry::module_of(handler));
+                scope.set_tag("trace_id", context.trace.trace_id());
+                if let Some(request_id) = &context.request_id {
+                    scope.set_tag("request_id", request_id);
+                }
+            });
+            let settled =
+                crate::telemetry::sentry::on_hub(context.scope(self.settle(message)), hub);
             if !tracing::Instrument::instrument(settled, span).await {
                 completed = false;
                 break;
@@ -493,6 +504,14 @@ impl Worker {
     async fn dead_letter(&self, message: &Message, failure: &Failure, attempts: u32) -> bool {
         use dead_letter_headers as h;
         tracing::error!(code = failure.code, error = %failure.message, attempts, dead_letter = %self.consumer.dead_letter, "message dead-lettered");
+        crate::telemetry::sentry::capture_failure(
+            &format!(
+                "message dead-lettered to {} after {attempts} attempt(s)",
+                self.consumer.dead_letter
+            ),
+            failure.code,
+            &failure.message,
+        );
         let mut headers = message.headers.clone();
         headers.extend([
             (h::ERROR_CODE.to_owned(), failure.code.as_bytes().to_vec()),

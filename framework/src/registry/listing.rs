@@ -3,8 +3,8 @@
 use std::fmt::Write;
 
 use super::{ProviderKind, ProviderRecord, Registry};
+use crate::config::redact_url;
 use crate::config::{CoreConfig, Settings};
-use crate::db::redact_url;
 use crate::di::{Dependency, Key, short_type_name};
 
 /// Every module, binding, route and error code with file:line, as the current config wires it.

@@ -47,6 +47,11 @@ where
             headers.get(&REQUEST_ID).map(|v| v.as_bytes()),
             headers.get(TRACEPARENT).map(|v| v.as_bytes()),
         );
+        if super::sentry::is_on() {
+            let trace_id = context.trace.trace_id().to_string();
+            let request_id = context.request_id.as_deref().unwrap_or_default();
+            super::sentry::tag(&[("request_id", request_id), ("trace_id", &trace_id)]);
+        }
         request.extensions_mut().insert(context.clone());
         context.scope(self.inner.call(request))
     }

@@ -4,6 +4,7 @@
 
 mod context;
 mod layer;
+pub(crate) mod sentry;
 mod trace_context;
 
 pub use context::WorkContext;
@@ -11,7 +12,9 @@ pub(crate) use layer::context_of;
 pub use layer::{WorkContextLayer, WorkContextService};
 pub use trace_context::{TRACEPARENT, TraceContext};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{CoreConfig, LogFormat};
 
@@ -36,22 +39,20 @@ fn install(config: &CoreConfig, test: bool) {
     // `CoreConfig::load` already rejected an invalid filter.
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = !test && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
-    let _ = match (config.log_format, test) {
-        (LogFormat::Json, false) => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
-        (LogFormat::Json, true) => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_test_writer()
-            .try_init(),
-        (LogFormat::Text, false) => builder.try_init(),
-        (LogFormat::Text, true) => builder.with_test_writer().try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(ansi);
+    let fmt: Box<dyn Layer<Filtered> + Send + Sync> = match (config.log_format, test) {
+        (LogFormat::Json, false) => Box::new(fmt.json().flatten_event(true)),
+        (LogFormat::Json, true) => Box::new(fmt.json().flatten_event(true).with_test_writer()),
+        (LogFormat::Text, false) => Box::new(fmt),
+        (LogFormat::Text, true) => Box::new(fmt.with_test_writer()),
     };
+    let sentry = config.sentry_dsn.is_some().then(sentry::tracing_layers);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(sentry)
+        .try_init();
 }
+
+/// The subscriber the output layers sit on.
+type Filtered = tracing_subscriber::layer::Layered<EnvFilter, tracing_subscriber::Registry>;

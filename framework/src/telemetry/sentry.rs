@@ -1,0 +1,146 @@
+//! Sentry, when `SENTRY_DSN` is set: 5xx errors, panics, failed job runs and dead-lettered
+//! messages become events with the error chain and tags (service, environment, module,
+//! route/method/topic/job, error code, request id, trace id); 4xx never do.
+//!
+//! One client per process, on Sentry's main hub, as every Sentry SDK has it. Each request,
+//! consumed record and job run works on a hub of its own made from the main one, so its tags
+//! stay its own, and the panic integration reports a panic with the tags of the work it hit.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::Either;
+use sentry::integrations::tower::HubProvider;
+use sentry::integrations::tracing::{BreadcrumbLayer, ErrorLayer};
+use sentry::{Hub, Level, SentryFutureExt};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{LevelFilter, filter_fn};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::config::CoreConfig;
+
+/// How long shutdown waits for queued events to be sent.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The running client; [`Reporting::flush`] sends what is queued and closes it.
+pub(crate) struct Reporting {
+    client: Arc<sentry::Client>,
+}
+
+impl Reporting {
+    /// Sends the queued events, waiting at most [`FLUSH_TIMEOUT`], and closes the client.
+    pub(crate) fn flush(self) {
+        if !self.client.close(Some(FLUSH_TIMEOUT)) {
+            tracing::warn!(timeout = ?FLUSH_TIMEOUT, "Sentry events still queued at shutdown were dropped");
+        }
+    }
+}
+
+/// Starts the client when `SENTRY_DSN` is set (`CoreConfig::load` checked it).
+pub(crate) fn init(config: &CoreConfig) -> Option<Reporting> {
+    let dsn: sentry::types::Dsn = config.sentry_dsn.as_deref()?.trim().parse().ok()?;
+    // reqwest's rustls needs a process-wide crypto provider; if the program installed one
+    // already, that one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let environment = environment(config);
+    let host = format!("{}:{}", dsn.host(), dsn.port());
+    let mut options = sentry::ClientOptions::default();
+    options.dsn = Some(dsn);
+    options.release = config.sentry_release.clone().map(Into::into);
+    options.environment = Some(environment.clone().into());
+    options.shutdown_timeout = FLUSH_TIMEOUT;
+    // On the main hub, not the calling thread's (which is what `sentry::init` takes): every
+    // hub of a request, record or job run is made from it.
+    let client = Arc::new(sentry::Client::from(sentry::apply_defaults(options)));
+    Hub::main().bind_client(Some(client.clone()));
+    Hub::main().configure_scope(|scope| scope.set_tag("service", &config.app_name));
+    // The host only: the DSN's key is a credential.
+    tracing::info!(%host, %environment, "reporting errors to Sentry");
+    Some(Reporting { client })
+}
+
+fn environment(config: &CoreConfig) -> String {
+    config
+        .sentry_environment
+        .clone()
+        .or_else(|| Some(config.app_env.clone()).filter(|env| !env.is_empty()))
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// Whether events are sent.
+pub(crate) fn is_on() -> bool {
+    Hub::main()
+        .client()
+        .is_some_and(|client| client.is_enabled())
+}
+
+/// Gives each request a hub of its own, made from the main one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HubPerRequest;
+
+impl<R> HubProvider<Arc<Hub>, R> for HubPerRequest {
+    fn hub(&self, _request: &R) -> Arc<Hub> {
+        Arc::new(Hub::new_from_top(Hub::main()))
+    }
+}
+
+/// A hub of its own for one piece of work, its scope set up by `tag`; none when Sentry is off.
+pub(crate) fn own_hub(tag: impl FnOnce(&mut sentry::Scope)) -> Option<Arc<Hub>> {
+    is_on().then(|| {
+        let hub = Arc::new(Hub::new_from_top(Hub::main()));
+        hub.configure_scope(tag);
+        hub
+    })
+}
+
+/// Runs `work` on `hub`, if there is one.
+pub(crate) fn on_hub<F: Future>(
+    work: F,
+    hub: Option<Arc<Hub>>,
+) -> Either<F, sentry::SentryFuture<F>> {
+    match hub {
+        Some(hub) => Either::Right(work.bind_hub(hub)),
+        None => Either::Left(work),
+    }
+}
+
+/// Tags the current work's events (nothing when Sentry is off).
+pub(crate) fn tag(tags: &[(&str, &str)]) {
+    sentry::configure_scope(|scope| {
+        for (key, value) in tags {
+            scope.set_tag(key, value);
+        }
+    });
+}
+
+/// Reports an error that failed a request or call, with its source chain, under `code`.
+pub(crate) fn capture_error(error: &(dyn std::error::Error + 'static), code: &str) {
+    sentry::with_scope(
+        |scope| scope.set_tag("error_code", code),
+        || sentry::capture_error(error),
+    );
+}
+
+/// Reports a failure known by its code and message chain (a dead letter, a failed job run).
+pub(crate) fn capture_failure(what: &str, code: &str, chain: &str) {
+    sentry::with_scope(
+        |scope| scope.set_tag("error_code", code),
+        || sentry::capture_message(&format!("{what}: {code}: {chain}"), Level::Error),
+    );
+}
+
+/// The tracing layers: logs become breadcrumbs of the events, and a service's own error logs
+/// become events. The framework's error logs stay breadcrumbs, since it reports those
+/// failures itself, with their tags.
+pub(crate) fn tracing_layers<S>() -> impl Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    let own_errors = filter_fn(|metadata| {
+        *metadata.level() == tracing::Level::ERROR && !metadata.target().starts_with("framework")
+    });
+    BreadcrumbLayer::new()
+        .with_filter(LevelFilter::INFO)
+        .and_then(ErrorLayer::new().with_filter(own_errors))
+}
