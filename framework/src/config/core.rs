@@ -54,7 +54,7 @@ pub struct CoreConfig {
     /// `SENTRY_DSN`: where Sentry events go; empty disables Sentry.
     #[serde(default)]
     pub sentry_dsn: Option<String>,
-    /// `SENTRY_ENVIRONMENT`: the events' environment; `APP_ENV` (or `default`) when empty.
+    /// `SENTRY_ENVIRONMENT`: the events' environment; `APP_ENV` (or `development`) when empty.
     #[serde(default)]
     pub sentry_environment: Option<String>,
     /// `SENTRY_RELEASE`: the events' release, such as `articles@1.4.2`; none when empty.

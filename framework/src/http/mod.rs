@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -82,9 +82,11 @@ async fn name_module(
 ) -> Response {
     let module = crate::telemetry::module_of(route.handler);
     tracing::Span::current().record("module", module);
+    // The full template, base path included, as the span and the metrics have it.
+    let template = request.extensions().get::<MatchedPath>();
     crate::telemetry::sentry::tag(&[
         ("module", module),
-        ("route", route.path),
+        ("route", template.map_or(route.path, MatchedPath::as_str)),
         ("method", route.method),
     ]);
     next.run(request).await

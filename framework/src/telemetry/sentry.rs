@@ -65,7 +65,8 @@ fn environment(config: &CoreConfig) -> String {
         .sentry_environment
         .clone()
         .or_else(|| Some(config.app_env.clone()).filter(|env| !env.is_empty()))
-        .unwrap_or_else(|| "default".to_owned())
+        // No APP_ENV: the embedded defaults, a developer's machine.
+        .unwrap_or_else(|| "development".to_owned())
 }
 
 /// Whether events are sent.
