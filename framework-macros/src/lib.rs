@@ -10,6 +10,8 @@ mod http_route;
 mod kafka_consumer;
 mod migrations;
 mod module;
+#[cfg(test)]
+mod snapshots;
 
 use proc_macro::TokenStream;
 

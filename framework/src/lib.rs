@@ -63,9 +63,7 @@ pub mod __private {
     pub use crate::error::Failure;
     pub use crate::error::{DomainError, ErrorKind, Problem};
     pub use crate::grpc::{GrpcServiceRecord, MountOptions, status_from_domain_error};
-    pub use crate::kafka::{
-        BoxFuture as KafkaFuture, ConsumerRecord, FromMessage, Message, Outcome,
-    };
+    pub use crate::kafka::{BoxFuture, ConsumerRecord, FromMessage, Message, Outcome};
 
     /// What `#[cron_job]` functions return: a failed run is reported.
     #[diagnostic::on_unimplemented(

@@ -50,25 +50,26 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
             fn __framework_run<'a>(
                 container: &'a __framework::Container,
                 context: &'a __framework::JobContext,
-            ) -> __framework::KafkaFuture<'a, ::core::result::Result<(), __framework::Failure>> {
+            ) -> __framework::BoxFuture<'a, ::core::result::Result<(), __framework::Failure>> {
                 ::std::boxed::Box::pin(async move {
                     #(#extracts)*
                     #result
                 })
             }
 
-            __framework::inventory::submit! {
-                __framework::JobRecord {
-                    handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-                    schedule: #schedule,
-                    singleton: #singleton,
-                    overlap: #overlap,
-                    timeout_secs: #timeout_secs,
-                    run: __framework_run,
-                    dependencies: || #dependencies,
-                    location: #location,
-                }
-            }
+            /// The job, as the runtime collects it at startup.
+            #[doc(hidden)]
+            const __FRAMEWORK_RECORD: __framework::JobRecord = __framework::JobRecord {
+                handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                schedule: #schedule,
+                singleton: #singleton,
+                overlap: #overlap,
+                timeout_secs: #timeout_secs,
+                run: __framework_run,
+                dependencies: || #dependencies,
+                location: #location,
+            };
+            __framework::inventory::submit!(__FRAMEWORK_RECORD);
         };
     }
 }

@@ -22,20 +22,23 @@ pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
         .collect();
     let kinds = error.variants.iter().map(|v| &v.kind);
     let codes: Vec<&String> = error.variants.iter().map(|v| &v.code).collect();
-    let records = error.variants.iter().map(|v| {
+    let records = error.variants.iter().enumerate().map(|(index, v)| {
         let (ident, kind, code) = (v.ident, &v.kind, &v.code);
         let variant = ident.to_string();
         let location = crate::attr::location(ident.span());
+        let record = quote::format_ident!("__FRAMEWORK_CODE_{}", index);
+        let doc = format!(" The code of `{variant}`, as the runtime collects it at startup.");
         quote_spanned! {ident.span()=>
-            __framework::inventory::submit! {
-                __framework::ErrorCodeRecord {
-                    code: #code,
-                    kind: __framework::ErrorKind::#kind,
-                    error_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-                    variant: #variant,
-                    location: #location,
-                }
-            }
+            #[doc = #doc]
+            #[doc(hidden)]
+            const #record: __framework::ErrorCodeRecord = __framework::ErrorCodeRecord {
+                code: #code,
+                kind: __framework::ErrorKind::#kind,
+                error_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                variant: #variant,
+                location: #location,
+            };
+            __framework::inventory::submit!(#record);
         }
     });
 

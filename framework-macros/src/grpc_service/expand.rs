@@ -47,18 +47,19 @@ pub(crate) fn expand(service: &GrpcService) -> TokenStream {
                 ::core::result::Result::Ok(())
             }
 
-            __framework::inventory::submit! {
-                __framework::GrpcServiceRecord {
-                    service: <#server_type as __framework::tonic::server::NamedService>::NAME,
-                    implementation: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#component)),
-                    methods: &[#(#methods),*],
-                    dependencies: || ::std::vec::Vec::from([
-                        __framework::Dependency::Component(__framework::Key::of::<#component>()),
-                    ]),
-                    mount: __framework_mount,
-                    location: #location,
-                }
-            }
+            /// The service, as the runtime collects it at startup.
+            #[doc(hidden)]
+            const __FRAMEWORK_RECORD: __framework::GrpcServiceRecord = __framework::GrpcServiceRecord {
+                service: <#server_type as __framework::tonic::server::NamedService>::NAME,
+                implementation: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#component)),
+                methods: &[#(#methods),*],
+                dependencies: || ::std::vec::Vec::from([
+                    __framework::Dependency::Component(__framework::Key::of::<#component>()),
+                ]),
+                mount: __framework_mount,
+                location: #location,
+            };
+            __framework::inventory::submit!(__FRAMEWORK_RECORD);
         };
     }
 }

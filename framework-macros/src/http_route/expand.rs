@@ -61,16 +61,17 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 __framework::axum::routing::on(__framework::axum::routing::MethodFilter::#method, #name)
             }
 
-            __framework::inventory::submit! {
-                __framework::RouteRecord {
-                    method: #method_name,
-                    path: #path,
-                    handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-                    mount: __framework_mount,
-                    dependencies: || #dependencies,
-                    location: #location,
-                }
-            }
+            /// The route, as the runtime collects it at startup.
+            #[doc(hidden)]
+            const __FRAMEWORK_RECORD: __framework::RouteRecord = __framework::RouteRecord {
+                method: #method_name,
+                path: #path,
+                handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                mount: __framework_mount,
+                dependencies: || #dependencies,
+                location: #location,
+            };
+            __framework::inventory::submit!(__FRAMEWORK_RECORD);
         };
     }
 }

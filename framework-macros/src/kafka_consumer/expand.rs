@@ -53,27 +53,28 @@ pub(crate) fn expand(consumer: &Consumer) -> TokenStream {
             fn __framework_handle<'a>(
                 container: &'a __framework::Container,
                 message: &'a __framework::Message,
-            ) -> __framework::KafkaFuture<'a, __framework::Outcome> {
+            ) -> __framework::BoxFuture<'a, __framework::Outcome> {
                 ::std::boxed::Box::pin(async move {
                     #(#extracts)*
                     #outcome
                 })
             }
 
-            __framework::inventory::submit! {
-                __framework::ConsumerRecord {
-                    handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-                    topic: #topic,
-                    group: #group,
-                    concurrency: #concurrency,
-                    retries: #retries,
-                    backoff_ms: #backoff_ms,
-                    dead_letter: #dead_letter,
-                    handle: __framework_handle,
-                    dependencies: || #dependencies,
-                    location: #location,
-                }
-            }
+            /// The consumer, as the runtime collects it at startup.
+            #[doc(hidden)]
+            const __FRAMEWORK_RECORD: __framework::ConsumerRecord = __framework::ConsumerRecord {
+                handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                topic: #topic,
+                group: #group,
+                concurrency: #concurrency,
+                retries: #retries,
+                backoff_ms: #backoff_ms,
+                dead_letter: #dead_letter,
+                handle: __framework_handle,
+                dependencies: || #dependencies,
+                location: #location,
+            };
+            __framework::inventory::submit!(__FRAMEWORK_RECORD);
         };
     }
 }

@@ -56,13 +56,14 @@ fn expand_inner(input: TokenStream) -> syn::Result<TokenStream> {
         const _: () = {
             use ::framework::__private as __framework;
 
-            __framework::inventory::submit! {
-                __framework::MigrationsRecord {
-                    postgres: #postgres,
-                    sqlite: #sqlite,
-                    location: #location,
-                }
-            }
+            /// The migrations, as the runtime collects them at startup.
+            #[doc(hidden)]
+            const __FRAMEWORK_RECORD: __framework::MigrationsRecord = __framework::MigrationsRecord {
+                postgres: #postgres,
+                sqlite: #sqlite,
+                location: #location,
+            };
+            __framework::inventory::submit!(__FRAMEWORK_RECORD);
         };
     })
 }

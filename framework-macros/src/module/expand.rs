@@ -81,17 +81,18 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
                 __framework::ready(__framework_new(ctx))
             }
 
-            __framework::inventory::submit! {
-                __framework::ProviderRecord {
-                    name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-                    provides: || ::std::vec::Vec::from([__framework::Key::of::<#name>(), #(#provided_keys),*]),
-                    fields: || ::std::vec::Vec::from([#(#dependencies),*]),
-                    condition: #condition,
-                    build: __framework_build,
-                    kind: __framework::ProviderKind::Module,
-                    location: #location,
-                }
-            }
+            /// The component, as the runtime collects it at startup.
+            #[doc(hidden)]
+            const __FRAMEWORK_RECORD: __framework::ProviderRecord = __framework::ProviderRecord {
+                name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                provides: || ::std::vec::Vec::from([__framework::Key::of::<#name>(), #(#provided_keys),*]),
+                fields: || ::std::vec::Vec::from([#(#dependencies),*]),
+                condition: #condition,
+                build: __framework_build,
+                kind: __framework::ProviderKind::Module,
+                location: #location,
+            };
+            __framework::inventory::submit!(__FRAMEWORK_RECORD);
         };
     }
 }

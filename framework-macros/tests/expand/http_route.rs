@@ -1,0 +1,7 @@
+#[http_route(POST, "/articles")]
+pub async fn create(
+    svc: Inject<ArticleService>,
+    Valid(Json(input)): Valid<Json<ArticleInput>>,
+) -> Result<(StatusCode, Json<Article>), ArticleError> {
+    Ok((StatusCode::CREATED, Json(svc.create(input).await?)))
+}
