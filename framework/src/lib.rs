@@ -27,6 +27,7 @@ pub mod health;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod openapi;
 pub mod registry;
 pub mod telemetry;
 pub mod testing;
@@ -48,6 +49,9 @@ pub use axum;
 pub use sqlx;
 /// The gRPC framework behind `#[grpc_service]`.
 pub use tonic;
+/// OpenAPI schemas: derive `utoipa::ToSchema` (and `IntoParams` for queries) on request and
+/// response types to describe them in `GET /openapi.json`.
+pub use utoipa;
 
 #[doc(hidden)]
 /// Not public API: what the macros' generated code names.
@@ -102,6 +106,7 @@ pub mod __private {
     }
 
     pub use crate::http::AppState;
+    pub use crate::openapi;
     pub use crate::registry::{
         BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, MigrationsRecord,
         ProviderKind, ProviderRecord, RouteRecord,

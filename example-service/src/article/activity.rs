@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use framework::axum::Json;
 use framework::axum::extract::Path;
 use framework::cron::JobContext;
+use framework::utoipa::{self, ToSchema};
 use framework::{Inject, cron_job, http_route, kafka_consumer, module};
 use serde::Serialize;
 use uuid::Uuid;
@@ -15,7 +16,7 @@ use super::error::ArticleError;
 use super::events::ArticleEvent;
 
 /// How often an article changed, as the events tell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Activity {
     pub article_id: Uuid,
     pub changes: i64,
@@ -23,7 +24,7 @@ pub struct Activity {
 }
 
 /// The totals one run of the `summarize` job took.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Summary {
     pub taken_at: DateTime<Utc>,
     pub articles: i64,

@@ -1,10 +1,11 @@
 use chrono::{DateTime, Utc};
+use framework::utoipa::{self, ToSchema};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 /// An article.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Article {
     pub id: Uuid,
     pub name: String,
@@ -14,16 +15,18 @@ pub struct Article {
 }
 
 /// The writable fields, for create and full update.
-#[derive(Debug, Clone, Deserialize, Validate)]
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 pub struct ArticleInput {
     #[validate(length(min = 3, max = 50), custom(function = "not_blank"))]
+    #[schema(min_length = 3, max_length = 50)]
     pub name: String,
     #[validate(length(min = 5, max = 100), custom(function = "not_blank"))]
+    #[schema(min_length = 5, max_length = 100)]
     pub description: String,
 }
 
 /// One page of articles.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Page {
     pub items: Vec<Article>,
     pub total: i64,

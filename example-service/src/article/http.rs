@@ -3,6 +3,7 @@
 use framework::axum::Json;
 use framework::axum::extract::{Path, Query};
 use framework::axum::http::StatusCode;
+use framework::utoipa::{self, IntoParams};
 use framework::{Inject, Valid, http_route};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -14,10 +15,14 @@ use super::remote::{RemoteArticles, RemoteError};
 use super::service::ArticleService;
 
 /// `?limit=&offset=`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, IntoParams)]
 pub struct ListQuery {
     #[validate(range(min = 1, max = 1000))]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    /// At most `i32::MAX`: the document describes `u32` as an `int32`, as utoipa does.
+    #[validate(range(max = 2_147_483_647))]
+    #[param(maximum = 2_147_483_647)]
     pub offset: Option<u32>,
 }
 

@@ -20,7 +20,7 @@ pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
             }
         })
         .collect();
-    let kinds = error.variants.iter().map(|v| &v.kind);
+    let kinds: Vec<_> = error.variants.iter().map(|v| &v.kind).collect();
     let codes: Vec<&String> = error.variants.iter().map(|v| &v.code).collect();
     let records = error.variants.iter().enumerate().map(|(index, v)| {
         let (ident, kind, code) = (v.ident, &v.kind, &v.code);
@@ -62,6 +62,10 @@ pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
 
                 fn domain(&self) -> &'static str {
                     ::core::env!("CARGO_PKG_NAME")
+                }
+
+                fn catalog() -> &'static [(&'static str, __framework::ErrorKind)] {
+                    &[#((#codes, __framework::ErrorKind::#kinds),)*]
                 }
             }
 

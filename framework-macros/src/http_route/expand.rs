@@ -1,5 +1,5 @@
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ReturnType};
 
@@ -32,11 +32,13 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
         }
     });
     let output_check = match &item.sig.output {
-        ReturnType::Type(_, ty) => {
+        // `impl IntoResponse` cannot be named here; axum checks it where the handler is mounted.
+        ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => {
             quote_spanned! {ty.span()=> __framework::check_response::<#ty>(); }
         }
-        ReturnType::Default => quote! {},
+        ReturnType::Type(..) | ReturnType::Default => quote! {},
     };
+    let docs = openapi_docs(&args, &item.sig.output);
     let dependencies = crate::attr::inject_dependencies(&route.injected);
     let location = crate::attr::location(name.span());
 
@@ -61,6 +63,14 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 __framework::axum::routing::on(__framework::axum::routing::MethodFilter::#method, #name)
             }
 
+            /// The route's part of the OpenAPI document: what each argument and the result
+            /// say of it (types the framework does not describe add nothing).
+            #[doc(hidden)]
+            fn __framework_openapi(operation: &mut __framework::openapi::Operation) {
+                use __framework::openapi::Describe as _;
+                #(#docs)*
+            }
+
             /// The route, as the runtime collects it at startup.
             #[doc(hidden)]
             const __FRAMEWORK_RECORD: __framework::RouteRecord = __framework::RouteRecord {
@@ -69,9 +79,69 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                 mount: __framework_mount,
                 dependencies: || #dependencies,
+                openapi: __framework_openapi,
                 location: #location,
             };
             __framework::inventory::submit!(__FRAMEWORK_RECORD);
         };
     }
+}
+
+/// One `describe` call per argument type, and for the return type (both sides of a
+/// `Result`). Types holding `impl Trait` cannot be named, so they are left out.
+fn openapi_docs(args: &[&syn::Type], output: &ReturnType) -> Vec<TokenStream> {
+    let describe = |marker: &str, ty: &syn::Type| {
+        let marker = syn::Ident::new(marker, ty.span());
+        quote_spanned! {ty.span()=>
+            (&&&__framework::openapi::#marker::<#ty>::new()).describe(operation);
+        }
+    };
+    let mut docs: Vec<TokenStream> = args
+        .iter()
+        .filter(|ty| !mentions_impl(ty.to_token_stream()))
+        .map(|ty| describe("Arg", ty))
+        .collect();
+    match output {
+        ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => match result_sides(ty) {
+            Some((ok, err)) => docs.extend([describe("Success", ok), describe("Errors", err)]),
+            None => docs.push(describe("Success", ty)),
+        },
+        ReturnType::Type(..) => {}
+        ReturnType::Default => docs.push(quote! {
+            (&&&__framework::openapi::Success::<()>::new()).describe(operation);
+        }),
+    }
+    docs
+}
+
+/// `T` and `E` of a `Result<T, E>`, however the path to `Result` is written.
+fn result_sides(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {
+        return None;
+    };
+    let mut types = generics.args.iter().filter_map(|arg| match arg {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    match (
+        last.ident == "Result",
+        types.next(),
+        types.next(),
+        types.next(),
+    ) {
+        (true, Some(ok), Some(err), None) => Some((ok, err)),
+        _ => None,
+    }
+}
+
+fn mentions_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+        proc_macro2::TokenTree::Group(group) => mentions_impl(group.stream()),
+        _ => false,
+    })
 }

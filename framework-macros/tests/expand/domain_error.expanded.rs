@@ -26,6 +26,12 @@ const _: () = {
         fn domain(&self) -> &'static str {
             ::core::env!("CARGO_PKG_NAME")
         }
+        fn catalog() -> &'static [(&'static str, __framework::ErrorKind)] {
+            &[
+                ("ARTICLE_NOT_FOUND", __framework::ErrorKind::NotFound),
+                ("ARTICLE_STORAGE", __framework::ErrorKind::Internal),
+            ]
+        }
     }
     #[automatically_derived]
     impl ::core::convert::From<ArticleError> for __framework::tonic::Status {

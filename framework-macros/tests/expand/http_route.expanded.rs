@@ -27,6 +27,19 @@ const _: () = {
             create,
         )
     }
+    /// The route's part of the OpenAPI document: what each argument and the result
+    /// say of it (types the framework does not describe add nothing).
+    #[doc(hidden)]
+    fn __framework_openapi(operation: &mut __framework::openapi::Operation) {
+        use __framework::openapi::Describe as _;
+        (&&&__framework::openapi::Arg::<Inject<ArticleService>>::new())
+            .describe(operation);
+        (&&&__framework::openapi::Arg::<Valid<Json<ArticleInput>>>::new())
+            .describe(operation);
+        (&&&__framework::openapi::Success::<(StatusCode, Json<Article>)>::new())
+            .describe(operation);
+        (&&&__framework::openapi::Errors::<ArticleError>::new()).describe(operation);
+    }
     /// The route, as the runtime collects it at startup.
     #[doc(hidden)]
     const __FRAMEWORK_RECORD: __framework::RouteRecord = __framework::RouteRecord {
@@ -39,6 +52,7 @@ const _: () = {
         dependencies: || ::std::vec::Vec::from([
             __framework::dependency_of_inject::<ArticleService>(),
         ]),
+        openapi: __framework_openapi,
         location: __framework::Location {
             file: ::core::file!(),
             line: ::core::line!(),

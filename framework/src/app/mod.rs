@@ -177,7 +177,7 @@ impl App {
         // still becomes a startup error rather than a crash.
         let routes = &self.registry.routes;
         let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::http::router(routes, &self.config.http, state, health)
+            crate::http::router(routes, &self.config, state, health)
         }));
         match router {
             Ok(router) => Ok(Deliveries {

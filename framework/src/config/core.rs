@@ -11,9 +11,12 @@ pub struct CoreConfig {
     /// `APP_ENV`: selects `envs/$APP_ENV.env`.
     #[serde(default)]
     pub app_env: String,
-    /// `APP_NAME`: the service name in logs, metrics and cache keys.
+    /// `APP_NAME`: the service name in logs, metrics, cache keys and the OpenAPI document.
     #[serde(default = "default_app_name")]
     pub app_name: String,
+    /// `APP_VERSION`: the service version in the OpenAPI document.
+    #[serde(default = "default_app_version")]
+    pub app_version: String,
     /// `HTTP_*` keys.
     #[serde(skip)]
     pub http: HttpConfig,
@@ -185,6 +188,9 @@ fn localhost() -> IpAddr {
 }
 fn default_app_name() -> String {
     "service".into()
+}
+fn default_app_version() -> String {
+    "0.0.0".into()
 }
 fn default_grpc_port() -> u16 {
     3000

@@ -5,7 +5,7 @@ mod problem;
 
 use axum::http::StatusCode;
 
-pub use problem::{FieldError, Problem, field_errors};
+pub use problem::{FieldError, PROBLEM_JSON, Problem, field_errors};
 
 /// The kinds of the original template, with their fixed mappings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +99,14 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
     /// Field errors, for validation errors.
     fn field_errors(&self) -> Vec<FieldError> {
         Vec::new()
+    }
+    /// Every code of the type with its kind (`#[derive(DomainError)]` lists each variant's):
+    /// the error responses of the OpenAPI document.
+    fn catalog() -> &'static [(&'static str, ErrorKind)]
+    where
+        Self: Sized,
+    {
+        &[]
     }
 }
 

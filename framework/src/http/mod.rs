@@ -21,7 +21,7 @@ pub(crate) use problem_layer::REQUEST_ID;
 pub(crate) use switch::Switch;
 pub use valid::Valid;
 
-use crate::config::HttpConfig;
+use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::error::Problem;
 use crate::health::Health;
@@ -44,10 +44,11 @@ impl AppState {
 /// fallback and the standard layers.
 pub(crate) fn router(
     routes: &[&'static RouteRecord],
-    config: &HttpConfig,
+    core: &CoreConfig,
     state: AppState,
     health: Health,
 ) -> Router {
+    let config = &core.http;
     let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     for route in routes {
         let method_router = by_path.remove(route.path).unwrap_or_default();
@@ -69,6 +70,7 @@ pub(crate) fn router(
     let app = app
         .merge(crate::health::router(health))
         .merge(crate::metrics::router())
+        .merge(crate::openapi::router(routes, core))
         .fallback(route_not_found);
     apply_standard_layers(app, config)
 }

@@ -163,6 +163,8 @@ pub struct RouteRecord {
     pub mount: fn() -> MethodRouter<AppState>,
     /// The `Inject<T>` arguments of the handler.
     pub dependencies: fn() -> Vec<Dependency>,
+    /// What its arguments and return type add to the OpenAPI document.
+    pub openapi: fn(&mut crate::openapi::Operation),
     /// Where it was declared.
     pub location: Location,
 }

@@ -1,0 +1,253 @@
+//! The document: one operation per route under `HTTP_BASE_PATH`, each error response a
+//! problem+json body whose `code` is one of the codes listed for its status.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::routing::get;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, Paths};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
+use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required,
+};
+
+use super::Operation;
+use crate::config::CoreConfig;
+use crate::error::PROBLEM_JSON;
+use crate::registry::RouteRecord;
+
+/// `GET /openapi.json`, the document of `routes`, built once.
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(
+    routes: &[&'static RouteRecord],
+    config: &CoreConfig,
+) -> Router<S> {
+    // The document is plain data: serializing it cannot fail.
+    let json: Arc<str> = document(routes, config)
+        .to_pretty_json()
+        .unwrap_or_default()
+        .into();
+    Router::new().route(
+        "/openapi.json",
+        get(move || {
+            let json = json.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    json.to_string(),
+                )
+            }
+        }),
+    )
+}
+
+/// The OpenAPI 3.1 document of `routes`.
+pub fn document(routes: &[&'static RouteRecord], config: &CoreConfig) -> OpenApi {
+    let mut paths = Paths::new();
+    let mut components = ComponentsBuilder::new().schema("Problem", problem_schema());
+    for route in routes {
+        let mut operation = Operation::default();
+        (route.openapi)(&mut operation);
+        for (name, schema) in std::mem::take(&mut operation.schemas) {
+            components = components.schema(name, schema);
+        }
+        let path = format!("{}{}", config.http.base_path, route.path);
+        let (template, names) = template_and_parameters(&path);
+        let operation = build(route, routes, operation, &names);
+        paths.add_path_operation(template, vec![method(route.method)], operation);
+    }
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title(&config.app_name)
+                .version(&config.app_version),
+        )
+        .paths(paths)
+        .components(Some(components.build()))
+        .build()
+}
+
+fn build(
+    route: &RouteRecord,
+    routes: &[&RouteRecord],
+    operation: Operation,
+    path_parameters: &[String],
+) -> utoipa::openapi::path::Operation {
+    let Operation {
+        mut parameters,
+        path_schemas,
+        body,
+        success,
+        mut problems,
+        schemas: _,
+    } = operation;
+    // Every template parameter is declared: typed when a `Path<T>` says how, else a string.
+    for (index, name) in path_parameters.iter().enumerate().rev() {
+        let schema = path_schemas
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| ObjectBuilder::new().schema_type(Type::String).into());
+        let parameter = ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(schema));
+        parameters.insert(0, parameter.build());
+    }
+    // Any route can fail: a panic or an infrastructure error is a 500.
+    problems
+        .entry(StatusCode::INTERNAL_SERVER_ERROR.as_u16())
+        .or_default()
+        .insert("INTERNAL");
+
+    let (status, success_body) = success.unwrap_or(("2XX", None));
+    let mut ok = ResponseBuilder::new().description("Success");
+    if let Some(schema) = success_body {
+        ok = ok.content(
+            "application/json",
+            ContentBuilder::new().schema(Some(schema)).build(),
+        );
+    }
+    let mut responses = ResponsesBuilder::new().response(status, ok.build());
+    for (status, codes) in &problems {
+        responses = responses.response(status.to_string(), problem_response(*status, codes));
+    }
+
+    let mut builder = OperationBuilder::new()
+        .operation_id(Some(operation_id(route, routes)))
+        .tag(crate::telemetry::module_of(route.handler))
+        .responses(responses.build());
+    for parameter in parameters {
+        builder = builder.parameter(parameter);
+    }
+    if let Some(schema) = body {
+        let content = ContentBuilder::new().schema(Some(schema)).build();
+        let body = RequestBodyBuilder::new()
+            .content("application/json", content)
+            .required(Some(Required::True));
+        builder = builder.request_body(Some(body.build()));
+    }
+    builder.build()
+}
+
+/// The handler's name, or its whole path where two handlers share a name.
+fn operation_id(route: &RouteRecord, routes: &[&RouteRecord]) -> String {
+    let name = |handler: &'static str| handler.rsplit("::").next().unwrap_or(handler);
+    let shared = routes
+        .iter()
+        .filter(|other| name(other.handler) == name(route.handler))
+        .count()
+        > 1;
+    if shared {
+        route.handler.replace("::", ".")
+    } else {
+        name(route.handler).to_owned()
+    }
+}
+
+fn method(method: &str) -> HttpMethod {
+    match method {
+        "GET" => HttpMethod::Get,
+        "POST" => HttpMethod::Post,
+        "PUT" => HttpMethod::Put,
+        "DELETE" => HttpMethod::Delete,
+        "PATCH" => HttpMethod::Patch,
+        "HEAD" => HttpMethod::Head,
+        "OPTIONS" => HttpMethod::Options,
+        _ => HttpMethod::Trace,
+    }
+}
+
+/// axum's `/a/{id}/{*rest}` as OpenAPI's `/a/{id}/{rest}`, with the parameter names.
+fn template_and_parameters(path: &str) -> (String, Vec<String>) {
+    let mut names = Vec::new();
+    let template = path
+        .split('/')
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    let name = name.trim_start_matches('*');
+                    names.push(name.to_owned());
+                    format!("{{{name}}}")
+                }
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/");
+    (template, names)
+}
+
+/// A problem+json response whose `status` and `code` are the ones this route gives.
+fn problem_response(status: u16, codes: &BTreeSet<&'static str>) -> utoipa::openapi::Response {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let narrowed = ObjectBuilder::new()
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([status])),
+        )
+        .property(
+            "code",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(codes.iter().copied())),
+        );
+    let schema = AllOfBuilder::new()
+        .item(Ref::from_schema_name("Problem"))
+        .item(narrowed);
+    let codes: Vec<&str> = codes.iter().copied().collect();
+    ResponseBuilder::new()
+        .description(format!("{reason}: {}", codes.join(", ")))
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new().schema(Some(schema)).build(),
+        )
+        .build()
+}
+
+/// RFC 9457 problem details, as `error::Problem` serializes them.
+fn problem_schema() -> RefOr<Schema> {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let field_error = ObjectBuilder::new()
+        .property("field", string())
+        .property("messages", ArrayBuilder::new().items(string()))
+        .required("field")
+        .required("messages");
+    ObjectBuilder::new()
+        .description(Some(
+            "RFC 9457 problem details; `code` identifies the problem.",
+        ))
+        .property("type", string())
+        .property("title", string())
+        .property("status", ObjectBuilder::new().schema_type(Type::Integer))
+        .property("code", string())
+        .property("detail", string())
+        .property("request_id", string())
+        .property("errors", ArrayBuilder::new().items(field_error))
+        .required("type")
+        .required("title")
+        .required("status")
+        .required("code")
+        .required("detail")
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_keep_names_and_drop_wildcard_stars() {
+        let (template, names) = template_and_parameters("/api/v1/files/{id}/{*rest}");
+        assert_eq!(template, "/api/v1/files/{id}/{rest}");
+        assert_eq!(names, ["id", "rest"]);
+    }
+}
