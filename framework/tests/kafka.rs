@@ -98,44 +98,24 @@ async fn record_order(
 }
 
 /// Where the scenario runs.
-#[derive(Clone)]
-struct Backend {
-    brokers: String,
-    /// Unique per test: topic and group names derive from it.
-    run: String,
+type Backend = framework_test_support::KafkaBackend;
+
+/// The app of a scenario on its backend.
+trait Scenario {
+    fn topic(&self) -> String;
+    async fn start(&self) -> Setup;
 }
 
-impl Backend {
-    fn memory(name: &str) -> Backend {
-        Backend {
-            brokers: format!("memory://{name}"),
-            run: name.to_owned(),
-        }
-    }
-
-    /// The broker of `KAFKA_BROKERS`, with names no earlier run used.
-    fn broker(name: &str) -> Backend {
-        let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_default();
-        assert!(
-            !brokers.is_empty() && !brokers.starts_with("memory"),
-            "the broker tests need KAFKA_BROKERS=host:port of a running Kafka-protocol broker \
-             (scripts/test starts tansu); got {brokers:?}"
-        );
-        Backend {
-            brokers,
-            run: format!("{name}-{}", uuid::Uuid::new_v4().simple()),
-        }
-    }
-
+impl Scenario for Backend {
     fn topic(&self) -> String {
-        format!("orders-{}", self.run)
+        self.name("orders")
     }
 
     async fn start(&self) -> Setup {
-        let (topic, group) = (self.topic(), format!("ledger-{}", self.run));
-        let echo_topic = format!("echo-{}", self.run);
+        let (topic, group) = (self.topic(), self.name("ledger"));
+        let echo_topic = self.name("echo");
         // A group of its own: two consumers in one group rebalance each other as they join.
-        let echo_group = format!("echo-{}", self.run);
+        let echo_group = self.name("echo");
         let app = TestApp::start(&[
             ("DATABASE_URL", ""),
             ("KAFKA_BROKERS", self.brokers.as_str()),
@@ -283,7 +263,7 @@ framework_test_support::on_backends!(Backend: memory, broker; [
 async fn proto_payloads_keys_headers_and_the_request_id_travel(backend: Backend) {
     let setup = backend.start().await;
     let shop = setup.app.running().component::<Shop>().expect("the shop");
-    let topic = format!("echo-{}", backend.run);
+    let topic = backend.name("echo");
     let echo = EchoRequest {
         message: "hello".into(),
     };

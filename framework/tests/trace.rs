@@ -187,42 +187,12 @@ async fn closed_span(name: &str, key: &str, value: &str) -> Closed {
     }
 }
 
-#[derive(Clone)]
-struct Backend {
-    brokers: String,
-    run: String,
-}
-
-impl Backend {
-    fn memory(name: &str) -> Backend {
-        Backend {
-            brokers: format!("memory://{name}"),
-            run: name.to_owned(),
-        }
-    }
-
-    fn broker(name: &str) -> Backend {
-        let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_default();
-        assert!(
-            !brokers.is_empty() && !brokers.starts_with("memory"),
-            "the broker tests need KAFKA_BROKERS=host:port of a running Kafka-protocol broker \
-             (scripts/test starts tansu); got {brokers:?}"
-        );
-        Backend {
-            brokers,
-            run: format!("{name}-{}", uuid::Uuid::new_v4().simple()),
-        }
-    }
-
-    fn topic(&self) -> String {
-        format!("orders-{}", self.run)
-    }
-}
+type Backend = framework_test_support::KafkaBackend;
 
 /// Starts the app on `backend`, its spans captured.
 async fn start(backend: &Backend) -> TestApp {
     capture_spans();
-    let (topic, group) = (backend.topic(), format!("ledger-{}", backend.run));
+    let (topic, group) = (backend.name("orders"), backend.name("ledger"));
     TestApp::start(&[
         ("DATABASE_URL", ""),
         ("HTTP_BASE_PATH", ""),
@@ -241,7 +211,7 @@ framework_test_support::on_backends!(Backend: memory, broker; [
 
 async fn one_trace_follows_a_request_through_kafka(backend: Backend) {
     let app = start(&backend).await;
-    let topic = backend.topic();
+    let topic = backend.name("orders");
     let ledger = app.running().component::<Ledger>().expect("the ledger");
     let client = reqwest::Client::new();
 

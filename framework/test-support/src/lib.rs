@@ -1,5 +1,5 @@
-//! Fixtures for `framework`'s tests and benchmarks: the generated code of `probe.proto`, and
-//! a macro that runs each scenario on each backend.
+//! Fixtures for `framework`'s tests and benchmarks: the generated code of `probe.proto`, a
+//! macro that runs each scenario on each backend, and the Kafka backends.
 
 #![allow(missing_docs, clippy::all)]
 
@@ -24,4 +24,41 @@ macro_rules! on_backends {
             })*
         }
     };
+}
+
+/// Where a Kafka scenario runs: the in-process broker (`memory://<name>`), or the real broker
+/// of `KAFKA_BROKERS` with names no earlier run used.
+#[derive(Debug, Clone)]
+pub struct KafkaBackend {
+    /// The `KAFKA_BROKERS` value.
+    pub brokers: String,
+    /// Unique per test: topic and group names derive from it.
+    pub run: String,
+}
+
+impl KafkaBackend {
+    pub fn memory(name: &str) -> KafkaBackend {
+        KafkaBackend {
+            brokers: format!("memory://{name}"),
+            run: name.to_owned(),
+        }
+    }
+
+    pub fn broker(name: &str) -> KafkaBackend {
+        let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_default();
+        assert!(
+            !brokers.is_empty() && !brokers.starts_with("memory"),
+            "the broker tests need KAFKA_BROKERS=host:port of a running Kafka-protocol broker \
+             (scripts/test starts tansu); got {brokers:?}"
+        );
+        KafkaBackend {
+            brokers,
+            run: format!("{name}-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// `<prefix>-<run>`: a topic or group name of this run.
+    pub fn name(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.run)
+    }
 }
