@@ -1,8 +1,10 @@
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sentry::integrations::tower::{SentryHttpLayer, SentryLayer};
 use tower::util::option_layer;
@@ -17,17 +19,55 @@ use tracing::Level;
 use super::problem_layer::{REQUEST_ID, render_problems};
 use crate::config::HttpConfig;
 use crate::error::Problem;
+use crate::registry::RouteRecord;
 use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of};
 
 /// The standard stack, outermost first: request id (set, then echoed), a Sentry hub with the
 /// request's data (when Sentry is on), the work context (request id and trace, see
-/// [`WorkContextLayer`]), a tracing span, request metrics, compression, problem+json rendering, panic -> 500, timeout, body limit.
+/// [`WorkContextLayer`]), a tracing span, request metrics, compression, problem+json
+/// rendering, panic -> 500, timeout, body limit.
 ///
 /// Public so a hand-written axum router can get exactly the same stack (the benchmark does).
 pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     config: &HttpConfig,
+) -> Router<S> {
+    standard_layers(router, config, RouteModules::default())
+}
+
+/// The module of each route, by path template and method, for the request spans and Sentry.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RouteModules(Arc<HashMap<String, Vec<(&'static str, &'static str)>>>);
+
+impl RouteModules {
+    pub(crate) fn new(routes: &[&'static RouteRecord], base_path: &str) -> RouteModules {
+        let mut modules: HashMap<String, Vec<_>> = HashMap::new();
+        for route in routes {
+            let module = crate::telemetry::module_of(route.handler);
+            let template = format!("{base_path}{}", route.path);
+            modules
+                .entry(template)
+                .or_default()
+                .push((route.method, module));
+        }
+        RouteModules(Arc::new(modules))
+    }
+
+    fn of(&self, template: &str, method: &Method) -> Option<&'static str> {
+        let methods = self.0.get(template)?;
+        methods
+            .iter()
+            .find(|(m, _)| *m == method.as_str())
+            .map(|(_, module)| *module)
+    }
+}
+
+/// [`apply_standard_layers`], naming each request's module on its span.
+pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    config: &HttpConfig,
+    modules: RouteModules,
 ) -> Router<S> {
     let sentry = crate::telemetry::sentry::is_on();
     // `Router::layer` wraps the innermost layer first, so this list reads bottom-up.
@@ -44,7 +84,7 @@ pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
         .layer(axum::middleware::from_fn(crate::metrics::record_http))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(request_span)
+                .make_span_with(move |request: &Request| request_span(request, &modules))
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG))
                 // 5xx causes are logged where they happen, with the error chain.
                 .on_failure(DefaultOnFailure::new().level(Level::WARN)),
@@ -58,18 +98,28 @@ pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }
 
-fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    let route = request
+fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
+    let template = request
         .extensions()
         .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or_else(|| request.uri().path());
+        .map(MatchedPath::as_str);
+    let route = template.unwrap_or_else(|| request.uri().path());
+    let module = template.and_then(|t| modules.of(t, request.method()));
     let context = context_of(request);
+    if crate::telemetry::sentry::is_on() {
+        let method = request.method().as_str();
+        let tags = [
+            ("route", route),
+            ("method", method),
+            ("module", module.unwrap_or_default()),
+        ];
+        crate::telemetry::sentry::tag(&tags);
+    }
     tracing::info_span!(
         "http",
         method = %request.method(),
         route,
-        module = tracing::field::Empty,
+        module,
         request_id = context.request_id.as_deref().unwrap_or_default(),
         trace_id = %context.trace.trace_id(),
         span_id = %context.trace.span_id(),

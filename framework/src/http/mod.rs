@@ -10,10 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, Uri};
-use axum::middleware::Next;
-use axum::response::Response;
 use axum::routing::MethodRouter;
 
 pub use middleware::apply_standard_layers;
@@ -52,9 +49,7 @@ pub(crate) fn router(
     let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     for route in routes {
         let method_router = by_path.remove(route.path).unwrap_or_default();
-        let mounted =
-            (route.mount)().layer(axum::middleware::from_fn_with_state(*route, name_module));
-        by_path.insert(route.path, method_router.merge(mounted));
+        by_path.insert(route.path, method_router.merge((route.mount)()));
     }
     let api = by_path
         .into_iter()
@@ -72,26 +67,8 @@ pub(crate) fn router(
         .merge(crate::metrics::router())
         .merge(crate::openapi::router(routes, core))
         .fallback(route_not_found);
-    apply_standard_layers(app, config)
-}
-
-/// Names the route's module on the request's span, which is open by now, and tags its Sentry
-/// events with the route.
-async fn name_module(
-    State(route): State<&'static RouteRecord>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let module = crate::telemetry::module_of(route.handler);
-    tracing::Span::current().record("module", module);
-    // The full template, base path included, as the span and the metrics have it.
-    let template = request.extensions().get::<MatchedPath>();
-    crate::telemetry::sentry::tag(&[
-        ("module", module),
-        ("route", template.map_or(route.path, MatchedPath::as_str)),
-        ("method", route.method),
-    ]);
-    next.run(request).await
+    let modules = middleware::RouteModules::new(routes, &config.base_path);
+    middleware::standard_layers(app, config, modules)
 }
 
 async fn route_not_found(uri: Uri) -> Problem {

@@ -1,6 +1,7 @@
 //! The tower layer that gives each HTTP request and gRPC call its [`WorkContext`]: from the
 //! `x-request-id` (set just outside it) and an incoming `traceparent`.
 
+use std::borrow::Cow;
 use std::task::{Context, Poll};
 
 use axum::http::Request;
@@ -58,10 +59,9 @@ where
 }
 
 /// The context [`WorkContextLayer`] gave `request`, or a new one outside it.
-pub(crate) fn context_of<B>(request: &Request<B>) -> WorkContext {
-    request
-        .extensions()
-        .get::<WorkContext>()
-        .cloned()
-        .unwrap_or_else(|| WorkContext::from_headers(None, None))
+pub(crate) fn context_of<B>(request: &Request<B>) -> Cow<'_, WorkContext> {
+    match request.extensions().get::<WorkContext>() {
+        Some(context) => Cow::Borrowed(context),
+        None => Cow::Owned(WorkContext::from_headers(None, None)),
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::future::Either;
@@ -31,6 +32,7 @@ pub(crate) struct Reporting {
 impl Reporting {
     /// Sends the queued events, waiting at most [`FLUSH_TIMEOUT`], and closes the client.
     pub(crate) fn flush(self) {
+        ON.store(false, Ordering::Relaxed);
         if !self.client.close(Some(FLUSH_TIMEOUT)) {
             tracing::warn!(timeout = ?FLUSH_TIMEOUT, "Sentry events still queued at shutdown were dropped");
         }
@@ -54,6 +56,7 @@ pub(crate) fn init(config: &CoreConfig) -> Option<Reporting> {
     // hub of a request, record or job run is made from it.
     let client = Arc::new(sentry::Client::from(sentry::apply_defaults(options)));
     Hub::main().bind_client(Some(client.clone()));
+    ON.store(true, Ordering::Relaxed);
     Hub::main().configure_scope(|scope| scope.set_tag("service", &config.app_name));
     // The host only: the DSN's key is a credential.
     tracing::info!(%host, %environment, "reporting errors to Sentry");
@@ -69,11 +72,13 @@ fn environment(config: &CoreConfig) -> String {
         .unwrap_or_else(|| "development".to_owned())
 }
 
+/// Whether a client is running: read on every request and record, so a flag rather than
+/// the main hub's lock.
+static ON: AtomicBool = AtomicBool::new(false);
+
 /// Whether events are sent.
 pub(crate) fn is_on() -> bool {
-    Hub::main()
-        .client()
-        .is_some_and(|client| client.is_enabled())
+    ON.load(Ordering::Relaxed)
 }
 
 /// Gives each request a hub of its own, made from the main one.

@@ -1,7 +1,12 @@
 //! W3C Trace Context (<https://www.w3.org/TR/trace-context/>): the `traceparent` value that
 //! carries a trace from one service, or one delivery, to the next.
 
+use std::cell::RefCell;
 use std::fmt;
+
+use rand::distr::{Distribution, StandardUniform};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 /// The header (HTTP, gRPC metadata, Kafka record header) that carries the trace.
 pub const TRACEPARENT: &str = "traceparent";
@@ -23,7 +28,7 @@ impl TraceContext {
     /// The start of a new trace.
     pub fn root() -> Self {
         TraceContext {
-            trace_id: nonzero(|| uuid::Uuid::new_v4().as_u128()),
+            trace_id: nonzero(random::<u128>),
             span_id: new_span_id(),
             parent_id: None,
             flags: SAMPLED,
@@ -87,10 +92,23 @@ impl fmt::Display for Hex16 {
 }
 
 fn new_span_id() -> u64 {
-    nonzero(|| uuid::Uuid::new_v4().as_u64_pair().1)
+    nonzero(random::<u64>)
 }
 
-/// All-zero ids are invalid; drawing one is a once-in-2^62 event, but cheap to rule out.
+thread_local! {
+    /// Ids must be unique, not secret, and one or two are drawn for every request and
+    /// consumed record: a fast generator per thread, seeded by the OS.
+    static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_os_rng());
+}
+
+fn random<T>() -> T
+where
+    StandardUniform: Distribution<T>,
+{
+    RNG.with(|rng| rng.borrow_mut().random())
+}
+
+/// All-zero ids are invalid; drawing one is a once-in-2^64 event, but cheap to rule out.
 fn nonzero<T: PartialEq + Default>(draw: impl Fn() -> T) -> T {
     loop {
         let id = draw();
