@@ -71,6 +71,8 @@ async fn serve_by_hand() -> SocketAddr {
     let layers = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(header.clone()))
+        // W3C trace context, as a hand-wiring user who propagates traces would add.
+        .layer(framework::telemetry::WorkContextLayer)
         // The framework's call metrics, as a hand-wiring user would add some.
         .layer(
             TraceLayer::new(framework::metrics::GrpcMetrics).make_span_with(
