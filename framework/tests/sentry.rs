@@ -1,6 +1,7 @@
 //! Sentry reporting through the SDK's real HTTP transport, to a capture endpoint on 127.0.0.1
 //! that reads the envelopes it posts: a 500 and a panic become events with the error chain
-//! and their tags, as do a dead-lettered message and a failed job run; a 404, a validation
+//! and their tags, as do a failed and a panicking gRPC call, a dead-lettered message and a
+//! failed job run; a 404, a validation
 //! error and an unknown route do not; release and environment come from config, and what is
 //! queued is sent at shutdown.
 
@@ -14,7 +15,10 @@ use framework::axum::extract::State;
 use framework::axum::routing::post;
 use framework::kafka::{Outgoing, Transport};
 use framework::testing::TestApp;
-use framework::{DomainError, cron_job, http_route, kafka_consumer};
+use framework::tonic::{Code, Request, Response, Status};
+use framework::{DomainError, cron_job, grpc_service, http_route, kafka_consumer, module};
+use framework_test_support::probe::probe_client::ProbeClient;
+use framework_test_support::probe::{EchoReply, EchoRequest, SleepRequest, probe_server};
 use sentry::protocol::Event;
 use serde::Deserialize;
 
@@ -68,6 +72,25 @@ async fn reconcile() -> Result<(), OrderError> {
     Err(OrderError::StoreDown(std::io::Error::other(
         "ledger unreachable",
     )))
+}
+
+#[module]
+pub struct Probe;
+
+#[grpc_service]
+impl probe_server::Probe for Probe {
+    async fn echo(&self, _request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        let cause = std::io::Error::other("ledger offline");
+        Err(OrderError::StoreDown(cause).into())
+    }
+
+    async fn sleep(&self, _request: Request<SleepRequest>) -> Result<Response<EchoReply>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+
+    async fn panic(&self, _request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        panic!("the probe broke")
+    }
 }
 
 /// What the capture endpoint received.
@@ -275,4 +298,48 @@ async fn a_dead_letter_and_a_failed_job_run_are_reported() {
     assert_eq!(tags_of(&job[0], "error_code"), Some("ORDER_STORE_DOWN"));
     let message = job[0].message.as_deref().unwrap_or_default();
     assert!(message.contains("ledger unreachable"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_and_a_panicking_grpc_call_are_reported() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (dsn, received) = capture_endpoint().await;
+    let app = start(&dsn).await;
+    let mut client = ProbeClient::connect(app.grpc_url().expect("a gRPC port"))
+        .await
+        .expect("connect");
+    let echo = || EchoRequest {
+        message: "order 7".into(),
+    };
+    let failed = client.echo(echo()).await.unwrap_err();
+    assert_eq!(failed.code(), Code::Internal);
+    assert!(!failed.message().contains("ledger"), "{failed:?}");
+    assert_eq!(
+        client.panic(echo()).await.unwrap_err().code(),
+        Code::Internal
+    );
+    app.shutdown().await.unwrap();
+
+    let failed = tagged(&received, "method", "/probe.v1.Probe/Echo");
+    assert_eq!(failed.len(), 1, "{:#?}", received.lock().unwrap());
+    assert_eq!(tags_of(&failed[0], "module"), Some("sentry"));
+    assert_eq!(tags_of(&failed[0], "service"), Some("orders"));
+    assert_eq!(tags_of(&failed[0], "error_code"), Some("ORDER_STORE_DOWN"));
+    assert_eq!(tags_of(&failed[0], "trace_id").map(str::len), Some(32));
+    let chain: Vec<_> = failed[0]
+        .exception
+        .values
+        .iter()
+        .filter_map(|e| e.value.as_deref())
+        .collect();
+    assert!(chain.contains(&"ledger offline"), "{chain:?}");
+
+    let panicked = tagged(&received, "method", "/probe.v1.Probe/Panic");
+    assert_eq!(panicked.len(), 1, "{:#?}", received.lock().unwrap());
+    let exception = &panicked[0].exception.values[0];
+    assert_eq!(exception.value.as_deref(), Some("the probe broke"));
+    assert_eq!(
+        exception.mechanism.as_ref().map(|m| m.ty.as_str()),
+        Some("panic")
+    );
 }
