@@ -2,9 +2,9 @@
 //! problem+json body whose `code` is one of the codes listed for its status.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::routing::get;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, Paths};
@@ -26,20 +26,16 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
     config: &CoreConfig,
 ) -> Router<S> {
     // The document is plain data: serializing it cannot fail.
-    let json: Arc<str> = document(routes, config)
-        .to_pretty_json()
-        .unwrap_or_default()
-        .into();
+    let json = Bytes::from(
+        document(routes, config)
+            .to_pretty_json()
+            .unwrap_or_default(),
+    );
     Router::new().route(
         "/openapi.json",
         get(move || {
             let json = json.clone();
-            async move {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    json.to_string(),
-                )
-            }
+            async move { ([(header::CONTENT_TYPE, "application/json")], json) }
         }),
     )
 }
