@@ -57,22 +57,19 @@ async fn reads_are_cached_and_writes_invalidate(api: Api) {
 /// Renames the article in the database directly, as another program would.
 async fn rename_behind_the_back(url: &str, id: Uuid, name: &str) {
     let sql = "UPDATE articles SET name = $1 WHERE id = $2";
+    // One statement, on whichever connection type the URL names.
+    macro_rules! rename {
+        ($connection:ty) => {{
+            let mut conn = <$connection>::connect(url).await.expect("connect");
+            let query = framework::sqlx::query(sql).bind(name).bind(id);
+            let done = query.execute(&mut conn).await.expect("renamed");
+            done.rows_affected()
+        }};
+    }
     let changed = if url.starts_with("postgres") {
-        let mut conn = PgConnection::connect(url).await.expect("connect");
-        let query = framework::sqlx::query(sql).bind(name).bind(id);
-        query
-            .execute(&mut conn)
-            .await
-            .expect("renamed")
-            .rows_affected()
+        rename!(PgConnection)
     } else {
-        let mut conn = SqliteConnection::connect(url).await.expect("connect");
-        let query = framework::sqlx::query(sql).bind(name).bind(id);
-        query
-            .execute(&mut conn)
-            .await
-            .expect("renamed")
-            .rows_affected()
+        rename!(SqliteConnection)
     };
     assert_eq!(changed, 1);
 }
