@@ -1,6 +1,7 @@
 //! The gRPC server's behaviour through a real tonic client on a real port: a panicking method
-//! answers `Internal` and the server keeps serving, deadlines and message limits hold, health
-//! turns `NOT_SERVING` when shutdown starts, and in-flight calls drain.
+//! answers `Internal` and the server keeps serving, deadlines (`DEADLINE_EXCEEDED`) and message
+//! limits hold, health turns `NOT_SERVING` when shutdown starts, open watches then end, and
+//! in-flight calls drain. Streams have their own tests in `streams.rs`.
 
 use std::time::Duration;
 
@@ -9,6 +10,8 @@ use framework::tonic::{Code, Request, Response, Status};
 use framework::{grpc_service, module};
 use framework_test_support::probe::probe_client::ProbeClient;
 use framework_test_support::probe::{EchoReply, EchoRequest, SleepRequest, probe_server};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -102,16 +105,31 @@ async fn an_internal_error_shows_only_its_code() {
     app.shutdown().await.unwrap();
 }
 
+/// A gRPC client that leaves deadlines to the server, as curl or a proxy would: tonic's own
+/// `Channel` enforces `grpc-timeout` itself and reports its own `CANCELLED` first.
+fn bare_client(app: &TestApp) -> ProbeClient<BareClient> {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    ProbeClient::with_origin(client, app.grpc_url().unwrap().parse().unwrap())
+}
+
+type BareClient = hyper_util::client::legacy::Client<HttpConnector, tonic::body::Body>;
+
 #[tokio::test]
 async fn deadlines_are_enforced() {
     let (app, channel) = start(&[("HTTP_REQUEST_TIMEOUT_SECS", "1")]).await;
     let mut client = ProbeClient::new(channel);
 
-    // The client's own deadline (`grpc-timeout`).
+    // The client's own deadline (`grpc-timeout`), from a client that leaves it to the server.
     let mut request = Request::new(SleepRequest { millis: 3000 });
     request.set_timeout(Duration::from_millis(200));
-    let status = client.sleep(request).await.unwrap_err();
-    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    let status = bare_client(&app).sleep(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "the call's deadline (grpc-timeout) passed"
+    );
 
     // The server's limit when the client sets none.
     let started = std::time::Instant::now();
@@ -119,12 +137,25 @@ async fn deadlines_are_enforced() {
         .sleep(SleepRequest { millis: 3000 })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "the call took longer than the server's time limit"
+    );
     assert!(
         started.elapsed() < Duration::from_millis(2500),
         "{:?}",
         started.elapsed()
     );
+
+    // A malformed deadline is refused, not ignored.
+    let mut request = Request::new(SleepRequest { millis: 1 });
+    request
+        .metadata_mut()
+        .insert("grpc-timeout", "soon".parse().unwrap());
+    let status = client.sleep(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("grpc-timeout"), "{status:?}");
     app.shutdown().await.unwrap();
 }
 
@@ -163,6 +194,10 @@ async fn shutdown_turns_health_off_and_drains_in_flight_calls() {
         .status();
     assert_eq!(status, ServingStatus::Serving);
 
+    let mut watch = health.watch(check("")).await.unwrap().into_inner();
+    let status = watch.message().await.unwrap().unwrap().status();
+    assert_eq!(status, ServingStatus::Serving);
+
     let mut client = ProbeClient::new(channel.clone());
     let in_flight = tokio::spawn(async move { client.sleep(SleepRequest { millis: 1500 }).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -172,7 +207,13 @@ async fn shutdown_turns_health_off_and_drains_in_flight_calls() {
     // During the shutdown delay calls still work, but health says NOT_SERVING.
     let status = health.check(check("")).await.unwrap().into_inner().status();
     assert_eq!(status, ServingStatus::NotServing);
+    let status = watch.message().await.unwrap().unwrap().status();
+    assert_eq!(status, ServingStatus::NotServing);
 
+    // The open watch ends with UNAVAILABLE once the delay is over; the unary call in flight
+    // is answered in full.
+    let ended = watch.message().await.unwrap_err();
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
     let reply = in_flight
         .await
         .unwrap()

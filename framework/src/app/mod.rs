@@ -73,16 +73,8 @@ impl App {
 
         let switch = Switch::new(&self.config.http, health.clone());
         let (stop, stopped) = watch::channel(false);
-        let server = tokio::spawn({
-            let (switch, mut stopped) = (switch.clone(), stopped.clone());
-            async move {
-                axum::serve(listener, switch)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.wait_for(|stop| *stop).await;
-                    })
-                    .await
-            }
-        });
+        let server =
+            crate::http::serve(listener, switch.clone(), &self.config.http, stopped.clone());
         let running = RunningApp {
             http_addr,
             grpc_addr: grpc.as_ref().map(|g| g.addr),

@@ -32,6 +32,11 @@ pub struct CoreConfig {
     /// `GRPC_MAX_MESSAGE_BYTES`: the largest gRPC message decoded or encoded.
     #[serde(default = "default_grpc_max_message")]
     pub grpc_max_message_bytes: usize,
+    /// `GRPC_MAX_CONCURRENT_STREAMS`: the calls (streams included) one HTTP/2 connection may
+    /// have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`, RFC 9113 §6.5.2); default 200,
+    /// hyper's default, which tonic would otherwise lift.
+    #[serde(default = "default_grpc_max_streams")]
+    pub grpc_max_concurrent_streams: u32,
     /// `DATABASE_URL`: `postgres://...` or `sqlite://...`; empty for no database.
     #[serde(default)]
     pub database_url: Option<String>,
@@ -96,6 +101,11 @@ pub struct HttpConfig {
     /// `HTTP_BODY_LIMIT_BYTES`: larger bodies get 413.
     #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
+    /// `HTTP_HEADER_READ_TIMEOUT_SECS`: a connection whose request head (request line and
+    /// headers) has not fully arrived this long after it opened, or after the head's first
+    /// byte on a kept-alive connection, is closed. Default 30, hyper's.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -106,6 +116,7 @@ impl Default for HttpConfig {
             base_path: default_base_path(),
             request_timeout_secs: default_request_timeout(),
             body_limit_bytes: default_body_limit(),
+            header_read_timeout_secs: default_header_read_timeout(),
         }
     }
 }
@@ -169,6 +180,12 @@ impl CoreConfig {
         if core.http.request_timeout_secs == 0 {
             return Err(settings.invalid("HTTP_REQUEST_TIMEOUT_SECS", "must be at least 1"));
         }
+        if core.http.header_read_timeout_secs == 0 {
+            return Err(settings.invalid("HTTP_HEADER_READ_TIMEOUT_SECS", "must be at least 1"));
+        }
+        if core.grpc_max_concurrent_streams == 0 {
+            return Err(settings.invalid("GRPC_MAX_CONCURRENT_STREAMS", "must be at least 1"));
+        }
         Ok(core)
     }
 
@@ -198,6 +215,9 @@ fn default_grpc_port() -> u16 {
 fn default_grpc_max_message() -> usize {
     4 * 1024 * 1024
 }
+fn default_grpc_max_streams() -> u32 {
+    200
+}
 fn default_session_timeout() -> u64 {
     10_000
 }
@@ -208,6 +228,9 @@ fn default_base_path() -> String {
     "/api/v1".into()
 }
 fn default_request_timeout() -> u64 {
+    30
+}
+fn default_header_read_timeout() -> u64 {
     30
 }
 fn default_body_limit() -> usize {

@@ -1,6 +1,7 @@
 //! gRPC delivery: every `#[grpc_service]` on one tonic server on `GRPC_HOST:GRPC_PORT`, with
 //! the standard health service and, when `GRPC_REFLECTION=true`, server reflection.
 
+mod call;
 mod server;
 mod status;
 

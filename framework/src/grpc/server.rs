@@ -1,5 +1,6 @@
 //! The tonic server: the registered services, health, reflection and the standard layers
-//! (request id and trace context from metadata, a span per call, panic -> `Internal`, a deadline).
+//! (request id and trace context from metadata, a span per call, panic -> `Internal`, the
+//! call's deadline and shutdown, see [`super::call`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,11 +20,13 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
+use super::call::CallLayer;
 use super::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
 use crate::app::{Error, Result};
 use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::health::{Health, Phase};
+use crate::http::drain::Drain;
 use crate::http::{REQUEST_ID, panic_message};
 use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of};
@@ -52,7 +55,8 @@ pub(crate) async fn bind(
 }
 
 impl GrpcServer {
-    /// Serves every service until `stop` turns true, then drains in-flight calls.
+    /// Serves every service until `stop` turns true, then drains in-flight calls (streams
+    /// end with `UNAVAILABLE`).
     pub(crate) fn serve(
         self,
         services: &[&GrpcServiceRecord],
@@ -91,7 +95,9 @@ impl GrpcServer {
             );
         }
         let names: Vec<&'static str> = services.iter().map(|s| s.service).collect();
-        tokio::spawn(follow_health(reporter, names, health, stop.clone()));
+        // The calls' drain starts once health said `NOT_SERVING` (right after `stop`).
+        let (said, not_serving) = watch::channel(false);
+        tokio::spawn(follow_health(reporter, names, health, stop, said));
         let modules: Arc<HashMap<&str, &str>> = Arc::new(
             services
                 .iter()
@@ -115,22 +121,31 @@ impl GrpcServer {
             )
             .layer(CatchPanicLayer::custom(panic_response));
         let incoming = tonic::transport::server::TcpIncoming::from(self.listener);
-        let mut stop = stop;
-        let stopped = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
+        // Deadlines and shutdown per call, innermost: what it answers is traced and counted.
+        let drain = Drain::new(not_serving);
+        let calls = CallLayer {
+            limit: Duration::from_secs(config.http.request_timeout_secs),
+            drain: drain.clone(),
         };
         let builder = tonic::transport::Server::builder()
-            .timeout(Duration::from_secs(config.http.request_timeout_secs))
+            .max_concurrent_streams(config.grpc_max_concurrent_streams)
             .layer(outer);
-        // `Server::layer` nests each new layer inside the ones before.
+        // `Server::layer` nests each new layer inside the ones before. Once no call is in
+        // flight, connections still open (a client ignoring `GOAWAY`, or stalled before its
+        // HTTP/2 preface) do not hold the drain.
         macro_rules! serve {
             ($builder:expr) => {
-                tokio::spawn(
-                    $builder
+                tokio::spawn(async move {
+                    let server = $builder
                         .layer(inner)
+                        .layer(calls)
                         .add_routes(routes.routes())
-                        .serve_with_incoming_shutdown(incoming, stopped),
-                )
+                        .serve_with_incoming_shutdown(incoming, drain.stopped());
+                    tokio::select! {
+                        served = server => served,
+                        () = drain.idle() => Ok(()),
+                    }
+                })
             };
         }
         Ok(if crate::telemetry::sentry::is_on() {
@@ -196,42 +211,65 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<St
 
 /// Keeps `grpc.health.v1.Health` in step with the app: `""` and every service are `SERVING`
 /// while the app is ready and every required unit is up; each unit (`database`, `redis`, ...)
-/// by its own name.
+/// by its own name. When `stop` turns true all are `NOT_SERVING`, and then `said` is told,
+/// so that `Watch` streams carry `NOT_SERVING` before shutdown ends them.
 async fn follow_health(
     reporter: HealthReporter,
     services: Vec<&'static str>,
     health: Health,
     mut stop: watch::Receiver<bool>,
+    said: watch::Sender<bool>,
 ) {
-    let mut phase = health.subscribe();
-    loop {
-        phase.borrow_and_update();
-        let report = health.report().await;
-        let serving = |up: bool| {
-            if up {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
+    let mut statuses = Statuses {
+        reporter,
+        set: HashMap::new(),
+    };
+    let follow = async {
+        let mut phase = health.subscribe();
+        loop {
+            phase.borrow_and_update();
+            let report = health.report().await;
+            let ready = health.phase() == Phase::Ready && report.serving();
+            for unit in &report.units {
+                statuses.set(unit.name, unit.status == "up").await;
             }
-        };
-        let ready = health.phase() == Phase::Ready && report.serving();
-        for unit in &report.units {
-            reporter
-                .set_service_status(unit.name, serving(unit.status == "up"))
-                .await;
+            for name in std::iter::once("").chain(services.iter().copied()) {
+                statuses.set(name, ready).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
+                _ = phase.changed() => {}
+            }
         }
-        for name in std::iter::once("").chain(services.iter().copied()) {
-            reporter.set_service_status(name, serving(ready)).await;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
-            _ = phase.changed() => {}
-            _ = stop.wait_for(|stop| *stop) => break,
-        }
+    };
+    tokio::select! {
+        () = follow => {}
+        _ = stop.wait_for(|stop| *stop) => {}
     }
     for name in std::iter::once("").chain(services.iter().copied()) {
-        reporter
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
+        statuses.set(name, false).await;
+    }
+    let _ = said.send(true);
+}
+
+/// The statuses health reports, each set only when it changes: tonic-health sends every
+/// `set_service_status` to the watchers, and `Watch` promises a message per change
+/// (grpc/grpc `doc/health-checking.md`).
+struct Statuses {
+    reporter: HealthReporter,
+    set: HashMap<&'static str, bool>,
+}
+
+impl Statuses {
+    async fn set(&mut self, name: &'static str, serving: bool) {
+        if self.set.insert(name, serving) == Some(serving) {
+            return;
+        }
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        self.reporter.set_service_status(name, status).await;
     }
 }

@@ -1,8 +1,10 @@
 //! HTTP delivery: every `#[http_route]` on one axum `Router` under `HTTP_BASE_PATH`, behind
 //! the standard middleware stack.
 
+pub(crate) mod drain;
 mod middleware;
 mod problem_layer;
+mod serve;
 mod switch;
 mod valid;
 
@@ -15,6 +17,7 @@ use axum::routing::MethodRouter;
 
 pub use middleware::apply_standard_layers;
 pub(crate) use problem_layer::REQUEST_ID;
+pub(crate) use serve::serve;
 pub(crate) use switch::Switch;
 pub use valid::Valid;
 

@@ -3,22 +3,17 @@
 //! problem with `connection: close`). Once the real router is set, new connections get it.
 //! The choice is made per connection, so requests pay nothing for it.
 
-use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::serve::IncomingStream;
-use tokio::net::TcpListener;
 
 use crate::config::HttpConfig;
 use crate::error::Problem;
 use crate::health::Health;
 
-/// The make-service given to `axum::serve`.
+/// The router each new connection gets (see [`super::serve`]).
 #[derive(Clone)]
 pub(crate) struct Switch {
     ready: Arc<OnceLock<Router>>,
@@ -50,24 +45,15 @@ impl Switch {
         }
     }
 
+    /// The router for a new connection.
+    pub(crate) fn router(&self) -> Router {
+        self.ready.get().unwrap_or(&self.starting).clone()
+    }
+
     /// From now on, new connections are served by `router`.
     pub(crate) fn set(&self, router: Router) {
-        // `with_state(())` turns each method router into a finished route, as `axum::serve`
-        // does for a plain `Router`; without it every request pays for the conversion.
+        // `with_state(())` turns each method router into a finished route (what `axum::serve`
+        // does for a plain `Router`); without it every request pays for the conversion.
         let _ = self.ready.set(router.with_state(()));
-    }
-}
-
-impl<'a> tower::Service<IncomingStream<'a, TcpListener>> for Switch {
-    type Response = Router;
-    type Error = Infallible;
-    type Future = Ready<Result<Router, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: IncomingStream<'a, TcpListener>) -> Self::Future {
-        ready(Ok(self.ready.get().unwrap_or(&self.starting).clone()))
     }
 }
