@@ -62,8 +62,9 @@ fn an_invalid_article_config_names_the_key() {
         text.contains("invalid config key `ARTICLES_MAX_PAGE_SIZE`=\"5000\""),
         "{text}"
     );
+    // One of the modules that read the section (`ArticleService`, `ArticleFeed`, ...).
     assert!(
-        text.contains("needed by field `config` of `ArticleService`"),
+        text.contains("needed by field `config` of `Article"),
         "{text}"
     );
 }

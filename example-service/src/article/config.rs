@@ -22,6 +22,16 @@ pub struct ArticleConfig {
     #[validate(range(min = 1, max = 86400))]
     #[serde(default = "cache_ttl_secs")]
     pub cache_ttl_secs: u64,
+    /// `ARTICLES_WATCH_BUFFER`: how many changes a `WatchArticles` watcher may fall behind
+    /// before its stream ends with `ABORTED` (one buffer shared by all watchers).
+    #[validate(range(min = 1, max = 65536))]
+    #[serde(default = "watch_buffer")]
+    pub watch_buffer: usize,
+    /// `ARTICLES_MAX_WATCHERS`: how many `WatchArticles` streams may be open at once; more
+    /// are refused with `RESOURCE_EXHAUSTED`.
+    #[validate(range(min = 1, max = 100000))]
+    #[serde(default = "max_watchers")]
+    pub max_watchers: usize,
 }
 
 impl ArticleConfig {
@@ -44,4 +54,12 @@ fn max_page_size() -> u32 {
 
 fn cache_ttl_secs() -> u64 {
     300
+}
+
+fn watch_buffer() -> usize {
+    1024
+}
+
+fn max_watchers() -> usize {
+    1000
 }

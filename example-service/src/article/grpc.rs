@@ -1,13 +1,17 @@
 //! The gRPC delivery: `article.v1.ArticleService` over the same use cases as HTTP.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use framework::grpc::{invalid_argument, validate};
 use framework::tonic::{Request, Response, Status};
 use framework::{grpc_service, module};
+use tokio_stream::{Stream, StreamExt};
 use uuid::Uuid;
 
 use super::domain::{Article, ArticleInput};
+use super::events::ArticleEvent;
+use super::feed::ArticleFeed;
 use super::http::ListQuery;
 use super::service::ArticleService;
 use crate::proto::article::v1 as pb;
@@ -17,6 +21,7 @@ use crate::proto::article::v1::article_service_server;
 #[module]
 pub struct ArticleGrpc {
     articles: Arc<ArticleService>,
+    feed: Arc<ArticleFeed>,
 }
 
 #[grpc_service]
@@ -84,24 +89,72 @@ impl article_service_server::ArticleService for ArticleGrpc {
         self.articles.delete(id).await?;
         Ok(Response::new(pb::DeleteArticleResponse {}))
     }
+
+    type WatchArticlesStream = Changes;
+
+    async fn watch_articles(
+        &self,
+        request: Request<pb::WatchArticlesRequest>,
+    ) -> Result<Response<Changes>, Status> {
+        let only = match request.get_ref().id.as_str() {
+            "" => None,
+            id => Some(parse_id(id)?),
+        };
+        let watch = self
+            .feed
+            .watch()
+            .map_err(|full| Status::resource_exhausted(full.to_string()))?;
+        let changes = watch.filter_map(move |change| match change {
+            Ok(event) if only.is_none_or(|id| id == event.id()) => Some(Ok(event.into())),
+            Ok(_) => None,
+            // tonic ends the stream with the first error.
+            Err(missed) => Some(Err(Status::aborted(format!(
+                "{missed}: changes were lost; list the articles again and watch anew"
+            )))),
+        });
+        Ok(Response::new(Box::pin(changes)))
+    }
 }
+
+/// The stream of `WatchArticles`.
+pub type Changes = Pin<Box<dyn Stream<Item = Result<pb::ArticleChange, Status>> + Send>>;
 
 fn parse_id(id: &str) -> Result<Uuid, Status> {
     Uuid::parse_str(id).map_err(|_| invalid_argument("id", "must be a UUID"))
 }
 
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
 impl From<Article> for pb::Article {
     fn from(article: Article) -> Self {
-        let timestamp = |t: chrono::DateTime<chrono::Utc>| prost_types::Timestamp {
-            seconds: t.timestamp(),
-            nanos: t.timestamp_subsec_nanos() as i32,
-        };
         pb::Article {
             id: article.id.to_string(),
             name: article.name,
             description: article.description,
             created_at: Some(timestamp(article.created_at)),
             updated_at: Some(timestamp(article.updated_at)),
+        }
+    }
+}
+
+impl From<ArticleEvent> for pb::ArticleChange {
+    fn from(event: ArticleEvent) -> Self {
+        use pb::article_change::Kind;
+        let (kind, name) = match &event {
+            ArticleEvent::ArticleCreated { name, .. } => (Kind::Created, name.clone()),
+            ArticleEvent::ArticleUpdated { name, .. } => (Kind::Updated, name.clone()),
+            ArticleEvent::ArticleDeleted { .. } => (Kind::Deleted, String::new()),
+        };
+        pb::ArticleChange {
+            kind: kind.into(),
+            id: event.id().to_string(),
+            name,
+            at: Some(timestamp(event.at())),
         }
     }
 }

@@ -10,6 +10,7 @@ use super::config::ArticleConfig;
 use super::domain::{Article, ArticleInput, Page};
 use super::error::ArticleError;
 use super::events::ArticleEvent;
+use super::feed::ArticleFeed;
 use super::repository::ArticleRepository;
 
 /// The article use cases.
@@ -19,6 +20,7 @@ pub struct ArticleService {
     config: Config<ArticleConfig>,
     events: Producer,
     cache: Cache,
+    feed: Arc<ArticleFeed>,
 }
 
 impl ArticleService {
@@ -107,10 +109,11 @@ impl ArticleService {
 }
 
 impl ArticleService {
-    /// Publishes `event` after its write succeeded. A failure is reported, not swallowed:
-    /// the change is stored but nobody downstream hears of it (a transactional outbox would
-    /// close that gap).
+    /// Publishes `event` after its write succeeded: to this replica's watchers, then to the
+    /// events topic. A failure is reported, not swallowed: the change is stored but nobody
+    /// downstream hears of it (a transactional outbox would close that gap).
     async fn publish(&self, event: ArticleEvent) -> Result<(), ArticleError> {
+        self.feed.publish(&event);
         let key = event.id().to_string();
         self.events
             .publish_json(&self.config.events_topic, &key, &event)

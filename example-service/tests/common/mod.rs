@@ -24,6 +24,13 @@ pub struct Api {
 
 pub struct TempFile(std::path::PathBuf);
 
+impl TempFile {
+    /// Removes `path` (and SQLite's `-wal` and `-shm` beside it) when dropped.
+    pub fn new(path: std::path::PathBuf) -> TempFile {
+        TempFile(path)
+    }
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         for suffix in ["", "-wal", "-shm"] {

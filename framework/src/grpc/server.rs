@@ -222,7 +222,8 @@ async fn follow_health(
 ) {
     let mut statuses = Statuses {
         reporter,
-        set: HashMap::new(),
+        // tonic-health starts `""` as `SERVING`.
+        set: HashMap::from([("", true)]),
     };
     let follow = async {
         let mut phase = health.subscribe();
