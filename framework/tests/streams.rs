@@ -361,6 +361,69 @@ async fn a_connection_has_at_most_grpc_max_concurrent_streams() {
     app.shutdown().await.unwrap();
 }
 
+/// Relays one connection to `target` until `freeze` is told, then holds both sockets open
+/// without moving a byte: a peer that vanished (power cut, network partition) sends neither
+/// FIN nor RST.
+async fn freezing_relay(
+    target: std::net::SocketAddr,
+) -> (String, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (freeze, frozen) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let server = TcpStream::connect(target).await.unwrap();
+        let (client_read, client_write) = client.into_split();
+        let (server_read, server_write) = server.into_split();
+        let relay = |mut from: tokio::net::tcp::OwnedReadHalf,
+                     mut to: tokio::net::tcp::OwnedWriteHalf| {
+            let mut frozen = frozen.clone();
+            async move {
+                let mut buffer = vec![0; 16 * 1024];
+                loop {
+                    let read = tokio::select! {
+                        read = from.read(&mut buffer) => read,
+                        _ = frozen.wait_for(|frozen| *frozen) => break,
+                    };
+                    match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if to.write_all(&buffer[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                // Frozen: keep the sockets, move nothing.
+                std::future::pending::<()>().await;
+                drop((from, to));
+            }
+        };
+        tokio::join!(
+            relay(client_read, server_write),
+            relay(server_read, client_write)
+        );
+    });
+    (url, freeze)
+}
+
+#[tokio::test]
+async fn the_server_drops_the_streams_of_a_client_that_vanished() {
+    let (app, _) = start(&[("GRPC_KEEPALIVE_SECS", "1")]).await;
+    let (url, freeze) = freezing_relay(app.running().grpc_addr().unwrap()).await;
+    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
+    let mut replies = StreamsClient::new(channel)
+        .count(with_id(count(0, 60_000), "vanished-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next(&mut replies).await.unwrap().unwrap().message, "0");
+    freeze.send(true).unwrap();
+    // Silent for 1 s: pinged; no answer within 1 s: the connection and its stream are closed.
+    wait_until_ended("vanished-1").await;
+    app.shutdown().await.unwrap();
+}
+
 /// Waits for a stream's next item, a bounded while.
 async fn next<T>(replies: &mut Streaming<T>) -> Result<Option<T>, Status> {
     tokio::time::timeout(PROMPT, replies.message())

@@ -37,6 +37,12 @@ pub struct CoreConfig {
     /// hyper's default, which tonic would otherwise lift.
     #[serde(default = "default_grpc_max_streams")]
     pub grpc_max_concurrent_streams: u32,
+    /// `GRPC_KEEPALIVE_SECS`: after this many seconds without a frame from a client, the
+    /// server sends an HTTP/2 PING; unanswered within as long again (at most 20 s), the
+    /// connection is closed with its calls, so a client that vanished (no FIN, no RST) does
+    /// not keep its streams open. Default 60.
+    #[serde(default = "default_grpc_keepalive")]
+    pub grpc_keepalive_secs: u64,
     /// `DATABASE_URL`: `postgres://...` or `sqlite://...`; empty for no database.
     #[serde(default)]
     pub database_url: Option<String>,
@@ -183,6 +189,9 @@ impl CoreConfig {
         if core.http.header_read_timeout_secs == 0 {
             return Err(settings.invalid("HTTP_HEADER_READ_TIMEOUT_SECS", "must be at least 1"));
         }
+        if core.grpc_keepalive_secs == 0 {
+            return Err(settings.invalid("GRPC_KEEPALIVE_SECS", "must be at least 1"));
+        }
         if core.grpc_max_concurrent_streams == 0 {
             return Err(settings.invalid("GRPC_MAX_CONCURRENT_STREAMS", "must be at least 1"));
         }
@@ -214,6 +223,9 @@ fn default_grpc_port() -> u16 {
 }
 fn default_grpc_max_message() -> usize {
     4 * 1024 * 1024
+}
+fn default_grpc_keepalive() -> u64 {
+    60
 }
 fn default_grpc_max_streams() -> u32 {
     200

@@ -34,6 +34,9 @@ use crate::telemetry::{WorkContextLayer, context_of};
 /// How often the gRPC health statuses follow the app's health units.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The longest wait for a keep-alive PING's answer (tonic's and hyper's default).
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A bound, not yet serving, gRPC listener.
 pub(crate) struct GrpcServer {
     listener: TcpListener,
@@ -127,8 +130,11 @@ impl GrpcServer {
             limit: Duration::from_secs(config.http.request_timeout_secs),
             drain: drain.clone(),
         };
+        let keepalive = Duration::from_secs(config.grpc_keepalive_secs);
         let builder = tonic::transport::Server::builder()
             .max_concurrent_streams(config.grpc_max_concurrent_streams)
+            .http2_keepalive_interval(Some(keepalive))
+            .http2_keepalive_timeout(Some(keepalive.min(KEEPALIVE_TIMEOUT)))
             .layer(outer);
         // `Server::layer` nests each new layer inside the ones before. Once no call is in
         // flight, connections still open (a client ignoring `GOAWAY`, or stalled before its
