@@ -212,7 +212,10 @@ async fn shutdown_turns_health_off_and_drains_in_flight_calls() {
 
     // The open watch ends with UNAVAILABLE once the delay is over; the unary call in flight
     // is answered in full.
-    let ended = watch.message().await.unwrap_err();
+    let ended = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("the watch ends promptly")
+        .unwrap_err();
     assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
     let reply = in_flight
         .await

@@ -191,8 +191,18 @@ impl App {
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn serve(self) -> Result<()> {
-        let running = self.start().await?;
-        shutdown_signal().await;
+        // Listening from before the app is ready: a signal right after readiness would
+        // otherwise find no handler and kill the process on the spot.
+        let mut signal = ShutdownSignal::listen();
+        let running = tokio::select! {
+            running = self.start() => running?,
+            () = signal.received() => {
+                // Nothing was served yet: stop starting.
+                tracing::info!("shutdown signal received while starting");
+                return Ok(());
+            }
+        };
+        signal.received().await;
         tracing::info!("shutdown signal received");
         running.shutdown().await
     }
@@ -382,29 +392,49 @@ async fn run_stop_hooks(hooks: Vec<StopHook>) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGINT and SIGTERM, caught from [`ShutdownSignal::listen`] on.
+struct ShutdownSignal {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
+    signals: Vec<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    fn listen() -> ShutdownSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let kinds = [
+                ("SIGINT", SignalKind::interrupt()),
+                ("SIGTERM", SignalKind::terminate()),
+            ];
+            let signals = kinds
+                .into_iter()
+                .filter_map(|(name, kind)| {
+                    signal(kind)
+                        .map_err(|error| tracing::error!(%error, "cannot listen for {name}"))
+                        .ok()
+                })
+                .collect();
+            ShutdownSignal { signals }
+        }
+        #[cfg(not(unix))]
+        ShutdownSignal {}
+    }
+
+    /// Resolves when a signal came (or comes).
+    async fn received(&mut self) {
+        #[cfg(unix)]
+        {
+            if self.signals.is_empty() {
                 std::future::pending::<()>().await;
             }
+            let any = self.signals.iter_mut().map(|s| Box::pin(s.recv()));
+            futures_util::future::select_all(any).await;
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        #[cfg(not(unix))]
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
     }
 }
