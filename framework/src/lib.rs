@@ -32,7 +32,7 @@ pub mod registry;
 pub mod telemetry;
 pub mod testing;
 
-pub use app::{App, Error, Result, RunningApp};
+pub use app::{App, Error, Result, RunningApp, shield};
 pub use config::{Config, ConfigSection};
 pub use di::Inject;
 pub use error::{DomainError, ErrorKind, Problem};

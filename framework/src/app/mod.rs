@@ -2,6 +2,7 @@
 
 mod cli;
 mod error;
+mod shield;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use error::{Error, Result};
+pub use shield::shield;
 
 use crate::config::{CoreConfig, Settings};
 use crate::di::{Container, Graph, Key};
@@ -338,6 +340,12 @@ impl RunningApp {
             consumers,
             jobs
         );
+        // Work whose caller stopped waiting (a timed-out request's commit and publish) ends
+        // before the pools and the producer it uses stop.
+        let remaining = self.deadline.saturating_sub(started.elapsed());
+        if !shield::wait_for_shielded(remaining).await {
+            tracing::warn!("shielded work did not finish before the deadline");
+        }
         let remaining = self.deadline.saturating_sub(started.elapsed());
         if tokio::time::timeout(remaining, run_stop_hooks(self.stop_hooks))
             .await

@@ -5,6 +5,7 @@
 use std::future::Future;
 
 use tokio::task::futures::TaskLocalFuture;
+use tracing::Instrument;
 
 use super::TraceContext;
 
@@ -40,5 +41,21 @@ impl WorkContext {
     /// Runs `work` with this as the current context.
     pub fn scope<F: Future>(self, work: F) -> TaskLocalFuture<WorkContext, F> {
         CURRENT.scope(self, work)
+    }
+}
+
+/// `work`, to run on another task as part of the current work: with its context, tracing
+/// span and Sentry hub.
+pub(crate) fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let work = super::sentry::on_hub(
+        work.instrument(tracing::Span::current()),
+        super::sentry::current_hub(),
+    );
+    let context = WorkContext::current();
+    async move {
+        match context {
+            Some(context) => context.scope(work).await,
+            None => work.await,
+        }
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod sentry;
 mod trace_context;
 
 pub use context::WorkContext;
+pub(crate) use context::carry;
 pub(crate) use layer::context_of;
 pub use layer::{WorkContextLayer, WorkContextService};
 pub use trace_context::{TRACEPARENT, TraceContext};
