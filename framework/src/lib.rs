@@ -31,6 +31,7 @@ pub mod openapi;
 pub mod registry;
 pub mod telemetry;
 pub mod testing;
+pub mod validation;
 
 pub use app::{App, Error, Result, RunningApp, shield};
 pub use config::{Config, ConfigSection};
