@@ -102,6 +102,7 @@ impl From<Article> for pb::Article {
             description: article.description,
             created_at: Some(timestamp(article.created_at)),
             updated_at: Some(timestamp(article.updated_at)),
+            version: article.version,
         }
     }
 }
