@@ -71,12 +71,22 @@ async fn concurrent_updates(api: &Api) {
                 }));
             puts.spawn(async move { request.send().await.expect("the PUT reaches the app") });
         }
+        // Readers meanwhile fill the cache, racing the writers' invalidations.
+        let reading = api.client.clone();
+        let url = api.app.url(&format!("/api/v1/articles/{id}"));
+        let readers = tokio::spawn(async move {
+            for _ in 0..200 {
+                let response = reading.get(&url).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        });
         let mut acknowledged = Vec::new();
         while let Some(response) = puts.join_next().await {
             let response = response.unwrap();
             assert_eq!(response.status(), 200, "every concurrent PUT succeeds");
             acknowledged.push(json(response, "application/json").await);
         }
+        readers.await.unwrap();
         acknowledged.sort_by_key(|article| article["version"].as_i64());
         let versions: Vec<i64> = acknowledged
             .iter()
@@ -102,7 +112,7 @@ async fn concurrent_updates(api: &Api) {
         assert_eq!(
             &stored,
             acknowledged.last().unwrap(),
-            "the stored article is the last version"
+            "the article read back (through the cache) is the last version"
         );
 
         let activity = activity(api, &id, 9).await;
