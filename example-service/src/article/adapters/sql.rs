@@ -224,12 +224,15 @@ where
                    SELECT $1, (SELECT COUNT(*) FROM articles), \
                    (SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM article_activity) \
                    ON CONFLICT (taken_at) DO NOTHING";
+        // In a transaction, so that a run abandoned at its timeout (while the statement waits
+        // for a lock, say) stores nothing afterwards.
+        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
         sqlx::query::<DB>(sql)
             .bind(taken_at)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(ArticleError::Storage)?;
-        Ok(())
+        tx.commit().await.map_err(ArticleError::Storage)
     }
 
     async fn latest_summary(&self) -> Result<Option<Summary>, ArticleError> {
