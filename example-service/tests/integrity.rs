@@ -103,12 +103,7 @@ async fn concurrent_updates(api: &Api) {
             "updated_at never goes back from one version to the next: {times:?}"
         );
 
-        let stored = json(
-            api.send(Method::GET, &format!("/api/v1/articles/{id}"), None)
-                .await,
-            "application/json",
-        )
-        .await;
+        let stored = article(api, &id).await;
         assert_eq!(
             &stored,
             acknowledged.last().unwrap(),
@@ -145,6 +140,12 @@ async fn activity(api: &Api, id: &str, changes: i64) -> Value {
     let again = json(api.send(Method::GET, &path, None).await, "application/json").await;
     assert_eq!(again, last, "no change is counted twice");
     last
+}
+
+/// The article as `GET /api/v1/articles/{id}` answers it (through the cache).
+async fn article(api: &Api, id: &str) -> Value {
+    let path = format!("/api/v1/articles/{id}");
+    json(api.send(Method::GET, &path, None).await, "application/json").await
 }
 
 async fn create(api: &Api, name: &str) -> Value {
@@ -404,11 +405,6 @@ async fn unstorable_text(api: &Api) {
         1,
         "only the clean article is stored"
     );
-    let stored = json(
-        api.send(Method::GET, &format!("/api/v1/articles/{id}"), None)
-            .await,
-        "application/json",
-    )
-    .await;
+    let stored = article(api, &id).await;
     assert_eq!(stored["version"], 1, "the refused update changed nothing");
 }
