@@ -3,14 +3,12 @@
 //! (405, 408, 413, extractor rejections) are rewritten.
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::Problem;
-
-/// The request id header.
-pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::telemetry::REQUEST_ID;
 
 /// Longest rejection text kept as a problem's detail.
 const MAX_DETAIL: usize = 4096;
