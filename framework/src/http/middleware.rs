@@ -26,8 +26,10 @@ use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 /// The standard stack, outermost first: request id (an invalid one dropped, a missing one
 /// generated, then echoed: see [`request_id_layer`]), a Sentry hub with the
 /// request's data (when Sentry is on), the work context (request id and trace, see
-/// [`WorkContextLayer`]), a tracing span, request metrics, compression, problem+json
-/// rendering, panic -> 500, timeout, body limit.
+/// [`WorkContextLayer`]), a tracing span, request metrics, response compression, problem+json
+/// rendering, panic -> 500, timeout, request decompression (`Content-Encoding: gzip`; any
+/// other coding answers 415 `UNSUPPORTED_CONTENT_ENCODING` with `Accept-Encoding: gzip`), and
+/// the body limit, on the decoded body.
 ///
 /// Public so a hand-written axum router can get exactly the same stack (the benchmark does).
 pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
@@ -74,6 +76,9 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
     let router = router
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        // Outside the limit, so that the limit counts decoded bytes: a small gzip body that
+        // inflates past it answers 413 rather than filling memory.
+        .layer(super::decompression::layer())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_secs),

@@ -1,6 +1,7 @@
 //! HTTP delivery: every `#[http_route]` on one axum `Router` under `HTTP_BASE_PATH`, behind
 //! the standard middleware stack.
 
+mod decompression;
 mod middleware;
 mod problem_layer;
 mod switch;
@@ -14,6 +15,7 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::MethodRouter;
 
 pub(crate) use crate::telemetry::REQUEST_ID;
+pub(crate) use decompression::GzipBody;
 pub use middleware::apply_standard_layers;
 pub(crate) use switch::Switch;
 pub use valid::Valid;
