@@ -64,6 +64,7 @@ impl GrpcServer {
     ) -> Result<JoinHandle<Result<(), tonic::transport::Error>>> {
         let options = MountOptions {
             max_message_bytes: config.grpc_max_message_bytes,
+            compression: tonic::codec::CompressionEncoding::Gzip,
         };
         let mut routes = RoutesBuilder::default();
         for service in services {
