@@ -18,8 +18,9 @@ use tracing::Level;
 use super::problem_layer::render_problems;
 use crate::config::HttpConfig;
 use crate::error::Problem;
+use crate::metrics::http_method;
 use crate::registry::RouteRecord;
-use crate::telemetry::bounded::{MAX_FIELD, http_method, truncated};
+use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 

@@ -18,9 +18,11 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 mod grpc;
+mod labels;
 
 pub use ::metrics::{counter, gauge, histogram};
 pub use grpc::GrpcMetrics;
+pub(crate) use labels::http_method;
 
 /// Buckets of every `*_seconds` histogram.
 const DURATION_BUCKETS: &[f64] = &[
@@ -91,7 +93,7 @@ async fn render() -> Response {
 /// (OpenTelemetry's `http.request.method`).
 pub(crate) async fn record_http(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = crate::telemetry::bounded::http_method(request.method());
+    let method = http_method(request.method());
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);

@@ -1,11 +1,9 @@
-//! Bounded forms of client-supplied values (a request path, an HTTP method, a text that
-//! quotes a request body), for where they are copied: response headers and problem details,
-//! log lines and span fields, Sentry tags, metric labels, stored records. A client must not be
-//! able to make any of these long, or make a metric grow a series per value it invents.
+//! Bounded forms of client-supplied text (a request path, a message that quotes a request
+//! body), for where it is copied: problem details, gRPC status messages, log lines and span
+//! fields, Sentry tags, dead letters. A client must not be able to make any of these long.
+//! (Metric labels are bounded by value sets instead: see `metrics::http_method`.)
 
 use std::borrow::Cow;
-
-use axum::http::Method;
 
 /// The most bytes of a client-supplied text kept in a span field or a Sentry tag: Sentry's own
 /// limit for a tag value (200 characters).
@@ -31,28 +29,6 @@ pub(crate) fn truncated(text: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(format!("{head}{marker}"))
 }
 
-/// The method as OpenTelemetry's `http.request.method` has it: one of the methods of
-/// RFC 9110 and RFC 5789 (PATCH), case-sensitive, else `_OTHER`, so a client cannot add a
-/// label value or a log field per method it makes up.
-pub(crate) fn http_method(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::CONNECT => "CONNECT",
-        Method::OPTIONS => "OPTIONS",
-        Method::TRACE => "TRACE",
-        Method::PATCH => "PATCH",
-        _ => OTHER,
-    }
-}
-
-/// The one value of a method (HTTP or gRPC) that is not known, as OpenTelemetry's semantic
-/// conventions name it.
-pub(crate) const OTHER: &str = "_OTHER";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,15 +47,5 @@ mod tests {
         );
         let long = "x".repeat(8_019);
         assert_eq!(truncated(&long, MAX_FIELD).len(), MAX_FIELD);
-    }
-
-    #[test]
-    fn unknown_methods_are_one_value() {
-        assert_eq!(http_method(&Method::GET), "GET");
-        assert_eq!(http_method(&Method::PATCH), "PATCH");
-        for made_up in ["ZZMETHOD1", "get", "PROPFIND", "QUERYX"] {
-            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
-            assert_eq!(http_method(&method), OTHER, "{made_up}");
-        }
     }
 }
