@@ -345,8 +345,9 @@ async fn a_consumed_record_keeps_only_a_valid_request_id(backend: Backend) {
 }
 
 /// The JSON error of a record quotes the value it refused: 600 KB here. Quoted whole in
-/// `x-error-message`, the dead letter (payload and header, 1.2 MB) passed librdkafka's 1 MB
-/// `message.max.bytes`, so its write was retried forever and the partition held.
+/// `x-error-message`, the dead letter (payload and header, 1.2 MB) was over the broker's
+/// message size limit (about 1 MB by default; tansu answered `MessageSizeTooLarge`), so its
+/// write was retried forever and the partition held: no dead letter came within 30 s.
 async fn a_dead_letter_quotes_at_most_4_kib_of_the_record(backend: Backend) {
     let _serial = SERIAL.lock().await;
     let app = start(&backend).await;
