@@ -8,6 +8,7 @@ use serde::Serialize;
 use validator::{ValidationErrors, ValidationErrorsKind};
 
 use super::{DomainError, error_chain};
+use crate::telemetry::bounded::{MAX_MESSAGE, truncated};
 
 /// The media type of problem bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -48,7 +49,9 @@ pub struct FieldError {
 }
 
 impl Problem {
-    /// A problem with `status`, `code` and `detail`; a 5xx detail is replaced by a generic one.
+    /// A problem with `status`, `code` and `detail`; a 5xx detail is replaced by a generic one,
+    /// and a longer detail is cut to 1 KiB (it may quote the request: a serde message quotes
+    /// the value it refused).
     pub fn new(
         status: StatusCode,
         code: impl Into<Cow<'static, str>>,
@@ -57,7 +60,7 @@ impl Problem {
         let detail = if status.is_server_error() {
             INTERNAL_DETAIL.to_owned()
         } else {
-            detail.into()
+            bounded_message(detail.into())
         };
         Problem {
             kind: "about:blank",
@@ -107,15 +110,18 @@ impl Problem {
     /// chain, and the client sees only the code.
     pub fn from_domain_error<E: DomainError>(error: &E) -> Problem {
         let status = error.kind().http_status();
+        let message = error.to_string();
         if status.is_server_error() {
             tracing::error!(code = error.code(), error = %error_chain(error), "request failed");
             crate::telemetry::sentry::capture_error(error, error.code());
         } else {
-            tracing::info!(code = error.code(), error = %error, "request refused");
+            // Its message may quote the request.
+            let refused = truncated(&message, MAX_MESSAGE);
+            tracing::info!(code = error.code(), error = %refused, "request refused");
         }
         Problem {
             errors: error.field_errors(),
-            ..Problem::new(status, error.code(), error.to_string())
+            ..Problem::new(status, error.code(), message)
         }
     }
 
@@ -134,6 +140,14 @@ impl IntoResponse for Problem {
         // The problem middleware finds it here to add the request id.
         response.extensions_mut().insert(self);
         response
+    }
+}
+
+/// `detail`, cut to [`MAX_MESSAGE`] bytes with a marker.
+fn bounded_message(detail: String) -> String {
+    match truncated(&detail, MAX_MESSAGE) {
+        Cow::Borrowed(_) => detail,
+        Cow::Owned(cut) => cut,
     }
 }
 

@@ -6,6 +6,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use validator::Validate;
 
 use crate::error::{DomainError, ErrorKind, FieldError, error_chain, field_errors};
+use crate::telemetry::bounded::{MAX_MESSAGE, truncated};
 
 /// What an internal error says to the client: nothing internal.
 const INTERNAL_MESSAGE: &str = "the server failed to handle the call";
@@ -32,9 +33,11 @@ fn status(
         ErrorDetails::with_error_info(error_code, domain, std::collections::HashMap::new());
     for field in fields {
         for message in &field.messages {
-            details.add_bad_request_violation(field.field.clone(), message.clone());
+            details.add_bad_request_violation(field.field.clone(), truncated(message, MAX_MESSAGE));
         }
     }
+    // It may quote the request; it travels as the `grpc-message` header.
+    let message = truncated(&message, MAX_MESSAGE).into_owned();
     Status::with_error_details(code, message, details)
 }
 
@@ -47,8 +50,10 @@ pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
         crate::telemetry::sentry::capture_error(error, error.code());
         INTERNAL_MESSAGE.to_owned()
     } else {
-        tracing::info!(code = error.code(), error = %error, "call refused");
-        error.to_string()
+        let message = error.to_string();
+        let refused = truncated(&message, MAX_MESSAGE);
+        tracing::info!(code = error.code(), error = %refused, "call refused");
+        message
     };
     status(
         code,

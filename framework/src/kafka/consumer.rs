@@ -460,7 +460,8 @@ impl Worker {
                     message: rejection.0,
                 },
                 Outcome::Failed(failure) => failure,
-            };
+            }
+            .bounded();
             let delays = delays.get_or_insert_with(|| {
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(record.backoff_ms.max(1)))

@@ -12,7 +12,8 @@ use super::TraceContext;
 /// The request id and trace of one HTTP request, gRPC call, consumed record or job run.
 #[derive(Debug, Clone)]
 pub struct WorkContext {
-    /// The `x-request-id` it came with or was given, if any.
+    /// The `x-request-id` it came with or was given, if any: always
+    /// [valid](super::is_valid_request_id) when it came from [`WorkContext::from_headers`].
     pub request_id: Option<String>,
     /// Its span of the trace.
     pub trace: TraceContext,
@@ -23,10 +24,13 @@ tokio::task_local! {
 }
 
 impl WorkContext {
-    /// The context of work that arrived with these (optional) headers.
+    /// The context of work that arrived with these (optional) headers: a request id that
+    /// is not [valid](super::is_valid_request_id) counts as none, and a malformed
+    /// `traceparent` starts a new trace.
     pub fn from_headers(request_id: Option<&[u8]>, traceparent: Option<&[u8]>) -> Self {
         WorkContext {
             request_id: request_id
+                .filter(|id| super::is_valid_request_id(id))
                 .and_then(|id| std::str::from_utf8(id).ok())
                 .map(str::to_owned),
             trace: TraceContext::continue_from(traceparent),
