@@ -650,9 +650,12 @@ async fn gzip_bodies_are_decoded_within_the_limit_and_other_codings_refused() {
     let app = start(&Backend::memory("gzip")).await;
     let note = json!({ "text": "compressed" });
 
-    let response = post_note(&app, Some("gzip"), gzip(note.to_string().as_bytes())).await;
-    assert_eq!(response.status(), 201);
-    assert_eq!(response.json::<Value>().await.unwrap(), note);
+    // Codings are case-insensitive, and x-gzip is gzip (RFC 9110 sections 8.4.1, 8.4.1.3).
+    for coding in ["gzip", "GZIP", "x-gzip", " Gzip "] {
+        let response = post_note(&app, Some(coding), gzip(note.to_string().as_bytes())).await;
+        assert_eq!(response.status(), 201, "{coding}");
+        assert_eq!(response.json::<Value>().await.unwrap(), note);
+    }
 
     for coding in ["zstd", "compress", "br", "deflate", "gzip, gzip"] {
         let response = post_note(&app, Some(coding), note.to_string().into_bytes()).await;

@@ -4,7 +4,7 @@
 //! `UNSUPPORTED_CONTENT_ENCODING`. The body limit sits inside, so that it counts decoded bytes.
 
 use axum::extract::Request;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
@@ -35,10 +35,16 @@ pub(crate) fn layer() -> DecompressionLayer {
         .into_inner()
 }
 
+/// Spells gzip the one way tower-http decodes, and marks the request. Content codings are
+/// case-insensitive, and "x-gzip" is gzip (RFC 9110 sections 8.4.1 and 8.4.1.3).
 fn mark(mut request: Request) -> Request {
-    // The one value tower-http decodes as gzip.
-    let coding = request.headers().get(header::CONTENT_ENCODING);
-    if coding.is_some_and(|coding| coding.as_bytes() == b"gzip") {
+    let headers = request.headers_mut();
+    let coding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|c| c.as_bytes().trim_ascii());
+    if coding.is_some_and(|c| c.eq_ignore_ascii_case(b"gzip") || c.eq_ignore_ascii_case(b"x-gzip"))
+    {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         request.extensions_mut().insert(GzipBody);
     }
     request
