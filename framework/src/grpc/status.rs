@@ -18,6 +18,8 @@ fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::Unauthorized => Code::Unauthenticated,
         ErrorKind::Forbidden => Code::PermissionDenied,
         ErrorKind::Marshaling | ErrorKind::Application | ErrorKind::Internal => Code::Internal,
+        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::Timeout => Code::DeadlineExceeded,
     }
 }
 
@@ -42,7 +44,8 @@ fn status(
 /// chain, and shows only its code.
 pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
     let code = code_of(error.kind());
-    let message = if code == Code::Internal {
+    // Server-side kinds (internal, a dependency down or late) say nothing internal.
+    let message = if error.kind().http_status().is_server_error() {
         tracing::error!(code = error.code(), error = %error_chain(error), "call failed");
         crate::telemetry::sentry::capture_error(error, error.code());
         INTERNAL_MESSAGE.to_owned()

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::Notify;
 
-use super::message::{Message, Metadata, Outgoing};
+use super::message::{Header, Message, Metadata, Outgoing};
 use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 
 /// Partitions of every topic the in-process broker creates.
@@ -17,7 +17,7 @@ const PARTITIONS: usize = 3;
 struct Stored {
     key: Option<Vec<u8>>,
     payload: Option<Vec<u8>>,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: Vec<Header>,
     timestamp: i64,
 }
 
@@ -97,6 +97,7 @@ impl MemoryBroker {
                     key: stored.key.clone(),
                     payload: stored.payload.clone(),
                     headers: stored.headers.clone(),
+                    unreadable: None,
                 })
             })
             .collect()
@@ -299,6 +300,7 @@ impl MemorySubscription {
                 key: stored.key.clone(),
                 payload: stored.payload.clone(),
                 headers: stored.headers.clone(),
+                unreadable: None,
             });
             *next += 1;
         }
