@@ -435,6 +435,37 @@ impl Fetcher {
     }
 }
 
+/// Fault injection for the framework's own tests of consumer restarts: not public API.
+#[doc(hidden)]
+pub mod injected {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, OnceLock};
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+
+    fn topics() -> std::sync::MutexGuard<'static, HashSet<String>> {
+        static TOPICS: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+        TOPICS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next run of records a partition's worker of `topic` takes panics before it is
+    /// handled, as a bug outside the handler would.
+    pub fn panic_next_run(topic: &str) {
+        topics().insert(topic.to_owned());
+        ARMED.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn panic_if_armed(topic: &str) {
+        if ARMED.load(Ordering::Relaxed) && topics().remove(topic) {
+            panic!("injected panic in a partition's worker of `{topic}`");
+        }
+    }
+}
+
 /// Why a partition's worker that ended failed, if it did (it panicked).
 fn worker_failure(ended: Result<(), tokio::task::JoinError>) -> Option<KafkaError> {
     let join = ended.err()?;
@@ -514,6 +545,7 @@ impl Worker {
             let Ok(_permit) = self.permits.acquire().await else {
                 return;
             };
+            injected::panic_if_armed(&self.consumer.topic);
             if !self.handle_run(batches.drain(..).flatten()).await {
                 return;
             }

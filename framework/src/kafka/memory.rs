@@ -77,6 +77,11 @@ impl MemoryBroker {
 }
 
 impl MemoryBroker {
+    /// Deletes `topic` and its records, as an operator may: for tests of a missing topic.
+    pub fn delete_topic(&self, topic: &str) {
+        self.state().topics.remove(topic);
+    }
+
     /// Every record of `topic`, partition by partition: for tests and tools.
     pub fn read(&self, topic: &str) -> Vec<Message> {
         let state = self.state();

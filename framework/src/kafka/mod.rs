@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::error::Failure;
 pub use broker::Broker;
-pub use consumer::{ConsumerRecord, Handle, Outcome, Resolved, dead_letter_headers};
+pub use consumer::{ConsumerRecord, Handle, Outcome, Resolved, dead_letter_headers, injected};
 pub use extract::{FromMessage, Headers, Key, Payload, Proto, Rejection};
 pub use memory::MemoryBroker;
 pub use message::{Header, Message, Metadata, Outgoing};
