@@ -74,9 +74,11 @@ fn broker_error(error: RdError) -> KafkaError {
     }
 }
 
-/// A producer that is replaced when librdkafka says it failed fatally (an idempotent
-/// producer does after some broker stalls, e.g. with `ProducerFenced`): librdkafka documents
-/// that a fatal error leaves the instance unusable and requires a new one.
+/// A producer that is replaced when it can no longer deliver: librdkafka reports a fatal
+/// error (it documents that the instance is then unusable and a new one is required), or
+/// the broker fenced its producer id. The latter is what a tansu 0.6 stall leaves: the
+/// records in flight time out, and from the thaw on every delivery fails at once with
+/// `ProducerFenced` while `fatal_error()` stays empty (seen with librdkafka 2.12 and 2.16).
 struct ProducerSlot {
     config: ClientConfig,
     current: RwLock<Arc<FutureProducer>>,
@@ -129,7 +131,7 @@ impl ProducerSlot {
         let fresh: FutureProducer = self.config.create().map_err(|error| {
             KafkaError::Unavailable(format!("cannot replace the failed Kafka producer: {error}"))
         })?;
-        tracing::warn!(%code, reason, "the Kafka producer failed fatally; replaced by a new one");
+        tracing::warn!(%code, reason, "the Kafka producer can no longer deliver; replaced by a new one");
         let old = std::mem::replace(&mut *current, Arc::new(fresh));
         release(old);
         Ok(current.clone())
@@ -209,7 +211,13 @@ impl Broker {
             Err((error, _)) => Err(not_sent(&record.topic, &error)),
             Ok(delivery) => match delivery.await {
                 Ok(Ok(delivery)) => Ok((delivery.partition, delivery.offset)),
-                Ok(Err((error, _))) => Err(not_delivered(&record.topic, &error)),
+                Ok(Err((error, _))) => {
+                    if let Some(code) = error.rdkafka_error_code().filter(|c| fences(*c)) {
+                        // The next caller gets a new producer (or is told to wait for it).
+                        let _ = slot.replace(&producer, code, &error.to_string());
+                    }
+                    Err(not_delivered(&record.topic, &error))
+                }
                 // The producer went away with the record in flight.
                 Err(_) => Err(KafkaError::Timeout {
                     topic: record.topic.clone(),
@@ -219,6 +227,20 @@ impl Broker {
         release(producer);
         delivered
     }
+}
+
+/// Whether a delivery error means the producer's idempotence state is gone for good: its
+/// producer id or epoch was fenced or forgotten by the broker, or librdkafka failed fatally.
+fn fences(code: Code) -> bool {
+    matches!(
+        code,
+        Code::ProducerFenced
+            | Code::InvalidProducerEpoch
+            | Code::UnknownProducerId
+            | Code::OutOfOrderSequenceNumber
+            | Code::Fenced
+            | Code::Fatal
+    )
 }
 
 /// A record librdkafka did not take: it was never sent.
