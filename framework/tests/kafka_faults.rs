@@ -3,8 +3,8 @@
 //! - a record of 999,850 bytes with a null and an empty header, rejected by its handler, is
 //!   dead-lettered byte for byte (the added headers used to push it past the producer's size
 //!   limit, and a null value came back empty);
-//! - a header name that is not UTF-8 (written by a real librdkafka client, Python's
-//!   confluent-kafka) does not stop the consumer: the record is dead-lettered with the
+//! - a header name that is not UTF-8 (written by a real librdkafka client: its C API, from
+//!   Python) does not stop the consumer: the record is dead-lettered with the
 //!   headers that can be read, and every other record, on its partition and the others, is
 //!   handled;
 //! - a partition's worker that panics (outside any handler) turns the `kafka` health unit
@@ -329,9 +329,11 @@ async fn a_header_name_that_is_not_utf8_stops_nothing(backend: Backend) {
     setup.app.shutdown().await.unwrap();
 }
 
-/// Produces one record with a real librdkafka client (Python's confluent-kafka, which takes
-/// header names as bytes: rdkafka's Rust API takes them as `&str` only); returns its
-/// partition.
+/// Produces one record with a real librdkafka client: librdkafka's C API (the library that
+/// Python's confluent-kafka ships, 2.16), called from Python through ctypes, since
+/// rdkafka's Rust API takes header names as `&str` and confluent-kafka's Python API turns a
+/// `bytes` name into its `repr`. `rd_kafka_header_add` takes the name's bytes and length.
+/// Returns the record's partition.
 fn produce_with_librdkafka(
     brokers: &str,
     topic: &str,
@@ -340,19 +342,67 @@ fn produce_with_librdkafka(
     headers: &[(Vec<u8>, Option<Vec<u8>>)],
 ) -> i32 {
     const SCRIPT: &str = r#"
-import json, sys
-from confluent_kafka import Producer
+import ctypes, glob, json, os, sys
+import confluent_kafka
+libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs", "librdkafka*.so*"))
+rd = ctypes.CDLL(libs[0])
 args = json.loads(sys.argv[1])
 unhex = lambda v: None if v is None else bytes.fromhex(v)
-headers = [(unhex(n), unhex(v)) for n, v in args["headers"]]
+P = ctypes.c_void_p
+rd.rd_kafka_conf_new.restype = P
+rd.rd_kafka_conf_set.argtypes = [P, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+rd.rd_kafka_new.restype = P
+rd.rd_kafka_new.argtypes = [ctypes.c_int, P, ctypes.c_char_p, ctypes.c_size_t]
+rd.rd_kafka_headers_new.restype = P
+rd.rd_kafka_headers_new.argtypes = [ctypes.c_size_t]
+rd.rd_kafka_header_add.argtypes = [P, ctypes.c_char_p, ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_ssize_t]
+rd.rd_kafka_produceva.restype = P
+rd.rd_kafka_error_string.restype = ctypes.c_char_p
+rd.rd_kafka_error_string.argtypes = [P]
+rd.rd_kafka_flush.argtypes = [P, ctypes.c_int]
+rd.rd_kafka_poll.argtypes = [P, ctypes.c_int]
+rd.rd_kafka_err2str.restype = ctypes.c_char_p
+class Message(ctypes.Structure):
+    _fields_ = [("err", ctypes.c_int), ("rkt", P), ("partition", ctypes.c_int32), ("payload", P), ("len", ctypes.c_size_t),
+                ("key", P), ("key_len", ctypes.c_size_t), ("offset", ctypes.c_int64), ("_private", P)]
+DR = ctypes.CFUNCTYPE(None, P, ctypes.POINTER(Message), P)
 delivered = []
-producer = Producer({"bootstrap.servers": args["brokers"], "enable.idempotence": True})
-producer.produce(args["topic"], key=unhex(args["key"]), value=unhex(args["value"]), headers=headers,
-                 on_delivery=lambda err, msg: delivered.append((err, msg.partition() if msg else None)))
-producer.flush(30)
+on_delivery = DR(lambda rk, m, opaque: delivered.append((m.contents.err, m.contents.partition)))
+errstr = ctypes.create_string_buffer(512)
+conf = rd.rd_kafka_conf_new()
+for k, v in [("bootstrap.servers", args["brokers"]), ("enable.idempotence", "true")]:
+    assert rd.rd_kafka_conf_set(conf, k.encode(), v.encode(), errstr, 512) == 0, errstr.value
+rd.rd_kafka_conf_set_dr_msg_cb.argtypes = [P, DR]
+rd.rd_kafka_conf_set_dr_msg_cb(conf, on_delivery)
+rk = rd.rd_kafka_new(0, conf, errstr, 512)
+assert rk, errstr.value
+headers = rd.rd_kafka_headers_new(len(args["headers"]))
+for name, value in args["headers"]:
+    name, value = unhex(name), unhex(value)
+    rd.rd_kafka_header_add(headers, name, len(name), value, -1 if value is None else len(value))
+class Mem(ctypes.Structure):
+    _fields_ = [("ptr", P), ("size", ctypes.c_size_t)]
+class U(ctypes.Union):
+    _fields_ = [("cstr", ctypes.c_char_p), ("i", ctypes.c_int), ("i32", ctypes.c_int32), ("mem", Mem), ("ptr", P), ("_pad", ctypes.c_char * 64)]
+class VU(ctypes.Structure):
+    _fields_ = [("vtype", ctypes.c_int), ("u", U)]
+key, value = unhex(args["key"]), unhex(args["value"])
+kbuf, vbuf = ctypes.create_string_buffer(key, len(key)), ctypes.create_string_buffer(value, len(value))
+vus = (VU * 6)()
+vus[0].vtype = 1; vus[0].u.cstr = args["topic"].encode()
+vus[1].vtype = 3; vus[1].u.i32 = -1                      # RD_KAFKA_PARTITION_UA: the partitioner picks
+vus[2].vtype = 5; vus[2].u.mem = Mem(ctypes.cast(kbuf, P), len(key))
+vus[3].vtype = 4; vus[3].u.mem = Mem(ctypes.cast(vbuf, P), len(value))
+vus[4].vtype = 7; vus[4].u.i = 2                         # RD_KAFKA_MSG_F_COPY
+vus[5].vtype = 10; vus[5].u.ptr = headers                # the producer owns them from here
+error = rd.rd_kafka_produceva(ctypes.c_void_p(rk), vus, 6)
+if error:
+    sys.exit("produce failed: " + rd.rd_kafka_error_string(error).decode())
+rd.rd_kafka_flush(rk, 30000)
+rd.rd_kafka_poll(rk, 0)
 err, partition = delivered[0]
-if err is not None:
-    sys.exit(f"not delivered: {err}")
+if err != 0:
+    sys.exit("not delivered: " + rd.rd_kafka_err2str(err).decode())
 print(partition)
 "#;
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
@@ -372,8 +422,8 @@ print(partition)
         .expect("python3 runs (scripts/test needs it anyway)");
     assert!(
         output.status.success(),
-        "producing with confluent-kafka failed (scripts/test installs it with pip: \
-         `python3 -m pip install confluent-kafka`): {}",
+        "producing with librdkafka failed (scripts/test installs confluent-kafka, which \
+         ships it, with pip: `python3 -m pip install confluent-kafka`): {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout)
