@@ -176,8 +176,10 @@ impl Broker {
 
     /// Makes this process a static member of its consumer groups (KIP-345,
     /// `group.instance.id`): a member that restarts under the same id within the session
-    /// timeout takes its partitions back without a rebalance. Each of a group's consumers
-    /// gets `<id>-<group>`; two live processes must not share an id (the older one is fenced).
+    /// timeout takes its partitions back without a rebalance. A consumer of topic `t` gets
+    /// `<id>-<t>` (a group's consumers in one process consume distinct topics); two live
+    /// processes must not share an id (the broker fences the older one). `None` or an empty
+    /// id: dynamic membership.
     pub fn with_group_instance_id(mut self, id: Option<String>) -> Broker {
         self.group_instance_id = id.filter(|id| !id.trim().is_empty());
         self
@@ -368,7 +370,7 @@ impl Transport for Broker {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false");
         if let Some(id) = &self.group_instance_id {
-            config.set("group.instance.id", format!("{id}-{group}"));
+            config.set("group.instance.id", format!("{id}-{}", topics.join("-")));
         }
         let consumer: StreamConsumer<GroupEvents> = config
             .create_with_context(GroupEvents::default())
