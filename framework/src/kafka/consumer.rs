@@ -267,6 +267,16 @@ struct LaneState {
     /// The partition is no longer this member's (a rebalance gave it to another, or the
     /// member failed): what is queued is dropped, to be delivered again from the commit.
     revoked: AtomicBool,
+    /// Wakes a worker waiting (a retry's delay) when the partition is revoked.
+    released: tokio::sync::Notify,
+}
+
+impl LaneState {
+    /// Marks the partition as no longer this member's, and wakes its worker if it waits.
+    fn release(&self) {
+        self.revoked.store(true, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
 }
 
 /// Fetches records and hands each partition's to its own worker, in order.
@@ -311,7 +321,7 @@ impl Fetcher {
         // failure, what is queued is dropped (the next member gets it from the commit).
         for lane in self.lanes.values() {
             if failure.is_some() {
-                lane.state.revoked.store(true, Ordering::Relaxed);
+                lane.state.release();
             }
         }
         self.lanes.clear();
@@ -426,12 +436,11 @@ impl Fetcher {
         let topic = &self.worker.consumer.topic;
         for (_, partition) in partitions.iter().filter(|(t, _)| t == topic) {
             if let Some(lane) = self.lanes.remove(partition) {
-                lane.state.revoked.store(true, Ordering::Relaxed);
+                lane.state.release();
             }
         }
+        // Their workers end after the record in hand; the fetch loop reaps them.
         tracing::info!(%topic, ?partitions, "partitions revoked");
-        // Reap the workers that have ended.
-        while self.workers.try_join_next().is_some() {}
     }
 }
 
@@ -641,6 +650,23 @@ impl Worker {
         tracing::Instrument::instrument(settled, span).await
     }
 
+    /// Waits `delay` (a retry's); `true` if shutdown began or the partition was revoked
+    /// meanwhile: the record in hand is then given up, not committed, and comes again.
+    async fn pause(&self, delay: Duration) -> bool {
+        let released = self.lane.released.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if self.lane.revoked.load(Ordering::SeqCst) {
+            return true;
+        }
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => false,
+            () = released => true,
+            () = stopped(&mut stop) => true,
+        }
+    }
+
     /// Records `next` as the partition's position: librdkafka commits it with the next
     /// periodic commit, on revocation and on close.
     fn commit(&self, next: Option<i64>) {
@@ -659,8 +685,8 @@ impl Worker {
     }
 
     /// Handles the message, retrying and dead-lettering as its outcome asks; counts the
-    /// handler's runs in `attempts`. `false` when it was abandoned at shutdown (so it must
-    /// not be committed).
+    /// handler's runs in `attempts`. `false` when it was given up at shutdown or revocation
+    /// (so it must not be committed).
     async fn settle(&self, message: &Message, attempts: &AtomicU32) -> bool {
         if let Some(reason) = &message.unreadable {
             let failure = Failure {
@@ -698,7 +724,7 @@ impl Worker {
             {
                 tracing::warn!(code = failure.code, error = %failure.message, attempts = attempt, ?delay, "handler failed; retrying");
                 self.counts.retried.increment(1);
-                if sleep_or_stop(&self.stop, delay).await {
+                if self.pause(delay).await {
                     return false;
                 }
                 continue;
@@ -726,8 +752,8 @@ impl Worker {
     }
 
     /// Writes the message to the dead-letter topic, trying the write again (with growing
-    /// delays) until it succeeds; `false` if shutdown came first (then it is not committed
-    /// and comes back). While a write fails, the `kafka` health unit is down with the reason,
+    /// delays) until it succeeds; `false` if shutdown or a revocation came first (then it is
+    /// not committed and comes back). While a write fails, the `kafka` health unit is down with the reason,
     /// and `kafka_dead_letter_errors_total` counts each failed try.
     async fn dead_letter(&self, message: &Message, failure: &Failure, attempts: u32) -> bool {
         tracing::error!(code = failure.code, error = %failure.message, attempts, dead_letter = %self.consumer.dead_letter, "message dead-lettered");
@@ -767,7 +793,7 @@ impl Worker {
                         ),
                     );
                     tracing::error!(%error, tries, ?delay, offset = message.meta.offset, "cannot write to the dead-letter topic; trying again");
-                    if sleep_or_stop(&self.stop, delay).await {
+                    if self.pause(delay).await {
                         return false;
                     }
                     delay = (delay * 2).min(DEAD_LETTER_MAX_DELAY);
