@@ -254,7 +254,32 @@ async fn a_large_record_is_dead_lettered_byte_for_byte_with_null_and_empty_heade
     assert!(added <= h::MAX_ADDED_BYTES, "{added} bytes of added headers");
     assert_eq!(setup.kafka_health().await, "up");
     assert_eq!(setup.counter("kafka_dead_letter_errors_total").await, 0.0);
+    if !backend.brokers.starts_with("memory") {
+        // The dead-letter topic the framework created takes its source's records (here with
+        // the broker's default limit) plus the added headers.
+        let limit = max_message_bytes(&backend.brokers, &format!("{}.dlq", setup.topic)).await;
+        assert!(
+            limit >= 1_048_588 + h::MAX_ADDED_BYTES,
+            "the dead-letter topic's max.message.bytes is {limit}"
+        );
+    }
     setup.app.shutdown().await.unwrap();
+}
+
+/// A topic's `max.message.bytes`, as the broker describes it.
+async fn max_message_bytes(brokers: &str, topic: &str) -> usize {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = described.into_iter().next().unwrap().unwrap();
+    let entry = resource.get("max.message.bytes").expect("max.message.bytes");
+    entry.value.as_deref().unwrap().parse().unwrap()
 }
 
 /// Fault 10: a record whose header name is not valid UTF-8, written by a librdkafka client
