@@ -198,7 +198,12 @@ async fn eventually(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> 
 }
 
 fn value<'a>(message: &'a Message, name: &str) -> &'a str {
-    std::str::from_utf8(message.header(name).unwrap_or_else(|| panic!("header {name}"))).unwrap()
+    std::str::from_utf8(
+        message
+            .header(name)
+            .unwrap_or_else(|| panic!("header {name}")),
+    )
+    .unwrap()
 }
 
 framework_test_support::on_backends!(Backend: memory, broker; [
@@ -226,9 +231,11 @@ async fn a_large_record_is_dead_lettered_byte_for_byte_with_null_and_empty_heade
     setup.send("after", b"small", Vec::new()).await;
 
     let inbox = setup.inbox();
-    eventually("the record after the big one", Duration::from_secs(30), async || {
-        inbox.seen().iter().any(|(_, _, len, _)| *len == 5)
-    })
+    eventually(
+        "the record after the big one",
+        Duration::from_secs(30),
+        async || inbox.seen().iter().any(|(_, _, len, _)| *len == 5),
+    )
     .await;
     let dead = setup.dead_letters(1).await;
     let dead = &dead[0];
@@ -251,7 +258,10 @@ async fn a_large_record_is_dead_lettered_byte_for_byte_with_null_and_empty_heade
         .iter()
         .map(|h| h.name.len() + h.value.as_ref().map_or(0, Vec::len))
         .sum();
-    assert!(added <= h::MAX_ADDED_BYTES, "{added} bytes of added headers");
+    assert!(
+        added <= h::MAX_ADDED_BYTES,
+        "{added} bytes of added headers"
+    );
     assert_eq!(setup.kafka_health().await, "up");
     assert_eq!(setup.counter("kafka_dead_letter_errors_total").await, 0.0);
     if !backend.brokers.starts_with("memory") {
@@ -278,7 +288,9 @@ async fn max_message_bytes(brokers: &str, topic: &str) -> usize {
         .await
         .unwrap();
     let resource = described.into_iter().next().unwrap().unwrap();
-    let entry = resource.get("max.message.bytes").expect("max.message.bytes");
+    let entry = resource
+        .get("max.message.bytes")
+        .expect("max.message.bytes");
     entry.value.as_deref().unwrap().parse().unwrap()
 }
 
@@ -318,13 +330,20 @@ async fn a_header_name_that_is_not_utf8_stops_nothing(backend: Backend) {
             same_partition += 1;
         }
     }
-    assert!(same_partition > 0, "no record after the odd one on its partition");
+    assert!(
+        same_partition > 0,
+        "no record after the odd one on its partition"
+    );
 
     let inbox = setup.inbox();
-    eventually("every record after the odd one", Duration::from_secs(30), async || {
-        let handled = inbox.ids();
-        ids.iter().all(|id| handled.contains(id))
-    })
+    eventually(
+        "every record after the odd one",
+        Duration::from_secs(30),
+        async || {
+            let handled = inbox.ids();
+            ids.iter().all(|id| handled.contains(id))
+        },
+    )
     .await;
     let dead = setup.dead_letters(1).await;
     let dead = &dead[0];
@@ -332,7 +351,11 @@ async fn a_header_name_that_is_not_utf8_stops_nothing(backend: Backend) {
     assert_eq!(value(dead, h::ORIGINAL_OFFSET), "0");
     let kept = |name: &[u8]| dead.headers.iter().find(|h| h.name == name).cloned();
     assert_eq!(kept(b"id"), Some(Header::new("id", "odd")));
-    assert_eq!(kept(b"kept"), Some(Header::null("kept")), "a null value stays null");
+    assert_eq!(
+        kept(b"kept"),
+        Some(Header::null("kept")),
+        "a null value stays null"
+    );
     if backend.brokers.starts_with("memory") {
         // Names are bytes: the odd one is kept as it was.
         assert_eq!(value(dead, h::ERROR_CODE), "INBOX_REJECTED");
@@ -482,14 +505,20 @@ async fn a_worker_that_panics_shows_in_health_and_its_consumer_restarts(backend:
         setup.kafka_health().await == "down"
     })
     .await;
-    eventually("every record, none skipped", Duration::from_secs(60), async || {
-        let handled = inbox.ids();
-        ids.iter().all(|id| handled.contains(id))
-    })
+    eventually(
+        "every record, none skipped",
+        Duration::from_secs(60),
+        async || {
+            let handled = inbox.ids();
+            ids.iter().all(|id| handled.contains(id))
+        },
+    )
     .await;
-    eventually("the kafka unit up again", Duration::from_secs(20), async || {
-        setup.kafka_health().await == "up"
-    })
+    eventually(
+        "the kafka unit up again",
+        Duration::from_secs(20),
+        async || setup.kafka_health().await == "up",
+    )
     .await;
     assert_eq!(setup.counter("kafka_consumer_restarts_total").await, 1.0);
     setup.app.shutdown().await.unwrap();
@@ -510,9 +539,11 @@ async fn a_dead_letter_that_cannot_be_written_shows_in_health_and_metrics() {
         setup.kafka_health().await == "down"
     })
     .await;
-    eventually("failed writes counted", Duration::from_secs(20), async || {
-        setup.counter("kafka_dead_letter_errors_total").await >= 1.0
-    })
+    eventually(
+        "failed writes counted",
+        Duration::from_secs(20),
+        async || setup.counter("kafka_dead_letter_errors_total").await >= 1.0,
+    )
     .await;
     // The partition waits: a later record on it is not handled (nor its offset committed).
     setup.send("k", b"later", Vec::new()).await;
@@ -527,10 +558,15 @@ async fn a_dead_letter_that_cannot_be_written_shows_in_health_and_metrics() {
         !inbox.seen().is_empty()
     })
     .await;
-    assert_eq!(setup.dead_letters(1).await[0].payload.as_deref(), Some(&b"reject me"[..]));
-    eventually("the kafka unit up again", Duration::from_secs(20), async || {
-        setup.kafka_health().await == "up"
-    })
+    assert_eq!(
+        setup.dead_letters(1).await[0].payload.as_deref(),
+        Some(&b"reject me"[..])
+    );
+    eventually(
+        "the kafka unit up again",
+        Duration::from_secs(20),
+        async || setup.kafka_health().await == "up",
+    )
     .await;
     setup.app.shutdown().await.unwrap();
 }

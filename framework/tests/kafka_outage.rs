@@ -37,10 +37,15 @@ impl Tansu {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("tansu runs (scripts/test installs it: cargo install tansu --features dynostore)");
+            .expect(
+                "tansu runs (scripts/test installs it: cargo install tansu --features dynostore)",
+            );
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&address).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {address}");
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {address}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Tansu { child, address }
@@ -136,7 +141,10 @@ async fn the_producer_recovers_after_a_broker_stall() {
         outcomes.push((key, published.map(drop).map_err(|e| e.kind())));
         seen_down |= kafka_status(&app).await == "down";
     }
-    assert!(seen_down, "the kafka unit stayed up while the broker was frozen");
+    assert!(
+        seen_down,
+        "the kafka unit stayed up while the broker was frozen"
+    );
     assert!(
         outcomes.iter().all(|(_, outcome)| outcome.is_err()),
         "a publish succeeded while the broker was frozen: {outcomes:?}"
@@ -206,11 +214,9 @@ async fn read_keys(transport: &dyn Transport, topic: &str) -> Vec<String> {
     .await
     {
         match next {
-            Some(Fetched::Records(records)) => keys.extend(
-                records
-                    .iter()
-                    .map(|r| String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned()),
-            ),
+            Some(Fetched::Records(records)) => keys.extend(records.iter().map(|r| {
+                String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned()
+            })),
             Some(Fetched::Revoked(_)) => {}
             Some(Fetched::Failed(error)) => panic!("the reader failed: {error}"),
             None => break,

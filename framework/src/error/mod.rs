@@ -77,7 +77,10 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorKind::Application | ErrorKind::Internal | ErrorKind::Unavailable | ErrorKind::Timeout
+            ErrorKind::Application
+                | ErrorKind::Internal
+                | ErrorKind::Unavailable
+                | ErrorKind::Timeout
         )
     }
 }

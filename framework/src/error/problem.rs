@@ -136,9 +136,10 @@ impl IntoResponse for Problem {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         // A dependency is down (RFC 9110 §10.2.3): when to try again, in seconds.
         if self.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
         }
         // The problem middleware finds it here to add the request id.
         response.extensions_mut().insert(self);

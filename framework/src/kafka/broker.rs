@@ -185,7 +185,11 @@ impl Broker {
         self
     }
 
-    async fn produce(&self, slot: &ProducerSlot, record: Outgoing) -> Result<(i32, i64), KafkaError> {
+    async fn produce(
+        &self,
+        slot: &ProducerSlot,
+        record: Outgoing,
+    ) -> Result<(i32, i64), KafkaError> {
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for header in &record.headers {
             let Ok(key) = std::str::from_utf8(&header.name) else {

@@ -821,10 +821,7 @@ fn dead_letter_record(
             bounded(&failure.message, h::MAX_MESSAGE_BYTES),
         ),
         Header::new(h::ORIGINAL_TOPIC, message.meta.topic.as_str()),
-        Header::new(
-            h::ORIGINAL_PARTITION,
-            message.meta.partition.to_string(),
-        ),
+        Header::new(h::ORIGINAL_PARTITION, message.meta.partition.to_string()),
         Header::new(h::ORIGINAL_OFFSET, message.meta.offset.to_string()),
         Header::new(h::ATTEMPTS, attempts.to_string()),
     ]);
