@@ -206,3 +206,20 @@ fn message(error: &validator::ValidationError) -> String {
         (code, ..) => format!("failed the `{code}` rule"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+
+    use super::Problem;
+
+    #[test]
+    fn a_dependency_down_says_when_to_retry() {
+        let unavailable =
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "X", "down").into_response();
+        assert_eq!(unavailable.headers()[header::RETRY_AFTER], "5");
+        let timeout = Problem::new(StatusCode::GATEWAY_TIMEOUT, "X", "late").into_response();
+        assert!(!timeout.headers().contains_key(header::RETRY_AFTER));
+    }
+}

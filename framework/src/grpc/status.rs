@@ -91,3 +91,39 @@ pub fn invalid_argument(field: &str, message: &str) -> Status {
         &fields,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use crate::error::{DomainError, ErrorKind};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the broker at 10.0.0.7 is down")]
+    struct Down(ErrorKind);
+
+    impl DomainError for Down {
+        fn kind(&self) -> ErrorKind {
+            self.0
+        }
+        fn code(&self) -> &'static str {
+            "BROKER_DOWN"
+        }
+    }
+
+    #[test]
+    fn a_dependency_down_or_late_has_its_code_and_says_nothing_internal() {
+        for (kind, code) in [
+            (ErrorKind::Unavailable, Code::Unavailable),
+            (ErrorKind::Timeout, Code::DeadlineExceeded),
+        ] {
+            let status = super::status_from_domain_error(&Down(kind));
+            assert_eq!(status.code(), code);
+            assert!(
+                !status.message().contains("10.0.0.7"),
+                "{}",
+                status.message()
+            );
+        }
+    }
+}
