@@ -16,7 +16,7 @@ use framework::axum::Json;
 use framework::axum::extract::Path;
 use framework::axum::http::StatusCode;
 use framework::axum::http::uri::PathAndQuery;
-use framework::kafka::{Fetched, Outgoing, Transport, dead_letter_headers};
+use framework::kafka::{Fetched, Header, Outgoing, Transport, dead_letter_headers};
 use framework::telemetry::WorkContext;
 use framework::testing::TestApp;
 use framework::tonic::codec::CompressionEncoding;
@@ -327,7 +327,7 @@ async fn a_consumed_record_keeps_only_a_valid_request_id(backend: Backend) {
             topic: backend.name("notes"),
             key: Some(index.to_string().into_bytes()),
             payload: Some(br#"{"text": "noted"}"#.to_vec()),
-            headers: vec![("x-request-id".to_owned(), sent.clone().into_bytes())],
+            headers: vec![Header::new("x-request-id", sent.clone())],
         };
         transport.send(record).await.expect("sent");
     }

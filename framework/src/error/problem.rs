@@ -131,12 +131,22 @@ impl Problem {
     }
 }
 
+/// The `Retry-After` of a 503: long enough for a restarted or failed-over dependency.
+const RETRY_AFTER_SECS: &str = "5";
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = (self.status(), self.to_body()).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        // A dependency is down (RFC 9110 §10.2.3): when to try again, in seconds.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         // The problem middleware finds it here to add the request id.
         response.extensions_mut().insert(self);
         response
@@ -208,5 +218,22 @@ fn message(error: &validator::ValidationError) -> String {
         ("url", ..) => "must be a valid URL".into(),
         ("required", ..) => "is required".into(),
         (code, ..) => format!("failed the `{code}` rule"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+
+    use super::Problem;
+
+    #[test]
+    fn a_dependency_down_says_when_to_retry() {
+        let unavailable =
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "X", "down").into_response();
+        assert_eq!(unavailable.headers()[header::RETRY_AFTER], "5");
+        let timeout = Problem::new(StatusCode::GATEWAY_TIMEOUT, "X", "late").into_response();
+        assert!(!timeout.headers().contains_key(header::RETRY_AFTER));
     }
 }

@@ -19,6 +19,8 @@ fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::Unauthorized => Code::Unauthenticated,
         ErrorKind::Forbidden => Code::PermissionDenied,
         ErrorKind::Marshaling | ErrorKind::Application | ErrorKind::Internal => Code::Internal,
+        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::Timeout => Code::DeadlineExceeded,
     }
 }
 
@@ -45,7 +47,8 @@ fn status(
 /// chain, and shows only its code.
 pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
     let code = code_of(error.kind());
-    let message = if code == Code::Internal {
+    // Server-side kinds (internal, a dependency down or late) say nothing internal.
+    let message = if error.kind().http_status().is_server_error() {
         tracing::error!(code = error.code(), error = %error_chain(error), "call failed");
         crate::telemetry::sentry::capture_error(error, error.code());
         INTERNAL_MESSAGE.to_owned()
@@ -92,4 +95,40 @@ pub fn invalid_argument(field: &str, message: &str) -> Status {
         "framework",
         &fields,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use crate::error::{DomainError, ErrorKind};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the broker at 10.0.0.7 is down")]
+    struct Down(ErrorKind);
+
+    impl DomainError for Down {
+        fn kind(&self) -> ErrorKind {
+            self.0
+        }
+        fn code(&self) -> &'static str {
+            "BROKER_DOWN"
+        }
+    }
+
+    #[test]
+    fn a_dependency_down_or_late_has_its_code_and_says_nothing_internal() {
+        for (kind, code) in [
+            (ErrorKind::Unavailable, Code::Unavailable),
+            (ErrorKind::Timeout, Code::DeadlineExceeded),
+        ] {
+            let status = super::status_from_domain_error(&Down(kind));
+            assert_eq!(status.code(), code);
+            assert!(
+                !status.message().contains("10.0.0.7"),
+                "{}",
+                status.message()
+            );
+        }
+    }
 }

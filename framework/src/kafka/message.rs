@@ -1,5 +1,42 @@
 //! Messages as handlers see them, and as the producer sends them.
 
+/// One record header. Kafka headers are bytes on the wire: a name need not be UTF-8 (another
+/// client may write any bytes), and a value may be null, which is not the same as empty.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Header {
+    /// The name, as sent.
+    pub name: Vec<u8>,
+    /// The value; `None` for a null value.
+    pub value: Option<Vec<u8>>,
+}
+
+impl Header {
+    /// A header with a (non-null) value.
+    pub fn new(name: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Header {
+        Header {
+            name: name.into(),
+            value: Some(value.into()),
+        }
+    }
+
+    /// A header whose value is null.
+    pub fn null(name: impl Into<Vec<u8>>) -> Header {
+        Header {
+            name: name.into(),
+            value: None,
+        }
+    }
+}
+
+/// The last value of header `name` among `headers` (`None` if it is absent or null).
+pub(crate) fn last_value<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .rev()
+        .find(|h| h.name == name.as_bytes())
+        .and_then(|h| h.value.as_deref())
+}
+
 /// One consumed record.
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -10,17 +47,17 @@ pub struct Message {
     /// The value, if any (a tombstone has none).
     pub payload: Option<Vec<u8>>,
     /// Headers in order; a name may repeat.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Vec<Header>,
+    /// Why part of the record could not be read, when it could not: such a record is
+    /// dead-lettered without running the handler (see [`Broker`](super::Broker) for the one
+    /// case, a header name that is not UTF-8).
+    pub unreadable: Option<String>,
 }
 
 impl Message {
-    /// The last value of header `name`.
+    /// The last value of header `name` (`None` if it is absent or its value is null).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        last_value(&self.headers, name)
     }
 }
 
@@ -46,6 +83,6 @@ pub struct Outgoing {
     pub key: Option<Vec<u8>>,
     /// The value.
     pub payload: Option<Vec<u8>>,
-    /// Headers.
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// Headers, in order.
+    pub headers: Vec<Header>,
 }
