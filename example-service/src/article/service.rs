@@ -112,7 +112,9 @@ impl ArticleService {
     /// change is never left with a stale cache entry or without its event.
     ///
     /// A publish that fails is reported, not swallowed: the change is stored but nobody
-    /// downstream hears of it (a transactional outbox would close that gap).
+    /// downstream hears of it (a transactional outbox would close that gap). One the broker
+    /// did not confirm in time is reported as such (`ARTICLE_EVENT_UNCONFIRMED`, 504), not
+    /// as a failure: its event may still arrive.
     async fn commit<T: Send + 'static>(
         &self,
         pending: Pending<T>,
@@ -138,8 +140,13 @@ async fn publish(events: &Producer, topic: &str, event: &ArticleEvent) -> Result
         .await
         .map(drop)
         .map_err(|error| {
-            tracing::error!(article = %key, event = event.name(), %error, "article event not published");
-            ArticleError::Event(error)
+            if error.may_be_stored() {
+                tracing::warn!(article = %key, event = event.name(), %error, "article event not confirmed; it may still arrive");
+                ArticleError::EventUnconfirmed(error)
+            } else {
+                tracing::error!(article = %key, event = event.name(), %error, "article event not published");
+                ArticleError::Event(error)
+            }
         })
 }
 
