@@ -4,9 +4,9 @@
 //!   dead-lettered byte for byte (the added headers used to push it past the producer's size
 //!   limit, and a null value came back empty);
 //! - a header name that is not UTF-8 (written by a real librdkafka client: its C API, from
-//!   Python) does not stop the consumer: the record is dead-lettered with the
-//!   headers that can be read, and every other record, on its partition and the others, is
-//!   handled;
+//!   Python) does not stop the consumer: the record is dead-lettered with every header as it
+//!   came (read back by librdkafka), and every other record, on its partition and the
+//!   others, is handled;
 //! - a partition's worker that panics (outside any handler) turns the `kafka` health unit
 //!   down, its consumer is started again, and no record is skipped;
 //! - a dead letter that cannot be written shows in `/health` and in
@@ -361,9 +361,8 @@ async fn a_header_name_that_is_not_utf8_stops_nothing(backend: Backend) {
         assert_eq!(value(dead, h::ERROR_CODE), "INBOX_REJECTED");
         assert_eq!(kept(&odd_name), Some(Header::new(odd_name.clone(), "v")));
     } else {
-        // librdkafka's Rust binding can neither read nor write such a name (see
-        // `framework::kafka::Broker`): the record is dead-lettered without running the
-        // handler, with every header it could read and the reason.
+        // librdkafka's Rust binding cannot read such a name (see `framework::kafka::Broker`):
+        // the record is dead-lettered without running the handler, with the reason...
         assert_eq!(value(dead, h::ERROR_CODE), "MESSAGE_UNREADABLE");
         assert_eq!(value(dead, h::ATTEMPTS), "0");
         assert!(
@@ -371,26 +370,49 @@ async fn a_header_name_that_is_not_utf8_stops_nothing(backend: Backend) {
             "{}",
             value(dead, h::ERROR_MESSAGE)
         );
+        // ...and every header as it came, the odd name too, as librdkafka reads them.
+        let dlq = format!("{}.dlq", setup.topic);
+        let (payload, headers) = consume_with_librdkafka(&backend.brokers, &dlq);
+        assert_eq!(payload, b"reject odd");
+        let sent: Vec<Header> = odd
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        assert_eq!(
+            headers[..sent.len()],
+            sent[..],
+            "the record's own headers, in order"
+        );
+        let added: Vec<&[u8]> = headers[sent.len()..].iter().map(|h| &h.name[..]).collect();
+        assert_eq!(
+            added,
+            [
+                h::ERROR_CODE,
+                h::ERROR_MESSAGE,
+                h::ORIGINAL_TOPIC,
+                h::ORIGINAL_PARTITION,
+                h::ORIGINAL_OFFSET,
+                h::ATTEMPTS
+            ]
+            .map(str::as_bytes)
+        );
     }
     assert_eq!(setup.kafka_health().await, "up");
     assert_eq!(setup.counter("kafka_consumer_restarts_total").await, 0.0);
     setup.app.shutdown().await.unwrap();
 }
 
-/// Produces one record with a real librdkafka client: librdkafka's C API (the library that
-/// Python's confluent-kafka ships, 2.16), called from Python through ctypes, since
-/// rdkafka's Rust API takes header names as `&str` and confluent-kafka's Python API turns a
-/// `bytes` name into its `repr`. `rd_kafka_header_add` takes the name's bytes and length.
-/// Returns the record's partition.
-fn produce_with_librdkafka(
-    brokers: &str,
-    topic: &str,
-    key: &[u8],
-    value: &[u8],
-    headers: &[(Vec<u8>, Option<Vec<u8>>)],
-) -> i32 {
+/// A real librdkafka client: librdkafka's C API (the library that Python's confluent-kafka
+/// ships, 2.16), called from Python through ctypes, since rdkafka's Rust API takes header
+/// names as `&str` and reads them with `to_str().unwrap()`, and confluent-kafka's Python API
+/// turns a `bytes` name into its `repr`. `rd_kafka_header_add` takes a name's bytes and
+/// length, `rd_kafka_header_get_all` gives them back. The script answers one JSON line.
+fn librdkafka(args: serde_json::Value) -> serde_json::Value {
     const SCRIPT: &str = r#"
-import ctypes, glob, json, os, sys
+import ctypes, glob, json, os, sys, time
 import confluent_kafka
 libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs", "librdkafka*.so*"))
 rd = ctypes.CDLL(libs[0])
@@ -401,60 +423,140 @@ rd.rd_kafka_conf_new.restype = P
 rd.rd_kafka_conf_set.argtypes = [P, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
 rd.rd_kafka_new.restype = P
 rd.rd_kafka_new.argtypes = [ctypes.c_int, P, ctypes.c_char_p, ctypes.c_size_t]
-rd.rd_kafka_headers_new.restype = P
-rd.rd_kafka_headers_new.argtypes = [ctypes.c_size_t]
-rd.rd_kafka_header_add.argtypes = [P, ctypes.c_char_p, ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_ssize_t]
-rd.rd_kafka_produceva.restype = P
-rd.rd_kafka_error_string.restype = ctypes.c_char_p
-rd.rd_kafka_error_string.argtypes = [P]
-rd.rd_kafka_flush.argtypes = [P, ctypes.c_int]
-rd.rd_kafka_poll.argtypes = [P, ctypes.c_int]
 rd.rd_kafka_err2str.restype = ctypes.c_char_p
 class Message(ctypes.Structure):
     _fields_ = [("err", ctypes.c_int), ("rkt", P), ("partition", ctypes.c_int32), ("payload", P), ("len", ctypes.c_size_t),
                 ("key", P), ("key_len", ctypes.c_size_t), ("offset", ctypes.c_int64), ("_private", P)]
-DR = ctypes.CFUNCTYPE(None, P, ctypes.POINTER(Message), P)
-delivered = []
-on_delivery = DR(lambda rk, m, opaque: delivered.append((m.contents.err, m.contents.partition)))
 errstr = ctypes.create_string_buffer(512)
-conf = rd.rd_kafka_conf_new()
-for k, v in [("bootstrap.servers", args["brokers"]), ("enable.idempotence", "true")]:
-    assert rd.rd_kafka_conf_set(conf, k.encode(), v.encode(), errstr, 512) == 0, errstr.value
-rd.rd_kafka_conf_set_dr_msg_cb.argtypes = [P, DR]
-rd.rd_kafka_conf_set_dr_msg_cb(conf, on_delivery)
-rk = rd.rd_kafka_new(0, conf, errstr, 512)
-assert rk, errstr.value
-headers = rd.rd_kafka_headers_new(len(args["headers"]))
-for name, value in args["headers"]:
-    name, value = unhex(name), unhex(value)
-    rd.rd_kafka_header_add(headers, name, len(name), value, -1 if value is None else len(value))
-class Mem(ctypes.Structure):
-    _fields_ = [("ptr", P), ("size", ctypes.c_size_t)]
-class U(ctypes.Union):
-    _fields_ = [("cstr", ctypes.c_char_p), ("i", ctypes.c_int), ("i32", ctypes.c_int32), ("mem", Mem), ("ptr", P), ("_pad", ctypes.c_char * 64)]
-class VU(ctypes.Structure):
-    _fields_ = [("vtype", ctypes.c_int), ("u", U)]
-key, value = unhex(args["key"]), unhex(args["value"])
-kbuf, vbuf = ctypes.create_string_buffer(key, len(key)), ctypes.create_string_buffer(value, len(value))
-vus = (VU * 6)()
-vus[0].vtype = 1; vus[0].u.cstr = args["topic"].encode()
-vus[1].vtype = 3; vus[1].u.i32 = -1                      # RD_KAFKA_PARTITION_UA: the partitioner picks
-vus[2].vtype = 5; vus[2].u.mem = Mem(ctypes.cast(kbuf, P), len(key))
-vus[3].vtype = 4; vus[3].u.mem = Mem(ctypes.cast(vbuf, P), len(value))
-vus[4].vtype = 7; vus[4].u.i = 2                         # RD_KAFKA_MSG_F_COPY
-vus[5].vtype = 10; vus[5].u.ptr = headers                # the producer owns them from here
-error = rd.rd_kafka_produceva(ctypes.c_void_p(rk), vus, 6)
-if error:
-    sys.exit("produce failed: " + rd.rd_kafka_error_string(error).decode())
-rd.rd_kafka_flush(rk, 30000)
-rd.rd_kafka_poll(rk, 0)
-err, partition = delivered[0]
-if err != 0:
-    sys.exit("not delivered: " + rd.rd_kafka_err2str(err).decode())
-print(partition)
+def client(kind, settings, setup=None):
+    conf = rd.rd_kafka_conf_new()
+    for k, v in [("bootstrap.servers", args["brokers"])] + settings:
+        assert rd.rd_kafka_conf_set(conf, k.encode(), v.encode(), errstr, 512) == 0, errstr.value
+    if setup:
+        setup(conf)
+    rk = rd.rd_kafka_new(kind, conf, errstr, 512)
+    assert rk, errstr.value
+    return P(rk)
+
+def produce():
+    rd.rd_kafka_headers_new.restype = P
+    rd.rd_kafka_headers_new.argtypes = [ctypes.c_size_t]
+    rd.rd_kafka_header_add.argtypes = [P, ctypes.c_char_p, ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_ssize_t]
+    rd.rd_kafka_produceva.restype = P
+    rd.rd_kafka_error_string.restype = ctypes.c_char_p
+    rd.rd_kafka_error_string.argtypes = [P]
+    rd.rd_kafka_flush.argtypes = [P, ctypes.c_int]
+    rd.rd_kafka_poll.argtypes = [P, ctypes.c_int]
+    DR = ctypes.CFUNCTYPE(None, P, ctypes.POINTER(Message), P)
+    delivered = []
+    on_delivery = DR(lambda rk, m, opaque: delivered.append((m.contents.err, m.contents.partition)))
+    rd.rd_kafka_conf_set_dr_msg_cb.argtypes = [P, DR]
+    rk = client(0, [("enable.idempotence", "true")], lambda conf: rd.rd_kafka_conf_set_dr_msg_cb(conf, on_delivery))
+    headers = rd.rd_kafka_headers_new(len(args["headers"]))
+    for name, value in args["headers"]:
+        name, value = unhex(name), unhex(value)
+        rd.rd_kafka_header_add(headers, name, len(name), value, -1 if value is None else len(value))
+    class Mem(ctypes.Structure):
+        _fields_ = [("ptr", P), ("size", ctypes.c_size_t)]
+    class U(ctypes.Union):
+        _fields_ = [("cstr", ctypes.c_char_p), ("i", ctypes.c_int), ("i32", ctypes.c_int32), ("mem", Mem), ("ptr", P), ("_pad", ctypes.c_char * 64)]
+    class VU(ctypes.Structure):
+        _fields_ = [("vtype", ctypes.c_int), ("u", U)]
+    key, value = unhex(args["key"]), unhex(args["value"])
+    kbuf, vbuf = ctypes.create_string_buffer(key, len(key)), ctypes.create_string_buffer(value, len(value))
+    vus = (VU * 6)()
+    vus[0].vtype = 1; vus[0].u.cstr = args["topic"].encode()
+    vus[1].vtype = 3; vus[1].u.i32 = -1                      # RD_KAFKA_PARTITION_UA: the partitioner picks
+    vus[2].vtype = 5; vus[2].u.mem = Mem(ctypes.cast(kbuf, P), len(key))
+    vus[3].vtype = 4; vus[3].u.mem = Mem(ctypes.cast(vbuf, P), len(value))
+    vus[4].vtype = 7; vus[4].u.i = 2                         # RD_KAFKA_MSG_F_COPY
+    vus[5].vtype = 10; vus[5].u.ptr = headers                # the producer owns them from here
+    error = rd.rd_kafka_produceva(rk, vus, 6)
+    if error:
+        sys.exit("produce failed: " + rd.rd_kafka_error_string(error).decode())
+    rd.rd_kafka_flush(rk, 30000)
+    rd.rd_kafka_poll(rk, 0)
+    err, partition = delivered[0]
+    if err != 0:
+        sys.exit("not delivered: " + rd.rd_kafka_err2str(err).decode())
+    return {"partition": partition}
+
+def consume():
+    # The first record of the topic, with its headers' names and values as bytes.
+    rd.rd_kafka_poll_set_consumer.argtypes = [P]
+    rd.rd_kafka_topic_partition_list_new.restype = P
+    rd.rd_kafka_topic_partition_list_add.argtypes = [P, ctypes.c_char_p, ctypes.c_int32]
+    rd.rd_kafka_subscribe.argtypes = [P, P]
+    rd.rd_kafka_consumer_poll.restype = ctypes.POINTER(Message)
+    rd.rd_kafka_consumer_poll.argtypes = [P, ctypes.c_int]
+    rd.rd_kafka_message_headers.argtypes = [ctypes.POINTER(Message), ctypes.POINTER(P)]
+    rd.rd_kafka_header_get_all.argtypes = [P, ctypes.c_size_t, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(P), ctypes.POINTER(ctypes.c_size_t)]
+    rd.rd_kafka_message_destroy.argtypes = [ctypes.POINTER(Message)]
+    rd.rd_kafka_consumer_close.argtypes = [P]
+    rd.rd_kafka_destroy.argtypes = [P]
+    group = "librdkafka-reader-" + str(time.time_ns())
+    rk = client(1, [("group.id", group), ("auto.offset.reset", "earliest")])
+    rd.rd_kafka_poll_set_consumer(rk)
+    topics = rd.rd_kafka_topic_partition_list_new(1)
+    rd.rd_kafka_topic_partition_list_add(topics, args["topic"].encode(), -1)
+    assert rd.rd_kafka_subscribe(rk, topics) == 0
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        m = rd.rd_kafka_consumer_poll(rk, 500)
+        if not m:
+            continue
+        if m.contents.err != 0:
+            rd.rd_kafka_message_destroy(m)
+            continue
+        headers, found = P(), []
+        if rd.rd_kafka_message_headers(m, ctypes.byref(headers)) == 0:
+            name, value, size, index = ctypes.c_char_p(), P(), ctypes.c_size_t(), 0
+            while rd.rd_kafka_header_get_all(headers, index, ctypes.byref(name), ctypes.byref(value), ctypes.byref(size)) == 0:
+                found.append([name.value.hex(), None if not value.value else ctypes.string_at(value, size.value).hex()])
+                index += 1
+        payload = ctypes.string_at(m.contents.payload, m.contents.len).hex() if m.contents.payload else None
+        rd.rd_kafka_message_destroy(m)
+        rd.rd_kafka_consumer_close(rk)
+        rd.rd_kafka_destroy(rk)
+        return {"payload": payload, "headers": found}
+    sys.exit("no record of " + args["topic"] + " within 30 s")
+
+print(json.dumps(produce() if args["mode"] == "produce" else consume()))
 "#;
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let args = serde_json::json!({
+    let output = std::process::Command::new("python3")
+        .args(["-c", SCRIPT, &args.to_string()])
+        .output()
+        .expect("python3 runs (scripts/test needs it anyway)");
+    assert!(
+        output.status.success(),
+        "librdkafka through Python failed (scripts/test installs confluent-kafka, which ships \
+         it, with pip: `python3 -m pip install confluent-kafka`): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON line")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Produces one record with librdkafka; returns its partition.
+fn produce_with_librdkafka(
+    brokers: &str,
+    topic: &str,
+    key: &[u8],
+    value: &[u8],
+    headers: &[(Vec<u8>, Option<Vec<u8>>)],
+) -> i32 {
+    let answer = librdkafka(serde_json::json!({
+        "mode": "produce",
         "brokers": brokers,
         "topic": topic,
         "key": hex(key),
@@ -463,21 +565,28 @@ print(partition)
             .iter()
             .map(|(n, v)| (hex(n), v.as_deref().map(hex)))
             .collect::<Vec<_>>(),
-    });
-    let output = std::process::Command::new("python3")
-        .args(["-c", SCRIPT, &args.to_string()])
-        .output()
-        .expect("python3 runs (scripts/test needs it anyway)");
-    assert!(
-        output.status.success(),
-        "producing with librdkafka failed (scripts/test installs confluent-kafka, which \
-         ships it, with pip: `python3 -m pip install confluent-kafka`): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("the partition")
+    }));
+    answer["partition"].as_i64().expect("the partition") as i32
+}
+
+/// The first record of `topic` as librdkafka reads it: its payload and headers, as bytes.
+fn consume_with_librdkafka(brokers: &str, topic: &str) -> (Vec<u8>, Vec<Header>) {
+    let answer = librdkafka(serde_json::json!({
+        "mode": "consume",
+        "brokers": brokers,
+        "topic": topic,
+    }));
+    let payload = unhex(answer["payload"].as_str().unwrap_or_default());
+    let headers = answer["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .map(|pair| Header {
+            name: unhex(pair[0].as_str().unwrap()),
+            value: pair[1].as_str().map(unhex),
+        })
+        .collect();
+    (payload, headers)
 }
 
 /// A panic outside any handler: a partition's worker dies. The consumer shows as down, is

@@ -10,9 +10,10 @@
 //! panics on a name that is not UTF-8, and writes names from `&str`; it has no accessor for
 //! a name's bytes, and reaching librdkafka's C API directly needs `unsafe`, which this
 //! workspace forbids. So a record with such a name is read without it (the panic is caught
-//! per header) and marked [`Message::unreadable`]: the consumer dead-letters it with every
-//! header that could be read, and its original stays at the topic, partition and offset the
-//! dead letter names. A name with a NUL byte is cut at the NUL by the same accessor.
+//! per header) and marked [`Message::unreadable`], keeping librdkafka's own copy of its
+//! headers: the consumer dead-letters it without running the handler, and the dead letter is
+//! sent with that copy, so every header arrives byte for byte. A name with a NUL byte is cut
+//! at the NUL by the same accessor.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 
-use super::message::{Header, Message, Metadata, Outgoing};
+use super::message::{Header, Message, Metadata, NativeHeaders, Outgoing, Unreadable};
 use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 
 /// librdkafka's `message.timeout.ms`: how long a record may wait for its acknowledgement.
@@ -190,7 +191,19 @@ impl Broker {
         slot: &ProducerSlot,
         record: Outgoing,
     ) -> Result<(i32, i64), KafkaError> {
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        self.produce_after(slot, record, None).await
+    }
+
+    /// Produces `record` with its headers after `first` (librdkafka's copy of another
+    /// record's headers, which it sends as they came).
+    async fn produce_after(
+        &self,
+        slot: &ProducerSlot,
+        record: Outgoing,
+        first: Option<OwnedHeaders>,
+    ) -> Result<(i32, i64), KafkaError> {
+        let mut headers =
+            first.unwrap_or_else(|| OwnedHeaders::new_with_capacity(record.headers.len()));
         for header in &record.headers {
             let Ok(key) = std::str::from_utf8(&header.name) else {
                 return Err(KafkaError::Broker(format!(
@@ -294,8 +307,15 @@ impl Transport for Broker {
         Box::pin(self.produce(&self.producer, record))
     }
 
-    fn send_dead_letter(&self, record: Outgoing) -> BoxFuture<'_, Result<(i32, i64), KafkaError>> {
-        Box::pin(self.produce(&self.dead_letters, record))
+    fn send_dead_letter<'a>(
+        &'a self,
+        record: Outgoing,
+        original: Option<&'a NativeHeaders>,
+    ) -> BoxFuture<'a, Result<(i32, i64), KafkaError>> {
+        let original = original
+            .and_then(|h| h.downcast_ref::<OwnedHeaders>())
+            .cloned();
+        Box::pin(self.produce_after(&self.dead_letters, record, original))
     }
 
     fn ensure_topics<'a>(&'a self, topics: &'a [String]) -> BoxFuture<'a, Result<(), KafkaError>> {
@@ -608,7 +628,15 @@ fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> Message {
         timestamp: message.timestamp().to_millis(),
     };
     let (headers, unreadable) = match message.headers() {
-        Some(headers) => read_headers(headers),
+        Some(headers) => {
+            let (read, lost) = read_headers(headers);
+            let unreadable = lost.map(|reason| Unreadable {
+                reason,
+                // librdkafka's own copy, names and all: the dead letter sends it.
+                headers: Some(NativeHeaders::new(headers.detach())),
+            });
+            (read, unreadable)
+        }
         None => (Vec::new(), None),
     };
     Message {
@@ -642,7 +670,7 @@ fn read_headers(headers: &rdkafka::message::BorrowedHeaders) -> (Vec<Header>, Op
     let unreadable = (!lost.is_empty()).then(|| {
         format!(
             "the name of header(s) {lost:?} (of {}) is not UTF-8, which librdkafka's Rust binding \
-             cannot read; those headers are missing here and kept in the original record",
+             cannot read; the dead letter carries every header as it came",
             headers.count()
         )
     });

@@ -689,11 +689,11 @@ impl Worker {
     /// handler's runs in `attempts`. `false` when it was given up at shutdown or revocation
     /// (so it must not be committed).
     async fn settle(&self, message: &Message, attempts: &AtomicU32) -> bool {
-        if let Some(reason) = &message.unreadable {
+        if let Some(unreadable) = &message.unreadable {
             let failure = Failure {
                 kind: ErrorKind::Marshaling,
                 code: "MESSAGE_UNREADABLE",
-                message: reason.clone(),
+                message: unreadable.reason.clone(),
             };
             return self.dead_letter(message, &failure, 0).await;
         }
@@ -776,7 +776,12 @@ impl Worker {
         let mut tries = 0u32;
         loop {
             tries += 1;
-            match self.transport.send_dead_letter(record.clone()).await {
+            let original = message.unreadable.as_ref().and_then(|u| u.headers.as_ref());
+            match self
+                .transport
+                .send_dead_letter(record.clone(), original)
+                .await
+            {
                 Ok(_) => {
                     self.counts.dead_lettered.increment(1);
                     if tries > 1 {
@@ -806,7 +811,9 @@ impl Worker {
 }
 
 /// The dead letter of `message`: its key, value and headers as they were (a null value kept
-/// apart from an empty one), then the added headers, whose values are bounded.
+/// apart from an empty one), then the added headers, whose values are bounded. The headers of
+/// a record the transport could not read whole go with it in the transport's own form
+/// ([`Transport::send_dead_letter`]); then only the added ones are here.
 fn dead_letter_record(
     topic: &str,
     message: &Message,
@@ -815,7 +822,13 @@ fn dead_letter_record(
 ) -> Outgoing {
     use dead_letter_headers as h;
     let mut headers = Vec::with_capacity(message.headers.len() + 6);
-    headers.extend_from_slice(&message.headers);
+    if message
+        .unreadable
+        .as_ref()
+        .is_none_or(|u| u.headers.is_none())
+    {
+        headers.extend_from_slice(&message.headers);
+    }
     headers.extend([
         Header::new(
             h::ERROR_CODE,

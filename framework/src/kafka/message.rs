@@ -1,5 +1,8 @@
 //! Messages as handlers see them, and as the producer sends them.
 
+use std::any::Any;
+use std::sync::Arc;
+
 /// One record header. Kafka headers are bytes on the wire: a name need not be UTF-8 (another
 /// client may write any bytes), and a value may be null, which is not the same as empty.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,10 +51,42 @@ pub struct Message {
     pub payload: Option<Vec<u8>>,
     /// Headers in order; a name may repeat.
     pub headers: Vec<Header>,
-    /// Why part of the record could not be read, when it could not: such a record is
+    /// Part of the record could not be read, when it could not: such a record is
     /// dead-lettered without running the handler (see [`Broker`](super::Broker) for the one
     /// case, a header name that is not UTF-8).
-    pub unreadable: Option<String>,
+    pub unreadable: Option<Unreadable>,
+}
+
+/// What could not be read of a record.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    /// Why, for the logs and the dead letter's `x-error-message`.
+    pub reason: String,
+    /// Every header of the record in the transport's own form, when [`Message::headers`]
+    /// lacks some: the dead letter carries these, byte for byte.
+    pub headers: Option<NativeHeaders>,
+}
+
+/// A transport's own copy of a record's headers, opaque to everything but that transport.
+#[derive(Clone)]
+pub struct NativeHeaders(Arc<dyn Any + Send + Sync>);
+
+impl NativeHeaders {
+    /// Wraps a transport's headers.
+    pub fn new<T: Any + Send + Sync>(headers: T) -> NativeHeaders {
+        NativeHeaders(Arc::new(headers))
+    }
+
+    /// The headers, if they are a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for NativeHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NativeHeaders(..)")
+    }
 }
 
 impl Message {

@@ -21,7 +21,7 @@ pub use broker::Broker;
 pub use consumer::{ConsumerRecord, Handle, Outcome, Resolved, dead_letter_headers, injected};
 pub use extract::{FromMessage, Headers, Key, Payload, Proto, Rejection};
 pub use memory::MemoryBroker;
-pub use message::{Header, Message, Metadata, Outgoing};
+pub use message::{Header, Message, Metadata, NativeHeaders, Outgoing, Unreadable};
 pub use producer::{Producer, PublishError};
 pub use status::KafkaStatus;
 pub use transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::message::{Message, Outgoing};
+use super::message::{Message, NativeHeaders, Outgoing};
 
 /// A broker failure.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,16 @@ pub trait Transport: Send + Sync + 'static {
     fn send(&self, record: Outgoing) -> BoxFuture<'_, Result<(i32, i64), KafkaError>>;
     /// Sends a dead letter: a consumed record (of any size its broker accepted) with the
     /// headers the consumer adds, so the client's own size limit must leave room for them.
-    fn send_dead_letter(&self, record: Outgoing) -> BoxFuture<'_, Result<(i32, i64), KafkaError>> {
+    /// `original`, given for a record this transport could not read whole
+    /// ([`Unreadable::headers`](super::Unreadable::headers)), holds the record's own headers,
+    /// sent before `record.headers` (then only the added ones); a transport that gives such
+    /// records implements this.
+    fn send_dead_letter<'a>(
+        &'a self,
+        record: Outgoing,
+        original: Option<&'a NativeHeaders>,
+    ) -> BoxFuture<'a, Result<(i32, i64), KafkaError>> {
+        let _ = original;
         self.send(record)
     }
     /// Creates the topics that do not exist yet.
