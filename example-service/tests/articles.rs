@@ -29,6 +29,8 @@ async fn exercise(api: &Api) {
     malformed_requests(api).await;
     listing(api, &created).await;
     request_id(api).await;
+    compressed_bodies(api).await;
+    made_up_methods(api).await;
     health(api).await;
 }
 
@@ -302,6 +304,110 @@ async fn request_id(api: &Api) {
         problem(failing, 404, "ARTICLE_NOT_FOUND").await["request_id"],
         "trace-me"
     );
+
+    // Only a short id of safe characters is kept: the tester's 8,019 characters with a tab
+    // and spaces, and one character over the limit, are replaced by a generated id.
+    let oversized = format!("evil\tid {}", "with spaces ".repeat(700))[..8019].to_owned();
+    let longest = "k".repeat(128);
+    for (sent, kept) in [
+        (oversized, false),
+        ("x".repeat(129), false),
+        (longest, true),
+    ] {
+        let response = api
+            .client
+            .get(
+                api.app
+                    .url(&format!("/api/v1/articles/{}", uuid::Uuid::nil())),
+            )
+            .header("x-request-id", &sent)
+            .send()
+            .await
+            .unwrap();
+        let echoed = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if kept {
+            assert_eq!(echoed, sent);
+        } else {
+            assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "{echoed}");
+        }
+        // `problem` checks that the body names the header's id.
+        problem(response, 404, "ARTICLE_NOT_FOUND").await;
+    }
+}
+
+/// A gzip body is decoded; other codings are refused with the ones accepted; the body limit
+/// (4096 bytes here) holds for the decoded body.
+async fn compressed_bodies(api: &Api) {
+    use std::io::Write;
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let post = |encoding: &'static str, body: Vec<u8>| {
+        api.client
+            .post(api.app.url("/api/v1/articles"))
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(body)
+            .send()
+    };
+    let article = json!({ "name": "Gzipped article", "description": "Sent compressed" });
+
+    let created = post("gzip", gzip(article.to_string().as_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created = json(created, "application/json").await;
+    assert_eq!(created["name"], "Gzipped article");
+
+    for coding in ["zstd", "compress"] {
+        let refused = post(coding, article.to_string().into_bytes())
+            .await
+            .unwrap();
+        assert_eq!(refused.headers()["accept-encoding"], "gzip");
+        problem(refused, 415, "UNSUPPORTED_CONTENT_ENCODING").await;
+    }
+
+    let bomb = gzip(&vec![b' '; 10_000_000]);
+    assert!(bomb.len() < 20_000, "{} bytes", bomb.len());
+    problem(post("gzip", bomb).await.unwrap(), 413, "PAYLOAD_TOO_LARGE").await;
+
+    let corrupt = post("gzip", b"{\"name\": \"not gzip\"}".to_vec())
+        .await
+        .unwrap();
+    problem(corrupt, 400, "MALFORMED_CONTENT_ENCODING").await;
+}
+
+/// Made-up methods count under one `method` label, `_OTHER`, in `/metrics`.
+async fn made_up_methods(api: &Api) {
+    for i in 1..=25 {
+        let method = Method::from_bytes(format!("ZZMETHOD{i}").as_bytes()).unwrap();
+        let response = api.send(method, "/health/live", None).await;
+        problem(response, 405, "METHOD_NOT_ALLOWED").await;
+    }
+    let metrics = api
+        .send(Method::GET, "/metrics", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("ZZMETHOD"), "a label per made-up method");
+    let other = metrics
+        .lines()
+        .find(|line| {
+            line.starts_with("http_requests_total{")
+                && line.contains(r#"method="_OTHER""#)
+                && line.contains(r#"route="/health/live""#)
+                && line.contains(r#"status="405""#)
+        })
+        .expect("the made-up methods counted as _OTHER");
+    let count: f64 = other.rsplit(' ').next().unwrap().parse().unwrap();
+    // At least: the SQLite and PostgreSQL runs share the process's registry.
+    assert!(count >= 25.0, "{other}");
 }
 
 async fn health(api: &Api) {

@@ -87,7 +87,7 @@ async fn exercise(api: &Api) {
     let body = activity(api, &id, 1).await;
     assert_eq!(
         body,
-        json!({ "article_id": id, "changes": 1, "last_event": "ArticleCreated" })
+        json!({ "article_id": id, "changes": 1, "last_event": "ArticleCreated", "last_version": 1 })
     );
 
     let updated = api

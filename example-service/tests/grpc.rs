@@ -349,12 +349,12 @@ async fn next<T>(stream: &mut Streaming<T>) -> Result<Option<T>, Status> {
         .expect("the stream answers promptly")
 }
 
-async fn change(stream: &mut Streaming<pb::ArticleChange>) -> (Kind, String, String) {
+async fn change(stream: &mut Streaming<pb::ArticleChange>) -> (Kind, String, String, i64) {
     let change = next(stream)
         .await
         .expect("a change")
         .expect("the stream goes on");
-    (change.kind(), change.id, change.name)
+    (change.kind(), change.id, change.name, change.version)
 }
 
 #[tokio::test]
@@ -431,29 +431,30 @@ async fn watching(api: &Api) {
         .await
         .unwrap();
 
+    // Each with the article's version after it (a deletion's: the last plus one).
     assert_eq!(
         change(&mut all).await,
-        (Kind::Created, second.id.clone(), "Second".into())
+        (Kind::Created, second.id.clone(), "Second".into(), 1)
     );
     assert_eq!(
         change(&mut all).await,
-        (Kind::Updated, first.clone(), "Renamed".into())
+        (Kind::Updated, first.clone(), "Renamed".into(), 2)
     );
     assert_eq!(
         change(&mut all).await,
-        (Kind::Deleted, second.id.clone(), String::new())
+        (Kind::Deleted, second.id.clone(), String::new(), 2)
     );
     assert_eq!(
         change(&mut all).await,
-        (Kind::Deleted, first.clone(), String::new())
+        (Kind::Deleted, first.clone(), String::new(), 3)
     );
     assert_eq!(
         change(&mut one).await,
-        (Kind::Updated, first.clone(), "Renamed".into())
+        (Kind::Updated, first.clone(), "Renamed".into(), 2)
     );
     assert_eq!(
         change(&mut one).await,
-        (Kind::Deleted, first.clone(), String::new())
+        (Kind::Deleted, first.clone(), String::new(), 3)
     );
 
     // A change's time is the article's.

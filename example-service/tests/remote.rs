@@ -1,5 +1,5 @@
 //! The outbound gRPC client: an HTTP endpoint that reads the article back over gRPC from the
-//! service's own port, and maps the remote's errors.
+//! service's own listener, and maps the remote's errors.
 
 mod common;
 
@@ -12,15 +12,17 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// Without `ARTICLES_REMOTE_URL` the client calls the service's own gRPC listener wherever it
+/// was bound: here an ephemeral port (`GRPC_PORT=0`), not the default 3000.
 #[tokio::test]
 async fn reads_articles_back_over_grpc_and_maps_remote_errors() {
-    let port = free_port().to_string();
-    let url = format!("http://127.0.0.1:{port}");
-    let api = Api::sqlite(&[
-        ("GRPC_PORT", port.as_str()),
-        ("ARTICLES_REMOTE_URL", url.as_str()),
-    ])
-    .await;
+    let api = Api::sqlite(&[("GRPC_PORT", "0"), ("ARTICLES_REMOTE_URL", "")]).await;
+    let grpc = api
+        .app
+        .running()
+        .grpc_addr()
+        .expect("the example serves gRPC");
+    assert_ne!(grpc.port(), 3000);
 
     let created = api
         .send(

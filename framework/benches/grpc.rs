@@ -21,7 +21,6 @@ use framework_test_support::probe::probe_server::{self, ProbeServer};
 use framework_test_support::probe::{EchoReply, EchoRequest, SleepRequest};
 use tonic::transport::Channel;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
@@ -69,8 +68,7 @@ async fn serve_by_hand() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let header = framework::axum::http::HeaderName::from_static("x-request-id");
     let layers = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::new(header.clone()))
+        .layer(framework::telemetry::request_id_layer())
         // W3C trace context, as a hand-wiring user who propagates traces would add.
         .layer(framework::telemetry::WorkContextLayer)
         // The framework's call metrics, as a hand-wiring user would add some.

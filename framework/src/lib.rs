@@ -31,8 +31,9 @@ pub mod openapi;
 pub mod registry;
 pub mod telemetry;
 pub mod testing;
+pub mod validation;
 
-pub use app::{App, Error, Result, RunningApp};
+pub use app::{App, Error, Result, RunningApp, shield};
 pub use config::{Config, ConfigSection};
 pub use di::Inject;
 pub use error::{DomainError, ErrorKind, Problem};

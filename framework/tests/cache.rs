@@ -1,6 +1,7 @@
 //! The cache on the in-process store (`memory://<name>`) and on the real Redis named by
 //! `REDIS_URL` (scripts/test starts redis-server): hits and misses under the service prefix,
-//! TTL expiry, invalidation, one load for many concurrent misses, failed loads. Then, on a
+//! TTL expiry, invalidation (also while a load is in progress), one load for many concurrent
+//! misses, failed loads. Then, on a
 //! redis-server of its own that the test stops and starts again: the API answers while Redis
 //! is down, health shows it, and the cache is used again once Redis is back.
 
@@ -148,6 +149,7 @@ framework_test_support::on_backends!(Backend: memory, redis; [
     invalidated_entries_are_loaded_again,
     concurrent_misses_share_one_load,
     a_failed_load_is_returned_and_not_cached,
+    an_invalidation_during_a_load_wins,
 ]);
 
 async fn values_are_stored_under_the_service_prefix(backend: Backend) {
@@ -219,6 +221,66 @@ async fn a_failed_load_is_returned_and_not_cached(backend: Backend) {
     let catalog = catalog(&app);
     assert!(catalog.item(0).await.is_err());
     assert_eq!(catalog.loads(), 2, "a failure is not cached");
+    app.shutdown().await.unwrap();
+}
+
+/// A read that loaded the old value, overtaken by an update that committed and invalidated
+/// the key before the read stored it: the old value must not be stored (it would be served
+/// until its TTL ends).
+async fn an_invalidation_during_a_load_wins(backend: Backend) {
+    let app = backend.start().await;
+    let cache = catalog(&app).cache.clone();
+    let (started, load_started) = tokio::sync::oneshot::channel();
+    let (finish, may_finish) = tokio::sync::oneshot::channel::<()>();
+    let reader = tokio::spawn({
+        let cache = cache.clone();
+        async move {
+            cache
+                .get_or_load("raced", TTL, || async {
+                    started.send(()).unwrap();
+                    may_finish.await.unwrap();
+                    Ok::<_, ItemError>(Item {
+                        id: 1,
+                        name: "as read before the update".into(),
+                    })
+                })
+                .await
+                .unwrap()
+        }
+    });
+    load_started.await.unwrap();
+    assert_eq!(
+        cache.get::<Item>("raced").await,
+        None,
+        "a load in progress is a miss"
+    );
+    cache.delete("raced").await;
+    finish.send(()).unwrap();
+    let read = reader.await.unwrap();
+    assert_eq!(
+        read.name, "as read before the update",
+        "the reader gets what it read"
+    );
+    assert_eq!(
+        cache.get::<Item>("raced").await,
+        None,
+        "but it is not stored"
+    );
+
+    let fresh = cache
+        .get_or_load("raced", TTL, || async {
+            Ok::<_, ItemError>(Item {
+                id: 1,
+                name: "as read after the update".into(),
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.get::<Item>("raced").await,
+        Some(fresh),
+        "the next load is stored"
+    );
     app.shutdown().await.unwrap();
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use framework::axum::Json;
 use framework::kafka::{
-    Fetched, Headers, Key, Message, Metadata, Outgoing, Producer, Proto, Transport,
+    Fetched, Header, Headers, Key, Message, Metadata, Outgoing, Producer, Proto, Transport,
     dead_letter_headers as h,
 };
 use framework::telemetry::WorkContext;
@@ -147,10 +147,8 @@ async fn record_echo(
     ledger: Inject<Ledger>,
 ) -> Result<(), OrderError> {
     let header = headers
-        .0
-        .iter()
-        .find(|(name, _)| name == "x-request-id")
-        .map(|(_, value)| String::from_utf8_lossy(value).into_owned());
+        .get("x-request-id")
+        .map(|value| String::from_utf8_lossy(value).into_owned());
     let current = WorkContext::current().and_then(|context| context.request_id);
     ledger
         .echoes
@@ -184,7 +182,7 @@ impl Setup {
             topic: self.topic.clone(),
             key: Some(key.as_bytes().to_vec()),
             payload: Some(payload.to_vec()),
-            headers: vec![("origin".into(), b"test".to_vec())],
+            headers: vec![Header::new("origin", "test")],
         };
         self.transport.send(record).await.expect("sent").0
     }
@@ -212,6 +210,7 @@ impl Setup {
             match next.expect("a dead letter in time") {
                 Some(Fetched::Records(batch)) => records.extend(batch),
                 Some(Fetched::Revoked(_)) => {}
+                Some(Fetched::Failed(error)) => panic!("the reader failed: {error}"),
                 None => panic!("the subscription closed"),
             }
         }

@@ -184,10 +184,18 @@ async fn every_route_is_listed_with_its_error_responses() {
     );
     assert_eq!(
         codes(create, "400"),
-        ["INVALID_BODY", "MALFORMED_JSON", "VALIDATION_FAILED"]
+        [
+            "INVALID_BODY",
+            "MALFORMED_CONTENT_ENCODING",
+            "MALFORMED_JSON",
+            "VALIDATION_FAILED"
+        ]
     );
     assert_eq!(codes(create, "413"), ["PAYLOAD_TOO_LARGE"]);
-    assert_eq!(codes(create, "415"), ["UNSUPPORTED_MEDIA_TYPE"]);
+    assert_eq!(
+        codes(create, "415"),
+        ["UNSUPPORTED_CONTENT_ENCODING", "UNSUPPORTED_MEDIA_TYPE"]
+    );
 
     // Validated query parameters; no error type, so only the framework's own errors.
     let list = &paths["/api/v1/widgets"]["get"];

@@ -13,7 +13,7 @@ use framework::axum::Json;
 use framework::axum::body::Bytes;
 use framework::axum::extract::State;
 use framework::axum::routing::post;
-use framework::kafka::{Outgoing, Transport};
+use framework::kafka::{Header, Outgoing, Transport};
 use framework::testing::TestApp;
 use framework::tonic::{Code, Request, Response, Status};
 use framework::{DomainError, cron_job, grpc_service, http_route, kafka_consumer, module};
@@ -257,9 +257,9 @@ async fn a_dead_letter_and_a_failed_job_run_are_reported() {
             topic: "orders".into(),
             key: Some(b"order-7".to_vec()),
             payload: Some(br#"{"id": 7}"#.to_vec()),
-            headers: vec![(
-                "traceparent".into(),
-                b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec(),
+            headers: vec![Header::new(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             )],
         })
         .await

@@ -68,10 +68,8 @@ async fn take(
     ledger: Inject<Ledger>,
 ) -> Result<(), ShopError> {
     let traceparent = headers
-        .0
-        .iter()
-        .find(|(name, _)| name == "traceparent")
-        .map(|(_, value)| String::from_utf8_lossy(value).into_owned());
+        .get("traceparent")
+        .map(|value| String::from_utf8_lossy(value).into_owned());
     let context = WorkContext::current().expect("the consumer runs the handler in a context");
     ledger
         .seen

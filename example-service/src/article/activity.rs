@@ -19,8 +19,12 @@ use super::events::ArticleEvent;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Activity {
     pub article_id: Uuid,
+    /// Changes counted, each once, in whatever order their events came.
     pub changes: i64,
+    /// The event of the highest version counted.
     pub last_event: String,
+    /// That version.
+    pub last_version: i64,
 }
 
 /// The totals one run of the `summarize` job took.
@@ -36,7 +40,8 @@ pub struct Summary {
 /// The projection's storage port; the SQL adapters implement it.
 #[framework::async_trait]
 pub trait ActivityRepository: Send + Sync {
-    /// Counts `event` once: a redelivered event (same article, same time) is not counted again.
+    /// Counts `event` once: a redelivered event (same article, same version) is not counted
+    /// again, and one that arrives after a later version is still counted.
     async fn record(&self, event: &ArticleEvent) -> Result<(), ArticleError>;
     async fn get(&self, id: Uuid) -> Result<Option<Activity>, ArticleError>;
     /// Stores the totals as of `taken_at`; a second call for the same time changes nothing.

@@ -11,16 +11,28 @@ pub struct Article {
     pub name: String,
     pub description: String,
     pub created_at: DateTime<Utc>,
+    /// Never earlier than the `updated_at` of the version before.
     pub updated_at: DateTime<Utc>,
+    /// 1 when created, incremented by the database on every update: the order of the
+    /// article's changes and of their events.
+    pub version: i64,
 }
 
 /// The writable fields, for create and full update.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 pub struct ArticleInput {
-    #[validate(length(min = 3, max = 50), custom(function = "not_blank"))]
+    #[validate(
+        length(min = 3, max = 50),
+        custom(function = "not_blank"),
+        custom(function = "framework::validation::no_nul")
+    )]
     #[schema(min_length = 3, max_length = 50)]
     pub name: String,
-    #[validate(length(min = 5, max = 100), custom(function = "not_blank"))]
+    #[validate(
+        length(min = 5, max = 100),
+        custom(function = "not_blank"),
+        custom(function = "framework::validation::no_nul")
+    )]
     #[schema(min_length = 5, max_length = 100)]
     pub description: String,
 }

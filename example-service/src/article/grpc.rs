@@ -138,6 +138,7 @@ impl From<Article> for pb::Article {
             description: article.description,
             created_at: Some(timestamp(article.created_at)),
             updated_at: Some(timestamp(article.updated_at)),
+            version: article.version,
         }
     }
 }
@@ -145,16 +146,29 @@ impl From<Article> for pb::Article {
 impl From<ArticleEvent> for pb::ArticleChange {
     fn from(event: ArticleEvent) -> Self {
         use pb::article_change::Kind;
-        let (kind, name) = match &event {
-            ArticleEvent::ArticleCreated { name, .. } => (Kind::Created, name.clone()),
-            ArticleEvent::ArticleUpdated { name, .. } => (Kind::Updated, name.clone()),
-            ArticleEvent::ArticleDeleted { .. } => (Kind::Deleted, String::new()),
+        let (kind, id, name, version, at) = match event {
+            ArticleEvent::ArticleCreated {
+                id,
+                name,
+                version,
+                at,
+            } => (Kind::Created, id, name, version, at),
+            ArticleEvent::ArticleUpdated {
+                id,
+                name,
+                version,
+                at,
+            } => (Kind::Updated, id, name, version, at),
+            ArticleEvent::ArticleDeleted { id, version, at } => {
+                (Kind::Deleted, id, String::new(), version, at)
+            }
         };
         pb::ArticleChange {
             kind: kind.into(),
-            id: event.id().to_string(),
+            id: id.to_string(),
             name,
-            at: Some(timestamp(event.at())),
+            version,
+            at: Some(timestamp(at)),
         }
     }
 }

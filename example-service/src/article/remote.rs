@@ -1,10 +1,12 @@
 //! An outbound gRPC client as a component: reads articles from a remote article service
-//! (configured by `ARTICLES_REMOTE_*`; by default this service's own gRPC port), with a
-//! connect timeout and a per-call timeout, and maps the remote `Status` into a `DomainError`.
+//! (configured by `ARTICLES_REMOTE_*`; by default this service's own gRPC listener, as bound),
+//! with a connect timeout and a per-call timeout, and maps the remote `Status` into a
+//! `DomainError`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use framework::app::Listeners;
 use framework::tonic::transport::{Channel, Endpoint};
 use framework::tonic::{Code, Status};
 use framework::{Config, ConfigSection, DomainError, module};
@@ -17,10 +19,10 @@ use crate::proto::article::v1::article_service_client::ArticleServiceClient;
 /// `ARTICLES_REMOTE_*` keys.
 #[derive(Debug, Clone, Deserialize, Validate)]
 pub struct RemoteConfig {
-    /// `ARTICLES_REMOTE_URL`: the remote article service.
+    /// `ARTICLES_REMOTE_URL`: the remote article service; empty: this service's own gRPC
+    /// listener, wherever `GRPC_HOST`/`GRPC_PORT` put it.
     #[validate(url)]
-    #[serde(default = "default_url")]
-    pub url: String,
+    pub url: Option<String>,
     /// `ARTICLES_REMOTE_CONNECT_TIMEOUT_MS`.
     #[validate(range(min = 1))]
     #[serde(default = "default_connect_timeout")]
@@ -35,9 +37,6 @@ impl ConfigSection for RemoteConfig {
     const PREFIX: &'static str = "ARTICLES_REMOTE_";
 }
 
-fn default_url() -> String {
-    "http://127.0.0.1:3000".into()
-}
 fn default_connect_timeout() -> u64 {
     1000
 }
@@ -57,6 +56,12 @@ pub enum RemoteError {
     #[error("the remote article service failed or is unreachable")]
     #[domain(internal, code = "REMOTE_UNAVAILABLE")]
     Unavailable(#[source] Status),
+    #[error("ARTICLES_REMOTE_URL is empty and this service serves no gRPC to call instead")]
+    #[domain(internal, code = "REMOTE_NOT_CONFIGURED")]
+    NoRemote,
+    #[error("ARTICLES_REMOTE_URL {0:?} cannot be used")]
+    #[domain(internal, code = "REMOTE_INVALID_URL")]
+    InvalidUrl(String, #[source] framework::tonic::transport::Error),
 }
 
 impl From<Status> for RemoteError {
@@ -73,26 +78,35 @@ impl From<Status> for RemoteError {
 #[module]
 pub struct RemoteArticles {
     config: Config<RemoteConfig>,
+    listeners: Listeners,
     #[state]
     channel: OnceLock<Channel>,
 }
 
 impl RemoteArticles {
-    fn client(&self) -> ArticleServiceClient<Channel> {
+    fn client(&self) -> Result<ArticleServiceClient<Channel>, RemoteError> {
+        if let Some(channel) = self.channel.get() {
+            return Ok(ArticleServiceClient::new(channel.clone()));
+        }
+        let url = match &self.config.url {
+            Some(url) => url.clone(),
+            None => self.listeners.url("grpc").ok_or(RemoteError::NoRemote)?,
+        };
+        // Validation checked it is a URL; tonic may still refuse one (a scheme it cannot use).
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|error| RemoteError::InvalidUrl(url, error))?;
         let channel = self.channel.get_or_init(|| {
-            // The URL passed config validation, so it parses.
-            Endpoint::from_shared(self.config.url.clone())
-                .unwrap_or_else(|_| Endpoint::from_static("http://127.0.0.1:3000"))
+            endpoint
                 .connect_timeout(Duration::from_millis(self.config.connect_timeout_ms))
                 .timeout(Duration::from_millis(self.config.timeout_ms))
                 .connect_lazy()
         });
-        ArticleServiceClient::new(channel.clone())
+        Ok(ArticleServiceClient::new(channel.clone()))
     }
 
     /// The article `id` as the remote has it.
     pub async fn get(&self, id: &str) -> Result<pb::Article, RemoteError> {
         let request = pb::GetArticleRequest { id: id.to_owned() };
-        Ok(self.client().get_article(request).await?.into_inner())
+        Ok(self.client()?.get_article(request).await?.into_inner())
     }
 }

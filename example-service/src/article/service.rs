@@ -11,7 +11,7 @@ use super::domain::{Article, ArticleInput, Page};
 use super::error::ArticleError;
 use super::events::ArticleEvent;
 use super::feed::ArticleFeed;
-use super::repository::ArticleRepository;
+use super::repository::{ArticleRepository, Pending};
 
 /// The article use cases.
 #[module]
@@ -32,14 +32,16 @@ impl ArticleService {
             description: input.description,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
-        self.repo.insert(&article).await?;
-        self.publish(ArticleEvent::ArticleCreated {
+        let pending = self.repo.insert(&article).await?;
+        let event = ArticleEvent::ArticleCreated {
             id: article.id,
             name: article.name.clone(),
+            version: article.version,
             at: article.updated_at,
-        })
-        .await?;
+        };
+        self.commit(pending, event).await?;
         Ok(article)
     }
 
@@ -76,54 +78,80 @@ impl ArticleService {
     }
 
     pub async fn update(&self, id: Uuid, input: ArticleInput) -> Result<Article, ArticleError> {
-        let current = self.stored(id).await?;
-        let article = Article {
-            name: input.name,
-            description: input.description,
-            updated_at: now(),
-            ..current
-        };
-        let updated = self
+        let pending = self
             .repo
-            .update(&article)
+            .update(id, &input, now())
             .await?
             .ok_or(ArticleError::NotFound(id))?;
-        self.cache.delete(&cache_key(id)).await;
-        self.publish(ArticleEvent::ArticleUpdated {
+        let updated = pending.value.clone();
+        let event = ArticleEvent::ArticleUpdated {
             id,
             name: updated.name.clone(),
+            version: updated.version,
             at: updated.updated_at,
-        })
-        .await?;
+        };
+        self.commit(pending, event).await?;
         Ok(updated)
     }
 
     pub async fn delete(&self, id: Uuid) -> Result<(), ArticleError> {
-        if !self.repo.delete(id).await? {
-            return Err(ArticleError::NotFound(id));
-        }
-        self.cache.delete(&cache_key(id)).await;
-        self.publish(ArticleEvent::ArticleDeleted { id, at: now() })
-            .await
+        let pending = self
+            .repo
+            .delete(id)
+            .await?
+            .ok_or(ArticleError::NotFound(id))?;
+        let event = ArticleEvent::ArticleDeleted {
+            id,
+            version: pending.value,
+            at: now(),
+        };
+        self.commit(pending, event).await
+    }
+
+    /// Commits `pending`, then hands `event` to this replica's watchers, drops the cached
+    /// article and publishes `event`. Shielded: a
+    /// request given up on before this point (timeout, client gone) leaves nothing, as its
+    /// transaction rolls back; from here on all three happen even if it is, so a committed
+    /// change is never left with a stale cache entry or without its event.
+    ///
+    /// A publish that fails is reported, not swallowed: the change is stored but nobody
+    /// downstream hears of it (a transactional outbox would close that gap). One the broker
+    /// did not confirm in time is reported as such (`ARTICLE_EVENT_UNCONFIRMED`, 504), not
+    /// as a failure: its event may still arrive.
+    async fn commit<T: Send + 'static>(
+        &self,
+        pending: Pending<T>,
+        event: ArticleEvent,
+    ) -> Result<(), ArticleError> {
+        let (cache, events) = (self.cache.clone(), self.events.clone());
+        let (topic, feed) = (self.config.events_topic.clone(), self.feed.clone());
+        framework::shield(async move {
+            pending.commit().await?;
+            feed.publish(&event);
+            if !matches!(event, ArticleEvent::ArticleCreated { .. }) {
+                cache.delete(&cache_key(event.id())).await;
+            }
+            publish(&events, &topic, &event).await
+        })
+        .await
     }
 }
 
-impl ArticleService {
-    /// Publishes `event` after its write succeeded: to this replica's watchers, then to the
-    /// events topic. A failure is reported, not swallowed: the change is stored but nobody
-    /// downstream hears of it (a transactional outbox would close that gap).
-    async fn publish(&self, event: ArticleEvent) -> Result<(), ArticleError> {
-        self.feed.publish(&event);
-        let key = event.id().to_string();
-        self.events
-            .publish_json(&self.config.events_topic, &key, &event)
-            .await
-            .map(drop)
-            .map_err(|error| {
+async fn publish(events: &Producer, topic: &str, event: &ArticleEvent) -> Result<(), ArticleError> {
+    let key = event.id().to_string();
+    events
+        .publish_json(topic, &key, event)
+        .await
+        .map(drop)
+        .map_err(|error| {
+            if error.may_be_stored() {
+                tracing::warn!(article = %key, event = event.name(), %error, "article event not confirmed; it may still arrive");
+                ArticleError::EventUnconfirmed(error)
+            } else {
                 tracing::error!(article = %key, event = event.name(), %error, "article event not published");
                 ArticleError::Event(error)
-            })
-    }
+            }
+        })
 }
 
 fn cache_key(id: Uuid) -> String {

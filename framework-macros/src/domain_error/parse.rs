@@ -9,7 +9,7 @@ const DOMAIN: &str = "domain";
 const CODE: &str = "code";
 
 /// The kinds, as written in `#[domain(..)]`, with the runtime's variant names.
-pub(crate) const KINDS: [(&str, &str); 10] = [
+pub(crate) const KINDS: [(&str, &str); 12] = [
     ("validation", "Validation"),
     ("bad_request", "BadRequest"),
     ("domain", "Domain"),
@@ -20,6 +20,8 @@ pub(crate) const KINDS: [(&str, &str); 10] = [
     ("marshaling", "Marshaling"),
     ("application", "Application"),
     ("internal", "Internal"),
+    ("unavailable", "Unavailable"),
+    ("timeout", "Timeout"),
 ];
 
 pub(crate) struct ErrorEnum<'a> {

@@ -42,7 +42,9 @@ pub(crate) fn expand(service: &GrpcService) -> TokenStream {
                 routes.add_service(
                     <#server_type>::from_arc(component)
                         .max_decoding_message_size(options.max_message_bytes)
-                        .max_encoding_message_size(options.max_message_bytes),
+                        .max_encoding_message_size(options.max_message_bytes)
+                        .accept_compressed(options.compression)
+                        .send_compressed(options.compression),
                 );
                 ::core::result::Result::Ok(())
             }

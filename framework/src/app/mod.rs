@@ -2,6 +2,8 @@
 
 mod cli;
 mod error;
+mod listeners;
+mod shield;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use error::{Error, Result};
+pub use listeners::Listeners;
+pub use shield::shield;
 
 use crate::config::{CoreConfig, Settings};
 use crate::di::{Container, Graph, Key};
@@ -70,6 +74,11 @@ impl App {
         let (listener, http_addr) = bind(address, "HTTP", "HTTP_HOST/HTTP_PORT").await?;
         tracing::info!(address = %http_addr, base_path = %self.config.http.base_path, "HTTP listening");
         let grpc = crate::grpc::bind(&self.config, &self.registry.grpc_services).await?;
+        let mut listeners = Listeners::default();
+        listeners.insert("http", http_addr);
+        if let Some(grpc) = &grpc {
+            listeners.insert("grpc", grpc.addr);
+        }
 
         let switch = Switch::new(&self.config.http, health.clone());
         let (stop, stopped) = watch::channel(false);
@@ -90,7 +99,10 @@ impl App {
             deadline: self.config.shutdown_timeout(),
             sentry,
         };
-        match self.build_deliveries(&graph, health, grpc, stopped).await {
+        match self
+            .build_deliveries(&graph, health, listeners, grpc, stopped)
+            .await
+        {
             Ok(deliveries) => {
                 switch.set(deliveries.router);
                 running.health.set_phase(Phase::Ready);
@@ -120,11 +132,17 @@ impl App {
         &self,
         graph: &Graph,
         health: Health,
+        listeners: Listeners,
         grpc: Option<crate::grpc::GrpcServer>,
         stopped: watch::Receiver<bool>,
     ) -> Result<Deliveries> {
         let (container, stop_hooks) = self
-            .build(graph, health.clone(), self.config.database_migrate)
+            .build(
+                graph,
+                health.clone(),
+                listeners,
+                self.config.database_migrate,
+            )
             .await?
             .finish();
         let container = Arc::new(container);
@@ -225,12 +243,21 @@ impl App {
             order: vec![*database],
             bindings: Default::default(),
         };
-        let (_, stop_hooks) = self.build(&graph, Health::default(), true).await?.finish();
+        let (_, stop_hooks) = self
+            .build(&graph, Health::default(), Listeners::default(), true)
+            .await?
+            .finish();
         run_stop_hooks(stop_hooks).await;
         Ok(())
     }
 
-    async fn build(&self, graph: &Graph, health: Health, migrate: bool) -> Result<BuildContext> {
+    async fn build(
+        &self,
+        graph: &Graph,
+        health: Health,
+        listeners: Listeners,
+        migrate: bool,
+    ) -> Result<BuildContext> {
         let mut ctx = BuildContext {
             container: Container::new(self.settings.clone()),
             config: self.config.clone(),
@@ -238,6 +265,7 @@ impl App {
             migrate,
             migrations: self.registry.migrations.clone(),
             stop_hooks: Mutex::new(Vec::new()),
+            listeners,
         };
         for provider in &graph.order {
             let instances = (provider.build)(&ctx)
@@ -340,6 +368,12 @@ impl RunningApp {
             consumers,
             jobs
         );
+        // Work whose caller stopped waiting (a timed-out request's commit and publish) ends
+        // before the pools and the producer it uses stop.
+        let remaining = self.deadline.saturating_sub(started.elapsed());
+        if !shield::wait_for_shielded(remaining).await {
+            tracing::warn!("shielded work did not finish before the deadline");
+        }
         let remaining = self.deadline.saturating_sub(started.elapsed());
         if tokio::time::timeout(remaining, run_stop_hooks(self.stop_hooks))
             .await

@@ -102,6 +102,25 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(Ok(held)))
     }
 
+    fn replace<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut entries = self.entries();
+        let now = Instant::now();
+        let held = match entries.get_mut(key) {
+            Some(entry) if entry.0 == owner.as_bytes() && entry.1 > now => {
+                *entry = (value, now + ttl);
+                true
+            }
+            _ => false,
+        };
+        Box::pin(std::future::ready(Ok(held)))
+    }
+
     fn release<'a>(
         &'a self,
         key: &'a str,

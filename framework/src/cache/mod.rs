@@ -79,6 +79,9 @@ impl Cache {
                 return None;
             }
         };
+        if bytes.starts_with(FILL_MARK.as_bytes()) {
+            return None;
+        }
         match serde_json::from_slice(&bytes) {
             Ok(value) => Some(value),
             Err(error) => {
@@ -118,6 +121,12 @@ impl Cache {
     /// The value under `key`, or else what `load` returns, stored for `ttl`. Concurrent
     /// misses of one key wait for a single load and share its value; a failed load is
     /// returned to its caller and the next waiter loads instead.
+    ///
+    /// A [`delete`](Cache::delete) of `key` while the load runs (an update that committed
+    /// after the load read the old row) wins: the loaded value is returned to this caller
+    /// but not stored, since it may be older than the change. The load claims `key` in the
+    /// store first (for at most 10 s, on every replica), and stores its value only if the
+    /// claim is still there; the invalidation removes it.
     pub async fn get_or_load<T, E, F, Fut>(&self, key: &str, ttl: Duration, load: F) -> Result<T, E>
     where
         T: Serialize + DeserializeOwned,
@@ -137,15 +146,22 @@ impl Cache {
         {
             return Ok(value);
         }
-        let value = load().await?;
-        match serde_json::to_vec(&value) {
-            Ok(bytes) => {
-                if let Err(error) = self.store.set(&key, bytes.clone(), ttl).await {
-                    tracing::warn!(key, %error, "cache write skipped");
-                }
-                *loaded = Some(bytes);
+        let fill = Fill::claim(&*self.store, &key).await;
+        let value = match load().await {
+            Ok(value) => value,
+            Err(error) => {
+                fill.release().await;
+                return Err(error);
             }
-            Err(error) => tracing::warn!(key, %error, "value cannot be cached; skipped"),
+        };
+        match serde_json::to_vec(&value) {
+            // Shared with those waiting unless invalidated meanwhile: then they load anew.
+            Ok(bytes) if fill.store(bytes.clone(), ttl).await => *loaded = Some(bytes),
+            Ok(_) => tracing::debug!(key, "invalidated while loading; not cached"),
+            Err(error) => {
+                fill.release().await;
+                tracing::warn!(key, %error, "value cannot be cached; skipped");
+            }
         }
         Ok(value)
     }
@@ -153,6 +169,58 @@ impl Cache {
     /// Whether the backend answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
+    }
+}
+
+/// What a fill's claim holds in the store: not JSON, so no reader takes it for a value.
+const FILL_MARK: &str = "\0fill:";
+/// How long a load may take and still store its value.
+const FILL_LEASE: Duration = Duration::from_secs(10);
+
+/// A load's claim on its key; `None` inside when another load holds the key (on another
+/// replica) or the store did not answer: the value is then not stored, and whether an
+/// invalidation came between is not known.
+struct Fill<'a> {
+    store: &'a dyn Store,
+    key: &'a str,
+    token: Option<String>,
+}
+
+impl<'a> Fill<'a> {
+    async fn claim(store: &'a dyn Store, key: &'a str) -> Fill<'a> {
+        let token = format!("{FILL_MARK}{}", uuid::Uuid::new_v4().simple());
+        let token = match store.claim(key, &token, FILL_LEASE).await {
+            Ok(true) => Some(token),
+            Ok(false) => None,
+            Err(error) => {
+                tracing::warn!(key, %error, "cache write skipped");
+                None
+            }
+        };
+        Fill { store, key, token }
+    }
+
+    /// Stores `value` if the claim still stands; `false` when an invalidation removed it.
+    async fn store(&self, value: Vec<u8>, ttl: Duration) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        match self.store.replace(self.key, token, value, ttl).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(key = self.key, %error, "cache write skipped");
+                true
+            }
+        }
+    }
+
+    /// Gives the claim up, so that the next miss can fill the key.
+    async fn release(&self) {
+        if let Some(token) = &self.token
+            && let Err(error) = self.store.release(self.key, token).await
+        {
+            tracing::warn!(key = self.key, %error, "cache fill claim left to expire");
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use fred::bytes::Bytes;
 use fred::prelude::{ClientLike, Config, Expiration, KeysInterface, LuaInterface, ReconnectPolicy};
 use fred::types::Builder;
-use fred::types::SetOptions;
+use fred::types::{SetOptions, Value};
 
 use super::store::{BoxFuture, Store, StoreError};
 
@@ -139,6 +139,25 @@ impl Store for RedisStore {
         })
     }
 
+    fn replace<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let args: Vec<Value> =
+                vec![owner.into(), Bytes::from(value).into(), millis(ttl).into()];
+            let replaced: i64 = self
+                .connected()?
+                .eval(REPLACE, key, args)
+                .await
+                .map_err(backend)?;
+            Ok(replaced == 1)
+        })
+    }
+
     fn release<'a>(
         &'a self,
         key: &'a str,
@@ -158,6 +177,9 @@ impl Store for RedisStore {
 /// Extends the lease `KEYS[1]` to `ARGV[2]` ms if `ARGV[1]` holds it: atomic on the server.
 const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
     return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+/// Sets `KEYS[1]` to `ARGV[2]` for `ARGV[3]` ms if `ARGV[1]` holds it.
+const REPLACE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
+    redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
 /// Deletes the lease `KEYS[1]` if `ARGV[1]` holds it.
 const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
     return redis.call('del', KEYS[1]) else return 0 end";

@@ -46,6 +46,15 @@ pub trait Store: Send + Sync + 'static {
         owner: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Sets `key` to `value` for `ttl` if `owner` holds it (a cache fill that no invalidation
+    /// came between); whether it did.
+    fn replace<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// Deletes `key` if `owner` holds it; whether it did.
     fn release<'a>(
         &'a self,

@@ -65,6 +65,12 @@ pub struct CoreConfig {
     /// one) before giving its partitions to the others.
     #[serde(default = "default_session_timeout")]
     pub kafka_session_timeout_ms: u64,
+    /// `KAFKA_GROUP_INSTANCE_ID`: when set, this process is a static member of its consumer
+    /// groups (KIP-345) under this id (`<id>-<topic>` per consumer); empty: dynamic
+    /// membership. Unique per replica and stable across its restarts (a StatefulSet pod's
+    /// name, say).
+    #[serde(default)]
+    pub kafka_group_instance_id: Option<String>,
     /// `SENTRY_DSN`: where Sentry events go; empty disables Sentry.
     #[serde(default)]
     pub sentry_dsn: Option<String>,

@@ -97,7 +97,7 @@ pub enum Dependency {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be injected into a `#[module]` field",
     label = "not injectable",
-    note = "inject components as `Arc<T>` or `Arc<dyn Trait>`, config sections as `Config<T>`, pools as `PgPool` or `SqlitePool`, and `Producer` or `Cache`"
+    note = "inject components as `Arc<T>` or `Arc<dyn Trait>`, config sections as `Config<T>`, pools as `PgPool` or `SqlitePool`, and `Producer`, `Cache` or `Listeners`"
 )]
 pub trait Injectable: Sized + Send + Sync + 'static {
     /// What this field needs from the graph.

@@ -30,11 +30,17 @@ pub enum ErrorKind {
     Application,
     /// A failure of infrastructure: 500, retried by consumers.
     Internal,
+    /// A dependency (a database, a broker, a remote service) is down, and the work was not
+    /// done: 503 with `Retry-After`, gRPC `UNAVAILABLE`; retried by consumers.
+    Unavailable,
+    /// A dependency did not answer in time, and whether the work was done is unknown: 504,
+    /// gRPC `DEADLINE_EXCEEDED`; retried by consumers.
+    Timeout,
 }
 
 impl ErrorKind {
     /// Every kind, in table order.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Validation,
         ErrorKind::BadRequest,
         ErrorKind::Domain,
@@ -45,6 +51,8 @@ impl ErrorKind {
         ErrorKind::Marshaling,
         ErrorKind::Application,
         ErrorKind::Internal,
+        ErrorKind::Unavailable,
+        ErrorKind::Timeout,
     ];
 
     /// The HTTP status of this kind.
@@ -60,12 +68,20 @@ impl ErrorKind {
             ErrorKind::Marshaling | ErrorKind::Application | ErrorKind::Internal => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
     /// Whether a consumer should retry a message that failed with this kind.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorKind::Application | ErrorKind::Internal)
+        matches!(
+            self,
+            ErrorKind::Application
+                | ErrorKind::Internal
+                | ErrorKind::Unavailable
+                | ErrorKind::Timeout
+        )
     }
 }
 
@@ -140,6 +156,17 @@ impl Failure {
             kind: error.kind(),
             code: error.code(),
             message: error_chain(error),
+        }
+    }
+
+    /// The failure with its message cut to 4 KiB, with a marker: it may quote the record or
+    /// input at fault (a serde message quotes the value it refused), and it goes to the logs,
+    /// to Sentry and into a dead letter's header.
+    pub(crate) fn bounded(self) -> Failure {
+        use crate::telemetry::bounded::{MAX_CHAIN, truncated};
+        match truncated(&self.message, MAX_CHAIN) {
+            std::borrow::Cow::Borrowed(_) => self,
+            std::borrow::Cow::Owned(message) => Failure { message, ..self },
         }
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use validator::{ValidationErrors, ValidationErrorsKind};
 
 use super::{DomainError, error_chain};
+use crate::telemetry::bounded::{MAX_MESSAGE, truncated};
 
 /// The media type of problem bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -48,7 +49,9 @@ pub struct FieldError {
 }
 
 impl Problem {
-    /// A problem with `status`, `code` and `detail`; a 5xx detail is replaced by a generic one.
+    /// A problem with `status`, `code` and `detail`; a 5xx detail is replaced by a generic one,
+    /// and a longer detail is cut to 1 KiB (it may quote the request: a serde message quotes
+    /// the value it refused).
     pub fn new(
         status: StatusCode,
         code: impl Into<Cow<'static, str>>,
@@ -57,7 +60,7 @@ impl Problem {
         let detail = if status.is_server_error() {
             INTERNAL_DETAIL.to_owned()
         } else {
-            detail.into()
+            bounded_message(detail.into())
         };
         Problem {
             kind: "about:blank",
@@ -107,15 +110,18 @@ impl Problem {
     /// chain, and the client sees only the code.
     pub fn from_domain_error<E: DomainError>(error: &E) -> Problem {
         let status = error.kind().http_status();
+        let message = error.to_string();
         if status.is_server_error() {
             tracing::error!(code = error.code(), error = %error_chain(error), "request failed");
             crate::telemetry::sentry::capture_error(error, error.code());
         } else {
-            tracing::info!(code = error.code(), error = %error, "request refused");
+            // Its message may quote the request.
+            let refused = truncated(&message, MAX_MESSAGE);
+            tracing::info!(code = error.code(), error = %refused, "request refused");
         }
         Problem {
             errors: error.field_errors(),
-            ..Problem::new(status, error.code(), error.to_string())
+            ..Problem::new(status, error.code(), message)
         }
     }
 
@@ -125,15 +131,33 @@ impl Problem {
     }
 }
 
+/// The `Retry-After` of a 503: long enough for a restarted or failed-over dependency.
+const RETRY_AFTER_SECS: &str = "5";
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = (self.status(), self.to_body()).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        // A dependency is down (RFC 9110 §10.2.3): when to try again, in seconds.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         // The problem middleware finds it here to add the request id.
         response.extensions_mut().insert(self);
         response
+    }
+}
+
+/// `detail`, cut to [`MAX_MESSAGE`] bytes with a marker.
+fn bounded_message(detail: String) -> String {
+    match truncated(&detail, MAX_MESSAGE) {
+        Cow::Borrowed(_) => detail,
+        Cow::Owned(cut) => cut,
     }
 }
 
@@ -194,5 +218,22 @@ fn message(error: &validator::ValidationError) -> String {
         ("url", ..) => "must be a valid URL".into(),
         ("required", ..) => "is required".into(),
         (code, ..) => format!("failed the `{code}` rule"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+
+    use super::Problem;
+
+    #[test]
+    fn a_dependency_down_says_when_to_retry() {
+        let unavailable =
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "X", "down").into_response();
+        assert_eq!(unavailable.headers()[header::RETRY_AFTER], "5");
+        let timeout = Problem::new(StatusCode::GATEWAY_TIMEOUT, "X", "late").into_response();
+        assert!(!timeout.headers().contains_key(header::RETRY_AFTER));
     }
 }

@@ -32,8 +32,13 @@ pub struct GrpcServiceRecord {
 /// Per-service settings applied when mounting.
 #[derive(Debug, Clone, Copy)]
 pub struct MountOptions {
-    /// `GRPC_MAX_MESSAGE_BYTES`: the largest message decoded or encoded.
+    /// `GRPC_MAX_MESSAGE_BYTES`: the largest message decoded (after decompression: tonic
+    /// stops inflating at the limit and answers `RESOURCE_EXHAUSTED`) or encoded.
     pub max_message_bytes: usize,
+    /// The message compression accepted from clients and used in answers to clients that
+    /// accept it: gzip, the coding HTTP uses too. A client sending another answers
+    /// `UNIMPLEMENTED` with `grpc-accept-encoding` (tonic's reply, as the gRPC spec has it).
+    pub compression: tonic::codec::CompressionEncoding,
 }
 
 /// An encoded `FileDescriptorSet`, for server reflection: `framework::file_descriptor_set!`.

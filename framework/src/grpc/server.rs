@@ -16,7 +16,6 @@ use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -27,9 +26,10 @@ use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::health::{Health, Phase};
 use crate::http::drain::Drain;
-use crate::http::{REQUEST_ID, panic_message};
+use crate::http::panic_message;
+use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::sentry::HubPerRequest;
-use crate::telemetry::{WorkContextLayer, context_of};
+use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 
 /// How often the gRPC health statuses follow the app's health units.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
@@ -71,6 +71,7 @@ impl GrpcServer {
     ) -> Result<JoinHandle<Result<(), tonic::transport::Error>>> {
         let options = MountOptions {
             max_message_bytes: config.grpc_max_message_bytes,
+            compression: tonic::codec::CompressionEncoding::Gzip,
         };
         let mut routes = RoutesBuilder::default();
         for service in services {
@@ -110,9 +111,7 @@ impl GrpcServer {
 
         // Outermost first; Sentry's hub and request data go between the two, only when on
         // (an `option_layer` would cost every call a little even when off).
-        let outer = tower::ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()));
+        let outer = request_id_layer();
         let inner = tower::ServiceBuilder::new()
             .layer(WorkContextLayer)
             .layer(
@@ -177,9 +176,12 @@ fn reflection(sets: &[&FileDescriptorSetRecord]) -> tonic_reflection::server::Bu
 
 /// The call's span; `modules` maps each service to the module of its implementation.
 fn call_span<B>(request: &Request<B>, modules: &HashMap<&str, &str>) -> tracing::Span {
-    let method = request.uri().path();
-    let service = method.trim_start_matches('/').split('/').next();
+    let path = request.uri().path();
+    let service = path.trim_start_matches('/').split('/').next();
     let module = service.and_then(|s| modules.get(s)).copied();
+    // The client's path: an unknown one is kept for the logs, but bounded.
+    let method = truncated(path, MAX_FIELD);
+    let method = method.as_ref();
     let context = context_of(request);
     if crate::telemetry::sentry::is_on() {
         crate::telemetry::sentry::tag(&[

@@ -6,6 +6,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use validator::Validate;
 
 use crate::error::{DomainError, ErrorKind, FieldError, error_chain, field_errors};
+use crate::telemetry::bounded::{MAX_MESSAGE, truncated};
 
 /// What an internal error says to the client: nothing internal.
 const INTERNAL_MESSAGE: &str = "the server failed to handle the call";
@@ -18,6 +19,8 @@ fn code_of(kind: ErrorKind) -> Code {
         ErrorKind::Unauthorized => Code::Unauthenticated,
         ErrorKind::Forbidden => Code::PermissionDenied,
         ErrorKind::Marshaling | ErrorKind::Application | ErrorKind::Internal => Code::Internal,
+        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::Timeout => Code::DeadlineExceeded,
     }
 }
 
@@ -32,9 +35,11 @@ fn status(
         ErrorDetails::with_error_info(error_code, domain, std::collections::HashMap::new());
     for field in fields {
         for message in &field.messages {
-            details.add_bad_request_violation(field.field.clone(), message.clone());
+            details.add_bad_request_violation(field.field.clone(), truncated(message, MAX_MESSAGE));
         }
     }
+    // It may quote the request; it travels as the `grpc-message` header.
+    let message = truncated(&message, MAX_MESSAGE).into_owned();
     Status::with_error_details(code, message, details)
 }
 
@@ -42,13 +47,16 @@ fn status(
 /// chain, and shows only its code.
 pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
     let code = code_of(error.kind());
-    let message = if code == Code::Internal {
+    // Server-side kinds (internal, a dependency down or late) say nothing internal.
+    let message = if error.kind().http_status().is_server_error() {
         tracing::error!(code = error.code(), error = %error_chain(error), "call failed");
         crate::telemetry::sentry::capture_error(error, error.code());
         INTERNAL_MESSAGE.to_owned()
     } else {
-        tracing::info!(code = error.code(), error = %error, "call refused");
-        error.to_string()
+        let message = error.to_string();
+        let refused = truncated(&message, MAX_MESSAGE);
+        tracing::info!(code = error.code(), error = %refused, "call refused");
+        message
     };
     status(
         code,
@@ -87,4 +95,40 @@ pub fn invalid_argument(field: &str, message: &str) -> Status {
         "framework",
         &fields,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use crate::error::{DomainError, ErrorKind};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the broker at 10.0.0.7 is down")]
+    struct Down(ErrorKind);
+
+    impl DomainError for Down {
+        fn kind(&self) -> ErrorKind {
+            self.0
+        }
+        fn code(&self) -> &'static str {
+            "BROKER_DOWN"
+        }
+    }
+
+    #[test]
+    fn a_dependency_down_or_late_has_its_code_and_says_nothing_internal() {
+        for (kind, code) in [
+            (ErrorKind::Unavailable, Code::Unavailable),
+            (ErrorKind::Timeout, Code::DeadlineExceeded),
+        ] {
+            let status = super::status_from_domain_error(&Down(kind));
+            assert_eq!(status.code(), code);
+            assert!(
+                !status.message().contains("10.0.0.7"),
+                "{}",
+                status.message()
+            );
+        }
+    }
 }

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,22 +11,26 @@ use sentry::integrations::tower::{SentryHttpLayer, SentryLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::problem_layer::{REQUEST_ID, render_problems};
+use super::problem_layer::render_problems;
 use crate::config::HttpConfig;
 use crate::error::Problem;
+use crate::metrics::http_method;
 use crate::registry::RouteRecord;
+use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::sentry::HubPerRequest;
-use crate::telemetry::{WorkContextLayer, context_of};
+use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 
-/// The standard stack, outermost first: request id (set, then echoed), a Sentry hub with the
+/// The standard stack, outermost first: request id (an invalid one dropped, a missing one
+/// generated, then echoed: see [`request_id_layer`]), a Sentry hub with the
 /// request's data (when Sentry is on), the work context (request id and trace, see
-/// [`WorkContextLayer`]), a tracing span, request metrics, compression, problem+json
-/// rendering, panic -> 500, timeout, body limit.
+/// [`WorkContextLayer`]), a tracing span, request metrics, response compression, problem+json
+/// rendering, panic -> 500, timeout, request decompression (`Content-Encoding: gzip`; any
+/// other coding answers 415 `UNSUPPORTED_CONTENT_ENCODING` with `Accept-Encoding: gzip`), and
+/// the body limit, on the decoded body.
 ///
 /// Public so a hand-written axum router can get exactly the same stack (the benchmark does).
 pub fn apply_standard_layers<S: Clone + Send + Sync + 'static>(
@@ -72,6 +77,9 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
     let router = router
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        // Outside the limit, so that the limit counts decoded bytes: a small gzip body that
+        // inflates past it answers 413 rather than filling memory.
+        .layer(super::decompression::layer())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_secs),
@@ -96,9 +104,7 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
     } else {
         router
     };
-    router
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+    router.layer(request_id_layer())
 }
 
 fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
@@ -106,11 +112,16 @@ fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
-    let route = template.unwrap_or_else(|| request.uri().path());
+    // An unmatched path is the client's: kept for the logs, but bounded.
+    let route = match template {
+        Some(template) => Cow::Borrowed(template),
+        None => truncated(request.uri().path(), MAX_FIELD),
+    };
+    let route = route.as_ref();
+    let method = http_method(request.method());
     let module = template.and_then(|t| modules.of(t, request.method()));
     let context = context_of(request);
     if crate::telemetry::sentry::is_on() {
-        let method = request.method().as_str();
         let tags = [
             ("route", route),
             ("method", method),
@@ -120,7 +131,7 @@ fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
     }
     tracing::info_span!(
         "http",
-        method = %request.method(),
+        method,
         route,
         module,
         request_id = context.request_id.as_deref().unwrap_or_default(),

@@ -1,6 +1,7 @@
 //! HTTP delivery: every `#[http_route]` on one axum `Router` under `HTTP_BASE_PATH`, behind
 //! the standard middleware stack.
 
+mod decompression;
 pub(crate) mod drain;
 mod middleware;
 mod problem_layer;
@@ -15,8 +16,9 @@ use axum::Router;
 use axum::http::{StatusCode, Uri};
 use axum::routing::MethodRouter;
 
+pub(crate) use crate::telemetry::REQUEST_ID;
+pub(crate) use decompression::GzipBody;
 pub use middleware::apply_standard_layers;
-pub(crate) use problem_layer::REQUEST_ID;
 pub(crate) use serve::serve;
 pub(crate) use switch::Switch;
 pub use valid::Valid;
@@ -26,6 +28,7 @@ use crate::di::Container;
 use crate::error::Problem;
 use crate::health::Health;
 use crate::registry::RouteRecord;
+use crate::telemetry::bounded::{MAX_FIELD, truncated};
 
 /// The router state: the built components, for `Inject<T>`.
 #[derive(Clone)]
@@ -75,10 +78,11 @@ pub(crate) fn router(
 }
 
 async fn route_not_found(uri: Uri) -> Problem {
+    let path = truncated(uri.path(), MAX_FIELD);
     Problem::new(
         StatusCode::NOT_FOUND,
         "ROUTE_NOT_FOUND",
-        format!("no route for `{}`", uri.path()),
+        format!("no route for `{path}`"),
     )
 }
 

@@ -1,16 +1,14 @@
 //! Every error response leaves as problem+json with the request id: the framework's own
 //! problems get the id added, and the bare or plain-text errors of axum and tower-http
-//! (405, 408, 413, extractor rejections) are rewritten.
+//! (405, 408, 413, 415 for a content coding, extractor rejections) are rewritten.
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::Problem;
-
-/// The request id header.
-pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::telemetry::REQUEST_ID;
 
 /// Longest rejection text kept as a problem's detail.
 const MAX_DETAIL: usize = 4096;
@@ -28,6 +26,19 @@ pub(crate) async fn render_problems(request: Request, next: Next) -> Response {
     }
     let mut problem = match response.extensions_mut().remove::<Problem>() {
         Some(problem) => problem,
+        None if is_bare(&response) && super::decompression::is_unsupported_encoding(&response) => {
+            let accepted = response.headers()[header::ACCEPT_ENCODING]
+                .to_str()
+                .unwrap_or_default();
+            Problem::new(
+                status,
+                "UNSUPPORTED_CONTENT_ENCODING",
+                format!(
+                    "The request body's Content-Encoding is not supported; send it \
+                     uncompressed or in one of: {accepted}."
+                ),
+            )
+        }
         None if is_bare(&response) => {
             let (_, body) = std::mem::take(&mut response).into_parts();
             let text = axum::body::to_bytes(body, MAX_DETAIL)

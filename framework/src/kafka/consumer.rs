@@ -5,20 +5,24 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use futures_util::FutureExt;
+
 use super::extract::Rejection;
-use super::message::{Message, Outgoing};
+use super::message::{Header, Message, Outgoing};
+use super::status::KafkaStatus;
 use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 use crate::di::Container;
 use crate::error::{ErrorKind, Failure};
 use crate::http::REQUEST_ID;
 use crate::registry::Location;
+use crate::telemetry::bounded::truncated;
 use crate::telemetry::{TRACEPARENT, WorkContext};
 
 /// What a handler made of a message.
@@ -73,12 +77,20 @@ pub struct Resolved {
     pub dead_letter: String,
 }
 
-/// Header names added to a dead-lettered record.
+/// Header names added to a dead-lettered record. Their values are bounded, so a dead letter
+/// is at most [`MAX_ADDED_BYTES`] larger than its record (a topic name has at most 249 bytes).
 pub mod dead_letter_headers {
-    /// The failure's stable code.
+    /// The failure's stable code (at most [`MAX_CODE_BYTES`]).
     pub const ERROR_CODE: &str = "x-error-code";
-    /// The failure's message (its error chain).
+    /// The failure's message, its error chain (at most [`MAX_MESSAGE_BYTES`]; a longer one
+    /// is cut at a character boundary and ends with `… (<full length> bytes)`).
     pub const ERROR_MESSAGE: &str = "x-error-message";
+    /// The most bytes of [`ERROR_CODE`]'s value.
+    pub const MAX_CODE_BYTES: usize = 128;
+    /// The most bytes of [`ERROR_MESSAGE`]'s value.
+    pub const MAX_MESSAGE_BYTES: usize = 4096;
+    /// The most bytes the added headers (names, values and their framing) take.
+    pub const MAX_ADDED_BYTES: usize = 5 * 1024;
     /// Where the record came from.
     pub const ORIGINAL_TOPIC: &str = "x-original-topic";
     /// Its partition there.
@@ -100,36 +112,137 @@ const STALL: Duration = Duration::from_millis(500);
 /// record handled this long since the last commit.
 const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
+/// The first delay before a failed consumer is started again; it doubles up to
+/// [`RESTART_MAX_DELAY`].
+const RESTART_MIN_DELAY: Duration = Duration::from_millis(500);
+const RESTART_MAX_DELAY: Duration = Duration::from_secs(30);
+/// A member that ran this long before it failed starts the restart delays over.
+const RESTART_RESET: Duration = Duration::from_secs(60);
+/// The longest wait between two tries of a dead-letter write.
+const DEAD_LETTER_MAX_DELAY: Duration = Duration::from_secs(30);
+
 /// Starts the consumer; it stops fetching when `stop` turns true, finishes the message in
-/// hand on each partition, commits, and ends.
+/// hand on each partition, commits, and ends. A member that fails (a panic outside a
+/// handler, a fatal client error) is shown in `status` and started again after a growing
+/// delay, from the committed positions: nothing is skipped.
 pub(crate) fn spawn(
     consumer: Resolved,
     transport: Arc<dyn Transport>,
     container: Arc<Container>,
+    status: Arc<KafkaStatus>,
     stop: watch::Receiver<bool>,
 ) -> Result<JoinHandle<Result<(), KafkaError>>, KafkaError> {
+    // The first member joins here: a consumer that cannot subscribe fails the startup.
     let subscription =
         transport.subscribe(&consumer.group, std::slice::from_ref(&consumer.topic))?;
-    let (ready, readiness) = mpsc::unbounded_channel();
-    let consumer_names = (consumer.topic.clone(), consumer.group.clone());
-    let fetcher = Fetcher {
-        worker: Worker {
-            permits: Arc::new(Semaphore::new(consumer.record.concurrency.max(1))),
-            committer: subscription.committer(),
-            consumer,
-            transport,
-            container,
-            stop,
-            lane: Arc::default(),
-            ready,
-            counts: Counts::new(&consumer_names.0, &consumer_names.1),
-        },
-        subscription,
-        lanes: HashMap::new(),
-        workers: JoinSet::new(),
-        readiness,
+    let counts = Counts::new(&consumer.topic, &consumer.group);
+    let supervisor = Supervisor {
+        source: format!("consumer {} of group {}", consumer.topic, consumer.group),
+        consumer,
+        transport,
+        container,
+        status,
+        stop,
+        counts,
     };
-    Ok(tokio::spawn(fetcher.run()))
+    Ok(tokio::spawn(supervisor.run(subscription)))
+}
+
+/// Runs one member of the group after another: a new one when the last one failed.
+struct Supervisor {
+    consumer: Resolved,
+    transport: Arc<dyn Transport>,
+    container: Arc<Container>,
+    status: Arc<KafkaStatus>,
+    stop: watch::Receiver<bool>,
+    counts: Counts,
+    /// The key of this consumer's problems in `status`.
+    source: String,
+}
+
+impl Supervisor {
+    async fn run(self, first: Box<dyn Subscription>) -> Result<(), KafkaError> {
+        let delays = || {
+            ExponentialBuilder::default()
+                .with_min_delay(RESTART_MIN_DELAY)
+                .with_max_delay(RESTART_MAX_DELAY)
+                .with_jitter()
+                .without_max_times()
+                .build()
+        };
+        let mut restart_delays = delays();
+        let mut subscription = first;
+        loop {
+            let started = Instant::now();
+            let fetcher = self.member(subscription);
+            // A task of its own: a panic anywhere in the member (fetch loop, dispatch) ends
+            // this member only.
+            let failure = match tokio::spawn(fetcher.run()).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(error)) => error.to_string(),
+                Err(join) if join.is_panic() => format!(
+                    "panicked: {}",
+                    crate::http::panic_message(&*join.into_panic())
+                ),
+                Err(join) => join.to_string(),
+            };
+            if *self.stop.borrow() {
+                return Ok(());
+            }
+            if started.elapsed() >= RESTART_RESET {
+                restart_delays = delays();
+            }
+            self.counts.restarts.increment(1);
+            subscription = loop {
+                let delay = restart_delays.next().unwrap_or(RESTART_MAX_DELAY);
+                tracing::error!(topic = %self.consumer.topic, group = %self.consumer.group, error = %failure, ?delay, "Kafka consumer failed; starting it again");
+                self.status
+                    .set(&self.source, format!("not running ({failure}); restarting"));
+                if sleep_or_stop(&self.stop, delay).await {
+                    return Ok(());
+                }
+                let topics = std::slice::from_ref(&self.consumer.topic);
+                match self.transport.subscribe(&self.consumer.group, topics) {
+                    Ok(subscription) => break subscription,
+                    Err(error) => tracing::error!(%error, "cannot subscribe again"),
+                }
+            };
+            self.status.clear(&self.source);
+            tracing::info!(topic = %self.consumer.topic, group = %self.consumer.group, "Kafka consumer started again");
+        }
+    }
+
+    /// A group member over `subscription`.
+    fn member(&self, subscription: Box<dyn Subscription>) -> Fetcher {
+        let (ready, readiness) = mpsc::unbounded_channel();
+        Fetcher {
+            worker: Worker {
+                permits: Arc::new(Semaphore::new(self.consumer.record.concurrency.max(1))),
+                committer: subscription.committer(),
+                consumer: self.consumer.clone(),
+                transport: self.transport.clone(),
+                container: self.container.clone(),
+                status: self.status.clone(),
+                stop: self.stop.clone(),
+                lane: Arc::default(),
+                ready,
+                counts: self.counts.clone(),
+            },
+            subscription,
+            lanes: HashMap::new(),
+            workers: JoinSet::new(),
+            readiness,
+        }
+    }
+}
+
+/// Sleeps `delay`; `true` if shutdown began meanwhile.
+async fn sleep_or_stop(stop: &watch::Receiver<bool>, delay: Duration) -> bool {
+    let mut stop = stop.clone();
+    tokio::select! {
+        () = tokio::time::sleep(delay) => false,
+        () = stopped(&mut stop) => true,
+    }
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
@@ -152,8 +265,19 @@ struct LaneState {
     partition: i32,
     /// The partition is paused: the worker says when it has room again.
     paused: AtomicBool,
-    /// A rebalance gave the partition to another member: what is queued is theirs now.
+    /// The partition is no longer this member's (a rebalance gave it to another, or the
+    /// member failed): what is queued is dropped, to be delivered again from the commit.
     revoked: AtomicBool,
+    /// Wakes a worker waiting (a retry's delay) when the partition is revoked.
+    released: tokio::sync::Notify,
+}
+
+impl LaneState {
+    /// Marks the partition as no longer this member's, and wakes its worker if it waits.
+    fn release(&self) {
+        self.revoked.store(true, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
 }
 
 /// Fetches records and hands each partition's to its own worker, in order.
@@ -169,32 +293,54 @@ struct Fetcher {
 }
 
 impl Fetcher {
+    /// Runs until shutdown (`Ok`) or until the member fails (`Err`): a partition's worker
+    /// panicked, or the client failed for good.
     async fn run(mut self) -> Result<(), KafkaError> {
         let mut fetching = self.worker.stop.clone();
-        loop {
+        let mut failure = loop {
             let fetched = tokio::select! {
                 biased;
-                () = stopped(&mut fetching) => break,
+                () = stopped(&mut fetching) => break None,
                 Some(partition) = self.readiness.recv() => {
                     self.resume(partition);
                     continue;
                 }
+                Some(ended) = self.workers.join_next() => match worker_failure(ended) {
+                    Some(failure) => break Some(failure),
+                    None => continue,
+                },
                 fetched = self.subscription.next(BATCH) => fetched,
             };
             match fetched {
-                None => break,
+                None => break None,
                 Some(Fetched::Records(records)) => self.dispatch(records).await,
                 Some(Fetched::Revoked(partitions)) => self.revoke(partitions),
+                Some(Fetched::Failed(error)) => break Some(error),
+            }
+        };
+        // Stop fetching; each worker finishes the message in hand and commits it; on a
+        // failure, what is queued is dropped (the next member gets it from the commit).
+        for lane in self.lanes.values() {
+            if failure.is_some() {
+                lane.state.release();
             }
         }
-        // Stop fetching; each worker finishes the message in hand and commits it.
         self.lanes.clear();
-        while self.workers.join_next().await.is_some() {}
+        while let Some(ended) = self.workers.join_next().await {
+            if let Some(error) = worker_failure(ended) {
+                failure.get_or_insert(error);
+            }
+        }
         // Dropping the subscription leaves the group (librdkafka commits what was stored).
         drop(self.subscription);
         let consumer = &self.worker.consumer;
-        tracing::info!(topic = %consumer.topic, group = %consumer.group, "consumer stopped");
-        Ok(())
+        match failure {
+            None => {
+                tracing::info!(topic = %consumer.topic, group = %consumer.group, "consumer stopped");
+                Ok(())
+            }
+            Some(error) => Err(error),
+        }
     }
 
     /// Queues each partition's records for its worker. A worker that has no room waits for
@@ -291,13 +437,56 @@ impl Fetcher {
         let topic = &self.worker.consumer.topic;
         for (_, partition) in partitions.iter().filter(|(t, _)| t == topic) {
             if let Some(lane) = self.lanes.remove(partition) {
-                lane.state.revoked.store(true, Ordering::Relaxed);
+                lane.state.release();
             }
         }
+        // Their workers end after the record in hand; the fetch loop reaps them.
         tracing::info!(%topic, ?partitions, "partitions revoked");
-        // Reap the workers that have ended.
-        while self.workers.try_join_next().is_some() {}
     }
+}
+
+/// Fault injection for the framework's own tests of consumer restarts: not public API.
+#[doc(hidden)]
+pub mod injected {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, OnceLock};
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+
+    fn topics() -> std::sync::MutexGuard<'static, HashSet<String>> {
+        static TOPICS: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+        TOPICS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next run of records a partition's worker of `topic` takes panics before it is
+    /// handled, as a bug outside the handler would.
+    pub fn panic_next_run(topic: &str) {
+        topics().insert(topic.to_owned());
+        ARMED.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn panic_if_armed(topic: &str) {
+        if ARMED.load(Ordering::Relaxed) && topics().remove(topic) {
+            panic!("injected panic in a partition's worker of `{topic}`");
+        }
+    }
+}
+
+/// Why a partition's worker that ended failed, if it did (it panicked).
+fn worker_failure(ended: Result<(), tokio::task::JoinError>) -> Option<KafkaError> {
+    let join = ended.err()?;
+    let reason = if join.is_panic() {
+        crate::http::panic_message(&*join.into_panic()).to_owned()
+    } else {
+        join.to_string()
+    };
+    Some(KafkaError::Broker(format!(
+        "a partition's worker panicked: {reason}"
+    )))
 }
 
 /// Handles one partition's messages in order.
@@ -306,6 +495,7 @@ struct Worker {
     consumer: Resolved,
     transport: Arc<dyn Transport>,
     container: Arc<Container>,
+    status: Arc<KafkaStatus>,
     permits: Arc<Semaphore>,
     committer: Arc<dyn Committer>,
     stop: watch::Receiver<bool>,
@@ -315,13 +505,17 @@ struct Worker {
     counts: Counts,
 }
 
-/// The consumer's counters (`kafka_messages_total` by topic, group and outcome), looked up
-/// once: counting a record is an atomic add.
+/// The consumer's counters, looked up once: counting is an atomic add.
+/// `kafka_messages_total` by topic, group and outcome; `kafka_dead_letter_errors_total` (a
+/// dead-letter write that failed; it is tried again) and `kafka_consumer_restarts_total` (a
+/// member that failed and was started again) by topic and group.
 #[derive(Clone)]
 struct Counts {
     handled: metrics::Counter,
     retried: metrics::Counter,
     dead_lettered: metrics::Counter,
+    dead_letter_errors: metrics::Counter,
+    restarts: metrics::Counter,
 }
 
 impl Counts {
@@ -334,10 +528,13 @@ impl Counts {
                 "outcome" => outcome
             )
         };
+        let labels = [("topic", topic.to_owned()), ("group", group.to_owned())];
         Counts {
             handled: counter("handled"),
             retried: counter("retried"),
             dead_lettered: counter("dead_lettered"),
+            dead_letter_errors: metrics::counter!("kafka_dead_letter_errors_total", &labels),
+            restarts: metrics::counter!("kafka_consumer_restarts_total", &labels),
         }
     }
 }
@@ -358,6 +555,7 @@ impl Worker {
             let Ok(_permit) = self.permits.acquire().await else {
                 return;
             };
+            injected::panic_if_armed(&self.consumer.topic);
             if !self.handle_run(batches.drain(..).flatten()).await {
                 return;
             }
@@ -378,37 +576,7 @@ impl Worker {
                 break;
             }
             let offset = message.meta.offset;
-            // The record's request id and trace, when it has them, are the handler's.
-            let context = WorkContext::from_headers(
-                message.header(REQUEST_ID.as_str()),
-                message.header(TRACEPARENT),
-            );
-            let handler = self.consumer.record.handler;
-            let span = tracing::info_span!(
-                "kafka",
-                topic = %self.consumer.topic,
-                partition = self.lane.partition,
-                offset,
-                group = %self.consumer.group,
-                handler,
-                module = crate::telemetry::module_of(handler),
-                request_id = context.request_id.as_deref().unwrap_or_default(),
-                trace_id = %context.trace.trace_id(),
-                span_id = %context.trace.span_id(),
-            );
-            let hub = crate::telemetry::sentry::own_hub(|scope| {
-                scope.set_tag("topic", &self.consumer.topic);
-                scope.set_tag("group", &self.consumer.group);
-                scope.set_tag("handler", handler);
-                scope.set_tag("module", crate::telemetry::module_of(handler));
-                scope.set_tag("trace_id", context.trace.trace_id());
-                if let Some(request_id) = &context.request_id {
-                    scope.set_tag("request_id", request_id);
-                }
-            });
-            let settled =
-                crate::telemetry::sentry::on_hub(context.scope(self.settle(message)), hub);
-            if !tracing::Instrument::instrument(settled, span).await {
+            if !self.settle_guarded(&message).await {
                 completed = false;
                 break;
             }
@@ -421,6 +589,83 @@ impl Worker {
         }
         self.commit(handled);
         completed
+    }
+
+    /// Settles the message; a panic on the way (outside the handler, whose panics are its
+    /// failures) dead-letters it, so that one odd record never stops its partition.
+    async fn settle_guarded(&self, message: &Message) -> bool {
+        let attempts = AtomicU32::new(0);
+        let settled = std::panic::AssertUnwindSafe(self.settle_in_context(message, &attempts))
+            .catch_unwind()
+            .await;
+        match settled {
+            Ok(settled) => settled,
+            Err(panic) => {
+                let failure = Failure {
+                    kind: ErrorKind::Internal,
+                    code: "CONSUMER_PANICKED",
+                    message: format!(
+                        "the consumer panicked outside the handler: {}",
+                        crate::http::panic_message(&*panic)
+                    ),
+                };
+                let attempts = attempts.load(Ordering::Relaxed);
+                self.dead_letter(message, &failure, attempts).await
+            }
+        }
+    }
+
+    /// Settles the message within its work context: its span, request id, trace and Sentry
+    /// scope.
+    async fn settle_in_context(&self, message: &Message, attempts: &AtomicU32) -> bool {
+        // The record's request id and trace, when it has them, are the handler's.
+        let context = WorkContext::from_headers(
+            message.header(REQUEST_ID.as_str()),
+            message.header(TRACEPARENT),
+        );
+        let handler = self.consumer.record.handler;
+        let span = tracing::info_span!(
+            "kafka",
+            topic = %self.consumer.topic,
+            partition = self.lane.partition,
+            offset = message.meta.offset,
+            group = %self.consumer.group,
+            handler,
+            module = crate::telemetry::module_of(handler),
+            request_id = context.request_id.as_deref().unwrap_or_default(),
+            trace_id = %context.trace.trace_id(),
+            span_id = %context.trace.span_id(),
+        );
+        let hub = crate::telemetry::sentry::own_hub(|scope| {
+            scope.set_tag("topic", &self.consumer.topic);
+            scope.set_tag("group", &self.consumer.group);
+            scope.set_tag("handler", handler);
+            scope.set_tag("module", crate::telemetry::module_of(handler));
+            scope.set_tag("trace_id", context.trace.trace_id());
+            if let Some(request_id) = &context.request_id {
+                scope.set_tag("request_id", request_id);
+            }
+        });
+        let settled =
+            crate::telemetry::sentry::on_hub(context.scope(self.settle(message, attempts)), hub);
+        tracing::Instrument::instrument(settled, span).await
+    }
+
+    /// Waits `delay` (a retry's); `true` if shutdown began or the partition was revoked
+    /// meanwhile: the record in hand is then given up, not committed, and comes again.
+    async fn pause(&self, delay: Duration) -> bool {
+        let released = self.lane.released.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if self.lane.revoked.load(Ordering::SeqCst) {
+            return true;
+        }
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => false,
+            () = released => true,
+            () = stopped(&mut stop) => true,
+        }
     }
 
     /// Records `next` as the partition's position: librdkafka commits it with the next
@@ -440,16 +685,24 @@ impl Worker {
         }
     }
 
-    /// Handles the message, retrying and dead-lettering as its outcome asks. `false` when it
-    /// was abandoned at shutdown (so it must not be committed).
-    async fn settle(&self, message: Message) -> bool {
+    /// Handles the message, retrying and dead-lettering as its outcome asks; counts the
+    /// handler's runs in `attempts`. `false` when it was given up at shutdown or revocation
+    /// (so it must not be committed).
+    async fn settle(&self, message: &Message, attempts: &AtomicU32) -> bool {
+        if let Some(unreadable) = &message.unreadable {
+            let failure = Failure {
+                kind: ErrorKind::Marshaling,
+                code: "MESSAGE_UNREADABLE",
+                message: unreadable.reason.clone(),
+            };
+            return self.dead_letter(message, &failure, 0).await;
+        }
         let record = self.consumer.record;
         // Built at the first failure only: most records succeed at once.
         let mut delays = None;
-        let mut attempts = 0u32;
         loop {
-            attempts += 1;
-            let failure = match self.attempt(&message).await {
+            let attempt = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            let failure = match self.attempt(message).await {
                 Outcome::Done => {
                     self.counts.handled.increment(1);
                     return true;
@@ -460,7 +713,8 @@ impl Worker {
                     message: rejection.0,
                 },
                 Outcome::Failed(failure) => failure,
-            };
+            }
+            .bounded();
             let delays = delays.get_or_insert_with(|| {
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(record.backoff_ms.max(1)))
@@ -470,22 +724,22 @@ impl Worker {
             if failure.kind.is_retryable()
                 && let Some(delay) = delays.next()
             {
-                tracing::warn!(code = failure.code, error = %failure.message, attempts, ?delay, "handler failed; retrying");
+                tracing::warn!(code = failure.code, error = %failure.message, attempts = attempt, ?delay, "handler failed; retrying");
                 self.counts.retried.increment(1);
-                if self.sleep_or_stop(delay).await {
+                if self.pause(delay).await {
                     return false;
                 }
                 continue;
             }
-            return self.dead_letter(&message, &failure, attempts).await;
+            return self.dead_letter(message, &failure, attempt).await;
         }
     }
 
-    /// Runs the handler once; a panic is a failure of this message only.
+    /// Runs the handler once (its extractors included); a panic is a failure of this message
+    /// only.
     async fn attempt(&self, message: &Message) -> Outcome {
-        use futures_util::FutureExt;
-
-        let work = (self.consumer.record.handle)(&self.container, message);
+        let handle = self.consumer.record.handle;
+        let work = async { handle(&self.container, message).await };
         match std::panic::AssertUnwindSafe(work).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(panic) => Outcome::Failed(Failure {
@@ -499,10 +753,11 @@ impl Worker {
         }
     }
 
-    /// Writes the message to the dead-letter topic, retrying the write until it succeeds;
-    /// `false` if shutdown came first (then it is not committed and comes back).
+    /// Writes the message to the dead-letter topic, trying the write again (with growing
+    /// delays) until it succeeds; `false` if shutdown or a revocation came first (then it is
+    /// not committed and comes back). While a write fails, the `kafka` health unit is down with the reason,
+    /// and `kafka_dead_letter_errors_total` counts each failed try.
     async fn dead_letter(&self, message: &Message, failure: &Failure, attempts: u32) -> bool {
-        use dead_letter_headers as h;
         tracing::error!(code = failure.code, error = %failure.message, attempts, dead_letter = %self.consumer.dead_letter, "message dead-lettered");
         crate::telemetry::sentry::capture_failure(
             &format!(
@@ -512,57 +767,86 @@ impl Worker {
             failure.code,
             &failure.message,
         );
-        let mut headers = message.headers.clone();
-        headers.extend([
-            (h::ERROR_CODE.to_owned(), failure.code.as_bytes().to_vec()),
-            (
-                h::ERROR_MESSAGE.to_owned(),
-                failure.message.clone().into_bytes(),
-            ),
-            (
-                h::ORIGINAL_TOPIC.to_owned(),
-                message.meta.topic.clone().into_bytes(),
-            ),
-            (
-                h::ORIGINAL_PARTITION.to_owned(),
-                message.meta.partition.to_string().into_bytes(),
-            ),
-            (
-                h::ORIGINAL_OFFSET.to_owned(),
-                message.meta.offset.to_string().into_bytes(),
-            ),
-            (h::ATTEMPTS.to_owned(), attempts.to_string().into_bytes()),
-        ]);
-        let record = Outgoing {
-            topic: self.consumer.dead_letter.clone(),
-            key: message.key.clone(),
-            payload: message.payload.clone(),
-            headers,
-        };
+        let record = dead_letter_record(&self.consumer.dead_letter, message, failure, attempts);
+        let source = format!(
+            "dead letters of {}/{}",
+            self.consumer.topic, self.lane.partition
+        );
         let mut delay = Duration::from_millis(self.consumer.record.backoff_ms.max(1));
+        let mut tries = 0u32;
         loop {
-            match self.transport.send(record.clone()).await {
+            tries += 1;
+            let original = message.unreadable.as_ref().and_then(|u| u.headers.as_ref());
+            match self
+                .transport
+                .send_dead_letter(record.clone(), original)
+                .await
+            {
                 Ok(_) => {
                     self.counts.dead_lettered.increment(1);
+                    if tries > 1 {
+                        self.status.clear(&source);
+                        tracing::info!(tries, "dead letter written");
+                    }
                     return true;
                 }
                 Err(error) => {
-                    tracing::error!(%error, "cannot write to the dead-letter topic; retrying");
-                    if self.sleep_or_stop(delay).await {
+                    self.counts.dead_letter_errors.increment(1);
+                    self.status.set(
+                        &source,
+                        format!(
+                            "cannot write to `{}` (partition blocked at offset {}): {error}",
+                            self.consumer.dead_letter, message.meta.offset
+                        ),
+                    );
+                    tracing::error!(%error, tries, ?delay, offset = message.meta.offset, "cannot write to the dead-letter topic; trying again");
+                    if self.pause(delay).await {
                         return false;
                     }
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                    delay = (delay * 2).min(DEAD_LETTER_MAX_DELAY);
                 }
             }
         }
     }
+}
 
-    /// Sleeps `delay`; `true` if shutdown began meanwhile.
-    async fn sleep_or_stop(&self, delay: Duration) -> bool {
-        let mut stop = self.stop.clone();
-        tokio::select! {
-            () = tokio::time::sleep(delay) => false,
-            () = stopped(&mut stop) => true,
-        }
+/// The dead letter of `message`: its key, value and headers as they were (a null value kept
+/// apart from an empty one), then the added headers, whose values are bounded. The headers of
+/// a record the transport could not read whole go with it in the transport's own form
+/// ([`Transport::send_dead_letter`]); then only the added ones are here.
+fn dead_letter_record(
+    topic: &str,
+    message: &Message,
+    failure: &Failure,
+    attempts: u32,
+) -> Outgoing {
+    use dead_letter_headers as h;
+    let mut headers = Vec::with_capacity(message.headers.len() + 6);
+    if message
+        .unreadable
+        .as_ref()
+        .is_none_or(|u| u.headers.is_none())
+    {
+        headers.extend_from_slice(&message.headers);
+    }
+    headers.extend([
+        Header::new(
+            h::ERROR_CODE,
+            truncated(failure.code, h::MAX_CODE_BYTES).as_ref(),
+        ),
+        Header::new(
+            h::ERROR_MESSAGE,
+            truncated(&failure.message, h::MAX_MESSAGE_BYTES).as_ref(),
+        ),
+        Header::new(h::ORIGINAL_TOPIC, message.meta.topic.as_str()),
+        Header::new(h::ORIGINAL_PARTITION, message.meta.partition.to_string()),
+        Header::new(h::ORIGINAL_OFFSET, message.meta.offset.to_string()),
+        Header::new(h::ATTEMPTS, attempts.to_string()),
+    ]);
+    Outgoing {
+        topic: topic.to_owned(),
+        key: message.key.clone(),
+        payload: message.payload.clone(),
+        headers,
     }
 }

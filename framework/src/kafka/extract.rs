@@ -4,7 +4,7 @@
 use axum::Json;
 use serde::de::DeserializeOwned;
 
-use super::message::{Message, Metadata};
+use super::message::{Header, Message, Metadata, last_value};
 use crate::di::{Container, Inject};
 
 /// Why a message cannot be handed to the handler: dead-lettered at once, never retried.
@@ -69,9 +69,16 @@ impl FromMessage for Key {
     }
 }
 
-/// The record headers, in order.
+/// The record headers, in order, as sent: names and values are bytes, a null value is `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Headers(pub Vec<(String, Vec<u8>)>);
+pub struct Headers(pub Vec<Header>);
+
+impl Headers {
+    /// The last value of header `name` (`None` if it is absent or its value is null).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        last_value(&self.0, name)
+    }
+}
 
 impl FromMessage for Headers {
     fn from_message(message: &Message, _: &Container) -> Result<Self, Rejection> {

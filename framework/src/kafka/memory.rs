@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::Notify;
 
-use super::message::{Message, Metadata, Outgoing};
+use super::message::{Header, Message, Metadata, Outgoing};
 use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 
 /// Partitions of every topic the in-process broker creates.
@@ -17,7 +17,7 @@ const PARTITIONS: usize = 3;
 struct Stored {
     key: Option<Vec<u8>>,
     payload: Option<Vec<u8>>,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: Vec<Header>,
     timestamp: i64,
 }
 
@@ -77,6 +77,11 @@ impl MemoryBroker {
 }
 
 impl MemoryBroker {
+    /// Deletes `topic` and its records, as an operator may: for tests of a missing topic.
+    pub fn delete_topic(&self, topic: &str) {
+        self.state().topics.remove(topic);
+    }
+
     /// Every record of `topic`, partition by partition: for tests and tools.
     pub fn read(&self, topic: &str) -> Vec<Message> {
         let state = self.state();
@@ -97,6 +102,7 @@ impl MemoryBroker {
                     key: stored.key.clone(),
                     payload: stored.payload.clone(),
                     headers: stored.headers.clone(),
+                    unreadable: None,
                 })
             })
             .collect()
@@ -299,6 +305,7 @@ impl MemorySubscription {
                 key: stored.key.clone(),
                 payload: stored.payload.clone(),
                 headers: stored.headers.clone(),
+                unreadable: None,
             });
             *next += 1;
         }

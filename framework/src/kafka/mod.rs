@@ -8,6 +8,7 @@ mod extract;
 mod memory;
 mod message;
 mod producer;
+mod status;
 mod transport;
 
 use std::sync::Arc;
@@ -17,11 +18,12 @@ use tokio::task::JoinHandle;
 
 pub use crate::error::Failure;
 pub use broker::Broker;
-pub use consumer::{ConsumerRecord, Handle, Outcome, Resolved, dead_letter_headers};
+pub use consumer::{ConsumerRecord, Handle, Outcome, Resolved, dead_letter_headers, injected};
 pub use extract::{FromMessage, Headers, Key, Payload, Proto, Rejection};
 pub use memory::MemoryBroker;
-pub use message::{Message, Metadata, Outgoing};
+pub use message::{Header, Message, Metadata, NativeHeaders, Outgoing, Unreadable};
 pub use producer::{Producer, PublishError};
+pub use status::KafkaStatus;
 pub use transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 
 use crate::config::{ConfigError, Settings};
@@ -42,28 +44,37 @@ fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError>
     let brokers = config.kafka_brokers.as_deref().unwrap_or_default();
     match crate::config::in_process_name(brokers) {
         Some(name) => Ok(Arc::new(MemoryBroker::named(name))),
-        None => Ok(Arc::new(Broker::new(
-            brokers,
-            config.kafka_session_timeout_ms,
-        )?)),
+        None => Ok(Arc::new(
+            Broker::new(brokers, config.kafka_session_timeout_ms)?
+                .with_group_instance_id(config.kafka_group_instance_id.clone()),
+        )),
     }
 }
 
 inventory::submit! {
     ProviderRecord {
         name: "framework::kafka::Transport",
-        provides: || vec![DiKey::of::<dyn Transport>()],
+        provides: || vec![DiKey::of::<dyn Transport>(), DiKey::of::<KafkaStatus>()],
         fields: Vec::new,
         condition: Some(Condition { name: "framework::kafka::is_configured", check: is_configured }),
         build: |ctx| -> BuildFuture<'_> {
             Box::pin(async move {
                 let transport = build_transport(ctx)?;
-                let checked = transport.clone();
+                let status = Arc::new(KafkaStatus::default());
+                let (checked, reported) = (transport.clone(), status.clone());
+                // Down while the broker does not answer, the producer is unusable, a consumer
+                // is not running, or a dead letter cannot be written.
                 ctx.health().add_unit("kafka", move || {
-                    let transport = checked.clone();
-                    async move { transport.ping().await.map_err(|e| e.to_string()) }
+                    let (transport, status) = (checked.clone(), reported.clone());
+                    async move {
+                        transport.ping().await.map_err(|e| e.to_string())?;
+                        status.check()
+                    }
                 });
-                Ok(vec![Instance::of::<dyn Transport>(transport)])
+                Ok(vec![
+                    Instance::of::<dyn Transport>(transport),
+                    Instance::of::<KafkaStatus>(status),
+                ])
             })
         },
         kind: ProviderKind::Framework,
@@ -106,16 +117,29 @@ pub(crate) async fn start_consumers(
     let transport = container
         .get::<dyn Transport>()
         .ok_or_else(|| KafkaError::Broker("no Kafka transport was built".into()))?;
-    let mut topics: Vec<String> = consumers
+    let status = container
+        .get::<KafkaStatus>()
+        .ok_or_else(|| KafkaError::Broker("no Kafka status was built".into()))?;
+    let mut consumed: Vec<String> = consumers.iter().map(|c| c.topic.clone()).collect();
+    consumed.sort();
+    consumed.dedup();
+    let mut dead_letters: Vec<(String, String)> = consumers
         .iter()
-        .flat_map(|c| [c.topic.clone(), c.dead_letter.clone()])
+        .map(|c| (c.topic.clone(), c.dead_letter.clone()))
         .collect();
-    topics.sort();
-    topics.dedup();
+    // One dead-letter topic may serve several consumers: created once.
+    dead_letters.sort_by(|a, b| a.1.cmp(&b.1));
+    dead_letters.dedup_by(|a, b| a.1 == b.1);
     if create_topics {
-        transport.ensure_topics(&topics).await?;
-    } else if let Some(missing) = transport.missing_topics(&topics).await?.into_iter().next() {
-        return Err(KafkaError::UnknownTopic(missing));
+        transport.ensure_topics(&consumed).await?;
+        // After their sources, whose size limit theirs is derived from.
+        transport.ensure_dead_letter_topics(&dead_letters).await?;
+    } else {
+        let mut topics = consumed;
+        topics.extend(dead_letters.into_iter().map(|(_, d)| d));
+        if let Some(missing) = transport.missing_topics(&topics).await?.into_iter().next() {
+            return Err(KafkaError::UnknownTopic(missing));
+        }
     }
     let mut handles = Vec::new();
     for consumer in consumers {
@@ -124,6 +148,7 @@ pub(crate) async fn start_consumers(
             consumer.clone(),
             transport.clone(),
             container.clone(),
+            status.clone(),
             stop.clone(),
         )?);
     }

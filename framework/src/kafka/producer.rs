@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::message::Outgoing;
+use super::message::{Header, Outgoing};
 use super::transport::{KafkaError, Transport};
 use crate::di::{Container, Dependency, Injectable, Key, ResolveError};
 use crate::error::{DomainError, ErrorKind};
 use crate::http::REQUEST_ID;
 use crate::telemetry::{TRACEPARENT, WorkContext};
 
-/// How long a send may wait for the broker's acknowledgement.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a send may wait for the broker's acknowledgement (librdkafka's own
+/// `message.timeout.ms` is the same, so this is only a backstop).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(11);
 
 /// Publishes records; a `#[module]` field of type `Producer`.
 ///
@@ -24,7 +25,18 @@ pub struct Producer {
     transport: Arc<dyn Transport>,
 }
 
-/// A record could not be published.
+/// A record could not be published, or its publication was not confirmed.
+///
+/// | variant | kind | code | was the record stored? |
+/// |---|---|---|---|
+/// | `Encode` | `Marshaling` | `KAFKA_ENCODE_FAILED` | no: nothing was sent |
+/// | `Unavailable` | `Unavailable` | `KAFKA_UNAVAILABLE` | no: nothing was sent (the broker cannot be reached, or the producer is being replaced after a fatal error) |
+/// | `Unconfirmed` | `Timeout` | `KAFKA_PUBLISH_UNCONFIRMED` | unknown: it was sent but not acknowledged in time, and may be stored (and consumed) later |
+/// | `Broker` | `Internal` | `KAFKA_PUBLISH_FAILED` | no: the broker refused it (an unknown topic, a record too large) |
+///
+/// A caller that must not report an event as lost when it may not be should treat
+/// `Unconfirmed` apart: its work may be retried with the same key (consumers must be
+/// idempotent anyway: delivery is at least once).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The value could not be encoded.
@@ -35,7 +47,23 @@ pub enum PublishError {
         /// Why.
         reason: String,
     },
-    /// The broker refused or did not confirm it.
+    /// Nothing was sent: the broker is unavailable.
+    #[error("cannot publish to `{topic}`: the broker is unavailable")]
+    Unavailable {
+        /// The topic.
+        topic: String,
+        /// Why.
+        source: KafkaError,
+    },
+    /// The record was sent but not acknowledged in time: it may be stored.
+    #[error("publishing to `{topic}` was not confirmed in time; the record may be stored")]
+    Unconfirmed {
+        /// The topic.
+        topic: String,
+        /// Why.
+        source: KafkaError,
+    },
+    /// The broker refused the record.
     #[error("cannot publish to `{topic}`")]
     Broker {
         /// The topic.
@@ -49,14 +77,37 @@ impl DomainError for PublishError {
     fn kind(&self) -> ErrorKind {
         match self {
             PublishError::Encode { .. } => ErrorKind::Marshaling,
+            PublishError::Unavailable { .. } => ErrorKind::Unavailable,
+            PublishError::Unconfirmed { .. } => ErrorKind::Timeout,
             PublishError::Broker { .. } => ErrorKind::Internal,
         }
     }
     fn code(&self) -> &'static str {
         match self {
             PublishError::Encode { .. } => "KAFKA_ENCODE_FAILED",
+            PublishError::Unavailable { .. } => "KAFKA_UNAVAILABLE",
+            PublishError::Unconfirmed { .. } => "KAFKA_PUBLISH_UNCONFIRMED",
             PublishError::Broker { .. } => "KAFKA_PUBLISH_FAILED",
         }
+    }
+}
+
+impl PublishError {
+    /// The failure of a send to `topic`, by what is known of the record's fate.
+    fn of(topic: String, source: KafkaError) -> PublishError {
+        match source {
+            KafkaError::Unavailable(_) => PublishError::Unavailable { topic, source },
+            KafkaError::Timeout { .. } => PublishError::Unconfirmed { topic, source },
+            KafkaError::UnknownTopic(_) | KafkaError::Broker(_) => {
+                PublishError::Broker { topic, source }
+            }
+        }
+    }
+
+    /// Whether the record may have been stored despite the error (only
+    /// [`Unconfirmed`](PublishError::Unconfirmed)).
+    pub fn may_be_stored(&self) -> bool {
+        matches!(self, PublishError::Unconfirmed { .. })
     }
 }
 
@@ -97,16 +148,13 @@ impl Producer {
         payload: Vec<u8>,
         content_type: &str,
     ) -> Result<(i32, i64), PublishError> {
-        let mut headers = vec![("content-type".to_owned(), content_type.as_bytes().to_vec())];
+        let mut headers = vec![Header::new("content-type", content_type)];
         // The publishing work's request id and trace travel on, so the consumer continues them.
         if let Some(context) = WorkContext::current() {
             if let Some(id) = context.request_id {
-                headers.push((REQUEST_ID.as_str().to_owned(), id.into_bytes()));
+                headers.push(Header::new(REQUEST_ID.as_str(), id));
             }
-            headers.push((
-                TRACEPARENT.to_owned(),
-                context.trace.traceparent().into_bytes(),
-            ));
+            headers.push(Header::new(TRACEPARENT, context.trace.traceparent()));
         }
         self.send(Outgoing {
             topic: topic.to_owned(),
@@ -126,7 +174,7 @@ impl Producer {
                 topic: topic.clone(),
             })
         });
-        result.map_err(|source| PublishError::Broker { topic, source })
+        result.map_err(|source| PublishError::of(topic, source))
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::message::{Message, Outgoing};
+use super::message::{Message, NativeHeaders, Outgoing};
 
 /// A broker failure.
 #[derive(Debug, thiserror::Error)]
@@ -13,12 +13,17 @@ pub enum KafkaError {
     /// The topic does not exist and was not created.
     #[error("unknown topic `{0}`")]
     UnknownTopic(String),
-    /// The broker did not confirm delivery in time.
-    #[error("delivery of a record to `{topic}` timed out")]
+    /// The record was sent but its delivery was not confirmed (in time, or at all): it may
+    /// or may not be stored.
+    #[error("delivery of a record to `{topic}` was not confirmed in time; it may be stored")]
     Timeout {
         /// The topic.
         topic: String,
     },
+    /// Nothing was sent: the broker cannot be reached, or the client cannot send now (a
+    /// full queue, a producer being replaced after a fatal error).
+    #[error("the Kafka broker is unavailable: {0}")]
+    Unavailable(String),
     /// Anything else the broker or client reported.
     #[error("{0}")]
     Broker(String),
@@ -31,8 +36,33 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Transport: Send + Sync + 'static {
     /// Sends `record`; returns once the broker acknowledged it, with its partition and offset.
     fn send(&self, record: Outgoing) -> BoxFuture<'_, Result<(i32, i64), KafkaError>>;
+    /// Sends a dead letter: a consumed record (of any size its broker accepted) with the
+    /// headers the consumer adds, so the client's own size limit must leave room for them.
+    /// `original`, given for a record this transport could not read whole
+    /// ([`Unreadable::headers`](super::Unreadable::headers)), holds the record's own headers,
+    /// sent before `record.headers` (then only the added ones); a transport that gives such
+    /// records implements this.
+    fn send_dead_letter<'a>(
+        &'a self,
+        record: Outgoing,
+        original: Option<&'a NativeHeaders>,
+    ) -> BoxFuture<'a, Result<(i32, i64), KafkaError>> {
+        let _ = original;
+        self.send(record)
+    }
     /// Creates the topics that do not exist yet.
     fn ensure_topics<'a>(&'a self, topics: &'a [String]) -> BoxFuture<'a, Result<(), KafkaError>>;
+    /// Creates the dead-letter topics of `(source, dead letter)` that do not exist yet, each
+    /// taking any record its source takes plus the headers a dead letter adds.
+    fn ensure_dead_letter_topics<'a>(
+        &'a self,
+        topics: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<(), KafkaError>> {
+        Box::pin(async move {
+            let names: Vec<String> = topics.iter().map(|(_, d)| d.clone()).collect();
+            self.ensure_topics(&names).await
+        })
+    }
     /// The topics of `topics` that do not exist.
     fn missing_topics<'a>(
         &'a self,
@@ -57,6 +87,9 @@ pub enum Fetched {
     /// already handed out are no longer this member's to handle, and their commits are
     /// refused. Records fetched after this event belong to the new assignment.
     Revoked(Vec<(String, i32)>),
+    /// The member failed for good (a fatal client error): drop this subscription and
+    /// subscribe again; it resumes from the committed positions.
+    Failed(KafkaError),
 }
 
 /// One group member's stream of records.

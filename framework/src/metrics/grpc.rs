@@ -11,7 +11,9 @@ use tower_http::classify::{
 };
 
 /// `grpc_requests_total` and `grpc_request_duration_seconds` by method and code, recorded
-/// while classifying as [`GrpcErrorsAsFailures`] does: `TraceLayer::new(GrpcMetrics)`.
+/// while classifying as [`GrpcErrorsAsFailures`] does: `TraceLayer::new(GrpcMetrics)`. The
+/// method is `/package.Service/Method` for a call that reached one, else `_OTHER` (an unknown
+/// service or method, which answers `UNIMPLEMENTED`, as OpenTelemetry's `rpc.method` has it).
 /// Public so a hand-written tonic server can get the same metrics (the benchmark does).
 #[derive(Clone, Copy, Default)]
 pub struct GrpcMetrics;
@@ -39,15 +41,19 @@ pub struct Call {
 
 impl Call {
     fn record(self, metadata: Option<&HeaderMap>) {
-        let code = metadata
+        let status = metadata
             .and_then(|m| m.get("grpc-status"))
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i32>().ok())
-            .map_or(tonic::Code::Unknown, tonic::Code::from_i32);
-        // An unknown method would otherwise make a label per path a client invents.
-        let method = match code {
-            tonic::Code::Unimplemented => "unimplemented".to_owned(),
-            _ => self.method,
+            .map(tonic::Code::from_i32);
+        let code = status.unwrap_or(tonic::Code::Unknown);
+        // Only a call that reached a method keeps its path: an unknown service or method
+        // answers UNIMPLEMENTED (tonic's router and generated servers do), and a call without
+        // a status never said which method it reached. Otherwise a client could add a series
+        // per path it invents.
+        let method = match status {
+            Some(code) if code != tonic::Code::Unimplemented => self.method,
+            _ => super::labels::OTHER.to_owned(),
         };
         let labels = [("method", method), ("code", format!("{code:?}"))];
         ::metrics::counter!("grpc_requests_total", &labels).increment(1);

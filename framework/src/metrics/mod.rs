@@ -11,16 +11,18 @@ use std::time::{Duration, Instant};
 use ::metrics::{Counter, Histogram};
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 mod grpc;
+mod labels;
 
 pub use ::metrics::{counter, gauge, histogram};
 pub use grpc::GrpcMetrics;
+pub(crate) use labels::http_method;
 
 /// Buckets of every `*_seconds` histogram.
 const DURATION_BUCKETS: &[f64] = &[
@@ -85,15 +87,17 @@ async fn render() -> Response {
         .into_response()
 }
 
-/// Counts each request and times it, by method, route template and status. Requests that
-/// match no route count as route `unmatched`: a raw path would make a label per URL.
+/// Counts each request and times it, by method, route template and status. Every label comes
+/// from a bounded set: requests that match no route count as route `unmatched` (a raw path
+/// would make a label per URL), and a method outside the standard ones as `_OTHER`
+/// (OpenTelemetry's `http.request.method`).
 pub(crate) async fn record_http(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
+    let method = http_method(request.method());
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let (count, time) = http_handles(&method, route, response.status());
+    let (count, time) = http_handles(method, route, response.status());
     count.increment(1);
     time.record(started.elapsed().as_secs_f64());
     response
@@ -101,11 +105,11 @@ pub(crate) async fn record_http(request: Request, next: Next) -> Response {
 
 /// The handles of one (method, route, status), resolved once: a request then costs a read
 /// lock and two atomic updates instead of building labels and looking them up.
-fn http_handles(method: &Method, route: &str, status: StatusCode) -> (Counter, Histogram) {
-    type ByRoute = HashMap<String, HashMap<(Method, u16), (Counter, Histogram)>>;
+fn http_handles(method: &'static str, route: &str, status: StatusCode) -> (Counter, Histogram) {
+    type ByRoute = HashMap<String, HashMap<(&'static str, u16), (Counter, Histogram)>>;
     static CACHE: OnceLock<RwLock<ByRoute>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = (method.clone(), status.as_u16());
+    let key = (method, status.as_u16());
     let found = cache
         .read()
         .unwrap_or_else(|e| e.into_inner())
@@ -115,7 +119,7 @@ fn http_handles(method: &Method, route: &str, status: StatusCode) -> (Counter, H
         return handles;
     }
     let labels = [
-        ("method", method.as_str().to_owned()),
+        ("method", method.to_owned()),
         ("route", route.to_owned()),
         ("status", status.as_str().to_owned()),
     ];

@@ -63,20 +63,30 @@ marker!(
     Errors
 );
 
-/// Rejections of a JSON body before `Valid` (axum's, rendered by the problem layer).
-const JSON_REJECTIONS: [(StatusCode, &str); 4] = [
+/// Rejections of a JSON body before `Valid` (axum's, rendered by the problem layer), and of
+/// a `Content-Encoding` other than gzip (see `http::decompression`).
+const JSON_REJECTIONS: [(StatusCode, &str); 5] = [
     (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
     (StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE_ENTITY"),
     (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+    (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_CONTENT_ENCODING",
+    ),
     (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
 ];
 
 /// Rejections of a JSON body under `Valid` (see `http::valid`).
-const VALID_JSON_REJECTIONS: [(StatusCode, &str); 5] = [
+const VALID_JSON_REJECTIONS: [(StatusCode, &str); 7] = [
     (StatusCode::BAD_REQUEST, "MALFORMED_JSON"),
     (StatusCode::BAD_REQUEST, "INVALID_BODY"),
+    (StatusCode::BAD_REQUEST, "MALFORMED_CONTENT_ENCODING"),
     (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
     (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+    (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_CONTENT_ENCODING",
+    ),
     (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
 ];
 

@@ -75,6 +75,8 @@ pub struct BuildContext {
     pub(crate) migrate: bool,
     pub(crate) migrations: Vec<&'static MigrationsRecord>,
     pub(crate) stop_hooks: Mutex<Vec<StopHook>>,
+    /// The bound listeners, for the [`Listeners`](crate::app::Listeners) component.
+    pub(crate) listeners: crate::app::Listeners,
 }
 
 impl BuildContext {

@@ -5,13 +5,15 @@
 use std::future::Future;
 
 use tokio::task::futures::TaskLocalFuture;
+use tracing::Instrument;
 
 use super::TraceContext;
 
 /// The request id and trace of one HTTP request, gRPC call, consumed record or job run.
 #[derive(Debug, Clone)]
 pub struct WorkContext {
-    /// The `x-request-id` it came with or was given, if any.
+    /// The `x-request-id` it came with or was given, if any: always
+    /// [valid](super::is_valid_request_id) when it came from [`WorkContext::from_headers`].
     pub request_id: Option<String>,
     /// Its span of the trace.
     pub trace: TraceContext,
@@ -22,10 +24,13 @@ tokio::task_local! {
 }
 
 impl WorkContext {
-    /// The context of work that arrived with these (optional) headers.
+    /// The context of work that arrived with these (optional) headers: a request id that
+    /// is not [valid](super::is_valid_request_id) counts as none, and a malformed
+    /// `traceparent` starts a new trace.
     pub fn from_headers(request_id: Option<&[u8]>, traceparent: Option<&[u8]>) -> Self {
         WorkContext {
             request_id: request_id
+                .filter(|id| super::is_valid_request_id(id))
                 .and_then(|id| std::str::from_utf8(id).ok())
                 .map(str::to_owned),
             trace: TraceContext::continue_from(traceparent),
@@ -40,5 +45,21 @@ impl WorkContext {
     /// Runs `work` with this as the current context.
     pub fn scope<F: Future>(self, work: F) -> TaskLocalFuture<WorkContext, F> {
         CURRENT.scope(self, work)
+    }
+}
+
+/// `work`, to run on another task as part of the current work: with its context, tracing
+/// span and Sentry hub.
+pub(crate) fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let work = super::sentry::on_hub(
+        work.instrument(tracing::Span::current()),
+        super::sentry::current_hub(),
+    );
+    let context = WorkContext::current();
+    async move {
+        match context {
+            Some(context) => context.scope(work).await,
+            None => work.await,
+        }
     }
 }

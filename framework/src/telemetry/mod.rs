@@ -2,14 +2,21 @@
 //! HTTP request, gRPC call, consumed record and job run has a span carrying its request id
 //! and W3C trace context, which travel on through the Kafka records it publishes.
 
+pub(crate) mod bounded;
 mod context;
 mod layer;
+mod request_id;
 pub(crate) mod sentry;
 mod trace_context;
 
 pub use context::WorkContext;
+pub(crate) use context::carry;
 pub(crate) use layer::context_of;
 pub use layer::{WorkContextLayer, WorkContextService};
+pub use request_id::{
+    DropInvalidRequestId, DropInvalidRequestIdLayer, MAX_REQUEST_ID_LEN, REQUEST_ID,
+    RequestIdLayer, is_valid_request_id, request_id_layer,
+};
 pub use trace_context::{TRACEPARENT, TraceContext};
 
 use tracing_subscriber::layer::SubscriberExt;

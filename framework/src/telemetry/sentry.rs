@@ -100,6 +100,11 @@ pub(crate) fn own_hub(tag: impl FnOnce(&mut sentry::Scope)) -> Option<Arc<Hub>> 
     })
 }
 
+/// The hub of the current work, to carry onto another task; none when Sentry is off.
+pub(crate) fn current_hub() -> Option<Arc<Hub>> {
+    is_on().then(Hub::current)
+}
+
 /// Runs `work` on `hub`, if there is one.
 pub(crate) fn on_hub<F: Future>(
     work: F,

@@ -1,16 +1,22 @@
-//! The repository once for every sqlx backend: the SQL is portable (`$N` placeholders and
-//! `RETURNING` work in PostgreSQL and SQLite), and the schema differences live in the
-//! migrations.
+//! The repository once for every sqlx backend: the SQL is portable (`$N` placeholders,
+//! `RETURNING` and `ON CONFLICT` work in PostgreSQL and SQLite), and the schema differences
+//! live in the migrations.
+//!
+//! Every write starts with the statement that writes, so that in SQLite the transaction takes
+//! the write lock first (waiting for it under the busy timeout) rather than upgrading a read
+//! lock, which fails at once when another writer got there first.
 
 use chrono::{DateTime, Utc};
-use framework::sqlx::{self, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use framework::sqlx::{
+    self, Database, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type,
+};
 use uuid::Uuid;
 
 use crate::article::activity::{Activity, ActivityRepository, Summary};
-use crate::article::domain::Article;
+use crate::article::domain::{Article, ArticleInput};
 use crate::article::error::ArticleError;
 use crate::article::events::ArticleEvent;
-use crate::article::repository::ArticleRepository;
+use crate::article::repository::{ArticleRepository, Commit, Pending};
 
 /// An adapter backed by a sqlx pool.
 pub trait SqlArticles: Send + Sync {
@@ -18,17 +24,18 @@ pub trait SqlArticles: Send + Sync {
     fn pool(&self) -> &Pool<Self::Db>;
 }
 
-type Row = (Uuid, String, String, DateTime<Utc>, DateTime<Utc>);
+type Row = (Uuid, String, String, DateTime<Utc>, DateTime<Utc>, i64);
 
-const COLUMNS: &str = "id, name, description, created_at, updated_at";
+const COLUMNS: &str = "id, name, description, created_at, updated_at, version";
 
-fn article((id, name, description, created_at, updated_at): Row) -> Article {
+fn article((id, name, description, created_at, updated_at, version): Row) -> Article {
     Article {
         id,
         name,
         description,
         created_at,
         updated_at,
+        version,
     }
 }
 
@@ -36,6 +43,15 @@ fn storage(name: &str) -> impl FnOnce(sqlx::Error) -> ArticleError + '_ {
     move |error| match error.as_database_error() {
         Some(db) if db.is_unique_violation() => ArticleError::NameTaken(name.to_owned()),
         _ => ArticleError::Storage(error),
+    }
+}
+
+#[framework::async_trait]
+impl<DB: Database> Commit for Transaction<'static, DB> {
+    async fn commit(self: Box<Self>) -> Result<(), ArticleError> {
+        Transaction::commit(*self)
+            .await
+            .map_err(ArticleError::Storage)
     }
 }
 
@@ -55,17 +71,19 @@ where
     for<'r> (Uuid,): sqlx::FromRow<'r, DB::Row>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    async fn insert(&self, a: &Article) -> Result<(), ArticleError> {
-        sqlx::query::<DB>("INSERT INTO articles (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+    async fn insert(&self, a: &Article) -> Result<Pending<()>, ArticleError> {
+        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
+        sqlx::query::<DB>("INSERT INTO articles (id, name, description, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(a.id)
             .bind(a.name.clone())
             .bind(a.description.clone())
             .bind(a.created_at)
             .bind(a.updated_at)
-            .execute(self.pool())
+            .bind(a.version)
+            .execute(&mut *tx)
             .await
             .map_err(storage(&a.name))?;
-        Ok(())
+        Ok(Pending::new((), tx))
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Article>, ArticleError> {
@@ -94,30 +112,43 @@ where
         Ok((rows.into_iter().map(article).collect(), total))
     }
 
-    async fn update(&self, a: &Article) -> Result<Option<Article>, ArticleError> {
+    async fn update(
+        &self,
+        id: Uuid,
+        input: &ArticleInput,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Pending<Article>>, ArticleError> {
+        // The version and the latest `updated_at` are taken from the row as this statement
+        // finds it, after any concurrent update of it committed: concurrent writes cannot
+        // reuse a version or move `updated_at` back. In SQLite timestamps are RFC 3339 text
+        // with a `+00:00` offset, which compares as the times do.
         let sql = format!(
-            "UPDATE articles SET name = $2, description = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+            "UPDATE articles SET name = $2, description = $3, \
+             updated_at = CASE WHEN updated_at > $4 THEN updated_at ELSE $4 END, \
+             version = version + 1 WHERE id = $1 RETURNING {COLUMNS}"
         );
+        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
         let row = sqlx::query_as::<DB, Row>(&sql)
-            .bind(a.id)
-            .bind(a.name.clone())
-            .bind(a.description.clone())
-            .bind(a.updated_at)
-            .fetch_optional(self.pool())
+            .bind(id)
+            .bind(input.name.clone())
+            .bind(input.description.clone())
+            .bind(at)
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(storage(&a.name))?;
-        Ok(row.map(article))
+            .map_err(storage(&input.name))?;
+        Ok(row.map(|row| Pending::new(article(row), tx)))
     }
 
-    async fn delete(&self, id: Uuid) -> Result<bool, ArticleError> {
-        // `RETURNING` rather than `rows_affected`, which sqlx has no backend-generic way to read.
-        let deleted =
-            sqlx::query_as::<DB, (Uuid,)>("DELETE FROM articles WHERE id = $1 RETURNING id")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(ArticleError::Storage)?;
-        Ok(deleted.is_some())
+    async fn delete(&self, id: Uuid) -> Result<Option<Pending<i64>>, ArticleError> {
+        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
+        let deleted = sqlx::query_as::<DB, (i64,)>(
+            "DELETE FROM articles WHERE id = $1 RETURNING version + 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(ArticleError::Storage)?;
+        Ok(deleted.map(|(version,)| Pending::new(version, tx)))
     }
 }
 
@@ -138,33 +169,52 @@ where
     usize: sqlx::ColumnIndex<DB::Row>,
 {
     async fn record(&self, event: &ArticleEvent) -> Result<(), ArticleError> {
-        // Counted once per (article, time): a redelivered event changes nothing.
-        let sql = "INSERT INTO article_activity (article_id, changes, last_event, last_at) VALUES ($1, 1, $2, $3) \
+        // Counted once per (article, version), in whatever order the events come: a
+        // redelivered event changes nothing, and an older one is counted but does not replace
+        // the last event.
+        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
+        let new = sqlx::query_as::<DB, (i64,)>(
+            "INSERT INTO article_changes (article_id, version) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING RETURNING version",
+        )
+        .bind(event.id())
+        .bind(event.version())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(ArticleError::Storage)?;
+        if new.is_none() {
+            return Ok(());
+        }
+        let sql = "INSERT INTO article_activity (article_id, changes, last_event, last_version) \
+                   VALUES ($1, 1, $2, $3) \
                    ON CONFLICT (article_id) DO UPDATE SET changes = article_activity.changes + 1, \
-                   last_event = excluded.last_event, last_at = excluded.last_at \
-                   WHERE article_activity.last_at < excluded.last_at";
+                   last_event = CASE WHEN excluded.last_version > article_activity.last_version \
+                   THEN excluded.last_event ELSE article_activity.last_event END, \
+                   last_version = CASE WHEN excluded.last_version > article_activity.last_version \
+                   THEN excluded.last_version ELSE article_activity.last_version END";
         sqlx::query::<DB>(sql)
             .bind(event.id())
             .bind(event.name().to_owned())
-            .bind(event.at().timestamp_micros())
-            .execute(self.pool())
+            .bind(event.version())
+            .execute(&mut *tx)
             .await
             .map_err(ArticleError::Storage)?;
-        Ok(())
+        tx.commit().await.map_err(ArticleError::Storage)
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Activity>, ArticleError> {
-        let row = sqlx::query_as::<DB, (i64, String)>(
-            "SELECT changes, last_event FROM article_activity WHERE article_id = $1",
+        let row = sqlx::query_as::<DB, (i64, String, i64)>(
+            "SELECT changes, last_event, last_version FROM article_activity WHERE article_id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
         .await
         .map_err(ArticleError::Storage)?;
-        Ok(row.map(|(changes, last_event)| Activity {
+        Ok(row.map(|(changes, last_event, last_version)| Activity {
             article_id: id,
             changes,
             last_event,
+            last_version,
         }))
     }
 
@@ -174,12 +224,15 @@ where
                    SELECT $1, (SELECT COUNT(*) FROM articles), \
                    (SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM article_activity) \
                    ON CONFLICT (taken_at) DO NOTHING";
+        // In a transaction, so that a run abandoned at its timeout (while the statement waits
+        // for a lock, say) stores nothing afterwards.
+        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
         sqlx::query::<DB>(sql)
             .bind(taken_at)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(ArticleError::Storage)?;
-        Ok(())
+        tx.commit().await.map_err(ArticleError::Storage)
     }
 
     async fn latest_summary(&self) -> Result<Option<Summary>, ArticleError> {

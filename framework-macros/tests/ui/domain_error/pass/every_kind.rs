@@ -38,6 +38,12 @@ pub enum PaymentError {
     #[error("j")]
     #[domain(internal)]
     Internal,
+    #[error("k")]
+    #[domain(unavailable)]
+    Unavailable,
+    #[error("l")]
+    #[domain(timeout)]
+    Timeout,
 }
 
 fn main() {
@@ -91,6 +97,16 @@ fn main() {
             PaymentError::Internal,
             ErrorKind::Internal,
             StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (
+            PaymentError::Unavailable,
+            ErrorKind::Unavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            PaymentError::Timeout,
+            ErrorKind::Timeout,
+            StatusCode::GATEWAY_TIMEOUT,
         ),
     ];
     for (error, kind, status) in cases {
