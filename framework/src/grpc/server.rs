@@ -101,7 +101,11 @@ impl GrpcServer {
         let names: Vec<&'static str> = services.iter().map(|s| s.service).collect();
         // The calls' drain starts once health said `NOT_SERVING` (right after `stop`).
         let (said, not_serving) = watch::channel(false);
-        tokio::spawn(follow_health(reporter, names, health, stop, said));
+        // The server starts once health has its first status (see `follow_health`).
+        let (health_set, starting) = tokio::sync::oneshot::channel();
+        tokio::spawn(follow_health(
+            reporter, names, health, health_set, stop, said,
+        ));
         let modules: Arc<HashMap<&str, &str>> = Arc::new(
             services
                 .iter()
@@ -141,6 +145,7 @@ impl GrpcServer {
         macro_rules! serve {
             ($builder:expr) => {
                 tokio::spawn(async move {
+                    let _ = starting.await;
                     let server = $builder
                         .layer(inner)
                         .layer(calls)
@@ -219,19 +224,24 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<St
 
 /// Keeps `grpc.health.v1.Health` in step with the app: `""` and every service are `SERVING`
 /// while the app is ready and every required unit is up; each unit (`database`, `redis`, ...)
-/// by its own name. When `stop` turns true all are `NOT_SERVING`, and then `said` is told,
+/// by its own name. `""` starts `NOT_SERVING` (tonic-health starts it `SERVING`), and then
+/// `started` is told. When `stop` turns true all are `NOT_SERVING`, and then `said` is told,
 /// so that `Watch` streams carry `NOT_SERVING` before shutdown ends them.
 async fn follow_health(
     reporter: HealthReporter,
     services: Vec<&'static str>,
     health: Health,
+    started: tokio::sync::oneshot::Sender<()>,
     mut stop: watch::Receiver<bool>,
     said: watch::Sender<bool>,
 ) {
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    let _ = started.send(());
     let mut statuses = Statuses {
         reporter,
-        // tonic-health starts `""` as `SERVING`.
-        set: HashMap::from([("", true)]),
+        set: HashMap::from([("", false)]),
     };
     let follow = async {
         let mut phase = health.subscribe();
