@@ -194,6 +194,7 @@ async fn shutdown_turns_health_off_and_drains_in_flight_calls() {
         .status();
     assert_eq!(status, ServingStatus::Serving);
 
+    // Serving by now (the checks above), so a watch starts with it.
     let mut watch = health.watch(check("")).await.unwrap().into_inner();
     let status = watch.message().await.unwrap().unwrap().status();
     assert_eq!(status, ServingStatus::Serving);

@@ -24,7 +24,7 @@ use super::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
 use crate::app::{Error, Result};
 use crate::config::CoreConfig;
 use crate::di::Container;
-use crate::health::{Health, Phase};
+use crate::health::{Health, Phase, Report};
 use crate::http::drain::Drain;
 use crate::http::panic_message;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
@@ -245,20 +245,19 @@ async fn follow_health(
     };
     let follow = async {
         let mut phase = health.subscribe();
+        let mut report = health.report().await;
         loop {
             phase.borrow_and_update();
-            let report = health.report().await;
-            let ready = health.phase() == Phase::Ready && report.serving();
-            for unit in &report.units {
-                statuses.set(unit.name, unit.status == "up").await;
-            }
-            for name in std::iter::once("").chain(services.iter().copied()) {
-                statuses.set(name, ready).await;
-            }
+            statuses.apply(&report, health.phase(), &services).await;
             tokio::select! {
                 _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
-                _ = phase.changed() => {}
+                _ = phase.changed() => {
+                    // A new phase shows at once, with the units as last checked.
+                    phase.borrow_and_update();
+                    statuses.apply(&report, health.phase(), &services).await;
+                }
             }
+            report = health.report().await;
         }
     };
     tokio::select! {
@@ -280,6 +279,17 @@ struct Statuses {
 }
 
 impl Statuses {
+    /// `""` and every service serve while the app is ready and every required unit is up.
+    async fn apply(&mut self, report: &Report, phase: Phase, services: &[&'static str]) {
+        let ready = phase == Phase::Ready && report.serving();
+        for unit in &report.units {
+            self.set(unit.name, unit.status == "up").await;
+        }
+        for name in std::iter::once("").chain(services.iter().copied()) {
+            self.set(name, ready).await;
+        }
+    }
+
     async fn set(&mut self, name: &'static str, serving: bool) {
         if self.set.insert(name, serving) == Some(serving) {
             return;
