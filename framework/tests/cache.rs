@@ -150,6 +150,7 @@ framework_test_support::on_backends!(Backend: memory, redis; [
     concurrent_misses_share_one_load,
     a_failed_load_is_returned_and_not_cached,
     an_invalidation_during_a_load_wins,
+    a_value_that_does_not_decode_is_replaced_by_the_next_load,
 ]);
 
 async fn values_are_stored_under_the_service_prefix(backend: Backend) {
@@ -281,6 +282,24 @@ async fn an_invalidation_during_a_load_wins(backend: Backend) {
         Some(fresh),
         "the next load is stored"
     );
+    app.shutdown().await.unwrap();
+}
+
+/// A value another version of the type wrote (it does not decode): a miss, replaced by what
+/// the next load stores.
+async fn a_value_that_does_not_decode_is_replaced_by_the_next_load(backend: Backend) {
+    let app = backend.start().await;
+    let catalog = catalog(&app);
+    let raw = backend.raw().await;
+    let key = format!("{}:item:4", backend.service);
+    raw.set(&key, br#"{"id":"four"}"#.to_vec(), TTL)
+        .await
+        .unwrap();
+    assert_eq!(catalog.cache.get::<Item>("item:4").await, None);
+    let loaded = catalog.item(4).await.unwrap();
+    assert_eq!(catalog.cache.get::<Item>("item:4").await, Some(loaded));
+    catalog.item(4).await.unwrap();
+    assert_eq!(catalog.loads(), 1, "stored by the load, then a hit");
     app.shutdown().await.unwrap();
 }
 

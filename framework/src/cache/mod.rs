@@ -68,26 +68,30 @@ impl Cache {
 
     /// The value under `key`; `None` when absent, expired, undecodable or unreachable.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.read(&self.key(key)).await
+        match self.lookup(&self.key(key)).await {
+            Lookup::Hit(value) => Some(value),
+            Lookup::Miss | Lookup::Stale => None,
+        }
     }
 
-    async fn read<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+    async fn lookup<T: DeserializeOwned>(&self, key: &str) -> Lookup<T> {
         let bytes = match self.store.get(key).await {
-            Ok(bytes) => bytes?,
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Lookup::Miss,
             Err(error) => {
                 tracing::warn!(key, %error, "cache read failed; treated as a miss");
-                return None;
+                return Lookup::Miss;
             }
         };
         if bytes.starts_with(FILL_MARK.as_bytes()) {
-            return None;
+            return Lookup::Miss;
         }
         match serde_json::from_slice(&bytes) {
-            Ok(value) => Some(value),
+            Ok(value) => Lookup::Hit(value),
             Err(error) => {
                 // Written by another version of the type, say: load it afresh.
                 tracing::warn!(key, %error, "cached value does not decode; treated as a miss");
-                None
+                Lookup::Stale
             }
         }
     }
@@ -112,8 +116,11 @@ impl Cache {
 
     /// Removes `key`. If the backend fails, the entry lives until its TTL ends.
     pub async fn delete(&self, key: &str) {
-        let key = self.key(key);
-        if let Err(error) = self.store.delete(&key).await {
+        self.remove(&self.key(key)).await;
+    }
+
+    async fn remove(&self, key: &str) {
+        if let Err(error) = self.store.delete(key).await {
             tracing::warn!(key, %error, "cache invalidation failed; the entry expires with its TTL");
         }
     }
@@ -134,8 +141,11 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let key = self.key(key);
-        if let Some(value) = self.read(&key).await {
-            return Ok(value);
+        match self.lookup(&key).await {
+            Lookup::Hit(value) => return Ok(value),
+            // Out of the way of this load's claim, which only an absent key takes.
+            Lookup::Stale => self.remove(&key).await,
+            Lookup::Miss => {}
         }
         let flight = self.flights.join(&key);
         let mut loaded = flight.lock().await;
@@ -170,6 +180,15 @@ impl Cache {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }
+}
+
+/// What a read found.
+enum Lookup<T> {
+    Hit(T),
+    /// Absent, expired, a fill in progress, or the backend unreachable.
+    Miss,
+    /// A value that does not decode (another version of the type wrote it).
+    Stale,
 }
 
 /// What a fill's claim holds in the store: not JSON, so no reader takes it for a value.
