@@ -109,10 +109,10 @@ impl ArticleService {
     }
 
     /// Commits `pending`, then hands `event` to this replica's watchers, drops the cached
-    /// article and publishes `event`. Shielded: a
-    /// request given up on before this point (timeout, client gone) leaves nothing, as its
-    /// transaction rolls back; from here on all three happen even if it is, so a committed
-    /// change is never left with a stale cache entry or without its event.
+    /// article and publishes `event`. Shielded: a request given up on before this point
+    /// (timeout, client gone) leaves nothing, as its transaction rolls back; from here on all
+    /// of it happens even if it is, so a committed change is never left with a stale cache
+    /// entry or without its event.
     ///
     /// A publish that fails is reported, not swallowed: the change is stored but nobody
     /// downstream hears of it (a transactional outbox would close that gap). One the broker
