@@ -31,6 +31,7 @@ async fn exercise(api: &Api) {
     request_id(api).await;
     compressed_bodies(api).await;
     made_up_methods(api).await;
+    schema_matches_validation(api).await;
     health(api).await;
 }
 
@@ -167,6 +168,63 @@ async fn validation(api: &Api) {
         .await;
     let body = problem(response, 400, "VALIDATION_FAILED").await;
     assert_eq!(body["errors"][0]["field"], "limit");
+}
+
+/// The OpenAPI document's `pattern` for the article's text is the framework's, and the
+/// server accepts exactly the names it matches: a client (or fuzzer) that follows the schema
+/// is never refused, one that breaks it always is. The inputs are the characters on which
+/// regular-expression dialects and Rust disagree about whitespace, blank text and NUL.
+async fn schema_matches_validation(api: &Api) {
+    let document = json(
+        api.send(Method::GET, "/openapi.json", None).await,
+        "application/json",
+    )
+    .await;
+    for (path, method) in [
+        ("/api/v1/articles", "post"),
+        ("/api/v1/articles/{id}", "put"),
+    ] {
+        let body = &document["paths"][path][method]["requestBody"]["content"]["application/json"];
+        for field in ["name", "description"] {
+            assert_eq!(
+                body["schema"]["properties"][field]["pattern"],
+                framework::validation::NON_BLANK_TEXT_PATTERN,
+                "{method} {path} {field}"
+            );
+        }
+    }
+    let pattern = regex::Regex::new(framework::validation::NON_BLANK_TEXT_PATTERN).unwrap();
+    for name in [
+        "Plain name",
+        "   ",
+        "\u{85}\u{85}\u{85}",
+        "\u{3000}\u{2028}\t",
+        "\u{1c}\u{1d}\u{1f}",
+        "\u{feff}\u{feff}\u{feff}",
+        " \u{180e} ",
+        "Nul\u{0}byte",
+        "\u{0}  ",
+    ] {
+        let response = api
+            .send(
+                Method::POST,
+                "/api/v1/articles",
+                Some(json!({ "name": name, "description": "fine text" })),
+            )
+            .await;
+        if pattern.is_match(name) {
+            assert_eq!(response.status(), 201, "{name:?}");
+            let article = json(response, "application/json").await;
+            let id = article["id"].as_str().expect("an id");
+            let gone = api
+                .send(Method::DELETE, &format!("/api/v1/articles/{id}"), None)
+                .await;
+            assert_eq!(gone.status(), 204, "{name:?}");
+        } else {
+            let body = problem(response, 400, "VALIDATION_FAILED").await;
+            assert_eq!(body["errors"][0]["field"], "name", "{name:?}");
+        }
+    }
 }
 
 async fn malformed_requests(api: &Api) {

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use framework::utoipa::{self, ToSchema};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 /// An article.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -23,17 +23,27 @@ pub struct Article {
 pub struct ArticleInput {
     #[validate(
         length(min = 3, max = 50),
-        custom(function = "not_blank"),
+        custom(function = "framework::validation::not_blank"),
         custom(function = "framework::validation::no_nul")
     )]
-    #[schema(min_length = 3, max_length = 50)]
+    // framework::validation::NON_BLANK_TEXT_PATTERN, which tests/articles.rs compares.
+    #[schema(
+        min_length = 3,
+        max_length = 50,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    )]
     pub name: String,
     #[validate(
         length(min = 5, max = 100),
-        custom(function = "not_blank"),
+        custom(function = "framework::validation::not_blank"),
         custom(function = "framework::validation::no_nul")
     )]
-    #[schema(min_length = 5, max_length = 100)]
+    // framework::validation::NON_BLANK_TEXT_PATTERN, which tests/articles.rs compares.
+    #[schema(
+        min_length = 5,
+        max_length = 100,
+        pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000][^\u0000]*$"
+    )]
     pub description: String,
 }
 
@@ -44,12 +54,4 @@ pub struct Page {
     pub total: i64,
     pub limit: u32,
     pub offset: u32,
-}
-
-fn not_blank(value: &str) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
-        Err(ValidationError::new("blank").with_message("must not be blank".into()))
-    } else {
-        Ok(())
-    }
 }
