@@ -1,5 +1,6 @@
-//! Startup cost for 1,000 routes across 200 modules: registry collection, graph validation,
-//! and building every component plus the router (and binding the port).
+//! Startup cost for 1,000 routes across 200 modules: collection (config, the core's records and
+//! every plugin's), the wiring check, and building every component plus the router (and
+//! binding the port).
 //!
 //! Run with `cargo bench -p framework --bench startup`.
 
@@ -9,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use framework::App;
 use framework::config::Settings;
-use framework::registry::Registry;
 
 include!(concat!(env!("OUT_DIR"), "/startup_modules.rs"));
 
@@ -36,16 +36,18 @@ async fn main() {
     let mut start = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
-        let registry = Registry::collect();
+        let app = App::from_settings(settings()).expect("config");
         collect.push(t.elapsed());
-        assert_eq!(registry.routes.len(), 1000);
 
         let t = Instant::now();
-        let graph = registry
-            .validate(&settings())
-            .expect("the generated wiring is valid");
+        app.check().expect("the generated wiring is valid");
         validate.push(t.elapsed());
-        drop(graph);
+        let routes = app
+            .wiring()
+            .lines()
+            .filter(|l| l.starts_with("  GET     /m"))
+            .count();
+        assert_eq!(routes, 1000, "every route registered");
 
         // What `serve` does before accepting: config, collection, validation, building the
         // 200 singletons, the router with its layers, and the bind.
@@ -60,7 +62,7 @@ async fn main() {
     }
     let (collect, validate, start) = (median(collect), median(validate), median(start));
     println!("startup, 200 modules / 1000 routes, median of {runs} runs:");
-    println!("  registry collection        {collect:>10.3?}");
+    println!("  collection (config, records) {collect:>10.3?}");
     println!("  graph validation           {validate:>10.3?}");
     println!("  full start (config, collection, validation, build, router, bind) {start:>10.3?}");
     if measuring {

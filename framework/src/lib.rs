@@ -28,6 +28,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod openapi;
+pub mod plugin;
 pub mod registry;
 pub mod telemetry;
 pub mod testing;
@@ -107,10 +108,11 @@ pub mod __private {
     }
 
     pub use crate::http::AppState;
+    pub use crate::http::RouteRecord;
     pub use crate::openapi;
     pub use crate::registry::{
         BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, MigrationsRecord,
-        ProviderKind, ProviderRecord, RouteRecord,
+        ProviderKind, ProviderRecord,
     };
 
     pub use crate::registry::BuildError;

@@ -46,12 +46,10 @@ impl App {
             }
             Command::Check => {
                 let graph = self.check()?;
-                println!(
-                    "wiring ok: {} component(s) to build, {} route(s), {} error code(s)",
-                    graph.order.len(),
-                    self.registry.routes.len(),
-                    self.registry.error_codes.len()
-                );
+                let mut found = vec![format!("{} component(s) to build", graph.order.len())];
+                found.extend(self.plugins.iter().filter_map(|l| l.plugin.summary()));
+                found.push(format!("{} error code(s)", self.registry.error_codes.len()));
+                println!("wiring ok: {}", found.join(", "));
                 Ok(())
             }
             Command::Wiring => {

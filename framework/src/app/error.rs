@@ -22,12 +22,15 @@ pub enum Error {
         /// Why.
         source: BuildError,
     },
-    /// The router rejected the routes.
-    #[error("cannot build the HTTP router: {0}")]
-    Router(String),
-    /// Consumers could not start (a missing topic, an unreachable broker).
-    #[error("Kafka: {0}{hint}", hint = kafka_hint(.0))]
-    Kafka(#[from] crate::kafka::KafkaError),
+    /// A plugin could not bind or start (a port in use, a missing topic, an unreachable
+    /// broker); the plugin's own error says which.
+    #[error("{source}")]
+    Plugin {
+        /// The plugin's name (`"http"`, `"kafka"`).
+        plugin: &'static str,
+        /// Why.
+        source: BuildError,
+    },
     /// A socket or other I/O failure.
     #[error("{context}: {source}")]
     Io {
@@ -39,15 +42,6 @@ pub enum Error {
     /// The command line is wrong.
     #[error("{0}")]
     Usage(String),
-}
-
-fn kafka_hint(error: &crate::kafka::KafkaError) -> &'static str {
-    match error {
-        crate::kafka::KafkaError::UnknownTopic(_) => {
-            " (create it, or set KAFKA_CREATE_TOPICS=true)"
-        }
-        _ => "",
-    }
 }
 
 /// `main` returning `framework::Result` prints `Error: {:?}`: make that the readable report.

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use error::{Error, Result};
 pub use listeners::Listeners;
@@ -19,14 +19,21 @@ pub use shield::shield;
 use crate::config::{CoreConfig, Settings};
 use crate::di::{Container, Graph, Key};
 use crate::health::{Health, Phase};
-use crate::http::{AppState, Switch};
+use crate::plugin::{Plugin, PluginRecord, Stage};
 use crate::registry::{BuildContext, ProviderKind, Registry, StopHook};
+
+/// One plugin of the app, created from its record.
+pub(crate) struct Loaded {
+    pub(crate) record: &'static PluginRecord,
+    pub(crate) plugin: Box<dyn Plugin>,
+}
 
 /// A service: `framework::App::from_env()?.run().await`.
 pub struct App {
     settings: Arc<Settings>,
     config: CoreConfig,
     registry: Registry,
+    plugins: Vec<Loaded>,
 }
 
 impl App {
@@ -39,10 +46,23 @@ impl App {
     /// An app over explicit settings (tests use this with overrides).
     pub fn from_settings(settings: Settings) -> Result<App> {
         let config = CoreConfig::load(&settings)?;
+        let mut records: Vec<&'static PluginRecord> =
+            inventory::iter::<PluginRecord>.into_iter().collect();
+        records.sort_by_key(|r| (r.order, r.name, r.location));
+        let plugins = records
+            .into_iter()
+            .map(|record| {
+                Ok(Loaded {
+                    record,
+                    plugin: (record.create)(&settings)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(App {
             settings: Arc::new(settings),
             config,
             registry: Registry::collect(),
+            plugins,
         })
     }
 
@@ -53,158 +73,92 @@ impl App {
 
     /// Validates the config sections and the whole wiring graph, without I/O.
     pub fn check(&self) -> Result<Graph> {
-        Ok(self.registry.validate(&self.settings)?)
+        Ok(self.registry.validate(&self.settings, &self.plugins)?)
     }
 
     /// Every module, binding, route and error code with file:line.
     pub fn wiring(&self) -> String {
-        crate::registry::listing(&self.registry, &self.settings, &self.config)
+        crate::registry::listing(&self.registry, &self.plugins, &self.settings, &self.config)
     }
 
-    /// Validates the wiring (no I/O), opens the ports (HTTP readiness answers 503 while
-    /// starting), builds every component in dependency order, then serves.
-    pub async fn start(self) -> Result<RunningApp> {
+    /// Validates the wiring (no I/O), lets every plugin bind (HTTP readiness answers 503
+    /// while starting), builds every component in dependency order, then starts the plugins.
+    pub async fn start(mut self) -> Result<RunningApp> {
         let graph = self.check()?;
         // Before anything is counted: what is recorded without a recorder is lost.
         crate::metrics::handle();
         // Before the deliveries are built: they get Sentry's layers only when it is on.
         let sentry = crate::telemetry::sentry::init(&self.config);
-        let health = Health::default();
-        let address = SocketAddr::new(self.config.http.host, self.config.http.port);
-        let (listener, http_addr) = bind(address, "HTTP", "HTTP_HOST/HTTP_PORT").await?;
-        tracing::info!(address = %http_addr, base_path = %self.config.http.base_path, "HTTP listening");
-        let grpc = crate::grpc::bind(&self.config, &self.registry.grpc_services).await?;
-        let mut listeners = Listeners::default();
-        listeners.insert("http", http_addr);
-        if let Some(grpc) = &grpc {
-            listeners.insert("grpc", grpc.addr);
-        }
-
-        let switch = Switch::new(&self.config.http, health.clone());
-        let (stop, stopped) = watch::channel(false);
-        let server =
-            crate::http::serve(listener, switch.clone(), &self.config.http, stopped.clone());
-        let running = RunningApp {
-            http_addr,
-            grpc_addr: grpc.as_ref().map(|g| g.addr),
-            health: health.clone(),
-            stop,
-            server,
-            grpc: None,
-            consumers: Vec::new(),
-            jobs: Vec::new(),
+        let mut running = RunningApp {
+            settings: self.settings.clone(),
+            listeners: Listeners::default(),
+            health: Health::default(),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            plugins: Vec::new(),
             container: None,
             stop_hooks: Vec::new(),
             delay: self.config.shutdown_delay(),
             deadline: self.config.shutdown_timeout(),
             sentry,
         };
-        match self
-            .build_deliveries(&graph, health, listeners, grpc, stopped)
-            .await
-        {
-            Ok(deliveries) => {
-                switch.set(deliveries.router);
+        let plugins = std::mem::take(&mut self.plugins);
+        match self.start_plugins(&graph, plugins, &mut running).await {
+            Ok(()) => {
                 running.health.set_phase(Phase::Ready);
-                Ok(RunningApp {
-                    grpc: deliveries.grpc,
-                    consumers: deliveries.consumers,
-                    jobs: deliveries.jobs,
-                    container: Some(deliveries.container),
-                    stop_hooks: deliveries.stop_hooks,
-                    ..running
-                })
+                Ok(running)
             }
             Err(error) => {
                 // Close the ports again before reporting; nothing to drain, so no delay.
-                let running = RunningApp {
-                    delay: Duration::ZERO,
-                    ..running
-                };
+                running.delay = Duration::ZERO;
                 running.shutdown().await?;
                 Err(error)
             }
         }
     }
 
-    /// Builds the components, the router over them, and starts the gRPC server.
-    async fn build_deliveries(
+    /// Prepares every plugin, builds the components, then starts every plugin; what was
+    /// prepared or built so far is in `running`, for the shutdown after a failure.
+    async fn start_plugins(
         &self,
         graph: &Graph,
-        health: Health,
-        listeners: Listeners,
-        grpc: Option<crate::grpc::GrpcServer>,
-        stopped: watch::Receiver<bool>,
-    ) -> Result<Deliveries> {
+        plugins: Vec<Loaded>,
+        running: &mut RunningApp,
+    ) -> Result<()> {
+        for mut loaded in plugins {
+            let prepared = loaded.plugin.prepare(&mut running.stage(None)).await;
+            running.plugins.push(loaded);
+            prepared.map_err(|source| Error::Plugin {
+                plugin: running.plugins.last().map_or("?", |l| l.record.name),
+                source,
+            })?;
+        }
         let (container, stop_hooks) = self
             .build(
                 graph,
-                health.clone(),
-                listeners,
+                running.health.clone(),
+                running.listeners.clone(),
                 self.config.database_migrate,
             )
             .await?
             .finish();
         let container = Arc::new(container);
-        let grpc = match grpc {
-            Some(server) => {
-                let started = server.serve(
-                    &self.registry.grpc_services,
-                    &self.registry.descriptor_sets,
-                    &container,
-                    &self.config,
-                    health.clone(),
-                    stopped.clone(),
-                );
-                match started {
-                    Ok(handle) => Some(handle),
-                    Err(error) => {
-                        run_stop_hooks(stop_hooks).await;
-                        return Err(error);
-                    }
-                }
-            }
-            None => None,
-        };
-        let (consumers, _) = self.registry.resolve_consumers(&self.settings);
-        let create_topics = self.config.kafka_create_topics;
-        let consumers =
-            match crate::kafka::start_consumers(&consumers, &container, create_topics, &stopped)
-                .await
-            {
-                Ok(handles) => handles,
-                Err(error) => {
-                    run_stop_hooks(stop_hooks).await;
-                    return Err(error.into());
-                }
-            };
-        let (jobs, _) = self.registry.resolve_jobs(&self.settings);
-        let jobs = crate::cron::start_jobs(jobs, &container, &stopped);
-        let state = AppState {
-            container: container.clone(),
-        };
-        // The wiring check rejects the route clashes axum panics on; any other router panic
-        // still becomes a startup error rather than a crash.
-        let routes = &self.registry.routes;
-        let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::http::router(routes, &self.config, state, health)
-        }));
-        match router {
-            Ok(router) => Ok(Deliveries {
-                container,
-                router,
-                grpc,
-                consumers,
-                jobs,
-                stop_hooks,
-            }),
-            Err(panic) => {
-                run_stop_hooks(stop_hooks).await;
-                Err(Error::Router(
-                    crate::http::panic_message(&*panic).to_owned(),
-                ))
+        running.container = Some(container.clone());
+        running.stop_hooks = stop_hooks;
+        let mut plugins = std::mem::take(&mut running.plugins);
+        let mut started = Ok(());
+        for loaded in &mut plugins {
+            let mut stage = running.stage(Some(&container));
+            if let Err(source) = loaded.plugin.start(&mut stage).await {
+                started = Err(Error::Plugin {
+                    plugin: loaded.record.name,
+                    source,
+                });
+                break;
             }
         }
+        running.plugins = plugins;
+        started
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -288,26 +242,14 @@ fn is_pool(provides: fn() -> Vec<Key>) -> bool {
     provides().iter().any(|k| pools.contains(k))
 }
 
-/// What `start` built and serves.
-struct Deliveries {
-    container: Arc<Container>,
-    router: axum::Router,
-    grpc: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
-    consumers: Vec<JoinHandle<Result<(), crate::kafka::KafkaError>>>,
-    jobs: Vec<JoinHandle<Result<(), std::convert::Infallible>>>,
-    stop_hooks: Vec<StopHook>,
-}
-
 /// A started app.
 pub struct RunningApp {
-    http_addr: SocketAddr,
-    grpc_addr: Option<SocketAddr>,
+    settings: Arc<Settings>,
+    listeners: Listeners,
     health: Health,
-    stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
-    grpc: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
-    consumers: Vec<JoinHandle<Result<(), crate::kafka::KafkaError>>>,
-    jobs: Vec<JoinHandle<Result<(), std::convert::Infallible>>>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    plugins: Vec<Loaded>,
     container: Option<Arc<Container>>,
     stop_hooks: Vec<StopHook>,
     delay: Duration,
@@ -316,14 +258,32 @@ pub struct RunningApp {
 }
 
 impl RunningApp {
+    fn stage<'a>(&'a mut self, container: Option<&'a Arc<Container>>) -> Stage<'a> {
+        Stage {
+            settings: &self.settings,
+            health: &self.health,
+            listeners: &mut self.listeners,
+            container,
+            shutdown: &self.shutdown,
+            tracker: &self.tracker,
+        }
+    }
+
     /// The bound HTTP address (useful with `HTTP_PORT=0`).
     pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
+        self.listeners
+            .get("http")
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// The bound gRPC address, when the program has a `#[grpc_service]`.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.grpc_addr
+        self.listeners.get("grpc")
+    }
+
+    /// The address the listener `name` is bound to, as [`Listeners::get`].
+    pub fn listener(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners.get(name)
     }
 
     /// The singleton component of type `T`, if the app built one.
@@ -337,37 +297,36 @@ impl RunningApp {
     }
 
     /// Readiness goes false (and stays so, still serving, for `SHUTDOWN_DELAY_SECS`), the
-    /// listener closes, in-flight requests drain, then components stop, all within
-    /// `SHUTDOWN_TIMEOUT_SECS`.
-    pub async fn shutdown(self) -> Result<()> {
+    /// plugins stop taking work and drain what is in progress, then components stop, all
+    /// within `SHUTDOWN_TIMEOUT_SECS`.
+    pub async fn shutdown(mut self) -> Result<()> {
         let started = Instant::now();
         self.health.set_phase(Phase::ShuttingDown);
         tokio::time::sleep(self.delay).await;
-        let _ = self.stop.send(true);
-        // HTTP and gRPC drain side by side, under the one deadline.
-        let grpc = async {
-            if let Some(grpc) = self.grpc {
-                drain("gRPC", grpc, self.deadline).await;
+        self.shutdown.cancel();
+        // Every plugin drains side by side (HTTP and gRPC finish their calls, consumers the
+        // records in hand, jobs their runs), under the one deadline.
+        let deadline = self.deadline;
+        let drains = self.plugins.iter_mut().map(|loaded| {
+            let name = loaded.record.name;
+            async move {
+                if tokio::time::timeout(deadline, loaded.plugin.drain())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(?deadline, "{name} did not drain before the deadline");
+                }
             }
-        };
-        // Consumers stop fetching, finish the message in hand, and commit.
-        let consumers = async {
-            for consumer in self.consumers {
-                drain("Kafka consumer", consumer, self.deadline).await;
-            }
-        };
-        // Jobs stop scheduling and their runs in progress finish.
-        let jobs = async {
-            for job in self.jobs {
-                drain("job scheduler", job, self.deadline).await;
-            }
-        };
-        tokio::join!(
-            drain("HTTP", self.server, self.deadline),
-            grpc,
-            consumers,
-            jobs
-        );
+        });
+        futures_util::future::join_all(drains).await;
+        self.tracker.close();
+        let remaining = self.deadline.saturating_sub(started.elapsed());
+        if tokio::time::timeout(remaining, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("tasks did not finish before the deadline");
+        }
         // Work whose caller stopped waiting (a timed-out request's commit and publish) ends
         // before the pools and the producer it uses stop.
         let remaining = self.deadline.saturating_sub(started.elapsed());
@@ -391,7 +350,7 @@ impl RunningApp {
 }
 
 /// Binds `address`; errors name the keys that set it.
-pub(crate) async fn bind(
+pub async fn bind(
     address: SocketAddr,
     what: &str,
     keys: &str,
@@ -406,17 +365,16 @@ pub(crate) async fn bind(
     Ok((listener, bound))
 }
 
-/// Waits for a server task to finish its in-flight work, at most `deadline`.
-async fn drain<E: std::fmt::Display>(
+/// Waits for a server task to finish its in-flight work, logging how it ended; the app's
+/// deadline bounds the wait.
+pub async fn drained<E: std::fmt::Display>(
     name: &str,
-    server: JoinHandle<Result<(), E>>,
-    deadline: Duration,
+    server: tokio::task::JoinHandle<Result<(), E>>,
 ) {
-    match tokio::time::timeout(deadline, server).await {
-        Ok(Ok(Ok(()))) => tracing::info!("{name} drained"),
-        Ok(Ok(Err(error))) => tracing::error!(%error, "{name} server failed"),
-        Ok(Err(join)) => tracing::error!(error = %join, "{name} server task failed"),
-        Err(_) => tracing::warn!(?deadline, "{name} did not drain before the deadline"),
+    match server.await {
+        Ok(Ok(())) => tracing::info!("{name} drained"),
+        Ok(Err(error)) => tracing::error!(%error, "{name} server failed"),
+        Err(join) => tracing::error!(error = %join, "{name} server task failed"),
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
-use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use super::{JobContext, Overlap, Resolved};
 use crate::cache::Cache;
@@ -23,12 +23,12 @@ const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How long a claimed tick stays claimed: longer than any clock skew between replicas.
 const TICK_TTL: Duration = Duration::from_secs(300);
 
-/// Starts one scheduler task per job; each stops scheduling when `stop` turns true and ends
+/// Starts one scheduler task per job; each stops scheduling when `stop` is cancelled and ends
 /// once its runs in progress have finished.
 pub(crate) fn start_jobs(
     jobs: Vec<Resolved>,
     container: &Arc<Container>,
-    stop: &watch::Receiver<bool>,
+    stop: &CancellationToken,
 ) -> Vec<JoinHandle<Result<(), Infallible>>> {
     // One owner token per app: it tells this replica's leases from the others'.
     let owner: Arc<str> = uuid::Uuid::new_v4().to_string().into();
@@ -57,11 +57,6 @@ pub(crate) fn start_jobs(
         .collect()
 }
 
-/// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await.map(drop);
-}
-
 struct Scheduler {
     job: Resolved,
     container: Arc<Container>,
@@ -71,7 +66,7 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), Infallible> {
+    async fn run(self, stop: CancellationToken) -> Result<(), Infallible> {
         let this = Arc::new(self);
         let mut runs = JoinSet::new();
         // Strictly after the last tick: waking a hair early by the wall clock must not run a
@@ -82,7 +77,7 @@ impl Scheduler {
             let wait = (tick - Utc::now()).to_std().unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = stopped(&mut stop) => break,
+                () = stop.cancelled() => break,
             }
             while runs.try_join_next().is_some() {}
             if let Some(claimed) = this.clone().start(tick).await {

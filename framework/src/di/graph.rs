@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Dependency, Key};
 use crate::config::Settings;
+use crate::plugin::Root;
 use crate::registry::{Candidate, Needer};
 use crate::registry::{Location, ProviderKind, ProviderRecord, Registry, WiringError};
 
@@ -19,50 +20,19 @@ impl Graph {
     pub(crate) fn validate(
         registry: &Registry,
         settings: &Settings,
+        roots: &[Root],
         errors: &mut Vec<WiringError>,
     ) -> Graph {
         let mut walk = Walk::new(registry, settings, errors);
-        // The roots: every active module (always built) and every route (always served).
+        // The roots: every active module (always built), then what the plugins serve
+        // (routes, services, consumers, jobs), each of which needs its dependencies built.
         for provider in &registry.providers {
             if provider.kind == ProviderKind::Module && provider.is_active(settings) {
                 walk.visit(provider, &mut Vec::new());
             }
         }
-        for route in &registry.routes {
-            let needer = Needer {
-                description: format!("an `Inject<..>` argument of handler `{}`", route.handler),
-                location: route.location,
-            };
-            let label = format!("{} {} ({})", route.method, route.path, route.location);
-            walk.root(label, &needer, (route.dependencies)());
-        }
-        for consumer in &registry.consumers {
-            let mut dependencies = (consumer.dependencies)();
-            dependencies.push(Dependency::Component(
-                Key::of::<dyn crate::kafka::Transport>(),
-            ));
-            walk.handler_root(
-                "consumer",
-                consumer.handler,
-                consumer.location,
-                dependencies,
-            );
-        }
-        for job in &registry.jobs {
-            let mut dependencies = (job.dependencies)();
-            if job.singleton {
-                // Its leases live in the cache's store.
-                dependencies.push(Dependency::Component(Key::of::<crate::cache::Cache>()));
-            }
-            walk.handler_root("job", job.handler, job.location, dependencies);
-        }
-        for service in &registry.grpc_services {
-            let needer = Needer {
-                description: format!("`#[grpc_service]` {}", service.service),
-                location: service.location,
-            };
-            let label = format!("gRPC {} ({})", service.service, service.location);
-            walk.root(label, &needer, (service.dependencies)());
+        for root in roots {
+            walk.root(root.label.clone(), &root.needer, root.dependencies.clone());
         }
         Graph {
             order: walk.order,
@@ -117,26 +87,6 @@ impl<'a> Walk<'a> {
             reported: HashSet::new(),
             errors,
         }
-    }
-
-    /// A delivery (route, gRPC service, ...) that needs components but is not one.
-    /// A consumer's or a job's dependencies: `kind` says which in messages.
-    fn handler_root(
-        &mut self,
-        kind: &str,
-        handler: &'static str,
-        location: Location,
-        dependencies: Vec<Dependency>,
-    ) {
-        let needer = Needer {
-            description: format!("{kind} `{handler}`"),
-            location,
-        };
-        self.root(
-            format!("{kind} {handler} ({location})"),
-            &needer,
-            dependencies,
-        );
     }
 
     fn root(&mut self, label: String, needer: &Needer, dependencies: Vec<Dependency>) {

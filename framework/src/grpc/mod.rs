@@ -2,12 +2,12 @@
 //! the standard health service and, when `GRPC_REFLECTION=true`, server reflection.
 
 mod call;
+mod plugin;
 mod server;
 mod status;
 
 use tonic::service::RoutesBuilder;
 
-pub(crate) use server::{GrpcServer, bind};
 pub use status::{invalid_argument, status_from_domain_error, validate};
 
 use crate::di::{Container, Dependency, ResolveError};

@@ -10,8 +10,8 @@ use std::time::Duration;
 use axum::http::{HeaderValue, Request, Response, StatusCode as HttpStatus};
 use sentry::integrations::tower::{SentryHttpLayer, SentryLayer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -58,7 +58,7 @@ pub(crate) async fn bind(
 }
 
 impl GrpcServer {
-    /// Serves every service until `stop` turns true, then drains in-flight calls (streams
+    /// Serves every service until `stop` is cancelled, then drains in-flight calls (streams
     /// end with `UNAVAILABLE`).
     pub(crate) fn serve(
         self,
@@ -67,7 +67,7 @@ impl GrpcServer {
         container: &Container,
         config: &CoreConfig,
         health: Health,
-        stop: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) -> Result<JoinHandle<Result<(), tonic::transport::Error>>> {
         let options = MountOptions {
             max_message_bytes: config.grpc_max_message_bytes,
@@ -100,7 +100,8 @@ impl GrpcServer {
         }
         let names: Vec<&'static str> = services.iter().map(|s| s.service).collect();
         // The calls' drain starts once health said `NOT_SERVING` (right after `stop`).
-        let (said, not_serving) = watch::channel(false);
+        let not_serving = CancellationToken::new();
+        let said = not_serving.clone();
         // The server starts once health has its first status (see `follow_health`).
         let (health_set, starting) = tokio::sync::oneshot::channel();
         tokio::spawn(follow_health(
@@ -225,15 +226,15 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<St
 /// Keeps `grpc.health.v1.Health` in step with the app: `""` and every service are `SERVING`
 /// while the app is ready and every required unit is up; each unit (`database`, `redis`, ...)
 /// by its own name. `""` starts `NOT_SERVING` (tonic-health starts it `SERVING`), and then
-/// `started` is told. When `stop` turns true all are `NOT_SERVING`, and then `said` is told,
+/// `started` is told. When `stop` is cancelled all are `NOT_SERVING`, and then `said` is told,
 /// so that `Watch` streams carry `NOT_SERVING` before shutdown ends them.
 async fn follow_health(
     reporter: HealthReporter,
     services: Vec<&'static str>,
     health: Health,
     started: tokio::sync::oneshot::Sender<()>,
-    mut stop: watch::Receiver<bool>,
-    said: watch::Sender<bool>,
+    stop: CancellationToken,
+    said: CancellationToken,
 ) {
     reporter
         .set_service_status("", ServingStatus::NotServing)
@@ -262,12 +263,12 @@ async fn follow_health(
     };
     tokio::select! {
         () = follow => {}
-        _ = stop.wait_for(|stop| *stop) => {}
+        () = stop.cancelled() => {}
     }
     for name in std::iter::once("").chain(services.iter().copied()) {
         statuses.set(name, false).await;
     }
-    let _ = said.send(true);
+    said.cancel();
 }
 
 /// The statuses health reports, each set only when it changes: tonic-health sends every

@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
@@ -37,18 +36,10 @@ pub(crate) struct Drain {
 }
 
 impl Drain {
-    /// Shutdown starts when `stop` turns true (or its sender is gone).
-    pub(crate) fn new(mut stop: watch::Receiver<bool>) -> Drain {
-        let token = CancellationToken::new();
-        tokio::spawn({
-            let token = token.clone();
-            async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-                token.cancel();
-            }
-        });
+    /// Shutdown starts when `stop` is cancelled.
+    pub(crate) fn new(stop: CancellationToken) -> Drain {
         Drain {
-            stop: token,
+            stop,
             calls: TaskTracker::new(),
         }
     }
@@ -241,9 +232,9 @@ mod tests {
         }
     }
 
-    fn drain() -> (watch::Sender<bool>, Drain) {
-        let (stop, stopped) = watch::channel(false);
-        (stop, Drain::new(stopped))
+    fn drain() -> (CancellationToken, Drain) {
+        let stop = CancellationToken::new();
+        (stop.clone(), Drain::new(stop))
     }
 
     /// One frame now, then nothing (a stream waiting for its next event).
@@ -258,7 +249,7 @@ mod tests {
     #[tokio::test]
     async fn a_ready_body_is_sent_in_full_after_shutdown_started() {
         let (stop, drain) = drain();
-        stop.send(true).unwrap();
+        stop.cancel();
         let body = DrainBody::new(
             http_body_util::Full::new(Bytes::from("whole")),
             Fail,
@@ -279,7 +270,7 @@ mod tests {
         let cut = tokio::spawn(async move { body.frame().await.map(|r| r.map(drop)) });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!cut.is_finished(), "nothing cuts it before shutdown");
-        stop.send(true).unwrap();
+        stop.cancel();
         let error = cut.await.unwrap().unwrap().unwrap_err();
         assert_eq!(error.to_string(), "Shutdown");
         // Its call was counted until the body went away.
@@ -304,7 +295,7 @@ mod tests {
     async fn idle_waits_for_calls_in_flight() {
         let (stop, drain) = drain();
         let call = drain.call();
-        stop.send(true).unwrap();
+        stop.cancel();
         let idle = tokio::spawn({
             let drain = drain.clone();
             async move { drain.idle().await }

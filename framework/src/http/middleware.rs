@@ -15,11 +15,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::RouteRecord;
 use super::problem_layer::render_problems;
 use crate::config::HttpConfig;
 use crate::error::Problem;
 use crate::metrics::http_method;
-use crate::registry::RouteRecord;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};

@@ -4,6 +4,7 @@
 mod decompression;
 pub(crate) mod drain;
 mod middleware;
+mod plugin;
 mod problem_layer;
 mod serve;
 mod switch;
@@ -24,11 +25,31 @@ pub(crate) use switch::Switch;
 pub use valid::Valid;
 
 use crate::config::CoreConfig;
-use crate::di::Container;
+use crate::di::{Container, Dependency};
 use crate::error::Problem;
 use crate::health::Health;
-use crate::registry::RouteRecord;
+use crate::registry::Location;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
+
+/// A `#[http_route]` handler.
+pub struct RouteRecord {
+    /// `GET`, `POST`, ...
+    pub method: &'static str,
+    /// The path under `HTTP_BASE_PATH`, axum syntax (`/articles/{id}`).
+    pub path: &'static str,
+    /// The handler function's path.
+    pub handler: &'static str,
+    /// Builds the axum method router for the handler.
+    pub mount: fn() -> MethodRouter<AppState>,
+    /// The `Inject<T>` arguments of the handler.
+    pub dependencies: fn() -> Vec<Dependency>,
+    /// What its arguments and return type add to the OpenAPI document.
+    pub openapi: fn(&mut crate::openapi::Operation),
+    /// Where it was declared.
+    pub location: Location,
+}
+
+inventory::collect!(RouteRecord);
 
 /// The router state: the built components, for `Inject<T>`.
 #[derive(Clone)]

@@ -25,8 +25,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use pin_project_lite::pin_project;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tower::Service;
@@ -40,12 +40,12 @@ use crate::error::Problem;
 /// The response body: the router's, ending when shutdown cuts it.
 type ServedBody = DrainBody<Body, Abort>;
 
-/// Serves `switch` on `listener` until `stop` turns true, then drains.
+/// Serves `switch` on `listener` until `stop` is cancelled, then drains.
 pub(crate) fn serve(
     listener: TcpListener,
     switch: Switch,
     config: &HttpConfig,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> JoinHandle<io::Result<()>> {
     let drain = Drain::new(stop);
     let mut builder = hyper::server::conn::http1::Builder::new();

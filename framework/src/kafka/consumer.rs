@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use futures_util::FutureExt;
 
@@ -121,7 +122,7 @@ const RESTART_RESET: Duration = Duration::from_secs(60);
 /// The longest wait between two tries of a dead-letter write.
 const DEAD_LETTER_MAX_DELAY: Duration = Duration::from_secs(30);
 
-/// Starts the consumer; it stops fetching when `stop` turns true, finishes the message in
+/// Starts the consumer; it stops fetching when `stop` is cancelled, finishes the message in
 /// hand on each partition, commits, and ends. A member that fails (a panic outside a
 /// handler, a fatal client error) is shown in `status` and started again after a growing
 /// delay, from the committed positions: nothing is skipped.
@@ -130,7 +131,7 @@ pub(crate) fn spawn(
     transport: Arc<dyn Transport>,
     container: Arc<Container>,
     status: Arc<KafkaStatus>,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> Result<JoinHandle<Result<(), KafkaError>>, KafkaError> {
     // The first member joins here: a consumer that cannot subscribe fails the startup.
     let subscription =
@@ -154,7 +155,7 @@ struct Supervisor {
     transport: Arc<dyn Transport>,
     container: Arc<Container>,
     status: Arc<KafkaStatus>,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
     counts: Counts,
     /// The key of this consumer's problems in `status`.
     source: String,
@@ -186,7 +187,7 @@ impl Supervisor {
                 ),
                 Err(join) => join.to_string(),
             };
-            if *self.stop.borrow() {
+            if self.stop.is_cancelled() {
                 return Ok(());
             }
             if started.elapsed() >= RESTART_RESET {
@@ -237,18 +238,11 @@ impl Supervisor {
 }
 
 /// Sleeps `delay`; `true` if shutdown began meanwhile.
-async fn sleep_or_stop(stop: &watch::Receiver<bool>, delay: Duration) -> bool {
-    let mut stop = stop.clone();
+async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> bool {
     tokio::select! {
         () = tokio::time::sleep(delay) => false,
-        () = stopped(&mut stop) => true,
+        () = stop.cancelled() => true,
     }
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not `Send`: drop it here, not across an await.
-    let _ = stop.wait_for(|stop| *stop).await.map(drop);
 }
 
 /// One partition's worker, as the fetch loop sees it.
@@ -296,11 +290,11 @@ impl Fetcher {
     /// Runs until shutdown (`Ok`) or until the member fails (`Err`): a partition's worker
     /// panicked, or the client failed for good.
     async fn run(mut self) -> Result<(), KafkaError> {
-        let mut fetching = self.worker.stop.clone();
+        let fetching = self.worker.stop.clone();
         let mut failure = loop {
             let fetched = tokio::select! {
                 biased;
-                () = stopped(&mut fetching) => break None,
+                () = fetching.cancelled() => break None,
                 Some(partition) = self.readiness.recv() => {
                     self.resume(partition);
                     continue;
@@ -382,7 +376,7 @@ impl Fetcher {
                 Err(mpsc::error::TrySendError::Closed(_)) => continue,
                 Err(mpsc::error::TrySendError::Full(records)) => records,
             };
-            let mut stop = self.worker.stop.clone();
+            let stop = self.worker.stop.clone();
             tokio::select! {
                 room = lane.queue.reserve() => {
                     if let Ok(room) = room {
@@ -402,7 +396,7 @@ impl Fetcher {
                     let _ = self.worker.ready.send(partition);
                 }
                 // Not handled, not committed: delivered again.
-                () = stopped(&mut stop) => return,
+                () = stop.cancelled() => return,
             }
         }
     }
@@ -498,7 +492,7 @@ struct Worker {
     status: Arc<KafkaStatus>,
     permits: Arc<Semaphore>,
     committer: Arc<dyn Committer>,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
     lane: Arc<LaneState>,
     /// Tells the fetch loop this paused partition has room again.
     ready: mpsc::UnboundedSender<i32>,
@@ -570,7 +564,7 @@ impl Worker {
         let mut committed_at = Instant::now();
         let mut completed = true;
         for message in records {
-            if self.lane.revoked.load(Ordering::Relaxed) || *self.stop.borrow() {
+            if self.lane.revoked.load(Ordering::Relaxed) || self.stop.is_cancelled() {
                 // Not handled, not committed: delivered again, here or to the new owner.
                 completed = false;
                 break;
@@ -660,11 +654,11 @@ impl Worker {
         if self.lane.revoked.load(Ordering::SeqCst) {
             return true;
         }
-        let mut stop = self.stop.clone();
+        let stop = self.stop.clone();
         tokio::select! {
             () = tokio::time::sleep(delay) => false,
             () = released => true,
-            () = stopped(&mut stop) => true,
+            () = stop.cancelled() => true,
         }
     }
 

@@ -7,14 +7,15 @@ mod consumer;
 mod extract;
 mod memory;
 mod message;
+mod plugin;
 mod producer;
 mod status;
 mod transport;
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 pub use crate::error::Failure;
 pub use broker::Broker;
@@ -109,7 +110,7 @@ pub(crate) async fn start_consumers(
     consumers: &[Resolved],
     container: &Arc<Container>,
     create_topics: bool,
-    stop: &watch::Receiver<bool>,
+    stop: &CancellationToken,
 ) -> Result<Vec<JoinHandle<Result<(), KafkaError>>>, KafkaError> {
     if consumers.is_empty() {
         return Ok(Vec::new());

@@ -18,7 +18,7 @@ use utoipa::openapi::{
 use super::Operation;
 use crate::config::CoreConfig;
 use crate::error::PROBLEM_JSON;
-use crate::registry::RouteRecord;
+use crate::http::RouteRecord;
 
 /// `GET /openapi.json`, the document of `routes`, built once.
 pub(crate) fn router<S: Clone + Send + Sync + 'static>(

@@ -3,16 +3,24 @@
 use std::fmt::Write;
 
 use super::{ProviderKind, ProviderRecord, Registry};
+use crate::app::Loaded;
 use crate::config::redact_url;
 use crate::config::{CoreConfig, Settings};
 use crate::di::{Dependency, Key, short_type_name};
+use crate::plugin::{ERROR_CODES_ORDER, Wiring};
 
 /// Every module, binding, route and error code with file:line, as the current config wires it.
-pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreConfig) -> String {
-    let graph = registry.validate(settings).ok();
+pub(crate) fn listing(
+    registry: &Registry,
+    plugins: &[Loaded],
+    settings: &Settings,
+    config: &CoreConfig,
+) -> String {
+    let graph = registry.validate(settings, plugins).ok();
+    let bound = |key: &Key| graph.as_ref()?.bindings.get(key).map(|p| p.short_name());
     let bound_to = |key: &Key| -> String {
-        match graph.as_ref().and_then(|g| g.bindings.get(key)) {
-            Some(provider) => format!(" <- {}", provider.short_name()),
+        match bound(key) {
+            Some(provider) => format!(" <- {provider}"),
             None => " <- (unbound)".into(),
         }
     };
@@ -68,78 +76,31 @@ pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreCon
         }
     }
 
-    let _ = writeln!(out, "\nroutes (under {:?}):", config.http.base_path);
-    for route in &registry.routes {
-        let _ = writeln!(
-            out,
-            "  {:<7} {:<28} {}  {}",
-            route.method, route.path, route.handler, route.location
-        );
-    }
-    if !registry.grpc_services.is_empty() {
-        let reflection = if config.grpc_reflection { "on" } else { "off" };
-        let _ = writeln!(
-            out,
-            "\ngRPC services (on {}:{}, reflection {reflection}):",
-            config.grpc_host, config.grpc_port
-        );
-        for service in &registry.grpc_services {
-            let _ = writeln!(
-                out,
-                "  {} <- {}  {}",
-                service.service, service.implementation, service.location
-            );
-            for method in service.methods {
-                let _ = writeln!(out, "    {method}");
-            }
-        }
-    }
-    if !registry.consumers.is_empty() {
-        let _ = writeln!(out, "\nKafka consumers:");
-        for consumer in registry.resolve_consumers(settings).0 {
-            let record = consumer.record;
-            let _ = writeln!(
-                out,
-                "  {} in group {} -> {}  {}\n    concurrency {}, retries {} (backoff from {} ms), dead letters to {}",
-                consumer.topic,
-                consumer.group,
-                record.handler,
-                record.location,
-                record.concurrency,
-                record.retries,
-                record.backoff_ms,
-                consumer.dead_letter
-            );
-        }
-    }
-    if !registry.jobs.is_empty() {
-        let _ = writeln!(out, "\njobs:");
-        for job in registry.resolve_jobs(settings).0 {
-            let record = job.record;
-            let next = job
-                .next_run()
-                .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
-            let overlap = match record.overlap {
-                crate::cron::Overlap::Skip => "skip",
-                crate::cron::Overlap::Allow => "allow",
+    let describe = |plugins: &mut dyn Iterator<Item = &Loaded>, out: &mut String| {
+        for loaded in plugins {
+            let mut wiring = Wiring {
+                out: &mut *out,
+                settings,
+                bound: &bound,
             };
-            let timeout = record
-                .timeout_secs
-                .map_or_else(|| "none".to_owned(), |s| format!("{s} s"));
-            let _ = writeln!(
-                out,
-                "  \"{}\" -> {}  {}\n    next run {next}, singleton {}, overlap {overlap}, timeout {timeout}",
-                job.expression, record.handler, record.location, record.singleton
-            );
+            loaded.plugin.describe(&mut wiring);
         }
-    }
+    };
+    let (before, after): (Vec<&Loaded>, Vec<&Loaded>) = plugins
+        .iter()
+        .partition(|l| l.record.order < ERROR_CODES_ORDER);
+    describe(&mut before.into_iter(), &mut out);
     let _ = writeln!(out, "\nerror codes:");
     for code in &registry.error_codes {
         let _ = writeln!(
             out,
-            "  {:<28} {} {:<12} {}::{}  {}",
+            "  {:<28} {}{:<12} {}::{}  {}",
             code.code,
-            code.kind.http_status().as_u16(),
+            plugins
+                .iter()
+                .find_map(|l| l.plugin.error_mapping(code.kind))
+                .map(|mapping| mapping + " ")
+                .unwrap_or_default(),
             format!("{:?}", code.kind),
             short_type_name(code.error_type),
             code.variant,
@@ -155,6 +116,7 @@ pub(crate) fn listing(registry: &Registry, settings: &Settings, config: &CoreCon
             migrations.location
         );
     }
+    describe(&mut after.into_iter(), &mut out);
     out
 }
 

@@ -10,19 +10,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 
-use axum::routing::MethodRouter;
-
 pub(crate) use listing::listing;
-pub use report::{Candidate, Needer, WiringError, WiringReport};
+pub use report::{Candidate, Needer, WiringError, WiringReport, shared};
 
 use crate::config::{CoreConfig, Settings};
 use crate::db::EmbeddedMigration;
 use crate::di::{Container, Dependency, Instance, Key};
 use crate::error::ErrorKind;
-use crate::grpc::{FileDescriptorSetRecord, GrpcServiceRecord};
 use crate::health::Health;
-use crate::http::AppState;
-use crate::kafka::{ConsumerRecord, Resolved};
 
 /// Where a registration was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,24 +148,6 @@ pub struct Field {
     pub dependency: Dependency,
 }
 
-/// A `#[http_route]` handler.
-pub struct RouteRecord {
-    /// `GET`, `POST`, ...
-    pub method: &'static str,
-    /// The path under `HTTP_BASE_PATH`, axum syntax (`/articles/{id}`).
-    pub path: &'static str,
-    /// The handler function's path.
-    pub handler: &'static str,
-    /// Builds the axum method router for the handler.
-    pub mount: fn() -> MethodRouter<AppState>,
-    /// The `Inject<T>` arguments of the handler.
-    pub dependencies: fn() -> Vec<Dependency>,
-    /// What its arguments and return type add to the OpenAPI document.
-    pub openapi: fn(&mut crate::openapi::Operation),
-    /// Where it was declared.
-    pub location: Location,
-}
-
 /// One variant of a `#[derive(DomainError)]` enum.
 pub struct ErrorCodeRecord {
     /// The stable code clients see.
@@ -196,119 +173,60 @@ pub struct MigrationsRecord {
 }
 
 inventory::collect!(ProviderRecord);
-inventory::collect!(RouteRecord);
 inventory::collect!(ErrorCodeRecord);
 inventory::collect!(MigrationsRecord);
 
-/// Every registration of the program, sorted for stable reports.
+/// The core's registrations (components, error codes, migrations), sorted for stable
+/// reports; each plugin collects its own.
 pub struct Registry {
     /// Modules and framework components.
     pub providers: Vec<&'static ProviderRecord>,
-    /// HTTP routes.
-    pub routes: Vec<&'static RouteRecord>,
     /// Error codes.
     pub error_codes: Vec<&'static ErrorCodeRecord>,
     /// Embedded migrations.
     pub migrations: Vec<&'static MigrationsRecord>,
-    /// gRPC services.
-    pub grpc_services: Vec<&'static GrpcServiceRecord>,
-    /// Protobuf descriptor sets, for reflection.
-    pub descriptor_sets: Vec<&'static FileDescriptorSetRecord>,
-    /// Kafka consumers.
-    pub consumers: Vec<&'static ConsumerRecord>,
-    /// Cron jobs.
-    pub jobs: Vec<&'static crate::cron::JobRecord>,
 }
 
 impl Registry {
-    /// The consumers with their topic, group and dead-letter names read from `settings`, and
-    /// the errors: a missing name key, two consumers of one topic in one group.
-    pub fn resolve_consumers(&self, settings: &Settings) -> (Vec<Resolved>, Vec<WiringError>) {
-        let mut resolved = Vec::new();
-        let mut errors = Vec::new();
-        for &record in &self.consumers {
-            match Resolved::new(record, settings) {
-                Ok(consumer) => resolved.push(consumer),
-                Err(error) => errors.push(WiringError::Consumer {
-                    handler: record.handler,
-                    location: record.location,
-                    error,
-                }),
-            }
-        }
-        errors.extend(report::consumer_clashes(&resolved));
-        (resolved, errors)
-    }
-
-    /// The jobs with their schedules read from `settings` and parsed, and the errors: a
-    /// missing schedule key, an invalid expression.
-    pub fn resolve_jobs(
-        &self,
-        settings: &Settings,
-    ) -> (Vec<crate::cron::Resolved>, Vec<WiringError>) {
-        let mut resolved = Vec::new();
-        let mut errors = Vec::new();
-        for &record in &self.jobs {
-            match crate::cron::Resolved::new(record, settings) {
-                Ok(job) => resolved.push(job),
-                Err(error) => errors.push(WiringError::Job {
-                    handler: record.handler,
-                    location: record.location,
-                    error,
-                }),
-            }
-        }
-        (resolved, errors)
-    }
-
     /// Collects every record submitted in this program.
     pub fn collect() -> Registry {
         let mut providers: Vec<_> = inventory::iter::<ProviderRecord>.into_iter().collect();
         providers.sort_by_key(|p| (p.kind == ProviderKind::Framework, p.name, p.location));
-        let mut routes: Vec<_> = inventory::iter::<RouteRecord>.into_iter().collect();
-        routes.sort_by_key(|r| (r.path, r.method, r.location));
         let mut error_codes: Vec<_> = inventory::iter::<ErrorCodeRecord>.into_iter().collect();
         error_codes.sort_by_key(|e| (e.code, e.location));
         let mut migrations: Vec<_> = inventory::iter::<MigrationsRecord>.into_iter().collect();
         migrations.sort_by_key(|m| m.location);
-        let mut grpc_services: Vec<_> = inventory::iter::<GrpcServiceRecord>.into_iter().collect();
-        grpc_services.sort_by_key(|g| (g.service, g.location));
-        let descriptor_sets = inventory::iter::<FileDescriptorSetRecord>
-            .into_iter()
-            .collect();
-        let mut consumers: Vec<_> = inventory::iter::<ConsumerRecord>.into_iter().collect();
-        consumers.sort_by_key(|c| (c.topic, c.group, c.location));
-        let mut jobs: Vec<_> = inventory::iter::<crate::cron::JobRecord>
-            .into_iter()
-            .collect();
-        jobs.sort_by_key(|j| (j.handler, j.location));
         Registry {
             providers,
-            routes,
             error_codes,
             migrations,
-            grpc_services,
-            descriptor_sets,
-            consumers,
-            jobs,
         }
     }
 
-    /// Checks the whole wiring against `settings`, without I/O.
-    pub fn validate(&self, settings: &Settings) -> Result<crate::di::Graph, WiringReport> {
+    /// Checks the whole wiring against `settings`, without I/O: the components every module
+    /// and every plugin's roots need, and the plugins' own checks.
+    pub(crate) fn validate(
+        &self,
+        settings: &Settings,
+        plugins: &[crate::app::Loaded],
+    ) -> Result<crate::di::Graph, WiringReport> {
+        let mut check = crate::plugin::Check::new(settings);
+        for loaded in plugins {
+            loaded.plugin.check(&mut check);
+        }
         let mut errors = Vec::new();
-        let graph = crate::di::Graph::validate(self, settings, &mut errors);
-        errors.extend(report::route_clashes(&self.routes));
+        let graph = crate::di::Graph::validate(self, settings, &check.roots, &mut errors);
+        errors.extend(check.errors);
         errors.extend(report::error_code_clashes(&self.error_codes));
-        errors.extend(report::grpc_service_clashes(&self.grpc_services));
-        let (_, consumer_errors) = self.resolve_consumers(settings);
-        errors.extend(consumer_errors);
-        let (_, job_errors) = self.resolve_jobs(settings);
-        errors.extend(job_errors);
         if self.migrations.len() > 1 {
-            errors.push(WiringError::DuplicateMigrations(
-                self.migrations.iter().map(|m| m.location).collect(),
-            ));
+            errors.push(WiringError::Clash {
+                headline: "`framework::migrations!` is used more than once".into(),
+                items: self
+                    .migrations
+                    .iter()
+                    .map(|m| format!("at {}", m.location))
+                    .collect(),
+            });
         }
         if errors.is_empty() {
             Ok(graph)

@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{ErrorCodeRecord, Location, RouteRecord};
+use super::{ErrorCodeRecord, Location};
 use crate::config::ConfigError;
 use crate::di::Key;
-use crate::grpc::GrpcServiceRecord;
-use crate::kafka::Resolved;
 
 /// Who needs a dependency.
 #[derive(Debug, Clone)]
@@ -75,54 +73,26 @@ pub enum WiringError {
         /// What is wrong.
         error: ConfigError,
     },
-    /// Two handlers for one method and path, or paths the router cannot tell apart.
-    RouteClash {
-        /// `GET /articles/{id}`, or two paths that only differ in parameter names.
-        route: String,
-        /// The handlers.
-        handlers: Vec<(&'static str, Location)>,
+    /// Registrations that cannot all be served: two handlers for one route, two variants
+    /// claiming one error code, two consumers of one topic in one group.
+    Clash {
+        /// What clashes: "conflicting routes: GET /a and GET /a".
+        headline: String,
+        /// Each registration involved, with where it is written.
+        items: Vec<String>,
     },
-    /// Two error variants claiming one code.
-    ErrorCodeClash {
-        /// The code.
-        code: &'static str,
-        /// The variants.
-        variants: Vec<(String, Location)>,
-    },
-    /// Two impls of one gRPC service.
-    GrpcServiceClash {
-        /// The protobuf service name.
-        service: &'static str,
-        /// The implementations.
-        implementations: Vec<(&'static str, Location)>,
-    },
-    /// A consumer's topic or group names a config key that is not set.
-    Consumer {
-        /// The handler.
-        handler: &'static str,
-        /// Where it is written.
-        location: Location,
-        /// The missing key.
-        error: ConfigError,
-    },
-    /// A job's schedule names a config key that is not set, or is not a cron expression.
-    Job {
-        /// The job.
+    /// A handler's registration names a config key that is not set or not valid (a
+    /// consumer's topic, a job's schedule).
+    Handler {
+        /// `"consumer"`, `"job"`, ...
+        kind: &'static str,
+        /// The handler's path.
         handler: &'static str,
         /// Where it is written.
         location: Location,
         /// What is wrong.
         error: ConfigError,
     },
-    /// Two consumers of one topic in one group.
-    ConsumerClash {
-        /// `topic` in group `group`.
-        subscription: String,
-        /// The handlers.
-        handlers: Vec<(&'static str, Location)>,
-    },
-    /// `framework::migrations!` used more than once.
-    DuplicateMigrations(Vec<Location>),
 }
 
 impl fmt::Display for WiringError {
@@ -201,53 +171,16 @@ impl fmt::Display for WiringError {
                 writeln!(f, "config section `{section}` (keys `{prefix}*`): {error}")?;
                 write!(f, "  needed by {needed_by}")
             }
-            WiringError::RouteClash { route, handlers } => {
-                writeln!(f, "conflicting routes: {route}")?;
-                list(
-                    f,
-                    handlers
-                        .iter()
-                        .map(|(h, l)| format!("handler `{h}` at {l}")),
-                )
+            WiringError::Clash { headline, items } => {
+                writeln!(f, "{headline}")?;
+                list(f, items.iter().cloned())
             }
-            WiringError::ErrorCodeClash { code, variants } => {
-                writeln!(f, "duplicate error code `{code}`")?;
-                list(f, variants.iter().map(|(v, l)| format!("`{v}` at {l}")))
-            }
-            WiringError::GrpcServiceClash {
-                service,
-                implementations,
-            } => {
-                writeln!(f, "gRPC service `{service}` is implemented more than once")?;
-                list(
-                    f,
-                    implementations.iter().map(|(i, l)| format!("`{i}` at {l}")),
-                )
-            }
-            WiringError::Consumer {
+            WiringError::Handler {
+                kind,
                 handler,
                 location,
                 error,
-            } => write!(f, "consumer `{handler}` at {location}: {error}"),
-            WiringError::Job {
-                handler,
-                location,
-                error,
-            } => write!(f, "job `{handler}` at {location}: {error}"),
-            WiringError::ConsumerClash {
-                subscription,
-                handlers,
-            } => {
-                writeln!(
-                    f,
-                    "two consumers of {subscription}: each record would reach only one of them"
-                )?;
-                list(f, handlers.iter().map(|(h, l)| format!("`{h}` at {l}")))
-            }
-            WiringError::DuplicateMigrations(locations) => {
-                writeln!(f, "`framework::migrations!` is used more than once")?;
-                list(f, locations.iter().map(|l| format!("at {l}")))
-            }
+            } => write!(f, "{kind} `{handler}` at {location}: {error}"),
         }
     }
 }
@@ -281,63 +214,11 @@ impl fmt::Display for WiringReport {
 
 impl std::error::Error for WiringReport {}
 
-/// `/a/{id}`, `/a/{name}` and `/a/{*rest}` are one route to the router: it rejects a
-/// parameter and a wildcard in the same place.
-fn normalized_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut in_param = false;
-    for c in path.chars() {
-        match c {
-            '{' => {
-                in_param = true;
-                out.push('{');
-            }
-            '}' => {
-                in_param = false;
-                out.push('}');
-            }
-            _ if in_param => {}
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Two handlers on one method and path, or two paths that differ only in parameter names
-/// (the router cannot tell `/a/{id}` from `/a/{name}`).
-pub(crate) fn route_clashes(routes: &[&'static RouteRecord]) -> Vec<WiringError> {
-    let mut by_path: BTreeMap<String, Vec<&RouteRecord>> = BTreeMap::new();
-    for route in routes {
-        by_path
-            .entry(normalized_path(route.path))
-            .or_default()
-            .push(route);
-    }
-    let mut clashes = Vec::new();
-    for group in by_path.into_values() {
-        let clash = |routes: &[&RouteRecord]| WiringError::RouteClash {
-            route: routes
-                .iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect::<Vec<_>>()
-                .join(" and "),
-            handlers: routes.iter().map(|r| (r.handler, r.location)).collect(),
-        };
-        if group.iter().any(|r| r.path != group[0].path) {
-            clashes.push(clash(&group));
-            continue;
-        }
-        let mut by_method: BTreeMap<&str, Vec<&RouteRecord>> = BTreeMap::new();
-        for route in group {
-            by_method.entry(route.method).or_default().push(route);
-        }
-        clashes.extend(by_method.values().filter(|r| r.len() > 1).map(|r| clash(r)));
-    }
-    clashes
-}
-
 /// The groups of two or more `items` that share a key, in key order.
-fn shared<T, K: Ord>(items: &[&'static T], key: impl Fn(&T) -> K) -> Vec<(K, Vec<&'static T>)> {
+pub fn shared<T: ?Sized, K: Ord>(
+    items: &[&'static T],
+    key: impl Fn(&T) -> K,
+) -> Vec<(K, Vec<&'static T>)> {
     let mut groups: BTreeMap<K, Vec<&'static T>> = BTreeMap::new();
     for item in items {
         groups.entry(key(item)).or_default().push(*item);
@@ -352,47 +233,11 @@ fn shared<T, K: Ord>(items: &[&'static T], key: impl Fn(&T) -> K) -> Vec<(K, Vec
 pub(crate) fn error_code_clashes(codes: &[&'static ErrorCodeRecord]) -> Vec<WiringError> {
     shared(codes, |c| c.code)
         .into_iter()
-        .map(|(code, records)| WiringError::ErrorCodeClash {
-            code,
-            variants: records
+        .map(|(code, records)| WiringError::Clash {
+            headline: format!("duplicate error code `{code}`"),
+            items: records
                 .iter()
-                .map(|r| (format!("{}::{}", r.error_type, r.variant), r.location))
-                .collect(),
-        })
-        .collect()
-}
-
-/// Two impls of one gRPC service.
-pub(crate) fn grpc_service_clashes(services: &[&'static GrpcServiceRecord]) -> Vec<WiringError> {
-    shared(services, |s| s.service)
-        .into_iter()
-        .map(|(service, impls)| WiringError::GrpcServiceClash {
-            service,
-            implementations: impls
-                .iter()
-                .map(|i| (i.implementation, i.location))
-                .collect(),
-        })
-        .collect()
-}
-
-/// Two consumers of one topic in one group.
-pub(crate) fn consumer_clashes(consumers: &[Resolved]) -> Vec<WiringError> {
-    let mut groups: BTreeMap<(&str, &str), Vec<&Resolved>> = BTreeMap::new();
-    for consumer in consumers {
-        groups
-            .entry((&consumer.topic, &consumer.group))
-            .or_default()
-            .push(consumer);
-    }
-    groups
-        .into_iter()
-        .filter(|(_, group)| group.len() > 1)
-        .map(|((topic, group), consumers)| WiringError::ConsumerClash {
-            subscription: format!("topic `{topic}` in group `{group}`"),
-            handlers: consumers
-                .iter()
-                .map(|c| (c.record.handler, c.record.location))
+                .map(|r| format!("`{}::{}` at {}", r.error_type, r.variant, r.location))
                 .collect(),
         })
         .collect()
@@ -406,17 +251,5 @@ fn framework_setting(condition: &str) -> Option<&'static str> {
         "framework::db::is_postgres" => Some("DATABASE_URL=postgres://..."),
         "framework::db::is_sqlite" => Some("DATABASE_URL=sqlite://..."),
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalized_path;
-
-    #[test]
-    fn parameters_and_wildcards_in_one_place_are_one_route() {
-        assert_eq!(normalized_path("/a/{id}/b"), normalized_path("/a/{name}/b"));
-        assert_eq!(normalized_path("/a/{id}"), normalized_path("/a/{*rest}"));
-        assert_ne!(normalized_path("/a/{id}"), normalized_path("/a/new"));
     }
 }

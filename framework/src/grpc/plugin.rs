@@ -1,0 +1,124 @@
+//! gRPC as a plugin: binds `GRPC_HOST:GRPC_PORT` before the components are built when there
+//! is a `#[grpc_service]`, serves them (with health and reflection) once they are, drains on
+//! shutdown.
+
+use std::fmt::Write;
+
+use tokio::task::JoinHandle;
+
+use super::server::{GrpcServer, bind};
+use super::{FileDescriptorSetRecord, GrpcServiceRecord};
+use crate::config::{ConfigError, CoreConfig, Settings};
+use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
+use crate::registry::{BuildError, Location, Needer, WiringError, shared};
+
+inventory::submit! {
+    PluginRecord {
+        name: "grpc",
+        order: 200,
+        create: GrpcPlugin::create,
+        location: Location { file: file!(), line: line!() },
+    }
+}
+
+struct GrpcPlugin {
+    config: CoreConfig,
+    services: Vec<&'static GrpcServiceRecord>,
+    descriptor_sets: Vec<&'static FileDescriptorSetRecord>,
+    bound: Option<GrpcServer>,
+    server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+}
+
+impl GrpcPlugin {
+    fn create(settings: &Settings) -> Result<Box<dyn Plugin>, ConfigError> {
+        let mut services: Vec<_> = inventory::iter::<GrpcServiceRecord>.into_iter().collect();
+        services.sort_by_key(|g| (g.service, g.location));
+        Ok(Box::new(GrpcPlugin {
+            config: CoreConfig::load(settings)?,
+            services,
+            descriptor_sets: inventory::iter::<FileDescriptorSetRecord>
+                .into_iter()
+                .collect(),
+            bound: None,
+            server: None,
+        }))
+    }
+}
+
+#[crate::async_trait]
+impl Plugin for GrpcPlugin {
+    fn check(&self, check: &mut Check<'_>) {
+        for service in &self.services {
+            check.root(Root {
+                label: format!("gRPC {} ({})", service.service, service.location),
+                needer: Needer {
+                    description: format!("`#[grpc_service]` {}", service.service),
+                    location: service.location,
+                },
+                dependencies: (service.dependencies)(),
+            });
+        }
+        for (service, impls) in shared(&self.services, |s| s.service) {
+            check.error(WiringError::Clash {
+                headline: format!("gRPC service `{service}` is implemented more than once"),
+                items: impls
+                    .iter()
+                    .map(|i| format!("`{}` at {}", i.implementation, i.location))
+                    .collect(),
+            });
+        }
+    }
+
+    fn describe(&self, wiring: &mut Wiring<'_>) {
+        if self.services.is_empty() {
+            return;
+        }
+        let config = &self.config;
+        let reflection = if config.grpc_reflection { "on" } else { "off" };
+        let _ = writeln!(
+            wiring,
+            "\ngRPC services (on {}:{}, reflection {reflection}):",
+            config.grpc_host, config.grpc_port
+        );
+        for service in &self.services {
+            let _ = writeln!(
+                wiring,
+                "  {} <- {}  {}",
+                service.service, service.implementation, service.location
+            );
+            for method in service.methods {
+                let _ = writeln!(wiring, "    {method}");
+            }
+        }
+    }
+
+    async fn prepare(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
+        self.bound = bind(&self.config, &self.services).await?;
+        if let Some(bound) = &self.bound {
+            stage.listening("grpc", bound.addr);
+        }
+        Ok(())
+    }
+
+    async fn start(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
+        let (Some(bound), Some(container)) = (self.bound.take(), stage.container()) else {
+            return Ok(());
+        };
+        let server = bound.serve(
+            &self.services,
+            &self.descriptor_sets,
+            container,
+            &self.config,
+            stage.health().clone(),
+            stage.shutdown().clone(),
+        )?;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    async fn drain(&mut self) {
+        if let Some(server) = self.server.take() {
+            crate::app::drained("gRPC", server).await;
+        }
+    }
+}

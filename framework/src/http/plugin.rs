@@ -1,0 +1,203 @@
+//! HTTP as a plugin: binds before the components are built (readiness answers 503 while the
+//! app starts), serves every `#[http_route]` once they are, drains on shutdown.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use tokio::task::JoinHandle;
+
+use super::{AppState, RouteRecord, Switch};
+use crate::config::{ConfigError, CoreConfig, Settings};
+use crate::error::ErrorKind;
+use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
+use crate::registry::{BuildError, Location, Needer, WiringError};
+
+inventory::submit! {
+    PluginRecord {
+        name: "http",
+        order: 100,
+        create: HttpPlugin::create,
+        location: Location { file: file!(), line: line!() },
+    }
+}
+
+struct HttpPlugin {
+    config: CoreConfig,
+    routes: Vec<&'static RouteRecord>,
+    switch: Option<Switch>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl HttpPlugin {
+    fn create(settings: &Settings) -> Result<Box<dyn Plugin>, ConfigError> {
+        let mut routes: Vec<_> = inventory::iter::<RouteRecord>.into_iter().collect();
+        routes.sort_by_key(|r| (r.path, r.method, r.location));
+        Ok(Box::new(HttpPlugin {
+            config: CoreConfig::load(settings)?,
+            routes,
+            switch: None,
+            server: None,
+        }))
+    }
+}
+
+#[crate::async_trait]
+impl Plugin for HttpPlugin {
+    fn check(&self, check: &mut Check<'_>) {
+        for route in &self.routes {
+            check.root(Root {
+                label: format!("{} {} ({})", route.method, route.path, route.location),
+                needer: Needer {
+                    description: format!("an `Inject<..>` argument of handler `{}`", route.handler),
+                    location: route.location,
+                },
+                dependencies: (route.dependencies)(),
+            });
+        }
+        for clash in route_clashes(&self.routes) {
+            check.error(clash);
+        }
+    }
+
+    fn describe(&self, wiring: &mut Wiring<'_>) {
+        let _ = writeln!(wiring, "\nroutes (under {:?}):", self.config.http.base_path);
+        for route in &self.routes {
+            let _ = writeln!(
+                wiring,
+                "  {:<7} {:<28} {}  {}",
+                route.method, route.path, route.handler, route.location
+            );
+        }
+    }
+
+    fn error_mapping(&self, kind: ErrorKind) -> Option<String> {
+        Some(kind.http_status().as_u16().to_string())
+    }
+
+    fn summary(&self) -> Option<String> {
+        Some(format!("{} route(s)", self.routes.len()))
+    }
+
+    async fn prepare(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
+        let config = &self.config.http;
+        let address = SocketAddr::new(config.host, config.port);
+        let (listener, bound) = crate::app::bind(address, "HTTP", "HTTP_HOST/HTTP_PORT").await?;
+        tracing::info!(address = %bound, base_path = %config.base_path, "HTTP listening");
+        stage.listening("http", bound);
+        let switch = Switch::new(config, stage.health().clone());
+        self.server = Some(super::serve(
+            listener,
+            switch.clone(),
+            config,
+            stage.shutdown().clone(),
+        ));
+        self.switch = Some(switch);
+        Ok(())
+    }
+
+    async fn start(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
+        let (Some(container), Some(switch)) = (stage.container(), &self.switch) else {
+            return Ok(());
+        };
+        let state = AppState {
+            container: container.clone(),
+        };
+        // The wiring check rejects the route clashes axum panics on; any other router panic
+        // still becomes a startup error rather than a crash.
+        let health = stage.health().clone();
+        let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::router(&self.routes, &self.config, state, health)
+        }));
+        match router {
+            Ok(router) => {
+                switch.set(router);
+                Ok(())
+            }
+            Err(panic) => Err(format!(
+                "cannot build the HTTP router: {}",
+                super::panic_message(&*panic)
+            )
+            .into()),
+        }
+    }
+
+    async fn drain(&mut self) {
+        if let Some(server) = self.server.take() {
+            crate::app::drained("HTTP", server).await;
+        }
+    }
+}
+
+/// `/a/{id}`, `/a/{name}` and `/a/{*rest}` are one route to the router: it rejects a
+/// parameter and a wildcard in the same place.
+fn normalized_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push('{');
+            }
+            '}' => {
+                in_param = false;
+                out.push('}');
+            }
+            _ if in_param => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Two handlers on one method and path, or two paths that differ only in parameter names
+/// (the router cannot tell `/a/{id}` from `/a/{name}`).
+fn route_clashes(routes: &[&'static RouteRecord]) -> Vec<WiringError> {
+    let mut by_path: BTreeMap<String, Vec<&RouteRecord>> = BTreeMap::new();
+    for route in routes {
+        by_path
+            .entry(normalized_path(route.path))
+            .or_default()
+            .push(route);
+    }
+    let mut clashes = Vec::new();
+    for group in by_path.into_values() {
+        let clash = |routes: &[&RouteRecord]| WiringError::Clash {
+            headline: format!(
+                "conflicting routes: {}",
+                routes
+                    .iter()
+                    .map(|r| format!("{} {}", r.method, r.path))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            items: routes
+                .iter()
+                .map(|r| format!("handler `{}` at {}", r.handler, r.location))
+                .collect(),
+        };
+        if group.iter().any(|r| r.path != group[0].path) {
+            clashes.push(clash(&group));
+            continue;
+        }
+        let mut by_method: BTreeMap<&str, Vec<&RouteRecord>> = BTreeMap::new();
+        for route in group {
+            by_method.entry(route.method).or_default().push(route);
+        }
+        clashes.extend(by_method.values().filter(|r| r.len() > 1).map(|r| clash(r)));
+    }
+    clashes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized_path;
+
+    #[test]
+    fn parameters_and_wildcards_in_one_place_are_one_route() {
+        assert_eq!(normalized_path("/a/{id}/b"), normalized_path("/a/{name}/b"));
+        assert_eq!(normalized_path("/a/{id}"), normalized_path("/a/{*rest}"));
+        assert_ne!(normalized_path("/a/{id}"), normalized_path("/a/new"));
+    }
+}

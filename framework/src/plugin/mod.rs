@@ -1,0 +1,244 @@
+//! The seam every delivery (HTTP, gRPC, Kafka consumers, cron jobs, or one of your own) plugs
+//! into the app through, in phases, as bevy's `Plugin` does:
+//!
+//! 1. **create**: the plugin's [`PluginRecord::create`] reads its own config keys from the
+//!    settings; an invalid key is an error of `App::from_settings`.
+//! 2. **check** ([`Plugin::check`], no I/O): the components its handlers need (the roots of
+//!    the wiring check) and its own problems (two handlers for one route, a config key its
+//!    records name that is not set), reported by `check` with every other wiring error.
+//! 3. **describe** ([`Plugin::describe`]): its section of the `wiring` listing.
+//! 4. **prepare** ([`Plugin::prepare`]): binds its listeners before any component is built,
+//!    so that a port in use fails the start at once and readiness can answer while starting;
+//!    the addresses go into [`Listeners`](crate::app::Listeners).
+//! 5. **start** ([`Plugin::start`]): serves, consumes or schedules, over the built components,
+//!    on tasks of the app's [`TaskTracker`], until the app's [`CancellationToken`] is
+//!    cancelled.
+//! 6. **drain** ([`Plugin::drain`]): after the token is cancelled, finishes its work in
+//!    progress; the app waits for every plugin's drain side by side, then for the tracker,
+//!    all within `SHUTDOWN_TIMEOUT_SECS`.
+//!
+//! A plugin registers itself with [`inventory`]; nothing else in the framework names it:
+//!
+//! ```ignore
+//! framework::__private::inventory::submit! {
+//!     framework::plugin::PluginRecord {
+//!         name: "jobs-queue",
+//!         order: 500,
+//!         create: |settings| Ok(Box::new(JobQueue::new(settings)?)),
+//!         location: framework::registry::Location { file: file!(), line: line!() },
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::Listeners;
+use crate::config::{ConfigError, Settings};
+use crate::di::{Container, Dependency, Key};
+use crate::error::ErrorKind;
+use crate::health::Health;
+use crate::registry::{BuildError, Location, Needer, WiringError};
+
+/// A plugin's registration, submitted with `inventory::submit!`.
+pub struct PluginRecord {
+    /// A short name for logs and reports (`"http"`, `"kafka"`).
+    pub name: &'static str,
+    /// Where the plugin stands among the others, lowest first: the order of the `wiring`
+    /// sections, of the checks' roots and of `prepare` and `start`. The framework's own:
+    /// HTTP 100, gRPC 200, Kafka 300, cron 400, the database 1000 (after the error codes,
+    /// which the core lists at [`ERROR_CODES_ORDER`]).
+    pub order: u16,
+    /// Creates the plugin for one app, reading its config keys from the settings.
+    pub create: fn(&Settings) -> Result<Box<dyn Plugin>, ConfigError>,
+    /// Where it is registered.
+    pub location: Location,
+}
+
+inventory::collect!(PluginRecord);
+
+/// Where the core's `error codes` section stands among the plugins' `wiring` sections.
+pub const ERROR_CODES_ORDER: u16 = 900;
+
+/// A delivery or backend, in the phases of the module docs. Every method has a default that
+/// does nothing, so a plugin writes only the phases it needs.
+#[crate::async_trait]
+pub trait Plugin: Send + Sync + 'static {
+    /// The components its handlers need, and its own problems; no I/O.
+    fn check(&self, check: &mut Check<'_>) {
+        let _ = check;
+    }
+
+    /// Its section of the `wiring` listing.
+    fn describe(&self, wiring: &mut Wiring<'_>) {
+        let _ = wiring;
+    }
+
+    /// How it answers an error of `kind`, for the `wiring` listing's error codes (HTTP gives
+    /// its status); `None` to say nothing. The listing shows the first plugin's answer.
+    fn error_mapping(&self, kind: ErrorKind) -> Option<String> {
+        let _ = kind;
+        None
+    }
+
+    /// What `check` says of it when the wiring is sound: `8 route(s)`.
+    fn summary(&self) -> Option<String> {
+        None
+    }
+
+    /// Binds what must be bound before the components are built.
+    async fn prepare(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
+        let _ = stage;
+        Ok(())
+    }
+
+    /// Starts serving over the built components (`stage.container()`).
+    async fn start(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
+        let _ = stage;
+        Ok(())
+    }
+
+    /// Finishes the work in progress once shutdown began (the token is cancelled).
+    async fn drain(&mut self) {}
+}
+
+/// One root of the wiring check: something that is not a component but needs components.
+pub struct Root {
+    /// How the dependency path names it: `GET /articles/{id} (src/http.rs:12)`.
+    pub label: String,
+    /// Who needs the dependencies, for reports.
+    pub needer: Needer,
+    /// What it needs.
+    pub dependencies: Vec<Dependency>,
+}
+
+/// What [`Plugin::check`] adds to the wiring check.
+pub struct Check<'a> {
+    settings: &'a Settings,
+    pub(crate) roots: Vec<Root>,
+    pub(crate) errors: Vec<WiringError>,
+}
+
+impl<'a> Check<'a> {
+    pub(crate) fn new(settings: &'a Settings) -> Self {
+        Check {
+            settings,
+            roots: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The settings the app runs with.
+    pub fn settings(&self) -> &Settings {
+        self.settings
+    }
+
+    /// Something (a route, a consumer) that needs `dependencies`: each must have exactly one
+    /// active provider, and is built before the plugin starts.
+    pub fn root(&mut self, root: Root) {
+        self.roots.push(root);
+    }
+
+    /// A handler (`kind` is `"consumer"`, `"job"`, ...) that needs `dependencies`: reported
+    /// as "`kind` `handler`" at `location`.
+    pub fn handler(
+        &mut self,
+        kind: &str,
+        handler: &'static str,
+        location: Location,
+        dependencies: Vec<Dependency>,
+    ) {
+        self.root(Root {
+            label: format!("{kind} {handler} ({location})"),
+            needer: Needer {
+                description: format!("{kind} `{handler}`"),
+                location,
+            },
+            dependencies,
+        });
+    }
+
+    /// A problem of the plugin's own, reported with the others.
+    pub fn error(&mut self, error: WiringError) {
+        self.errors.push(error);
+    }
+}
+
+/// What [`Plugin::describe`] writes into: the `wiring` listing, as text
+/// (`write!(wiring, ...)`), and what the check bound.
+pub struct Wiring<'a> {
+    pub(crate) out: &'a mut String,
+    pub(crate) settings: &'a Settings,
+    pub(crate) bound: &'a dyn Fn(&Key) -> Option<&'static str>,
+}
+
+impl Wiring<'_> {
+    /// The settings the app runs with.
+    pub fn settings(&self) -> &Settings {
+        self.settings
+    }
+
+    /// The short name of the provider the check bound `key` to, if it passed.
+    pub fn bound(&self, key: &Key) -> Option<&'static str> {
+        (self.bound)(key)
+    }
+}
+
+impl fmt::Write for Wiring<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.out.push_str(s);
+        Ok(())
+    }
+}
+
+/// What [`Plugin::prepare`] and [`Plugin::start`] work with: the app's settings, health,
+/// listeners, lifecycle and (from `start` on) built components.
+pub struct Stage<'a> {
+    pub(crate) settings: &'a Arc<Settings>,
+    pub(crate) health: &'a Health,
+    pub(crate) listeners: &'a mut Listeners,
+    pub(crate) container: Option<&'a Arc<Container>>,
+    pub(crate) shutdown: &'a CancellationToken,
+    pub(crate) tracker: &'a TaskTracker,
+}
+
+impl Stage<'_> {
+    /// The settings the app runs with.
+    pub fn settings(&self) -> &Arc<Settings> {
+        self.settings
+    }
+
+    /// The app's health, to add a unit.
+    pub fn health(&self) -> &Health {
+        self.health
+    }
+
+    /// Records the address a listener of the plugin is bound to (`"http"`, `"grpc"`); a
+    /// component that injects [`Listeners`] sees it.
+    pub fn listening(&mut self, name: &'static str, address: std::net::SocketAddr) {
+        self.listeners.insert(name, address);
+    }
+
+    /// The bound listeners so far.
+    pub fn listeners(&self) -> &Listeners {
+        self.listeners
+    }
+
+    /// The built components: `Some` in [`Plugin::start`], `None` in [`Plugin::prepare`].
+    pub fn container(&self) -> Option<&Arc<Container>> {
+        self.container
+    }
+
+    /// Cancelled when shutdown begins (after `SHUTDOWN_DELAY_SECS`).
+    pub fn shutdown(&self) -> &CancellationToken {
+        self.shutdown
+    }
+
+    /// The app's tasks: shutdown waits for what is spawned here, under the deadline.
+    pub fn tracker(&self) -> &TaskTracker {
+        self.tracker
+    }
+}
