@@ -3,6 +3,7 @@
 //! in-process store of the embedded default). By default a tick is skipped while the
 //! previous run still goes on.
 
+mod clock;
 mod scheduler;
 
 use std::str::FromStr;
