@@ -5,6 +5,8 @@
 
 mod clock;
 mod scheduler;
+#[cfg(test)]
+mod tests;
 
 use std::str::FromStr;
 
