@@ -3,8 +3,11 @@
 //! in-process store of the embedded default). By default a tick is skipped while the
 //! previous run still goes on.
 
+mod clock;
 mod plugin;
 mod scheduler;
+#[cfg(test)]
+mod tests;
 
 use std::str::FromStr;
 

@@ -3,13 +3,15 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::clock::Clock;
 use super::{JobContext, Overlap, Resolved};
 use crate::cache::Cache;
 use crate::di::Container;
@@ -26,6 +28,16 @@ const TICK_TTL: Duration = Duration::from_secs(300);
 /// Starts one scheduler task per job; each stops scheduling when `stop` is cancelled and ends
 /// once its runs in progress have finished.
 pub(crate) fn start_jobs(
+    jobs: Vec<Resolved>,
+    container: &Arc<Container>,
+    stop: &CancellationToken,
+) -> Vec<JoinHandle<Result<(), Infallible>>> {
+    start_jobs_on(Clock::start(), jobs, container, stop)
+}
+
+/// [`start_jobs`] reading time from `clock`.
+pub(super) fn start_jobs_on(
+    clock: Clock,
     jobs: Vec<Resolved>,
     container: &Arc<Container>,
     stop: &CancellationToken,
@@ -48,6 +60,7 @@ pub(crate) fn start_jobs(
             tracing::info!(job = job.record.handler, schedule = %job.expression, singleton = job.record.singleton, "job scheduled");
             let scheduler = Scheduler {
                 job,
+                clock,
                 container: container.clone(),
                 leases,
                 running: Arc::default(),
@@ -59,6 +72,7 @@ pub(crate) fn start_jobs(
 
 struct Scheduler {
     job: Resolved,
+    clock: Clock,
     container: Arc<Container>,
     leases: Option<Leases>,
     /// A run of this job is going on in this replica.
@@ -69,14 +83,14 @@ impl Scheduler {
     async fn run(self, stop: CancellationToken) -> Result<(), Infallible> {
         let this = Arc::new(self);
         let mut runs = JoinSet::new();
-        // Strictly after the last tick: waking a hair early by the wall clock must not run a
-        // tick twice. Ticks missed while the process stalled are not made up.
-        let mut last = Utc::now();
-        while let Some(tick) = this.job.schedule.after(&last.max(Utc::now())).next() {
+        let clock = this.clock;
+        // Strictly after the last tick: waking a hair early must not run a tick twice. Ticks
+        // missed while the process stalled are not made up.
+        let mut last = clock.now();
+        while let Some(tick) = this.job.schedule.after(&last.max(clock.now())).next() {
             last = tick;
-            let wait = (tick - Utc::now()).to_std().unwrap_or_default();
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
+                () = clock.sleep_until(tick) => {}
                 () = stop.cancelled() => break,
             }
             while runs.try_join_next().is_some() {}

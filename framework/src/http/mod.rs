@@ -4,7 +4,7 @@
 mod decompression;
 pub(crate) mod drain;
 mod middleware;
-mod plugin;
+pub(crate) mod plugin;
 mod problem_layer;
 mod serve;
 mod switch;

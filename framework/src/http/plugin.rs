@@ -22,6 +22,30 @@ inventory::submit! {
     }
 }
 
+/// The HTTP plugin over `routes` rather than the program's, for the wiring check's tests.
+#[cfg(test)]
+pub(crate) fn with_routes(routes: Vec<&'static RouteRecord>) -> crate::app::Loaded {
+    static RECORD: PluginRecord = PluginRecord {
+        name: "http",
+        order: 100,
+        create: HttpPlugin::create,
+        location: Location {
+            file: file!(),
+            line: line!(),
+        },
+    };
+    let config = CoreConfig::load(&Settings::default()).expect("the default config is valid");
+    crate::app::Loaded {
+        record: &RECORD,
+        plugin: Box::new(HttpPlugin {
+            config,
+            routes,
+            switch: None,
+            server: None,
+        }),
+    }
+}
+
 struct HttpPlugin {
     config: CoreConfig,
     routes: Vec<&'static RouteRecord>,

@@ -5,6 +5,8 @@
 
 mod listing;
 pub(crate) mod report;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::pin::Pin;

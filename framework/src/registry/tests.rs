@@ -1,0 +1,555 @@
+//! The wiring check on records built by hand: no app, no inventory, no I/O. Each test puts
+//! `static` records (as the macros would submit them) in a `Registry`, routes in the HTTP
+//! plugin, and asserts the exact errors, and their text where a user reads it.
+
+use axum::routing::MethodRouter;
+
+use super::{
+    BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, ProviderKind,
+    ProviderRecord, Registry, WiringError,
+};
+use crate::app::Loaded;
+use crate::config::Settings;
+use crate::di::{Dependency, Graph, Key};
+use crate::error::ErrorKind;
+use crate::http::{AppState, RouteRecord};
+use crate::openapi::Operation;
+
+struct ArticleApi;
+struct ArticleService;
+struct AuditLog;
+struct Mailer;
+struct PgArticles;
+struct SqliteArticles;
+struct Orders;
+struct Billing;
+struct Ledger;
+struct Pool;
+struct Cache;
+trait ArticleRepository {}
+
+fn provides<T: 'static>() -> Vec<Key> {
+    vec![Key::of::<T>()]
+}
+
+/// `#[module(provides = dyn ArticleRepository)]`.
+fn provides_repository<T: 'static>() -> Vec<Key> {
+    vec![Key::of::<T>(), Key::of::<dyn ArticleRepository>()]
+}
+
+fn field<T: ?Sized + 'static>(name: &'static str, line: u32) -> Field {
+    Field {
+        name,
+        line,
+        dependency: Dependency::Component(Key::of::<T>()),
+    }
+}
+
+fn no_fields() -> Vec<Field> {
+    Vec::new()
+}
+
+/// One field, `first`, on the line after the struct's.
+fn needs<T: ?Sized + 'static>() -> Vec<Field> {
+    vec![field::<T>("first", 2)]
+}
+
+fn needs_both<T: ?Sized + 'static, U: ?Sized + 'static>() -> Vec<Field> {
+    vec![field::<T>("first", 2), field::<U>("second", 3)]
+}
+
+/// A route's `Inject<T>` argument.
+fn injects<T: ?Sized + 'static>() -> Vec<Dependency> {
+    vec![Dependency::Component(Key::of::<T>())]
+}
+
+fn build(_: &BuildContext) -> BuildFuture<'_> {
+    Box::pin(std::future::ready(Ok(Vec::new())))
+}
+
+fn mount() -> MethodRouter<AppState> {
+    MethodRouter::new()
+}
+
+fn no_openapi(_: &mut Operation) {}
+
+/// A `#[module]` declared on line 1 of `file`.
+const fn module(
+    name: &'static str,
+    file: &'static str,
+    provides: fn() -> Vec<Key>,
+    fields: fn() -> Vec<Field>,
+) -> ProviderRecord {
+    ProviderRecord {
+        name,
+        provides,
+        fields,
+        condition: None,
+        build,
+        kind: ProviderKind::Module,
+        location: Location { file, line: 1 },
+    }
+}
+
+/// A framework component, built only when something needs it.
+const fn framework(name: &'static str, provides: fn() -> Vec<Key>) -> ProviderRecord {
+    ProviderRecord {
+        kind: ProviderKind::Framework,
+        ..module(name, "framework/src/lib.rs", provides, no_fields)
+    }
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    handler: &'static str,
+    line: u32,
+    dependencies: fn() -> Vec<Dependency>,
+) -> RouteRecord {
+    RouteRecord {
+        method,
+        path,
+        handler,
+        mount,
+        dependencies,
+        openapi: no_openapi,
+        location: Location {
+            file: "src/api.rs",
+            line,
+        },
+    }
+}
+
+const fn error_code(
+    code: &'static str,
+    kind: ErrorKind,
+    error_type: &'static str,
+    variant: &'static str,
+    file: &'static str,
+) -> ErrorCodeRecord {
+    ErrorCodeRecord {
+        code,
+        kind,
+        error_type,
+        variant,
+        location: Location { file, line: 5 },
+    }
+}
+
+/// The core's records, and the HTTP plugin over `routes`.
+struct Wired {
+    registry: Registry,
+    plugins: Vec<Loaded>,
+}
+
+fn registry(
+    providers: &[&'static ProviderRecord],
+    routes: &[&'static RouteRecord],
+    error_codes: &[&'static ErrorCodeRecord],
+) -> Wired {
+    Wired {
+        registry: Registry {
+            providers: providers.to_vec(),
+            error_codes: error_codes.to_vec(),
+            migrations: Vec::new(),
+        },
+        plugins: vec![crate::http::plugin::with_routes(routes.to_vec())],
+    }
+}
+
+#[track_caller]
+fn passes(wired: &Wired, settings: &Settings) -> Graph {
+    match wired.registry.validate(settings, &wired.plugins) {
+        Ok(graph) => graph,
+        Err(report) => panic!("{report}"),
+    }
+}
+
+#[track_caller]
+fn fails(wired: &Wired, settings: &Settings) -> Vec<WiringError> {
+    match wired.registry.validate(settings, &wired.plugins) {
+        Ok(_) => panic!("the wiring check passed"),
+        Err(report) => report.errors,
+    }
+}
+
+fn build_order(graph: &Graph) -> Vec<&'static str> {
+    graph.order.iter().map(|p| p.short_name()).collect()
+}
+
+#[test]
+fn a_missing_dependency_is_reported_with_its_path_from_each_root() {
+    static API: ProviderRecord = module(
+        "app::ArticleApi",
+        "src/api.rs",
+        provides::<ArticleApi>,
+        needs::<ArticleService>,
+    );
+    static SERVICE: ProviderRecord = module(
+        "app::ArticleService",
+        "src/service.rs",
+        provides::<ArticleService>,
+        needs::<Mailer>,
+    );
+    static NOTIFY: RouteRecord = route("POST", "/notify", "api::notify", 7, injects::<Mailer>);
+    let errors = fails(
+        &registry(&[&API, &SERVICE], &[&NOTIFY], &[]),
+        &Settings::default(),
+    );
+
+    let [
+        WiringError::Missing {
+            key,
+            needed_by,
+            path,
+            inactive,
+        },
+        WiringError::Missing {
+            key: by_route,
+            path: route_path,
+            ..
+        },
+    ] = &errors[..]
+    else {
+        panic!("{errors:#?}");
+    };
+    assert_eq!(*key, Key::of::<Mailer>());
+    assert_eq!(needed_by.description, "field `first` of `ArticleService`");
+    assert_eq!(
+        needed_by.location,
+        Location {
+            file: "src/service.rs",
+            line: 2
+        }
+    );
+    assert_eq!(
+        *path,
+        [
+            "ArticleApi (src/api.rs:1)",
+            "ArticleService (src/service.rs:1)",
+            "Mailer"
+        ]
+    );
+    assert!(inactive.is_empty());
+    assert_eq!(
+        errors[0].to_string(),
+        "missing binding: nothing provides `Mailer`\n\
+         \x20 needed by field `first` of `ArticleService` at src/service.rs:2\n\
+         \x20 dependency path: ArticleApi (src/api.rs:1) -> ArticleService (src/service.rs:1) -> Mailer\n\
+         \x20 help: add `#[module]` to `Mailer`"
+    );
+    assert_eq!(*by_route, Key::of::<Mailer>());
+    assert_eq!(*route_path, ["POST /notify (src/api.rs:7)", "Mailer"]);
+}
+
+#[test]
+fn two_active_providers_of_one_component_are_ambiguous() {
+    static SERVICE: ProviderRecord = module(
+        "app::ArticleService",
+        "src/service.rs",
+        provides::<ArticleService>,
+        needs::<dyn ArticleRepository>,
+    );
+    static PG: ProviderRecord = module(
+        "store::PgArticles",
+        "src/pg.rs",
+        provides_repository::<PgArticles>,
+        no_fields,
+    );
+    static SQLITE: ProviderRecord = module(
+        "store::SqliteArticles",
+        "src/sqlite.rs",
+        provides_repository::<SqliteArticles>,
+        no_fields,
+    );
+    let errors = fails(
+        &registry(&[&SERVICE, &PG, &SQLITE], &[], &[]),
+        &Settings::default(),
+    );
+
+    let [
+        WiringError::Ambiguous {
+            key,
+            needed_by,
+            candidates,
+        },
+    ] = &errors[..]
+    else {
+        panic!("{errors:#?}");
+    };
+    assert_eq!(*key, Key::of::<dyn ArticleRepository>());
+    assert_eq!(needed_by.description, "field `first` of `ArticleService`");
+    let names: Vec<&str> = candidates.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["store::PgArticles", "store::SqliteArticles"]);
+    assert_eq!(
+        errors[0].to_string(),
+        "ambiguous binding: 2 providers of `dyn ArticleRepository`\n\
+         \x20 needed by field `first` of `ArticleService` at src/service.rs:2\n\
+         \x20 provided by `store::PgArticles` at src/pg.rs:1\n\
+         \x20 provided by `store::SqliteArticles` at src/sqlite.rs:1\n\
+         \x20 help: keep one, or give each a `when = ...` predicate so exactly one is active"
+    );
+}
+
+#[test]
+fn a_provider_whose_condition_is_false_is_named_in_the_missing_report() {
+    fn is_postgres(settings: &Settings) -> bool {
+        settings
+            .get("DATABASE_URL")
+            .is_some_and(|url| url.starts_with("postgres://"))
+    }
+    static SERVICE: ProviderRecord = module(
+        "app::ArticleService",
+        "src/service.rs",
+        provides::<ArticleService>,
+        needs::<dyn ArticleRepository>,
+    );
+    static PG: ProviderRecord = ProviderRecord {
+        condition: Some(Condition {
+            name: "store::is_postgres",
+            check: is_postgres,
+        }),
+        ..module(
+            "store::PgArticles",
+            "src/pg.rs",
+            provides_repository::<PgArticles>,
+            no_fields,
+        )
+    };
+    let registry = registry(&[&SERVICE, &PG], &[], &[]);
+
+    let on_sqlite = Settings::from_pairs([("DATABASE_URL", "sqlite://articles.db")]);
+    let errors = fails(&registry, &on_sqlite);
+    let [
+        WiringError::Missing {
+            key,
+            inactive,
+            path,
+            ..
+        },
+    ] = &errors[..]
+    else {
+        panic!("{errors:#?}");
+    };
+    assert_eq!(*key, Key::of::<dyn ArticleRepository>());
+    assert_eq!(
+        *path,
+        ["ArticleService (src/service.rs:1)", "dyn ArticleRepository"]
+    );
+    let [candidate] = &inactive[..] else {
+        panic!("{inactive:?}");
+    };
+    assert_eq!(candidate.name, "store::PgArticles");
+    assert_eq!(candidate.condition, Some("store::is_postgres"));
+    let text = errors[0].to_string();
+    assert!(
+        text.contains(
+            "\n  not active under the current config: `store::PgArticles` at src/pg.rs:1 \
+             (when store::is_postgres)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "\n  help: add `#[module(provides = dyn ArticleRepository)]` to a struct that \
+             implements it"
+        ),
+        "{text}"
+    );
+
+    let on_postgres = Settings::from_pairs([("DATABASE_URL", "postgres://db/articles")]);
+    let graph = passes(&registry, &on_postgres);
+    assert_eq!(build_order(&graph), ["PgArticles", "ArticleService"]);
+}
+
+#[test]
+fn components_that_need_each_other_are_a_cycle_with_its_steps() {
+    static ORDERS: ProviderRecord = module(
+        "shop::Orders",
+        "src/orders.rs",
+        provides::<Orders>,
+        needs::<Billing>,
+    );
+    static BILLING: ProviderRecord = module(
+        "shop::Billing",
+        "src/billing.rs",
+        provides::<Billing>,
+        needs::<Ledger>,
+    );
+    static LEDGER: ProviderRecord = module(
+        "shop::Ledger",
+        "src/ledger.rs",
+        provides::<Ledger>,
+        needs::<Orders>,
+    );
+    let errors = fails(
+        &registry(&[&ORDERS, &BILLING, &LEDGER], &[], &[]),
+        &Settings::default(),
+    );
+
+    let [WiringError::Cycle { steps }] = &errors[..] else {
+        panic!("{errors:#?}");
+    };
+    assert_eq!(
+        *steps,
+        [
+            "Orders (src/orders.rs:1)",
+            "Billing (src/billing.rs:1)",
+            "Ledger (src/ledger.rs:1)",
+            "Orders (src/orders.rs:1)"
+        ]
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "dependency cycle: Orders (src/orders.rs:1) -> Billing (src/billing.rs:1) -> \
+         Ledger (src/ledger.rs:1) -> Orders (src/orders.rs:1)\n\
+         \x20 help: break the cycle, for example by moving the shared part into its own module"
+    );
+}
+
+#[test]
+fn two_handlers_of_one_method_and_path_clash() {
+    static GET: RouteRecord = route("GET", "/articles/{id}", "api::get_article", 10, Vec::new);
+    static SHOW: RouteRecord = route("GET", "/articles/{id}", "api::show_article", 20, Vec::new);
+    static UPDATE: RouteRecord = route("PUT", "/articles/{id}", "api::update", 30, Vec::new);
+    static LIST: RouteRecord = route("GET", "/articles", "api::list", 40, Vec::new);
+    // The router cannot tell these apart, whatever the methods.
+    static TAG: RouteRecord = route("GET", "/tags/{id}", "api::tag", 50, Vec::new);
+    static UNTAG: RouteRecord = route("DELETE", "/tags/{name}", "api::untag", 60, Vec::new);
+    let errors = fails(
+        &registry(&[], &[&GET, &SHOW, &UPDATE, &LIST, &TAG, &UNTAG], &[]),
+        &Settings::default(),
+    );
+
+    let [
+        WiringError::Clash { headline, items },
+        WiringError::Clash {
+            headline: tags,
+            items: tag_items,
+        },
+    ] = &errors[..]
+    else {
+        panic!("{errors:#?}");
+    };
+    assert_eq!(
+        headline,
+        "conflicting routes: GET /articles/{id} and GET /articles/{id}"
+    );
+    assert_eq!(
+        *items,
+        [
+            "handler `api::get_article` at src/api.rs:10",
+            "handler `api::show_article` at src/api.rs:20"
+        ]
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "conflicting routes: GET /articles/{id} and GET /articles/{id}\n\
+         \x20 handler `api::get_article` at src/api.rs:10\n\
+         \x20 handler `api::show_article` at src/api.rs:20"
+    );
+    assert_eq!(
+        tags,
+        "conflicting routes: GET /tags/{id} and DELETE /tags/{name}"
+    );
+    assert_eq!(
+        *tag_items,
+        [
+            "handler `api::tag` at src/api.rs:50",
+            "handler `api::untag` at src/api.rs:60"
+        ]
+    );
+}
+
+#[test]
+fn one_code_on_two_error_variants_clashes() {
+    static NOT_FOUND: ErrorCodeRecord = error_code(
+        "ARTICLE_NOT_FOUND",
+        ErrorKind::NotFound,
+        "errors::ArticleError",
+        "NotFound",
+        "src/errors.rs",
+    );
+    static MISSING: ErrorCodeRecord = error_code(
+        "ARTICLE_NOT_FOUND",
+        ErrorKind::Internal,
+        "store::StoreError",
+        "Missing",
+        "src/store.rs",
+    );
+    static TAKEN: ErrorCodeRecord = error_code(
+        "TITLE_TAKEN",
+        ErrorKind::Conflict,
+        "errors::ArticleError",
+        "TitleTaken",
+        "src/errors.rs",
+    );
+    let errors = fails(
+        &registry(&[], &[], &[&NOT_FOUND, &MISSING, &TAKEN]),
+        &Settings::default(),
+    );
+
+    let [WiringError::Clash { headline, items }] = &errors[..] else {
+        panic!("{errors:#?}");
+    };
+    assert_eq!(headline, "duplicate error code `ARTICLE_NOT_FOUND`");
+    assert_eq!(
+        *items,
+        [
+            "`errors::ArticleError::NotFound` at src/errors.rs:5",
+            "`store::StoreError::Missing` at src/store.rs:5"
+        ]
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "duplicate error code `ARTICLE_NOT_FOUND`\n\
+         \x20 `errors::ArticleError::NotFound` at src/errors.rs:5\n\
+         \x20 `store::StoreError::Missing` at src/store.rs:5"
+    );
+}
+
+#[test]
+fn a_clean_graph_builds_dependencies_first_and_only_the_needed_framework_parts() {
+    static API: ProviderRecord = module(
+        "app::ArticleApi",
+        "src/api.rs",
+        provides::<ArticleApi>,
+        needs_both::<ArticleService, AuditLog>,
+    );
+    static SERVICE: ProviderRecord = module(
+        "app::ArticleService",
+        "src/service.rs",
+        provides::<ArticleService>,
+        needs::<AuditLog>,
+    );
+    static AUDIT: ProviderRecord = module(
+        "app::AuditLog",
+        "src/audit.rs",
+        provides::<AuditLog>,
+        needs::<Pool>,
+    );
+    static POOL: ProviderRecord = framework("framework::db::Pool", provides::<Pool>);
+    static CACHE: ProviderRecord = framework("framework::cache::Cache", provides::<Cache>);
+    static GET: RouteRecord = route(
+        "GET",
+        "/articles",
+        "api::list",
+        10,
+        injects::<ArticleService>,
+    );
+    let graph = passes(
+        &registry(&[&API, &SERVICE, &AUDIT, &POOL, &CACHE], &[&GET], &[]),
+        &Settings::default(),
+    );
+
+    assert_eq!(
+        build_order(&graph),
+        ["Pool", "AuditLog", "ArticleService", "ArticleApi"],
+        "dependencies first; the cache nobody needs is not built"
+    );
+    assert_eq!(graph.bindings[&Key::of::<AuditLog>()].name, "app::AuditLog");
+    assert_eq!(
+        graph.bindings[&Key::of::<Pool>()].name,
+        "framework::db::Pool"
+    );
+}
