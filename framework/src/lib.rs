@@ -64,7 +64,7 @@ pub mod __private {
     pub use ::tonic;
 
     pub use crate::cron::{FromJob, JobContext, JobRecord, Overlap};
-    pub use crate::db::EmbeddedMigration;
+    pub use crate::db::{EmbeddedMigration, MigrationsRecord};
     pub use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
     pub use crate::error::Failure;
     pub use crate::error::{DomainError, ErrorKind, Problem};
@@ -111,8 +111,8 @@ pub mod __private {
     pub use crate::http::RouteRecord;
     pub use crate::openapi;
     pub use crate::registry::{
-        BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, MigrationsRecord,
-        ProviderKind, ProviderRecord,
+        BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, ProviderKind,
+        ProviderRecord,
     };
 
     pub use crate::registry::BuildError;

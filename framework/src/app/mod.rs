@@ -217,7 +217,6 @@ impl App {
             config: self.config.clone(),
             health,
             migrate,
-            migrations: self.registry.migrations.clone(),
             stop_hooks: Mutex::new(Vec::new()),
             listeners,
         };

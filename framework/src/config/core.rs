@@ -172,14 +172,6 @@ impl CoreConfig {
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&core.log_level) {
             return Err(settings.invalid("LOG_LEVEL", format!("not a tracing filter: {error}")));
         }
-        if let Some(url) = &core.database_url
-            && crate::db::Backend::of_url(url).is_none()
-        {
-            return Err(settings.invalid(
-                "DATABASE_URL",
-                "expected `postgres://...`, `sqlite://...`, or empty for no database",
-            ));
-        }
         if core.shutdown_delay_secs >= core.shutdown_timeout_secs {
             return Err(settings.invalid(
                 "SHUTDOWN_DELAY_SECS",

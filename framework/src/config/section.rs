@@ -5,7 +5,6 @@ use serde::de::DeserializeOwned;
 use validator::Validate;
 
 use super::{ConfigError, Settings, de};
-use crate::di::{Container, Dependency, Injectable, ResolveError};
 
 /// A typed configuration section read from the keys that start with [`ConfigSection::PREFIX`].
 ///
@@ -33,7 +32,7 @@ pub trait ConfigSection: DeserializeOwned + Validate + Send + Sync + 'static {
     fn load(settings: &Settings) -> Result<Self, ConfigError> {
         let section: Self = de::from_settings(settings, Self::PREFIX)?;
         section.validate().map_err(|errors| {
-            let (field, messages) = crate::error::field_errors(&errors)
+            let (field, messages) = crate::validation::field_errors(&errors)
                 .into_iter()
                 .next()
                 .map(|e| (e.field, e.messages.join("; ")))
@@ -47,6 +46,13 @@ pub trait ConfigSection: DeserializeOwned + Validate + Send + Sync + 'static {
 /// An injected, validated config section: a `#[module]` field of type `Config<T>`.
 pub struct Config<T>(Arc<T>);
 
+impl<T> Config<T> {
+    /// A section that was loaded and validated.
+    pub(crate) fn new(section: T) -> Config<T> {
+        Config(Arc::new(section))
+    }
+}
+
 impl<T> Clone for Config<T> {
     fn clone(&self) -> Self {
         Config(self.0.clone())
@@ -57,21 +63,5 @@ impl<T> Deref for Config<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
-    }
-}
-
-impl<T: ConfigSection> Injectable for Config<T> {
-    fn dependency() -> Dependency {
-        Dependency::Config {
-            type_name: std::any::type_name::<T>(),
-            prefix: T::PREFIX,
-            check: |settings| T::load(settings).map(drop),
-        }
-    }
-
-    fn resolve(container: &Container) -> Result<Self, ResolveError> {
-        T::load(container.settings())
-            .map(|t| Config(Arc::new(t)))
-            .map_err(ResolveError::Config)
     }
 }

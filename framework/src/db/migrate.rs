@@ -4,6 +4,27 @@ use std::pin::Pin;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
+use crate::registry::Location;
+
+/// The migrations embedded by `framework::migrations!`.
+pub struct MigrationsRecord {
+    /// Migrations for PostgreSQL.
+    pub postgres: &'static [EmbeddedMigration],
+    /// Migrations for SQLite.
+    pub sqlite: &'static [EmbeddedMigration],
+    /// Where they were embedded.
+    pub location: Location,
+}
+
+inventory::collect!(MigrationsRecord);
+
+/// Every `framework::migrations!` of the program (the wiring check allows one), in order.
+pub(crate) fn embedded() -> Vec<&'static MigrationsRecord> {
+    let mut records: Vec<_> = inventory::iter::<MigrationsRecord>.into_iter().collect();
+    records.sort_by_key(|m| m.location);
+    records
+}
+
 /// One migration embedded at compile time by `framework::migrations!`.
 #[derive(Debug)]
 pub struct EmbeddedMigration {

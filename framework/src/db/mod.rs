@@ -5,11 +5,12 @@
 //! their backend with `#[module(when = framework::db::is_postgres)]`.
 
 mod migrate;
+mod plugin;
 mod providers;
 
 use crate::config::Settings;
 
-pub use migrate::{EmbeddedMigration, run_migrations};
+pub use migrate::{EmbeddedMigration, MigrationsRecord, run_migrations};
 pub use sqlx::{PgPool, SqlitePool};
 
 /// The database backend named by a URL.

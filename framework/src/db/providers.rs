@@ -10,12 +10,11 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, Database, PgPool, Pool, Postgres, Sqlite, SqlitePool};
 
-use super::{EmbeddedMigration, is_postgres, is_sqlite, run_migrations};
+use super::{EmbeddedMigration, MigrationsRecord, is_postgres, is_sqlite, run_migrations};
 use crate::config::redact_url;
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
 use crate::registry::{
-    BuildContext, BuildError, BuildFuture, Condition, Location, MigrationsRecord, ProviderKind,
-    ProviderRecord,
+    BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -153,7 +152,7 @@ where
         .map_err(|e| format!("cannot connect to the database at {redacted}: {e}"))?;
     tracing::info!(url = %redacted, "database connected");
     if ctx.migrate {
-        migrate(ctx, &pool).await?;
+        migrate(&pool).await?;
     }
     let checked = pool.clone();
     ctx.health().add_unit("database", move || {
@@ -185,11 +184,11 @@ async fn sample_pool<DB: Database>(pool: Pool<DB>, backend: &'static str) {
 }
 
 /// Applies the embedded migrations of this backend.
-async fn migrate<DB: Backend>(ctx: &BuildContext, pool: &Pool<DB>) -> Result<(), BuildError>
+async fn migrate<DB: Backend>(pool: &Pool<DB>) -> Result<(), BuildError>
 where
     DB::Connection: sqlx::migrate::Migrate,
 {
-    let Some(record) = ctx.migrations.first() else {
+    let Some(record) = super::migrate::embedded().first().copied() else {
         tracing::warn!(
             "DATABASE_MIGRATE is true but the program embeds no migrations (framework::migrations!)"
         );

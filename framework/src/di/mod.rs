@@ -12,7 +12,7 @@ pub use container::{Container, Instance};
 pub use graph::Graph;
 pub use inject::Inject;
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{Config, ConfigError, ConfigSection, Settings};
 
 /// A component's identity: the type it is stored and injected as (`ArticleService`,
 /// `dyn ArticleRepository`, `PgPool`, ...).
@@ -126,5 +126,22 @@ impl<T: ?Sized + Send + Sync + 'static> Injectable for std::sync::Arc<T> {
         container
             .get::<T>()
             .ok_or(ResolveError::Missing(std::any::type_name::<T>()))
+    }
+}
+
+/// A `#[module]` field `Config<T>`: the section, loaded and checked by the wiring check.
+impl<T: ConfigSection> Injectable for Config<T> {
+    fn dependency() -> Dependency {
+        Dependency::Config {
+            type_name: std::any::type_name::<T>(),
+            prefix: T::PREFIX,
+            check: |settings| T::load(settings).map(drop),
+        }
+    }
+
+    fn resolve(container: &Container) -> Result<Self, ResolveError> {
+        T::load(container.settings())
+            .map(Config::new)
+            .map_err(ResolveError::Config)
     }
 }

@@ -5,7 +5,8 @@ mod problem;
 
 use axum::http::StatusCode;
 
-pub use problem::{FieldError, PROBLEM_JSON, Problem, field_errors};
+pub use crate::validation::{FieldError, field_errors};
+pub use problem::{PROBLEM_JSON, Problem};
 
 /// The kinds of the original template, with their fixed mappings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use validator::{ValidationErrors, ValidationErrorsKind};
+use validator::ValidationErrors;
 
-use super::{DomainError, error_chain};
+use super::{DomainError, FieldError, error_chain, field_errors};
 use crate::telemetry::bounded::{MAX_MESSAGE, truncated};
 
 /// The media type of problem bodies.
@@ -37,15 +37,6 @@ pub struct Problem {
     /// Field errors of a validation failure.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
-}
-
-/// The messages for one failing field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// The field, dotted for nested values: `author.email`, `tags[2]`.
-    pub field: String,
-    /// What is wrong with it.
-    pub messages: Vec<String>,
 }
 
 impl Problem {
@@ -158,66 +149,6 @@ fn bounded_message(detail: String) -> String {
     match truncated(&detail, MAX_MESSAGE) {
         Cow::Borrowed(_) => detail,
         Cow::Owned(cut) => cut,
-    }
-}
-
-/// Flattens validator's nested errors into one entry per field path.
-pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
-    let mut out = Vec::new();
-    collect(errors, "", &mut out);
-    out.sort_by(|a, b| a.field.cmp(&b.field));
-    out
-}
-
-fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
-    for (field, kind) in errors.errors() {
-        let path = if prefix.is_empty() {
-            field.to_string()
-        } else {
-            format!("{prefix}.{field}")
-        };
-        match kind {
-            ValidationErrorsKind::Field(list) => out.push(FieldError {
-                field: path,
-                messages: list.iter().map(message).collect(),
-            }),
-            ValidationErrorsKind::Struct(inner) => collect(inner, &path, out),
-            ValidationErrorsKind::List(items) => {
-                for (index, inner) in items {
-                    collect(inner, &format!("{path}[{index}]"), out);
-                }
-            }
-        }
-    }
-}
-
-/// The rule's own message, or one written from its code and parameters.
-fn message(error: &validator::ValidationError) -> String {
-    if let Some(message) = &error.message {
-        return message.to_string();
-    }
-    let param = |name: &str| error.params.get(name).map(|v| v.to_string());
-    let unit = if error.code == "length" {
-        " characters"
-    } else {
-        ""
-    };
-    match (
-        error.code.as_ref(),
-        param("min"),
-        param("max"),
-        param("equal"),
-    ) {
-        ("length" | "range", _, _, Some(equal)) => format!("must be exactly {equal}{unit}"),
-        ("length" | "range", Some(min), Some(max), _) => {
-            format!("must be between {min} and {max}{unit}")
-        }
-        ("length" | "range", Some(min), None, _) => format!("must be at least {min}{unit}"),
-        ("length" | "range", None, Some(max), _) => format!("must be at most {max}{unit}"),
-        ("email", ..) => "must be a valid email address".into(),
-        ("url", ..) => "must be a valid URL".into(),
-        ("required", ..) => "is required".into(),
-        (code, ..) => format!("failed the `{code}` rule"),
     }
 }
 

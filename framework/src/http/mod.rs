@@ -115,3 +115,28 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)")
 }
+
+/// `Inject<T>` as a handler argument: the component, built at startup (the wiring check made
+/// sure there is one).
+impl<T: ?Sized + Send + Sync + 'static> axum::extract::FromRequestParts<AppState>
+    for crate::di::Inject<T>
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        _parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
+        state
+            .container
+            .get::<T>()
+            .map(crate::di::Inject)
+            .ok_or_else(|| {
+                tracing::error!(
+                    component = std::any::type_name::<T>(),
+                    "component missing from the container"
+                );
+                Problem::internal()
+            })
+    }
+}

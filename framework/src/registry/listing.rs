@@ -107,15 +107,6 @@ pub(crate) fn listing(
             code.location
         );
     }
-    for migrations in &registry.migrations {
-        let _ = writeln!(
-            out,
-            "\nmigrations: {} postgres, {} sqlite, embedded at {}",
-            migrations.postgres.len(),
-            migrations.sqlite.len(),
-            migrations.location
-        );
-    }
     describe(&mut after.into_iter(), &mut out);
     out
 }

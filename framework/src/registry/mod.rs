@@ -16,7 +16,6 @@ pub(crate) use listing::listing;
 pub use report::{Candidate, Needer, WiringError, WiringReport, shared};
 
 use crate::config::{CoreConfig, Settings};
-use crate::db::EmbeddedMigration;
 use crate::di::{Container, Dependency, Instance, Key};
 use crate::error::ErrorKind;
 use crate::health::Health;
@@ -70,7 +69,6 @@ pub struct BuildContext {
     pub(crate) config: CoreConfig,
     pub(crate) health: Health,
     pub(crate) migrate: bool,
-    pub(crate) migrations: Vec<&'static MigrationsRecord>,
     pub(crate) stop_hooks: Mutex<Vec<StopHook>>,
     /// The bound listeners, for the [`Listeners`](crate::app::Listeners) component.
     pub(crate) listeners: crate::app::Listeners,
@@ -164,29 +162,16 @@ pub struct ErrorCodeRecord {
     pub location: Location,
 }
 
-/// The migrations embedded by `framework::migrations!`.
-pub struct MigrationsRecord {
-    /// Migrations for PostgreSQL.
-    pub postgres: &'static [EmbeddedMigration],
-    /// Migrations for SQLite.
-    pub sqlite: &'static [EmbeddedMigration],
-    /// Where they were embedded.
-    pub location: Location,
-}
-
 inventory::collect!(ProviderRecord);
 inventory::collect!(ErrorCodeRecord);
-inventory::collect!(MigrationsRecord);
 
-/// The core's registrations (components, error codes, migrations), sorted for stable
+/// The core's registrations (components and error codes), sorted for stable
 /// reports; each plugin collects its own.
 pub struct Registry {
     /// Modules and framework components.
     pub providers: Vec<&'static ProviderRecord>,
     /// Error codes.
     pub error_codes: Vec<&'static ErrorCodeRecord>,
-    /// Embedded migrations.
-    pub migrations: Vec<&'static MigrationsRecord>,
 }
 
 impl Registry {
@@ -196,12 +181,9 @@ impl Registry {
         providers.sort_by_key(|p| (p.kind == ProviderKind::Framework, p.name, p.location));
         let mut error_codes: Vec<_> = inventory::iter::<ErrorCodeRecord>.into_iter().collect();
         error_codes.sort_by_key(|e| (e.code, e.location));
-        let mut migrations: Vec<_> = inventory::iter::<MigrationsRecord>.into_iter().collect();
-        migrations.sort_by_key(|m| m.location);
         Registry {
             providers,
             error_codes,
-            migrations,
         }
     }
 
@@ -220,16 +202,6 @@ impl Registry {
         let graph = crate::di::Graph::validate(self, settings, &check.roots, &mut errors);
         errors.extend(check.errors);
         errors.extend(report::error_code_clashes(&self.error_codes));
-        if self.migrations.len() > 1 {
-            errors.push(WiringError::Clash {
-                headline: "`framework::migrations!` is used more than once".into(),
-                items: self
-                    .migrations
-                    .iter()
-                    .map(|m| format!("at {}", m.location))
-                    .collect(),
-            });
-        }
         if errors.is_empty() {
             Ok(graph)
         } else {

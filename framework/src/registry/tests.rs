@@ -151,7 +151,6 @@ fn registry(
         registry: Registry {
             providers: providers.to_vec(),
             error_codes: error_codes.to_vec(),
-            migrations: Vec::new(),
         },
         plugins: vec![crate::http::plugin::with_routes(routes.to_vec())],
     }
