@@ -27,7 +27,6 @@ pub mod health;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
-pub mod openapi;
 pub mod plugin;
 pub mod registry;
 pub mod telemetry;
@@ -41,7 +40,7 @@ pub use error::{DomainError, ErrorKind, Problem};
 pub use framework_macros::{
     DomainError, cron_job, grpc_service, http_route, kafka_consumer, migrations, module,
 };
-pub use http::Valid;
+pub use http::{Valid, openapi};
 
 /// `#[async_trait]`, for ports (`Arc<dyn Trait>`) with async methods.
 pub use async_trait::async_trait;
@@ -107,15 +106,15 @@ pub mod __private {
         }
     }
 
+    pub use crate::di::{
+        BuildContext, BuildFuture, Condition, Field, Location, ProviderKind, ProviderRecord,
+    };
+    pub use crate::error::ErrorCodeRecord;
     pub use crate::http::AppState;
     pub use crate::http::RouteRecord;
-    pub use crate::openapi;
-    pub use crate::registry::{
-        BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, ProviderKind,
-        ProviderRecord,
-    };
+    pub use crate::http::openapi;
 
-    pub use crate::registry::BuildError;
+    pub use crate::di::BuildError;
 
     /// A module's factory is synchronous: wrap its result as the build future.
     pub fn ready(result: Result<Vec<Instance>, BuildError>) -> BuildFuture<'static> {

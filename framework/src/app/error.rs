@@ -1,7 +1,7 @@
 use std::fmt;
 
 use crate::config::ConfigError;
-use crate::registry::{BuildError, Location, WiringReport};
+use crate::di::{BuildError, Location, WiringReport};
 
 /// A startup or lifecycle failure of the app.
 #[derive(thiserror::Error)]

@@ -2,8 +2,11 @@
 
 mod cli;
 mod error;
-mod listeners;
+mod listing;
+mod registry;
 mod shield;
+#[cfg(test)]
+mod wiring_tests;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -12,21 +15,15 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use crate::di::Listeners;
 pub use error::{Error, Result};
-pub use listeners::Listeners;
 pub use shield::shield;
 
 use crate::config::{CoreConfig, Settings};
-use crate::di::{Container, Graph, Key};
+use crate::di::{BuildContext, Container, Graph, Key, ProviderKind, StopHook};
 use crate::health::{Health, Phase};
-use crate::plugin::{Plugin, PluginRecord, Stage};
-use crate::registry::{BuildContext, ProviderKind, Registry, StopHook};
-
-/// One plugin of the app, created from its record.
-pub(crate) struct Loaded {
-    pub(crate) record: &'static PluginRecord,
-    pub(crate) plugin: Box<dyn Plugin>,
-}
+use crate::plugin::{Loaded, PluginRecord, Stage};
+use registry::Registry;
 
 /// A service: `framework::App::from_env()?.run().await`.
 pub struct App {
@@ -78,7 +75,7 @@ impl App {
 
     /// Every module, binding, route and error code with file:line.
     pub fn wiring(&self) -> String {
-        crate::registry::listing(&self.registry, &self.plugins, &self.settings, &self.config)
+        listing::listing(&self.registry, &self.plugins, &self.settings, &self.config)
     }
 
     /// Validates the wiring (no I/O), lets every plugin bind (HTTP readiness answers 503
@@ -345,35 +342,6 @@ impl RunningApp {
         }
         tracing::info!(elapsed = ?started.elapsed(), "stopped");
         Ok(())
-    }
-}
-
-/// Binds `address`; errors name the keys that set it.
-pub async fn bind(
-    address: SocketAddr,
-    what: &str,
-    keys: &str,
-) -> Result<(tokio::net::TcpListener, SocketAddr)> {
-    let io = |context: String| move |source| Error::Io { context, source };
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(io(format!("cannot bind {what} to {address} ({keys})")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(io(format!("cannot read the bound {what} address")))?;
-    Ok((listener, bound))
-}
-
-/// Waits for a server task to finish its in-flight work, logging how it ended; the app's
-/// deadline bounds the wait.
-pub async fn drained<E: std::fmt::Display>(
-    name: &str,
-    server: tokio::task::JoinHandle<Result<(), E>>,
-) {
-    match server.await {
-        Ok(Ok(())) => tracing::info!("{name} drained"),
-        Ok(Err(error)) => tracing::error!(%error, "{name} server failed"),
-        Err(join) => tracing::error!(error = %join, "{name} server task failed"),
     }
 }
 

@@ -22,10 +22,10 @@ pub use redis::RedisStore;
 pub use store::{Store, StoreError};
 
 use crate::config::Settings;
-use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
-use crate::registry::{
+use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
+use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
 
 /// `when` predicate: `REDIS_URL` is set.
 pub fn is_configured(settings: &Settings) -> bool {

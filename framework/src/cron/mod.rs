@@ -16,10 +16,10 @@ use chrono::{DateTime, Utc};
 pub(crate) use scheduler::start_jobs;
 
 use crate::config::{ConfigError, Settings};
+use crate::di::Location;
 use crate::di::{Container, Inject};
 use crate::error::{ErrorKind, Failure};
 use crate::kafka::BoxFuture;
-use crate::registry::Location;
 
 /// What a tick does while the previous run goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use tokio::task::JoinHandle;
 
 use super::{JobRecord, Overlap, Resolved};
 use crate::config::{ConfigError, Settings};
+use crate::di::{BuildError, Location, WiringError};
 use crate::di::{Dependency, Key};
 use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring};
-use crate::registry::{BuildError, Location, WiringError};
 
 inventory::submit! {
     PluginRecord {
@@ -46,7 +46,7 @@ impl CronPlugin {
         for &record in &self.records {
             match Resolved::new(record, settings) {
                 Ok(job) => resolved.push(job),
-                Err(error) => errors.push(WiringError::Handler {
+                Err(error) => errors.push(WiringError::HandlerConfig {
                     kind: "job",
                     handler: record.handler,
                     location: record.location,
@@ -112,7 +112,7 @@ impl Plugin for CronPlugin {
     async fn drain(&mut self) {
         // Each stops scheduling, and its runs in progress finish.
         for scheduler in self.schedulers.drain(..) {
-            crate::app::drained("job scheduler", scheduler).await;
+            crate::plugin::drained("job scheduler", scheduler).await;
         }
     }
 }

@@ -15,10 +15,10 @@ use super::clock::Clock;
 use super::scheduler::start_jobs_on;
 use super::{JobContext, JobRecord, Overlap, Resolved, Run};
 use crate::config::Settings;
+use crate::di::Location;
 use crate::di::{Container, Instance};
 use crate::error::Failure;
 use crate::kafka::BoxFuture;
-use crate::registry::Location;
 
 /// What the clock reads when a test starts.
 fn anchor() -> DateTime<Utc> {

@@ -4,7 +4,7 @@ use std::pin::Pin;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
-use crate::registry::Location;
+use crate::di::Location;
 
 /// The migrations embedded by `framework::migrations!`.
 pub struct MigrationsRecord {

@@ -7,8 +7,8 @@ use std::fmt::Write;
 use super::Backend;
 use super::migrate::{MigrationsRecord, embedded};
 use crate::config::{ConfigError, Settings};
+use crate::di::{Location, WiringError};
 use crate::plugin::{Check, Plugin, PluginRecord, Wiring};
-use crate::registry::{Location, WiringError};
 
 inventory::submit! {
     PluginRecord {

@@ -12,10 +12,10 @@ use sqlx::{Connection, Database, PgPool, Pool, Postgres, Sqlite, SqlitePool};
 
 use super::{EmbeddedMigration, MigrationsRecord, is_postgres, is_sqlite, run_migrations};
 use crate::config::redact_url;
-use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
-use crate::registry::{
+use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
+use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -4,11 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Dependency, Key};
+use super::{
+    Candidate, Dependency, Key, Location, Needer, ProviderKind, ProviderRecord, Root, WiringError,
+};
 use crate::config::Settings;
-use crate::plugin::Root;
-use crate::registry::{Candidate, Needer};
-use crate::registry::{Location, ProviderKind, ProviderRecord, Registry, WiringError};
 
 /// A validated graph: which providers to build, in order, and who provides each key.
 pub struct Graph {
@@ -18,15 +17,15 @@ pub struct Graph {
 
 impl Graph {
     pub(crate) fn validate(
-        registry: &Registry,
+        providers: &[&'static ProviderRecord],
         settings: &Settings,
         roots: &[Root],
         errors: &mut Vec<WiringError>,
     ) -> Graph {
-        let mut walk = Walk::new(registry, settings, errors);
+        let mut walk = Walk::new(providers, settings, errors);
         // The roots: every active module (always built), then what the plugins serve
         // (routes, services, consumers, jobs), each of which needs its dependencies built.
-        for provider in &registry.providers {
+        for provider in providers {
             if provider.kind == ProviderKind::Module && provider.is_active(settings) {
                 walk.visit(provider, &mut Vec::new());
             }
@@ -64,10 +63,14 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn new(registry: &Registry, settings: &'a Settings, errors: &'a mut Vec<WiringError>) -> Self {
+    fn new(
+        providers: &[&'static ProviderRecord],
+        settings: &'a Settings,
+        errors: &'a mut Vec<WiringError>,
+    ) -> Self {
         let mut active: HashMap<Key, Vec<_>> = HashMap::new();
         let mut inactive: HashMap<Key, Vec<_>> = HashMap::new();
-        for &provider in &registry.providers {
+        for &provider in providers {
             let index = if provider.is_active(settings) {
                 &mut active
             } else {

@@ -4,6 +4,9 @@
 mod container;
 mod graph;
 mod inject;
+mod listeners;
+mod records;
+mod report;
 
 use std::any::TypeId;
 use std::fmt;
@@ -11,6 +14,23 @@ use std::fmt;
 pub use container::{Container, Instance};
 pub use graph::Graph;
 pub use inject::Inject;
+pub use listeners::Listeners;
+pub use records::{
+    BuildContext, BuildError, BuildFuture, Condition, Field, Location, ProviderKind,
+    ProviderRecord, StopHook,
+};
+pub use report::{Candidate, Needer, WiringError, WiringReport, shared};
+
+/// One root of the wiring check: something that is not a component but needs components (a
+/// route, a gRPC service, a consumer, a job), added by a plugin's `check`.
+pub struct Root {
+    /// How the dependency path names it: `GET /articles/{id} (src/http.rs:12)`.
+    pub label: String,
+    /// Who needs the dependencies, for reports.
+    pub needer: Needer,
+    /// What it needs.
+    pub dependencies: Vec<Dependency>,
+}
 
 use crate::config::{Config, ConfigError, ConfigSection, Settings};
 

@@ -10,8 +10,8 @@ use tonic::service::RoutesBuilder;
 
 pub use status::{invalid_argument, status_from_domain_error, validate};
 
+use crate::di::Location;
 use crate::di::{Container, Dependency, ResolveError};
-use crate::registry::Location;
 
 /// A `#[grpc_service]` impl.
 pub struct GrpcServiceRecord {

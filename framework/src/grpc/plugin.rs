@@ -9,8 +9,8 @@ use tokio::task::JoinHandle;
 use super::server::{GrpcServer, bind};
 use super::{FileDescriptorSetRecord, GrpcServiceRecord};
 use crate::config::{ConfigError, CoreConfig, Settings};
+use crate::di::{BuildError, Location, Needer, WiringError, shared};
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
-use crate::registry::{BuildError, Location, Needer, WiringError, shared};
 
 inventory::submit! {
     PluginRecord {
@@ -118,7 +118,7 @@ impl Plugin for GrpcPlugin {
 
     async fn drain(&mut self) {
         if let Some(server) = self.server.take() {
-            crate::app::drained("gRPC", server).await;
+            crate::plugin::drained("gRPC", server).await;
         }
     }
 }

@@ -47,12 +47,12 @@ pub(crate) struct GrpcServer {
 pub(crate) async fn bind(
     config: &CoreConfig,
     services: &[&GrpcServiceRecord],
-) -> Result<Option<GrpcServer>> {
+) -> Result<Option<GrpcServer>, crate::plugin::BindError> {
     if services.is_empty() {
         return Ok(None);
     }
     let address = SocketAddr::new(config.grpc_host, config.grpc_port);
-    let (listener, addr) = crate::app::bind(address, "gRPC", "GRPC_HOST/GRPC_PORT").await?;
+    let (listener, addr) = crate::plugin::bind(address, "gRPC", "GRPC_HOST/GRPC_PORT").await?;
     tracing::info!(address = %addr, services = services.len(), "gRPC listening");
     Ok(Some(GrpcServer { listener, addr }))
 }

@@ -4,6 +4,7 @@
 mod decompression;
 pub(crate) mod drain;
 mod middleware;
+pub mod openapi;
 pub(crate) mod plugin;
 mod problem_layer;
 mod serve;
@@ -25,10 +26,10 @@ pub(crate) use switch::Switch;
 pub use valid::Valid;
 
 use crate::config::CoreConfig;
+use crate::di::Location;
 use crate::di::{Container, Dependency};
 use crate::error::Problem;
 use crate::health::Health;
-use crate::registry::Location;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 
 /// A `#[http_route]` handler.
@@ -44,7 +45,7 @@ pub struct RouteRecord {
     /// The `Inject<T>` arguments of the handler.
     pub dependencies: fn() -> Vec<Dependency>,
     /// What its arguments and return type add to the OpenAPI document.
-    pub openapi: fn(&mut crate::openapi::Operation),
+    pub openapi: fn(&mut crate::http::openapi::Operation),
     /// Where it was declared.
     pub location: Location,
 }
@@ -92,7 +93,7 @@ pub(crate) fn router(
     let app = app
         .merge(crate::health::router(health))
         .merge(crate::metrics::router())
-        .merge(crate::openapi::router(routes, core))
+        .merge(crate::http::openapi::router(routes, core))
         .fallback(route_not_found);
     let modules = middleware::RouteModules::new(routes, &config.base_path);
     middleware::standard_layers(app, config, modules)

@@ -9,9 +9,9 @@ use tokio::task::JoinHandle;
 
 use super::{AppState, RouteRecord, Switch};
 use crate::config::{ConfigError, CoreConfig, Settings};
+use crate::di::{BuildError, Location, Needer, WiringError};
 use crate::error::ErrorKind;
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
-use crate::registry::{BuildError, Location, Needer, WiringError};
 
 inventory::submit! {
     PluginRecord {
@@ -24,7 +24,7 @@ inventory::submit! {
 
 /// The HTTP plugin over `routes` rather than the program's, for the wiring check's tests.
 #[cfg(test)]
-pub(crate) fn with_routes(routes: Vec<&'static RouteRecord>) -> crate::app::Loaded {
+pub(crate) fn with_routes(routes: Vec<&'static RouteRecord>) -> crate::plugin::Loaded {
     static RECORD: PluginRecord = PluginRecord {
         name: "http",
         order: 100,
@@ -35,7 +35,7 @@ pub(crate) fn with_routes(routes: Vec<&'static RouteRecord>) -> crate::app::Load
         },
     };
     let config = CoreConfig::load(&Settings::default()).expect("the default config is valid");
-    crate::app::Loaded {
+    crate::plugin::Loaded {
         record: &RECORD,
         plugin: Box::new(HttpPlugin {
             config,
@@ -106,7 +106,7 @@ impl Plugin for HttpPlugin {
     async fn prepare(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
         let config = &self.config.http;
         let address = SocketAddr::new(config.host, config.port);
-        let (listener, bound) = crate::app::bind(address, "HTTP", "HTTP_HOST/HTTP_PORT").await?;
+        let (listener, bound) = crate::plugin::bind(address, "HTTP", "HTTP_HOST/HTTP_PORT").await?;
         tracing::info!(address = %bound, base_path = %config.base_path, "HTTP listening");
         stage.listening("http", bound);
         let switch = Switch::new(config, stage.health().clone());
@@ -148,7 +148,7 @@ impl Plugin for HttpPlugin {
 
     async fn drain(&mut self) {
         if let Some(server) = self.server.take() {
-            crate::app::drained("HTTP", server).await;
+            crate::plugin::drained("HTTP", server).await;
         }
     }
 }

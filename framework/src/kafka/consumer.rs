@@ -20,9 +20,9 @@ use super::message::{Header, Message, Outgoing};
 use super::status::KafkaStatus;
 use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 use crate::di::Container;
+use crate::di::Location;
 use crate::error::{ErrorKind, Failure};
 use crate::http::REQUEST_ID;
-use crate::registry::Location;
 use crate::telemetry::bounded::truncated;
 use crate::telemetry::{TRACEPARENT, WorkContext};
 

@@ -28,10 +28,10 @@ pub use status::KafkaStatus;
 pub use transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 
 use crate::config::{ConfigError, Settings};
-use crate::di::{Container, Instance, Key as DiKey};
-use crate::registry::{
+use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
+use crate::di::{Container, Instance, Key as DiKey};
 
 /// `when` predicate: `KAFKA_BROKERS` is set.
 pub fn is_configured(settings: &Settings) -> bool {

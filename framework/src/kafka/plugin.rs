@@ -9,9 +9,9 @@ use tokio::task::JoinHandle;
 
 use super::{ConsumerRecord, KafkaError, Resolved, Transport};
 use crate::config::{ConfigError, CoreConfig, Settings};
+use crate::di::{BuildError, Location, WiringError};
 use crate::di::{Dependency, Key};
 use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring};
-use crate::registry::{BuildError, Location, WiringError};
 
 inventory::submit! {
     PluginRecord {
@@ -47,7 +47,7 @@ impl KafkaPlugin {
         for &record in &self.records {
             match Resolved::new(record, settings) {
                 Ok(consumer) => resolved.push(consumer),
-                Err(error) => errors.push(WiringError::Handler {
+                Err(error) => errors.push(WiringError::HandlerConfig {
                     kind: "consumer",
                     handler: record.handler,
                     location: record.location,
@@ -116,7 +116,7 @@ impl Plugin for KafkaPlugin {
     async fn drain(&mut self) {
         // Each stops fetching, finishes the records in hand, and commits.
         for consumer in self.consumers.drain(..) {
-            crate::app::drained("Kafka consumer", consumer).await;
+            crate::plugin::drained("Kafka consumer", consumer).await;
         }
     }
 }

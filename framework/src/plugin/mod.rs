@@ -9,7 +9,7 @@
 //! 3. **describe** ([`Plugin::describe`]): its section of the `wiring` listing.
 //! 4. **prepare** ([`Plugin::prepare`]): binds its listeners before any component is built,
 //!    so that a port in use fails the start at once and readiness can answer while starting;
-//!    the addresses go into [`Listeners`](crate::app::Listeners).
+//!    the addresses go into [`Listeners`](crate::di::Listeners).
 //! 5. **start** ([`Plugin::start`]): serves, consumes or schedules, over the built components,
 //!    on tasks of the app's [`TaskTracker`], until the app's [`CancellationToken`] is
 //!    cancelled.
@@ -36,12 +36,11 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::Listeners;
 use crate::config::{ConfigError, Settings};
-use crate::di::{Container, Dependency, Key};
+pub use crate::di::Root;
+use crate::di::{BuildError, Container, Dependency, Key, Listeners, Location, Needer, WiringError};
 use crate::error::ErrorKind;
 use crate::health::Health;
-use crate::registry::{BuildError, Location, Needer, WiringError};
 
 /// A plugin's registration, submitted with `inventory::submit!`.
 pub struct PluginRecord {
@@ -103,16 +102,6 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Finishes the work in progress once shutdown began (the token is cancelled).
     async fn drain(&mut self) {}
-}
-
-/// One root of the wiring check: something that is not a component but needs components.
-pub struct Root {
-    /// How the dependency path names it: `GET /articles/{id} (src/http.rs:12)`.
-    pub label: String,
-    /// Who needs the dependencies, for reports.
-    pub needer: Needer,
-    /// What it needs.
-    pub dependencies: Vec<Dependency>,
 }
 
 /// What [`Plugin::check`] adds to the wiring check.
@@ -240,5 +229,50 @@ impl Stage<'_> {
     /// The app's tasks: shutdown waits for what is spawned here, under the deadline.
     pub fn tracker(&self) -> &TaskTracker {
         self.tracker
+    }
+}
+
+/// One plugin of an app, created from its record.
+pub(crate) struct Loaded {
+    pub(crate) record: &'static PluginRecord,
+    pub(crate) plugin: Box<dyn Plugin>,
+}
+
+/// A listener could not be bound; says what, where, and the keys that set it.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct BindError {
+    context: String,
+    source: std::io::Error,
+}
+
+/// Binds `address` for the listener `what` (`"HTTP"`), whose address the config `keys` set
+/// (`"HTTP_HOST/HTTP_PORT"`); returns the listener and the address bound (the port the system
+/// picked for port 0).
+///
+/// # Errors
+/// [`BindError`] naming `what`, the address and `keys` (the port is in use, say).
+pub async fn bind(
+    address: std::net::SocketAddr,
+    what: &str,
+    keys: &str,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), BindError> {
+    let io = |context: String| move |source| BindError { context, source };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(io(format!("cannot bind {what} to {address} ({keys})")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(io(format!("cannot read the bound {what} address")))?;
+    Ok((listener, bound))
+}
+
+/// Waits for a server task to finish its in-flight work, logging how it ended as `name`
+/// (`"HTTP"`); the app's deadline bounds the wait.
+pub async fn drained<E: fmt::Display>(name: &str, server: tokio::task::JoinHandle<Result<(), E>>) {
+    match server.await {
+        Ok(Ok(())) => tracing::info!("{name} drained"),
+        Ok(Err(error)) => tracing::error!(%error, "{name} server failed"),
+        Err(join) => tracing::error!(error = %join, "{name} server task failed"),
     }
 }

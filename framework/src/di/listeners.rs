@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use crate::di::{BuildContext, BuildFuture, Location, ProviderKind, ProviderRecord};
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
-use crate::registry::{BuildContext, BuildFuture, Location, ProviderKind, ProviderRecord};
 
 /// The bound address of each listener, by delivery name (`"http"`, `"grpc"`); a `#[module]`
 /// field of this type gets the app's.

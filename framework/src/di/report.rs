@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{ErrorCodeRecord, Location};
+use super::{Key, Location};
 use crate::config::ConfigError;
-use crate::di::Key;
 
 /// Who needs a dependency.
 #[derive(Debug, Clone)]
@@ -83,7 +82,7 @@ pub enum WiringError {
     },
     /// A handler's registration names a config key that is not set or not valid (a
     /// consumer's topic, a job's schedule).
-    Handler {
+    HandlerConfig {
         /// `"consumer"`, `"job"`, ...
         kind: &'static str,
         /// The handler's path.
@@ -175,7 +174,7 @@ impl fmt::Display for WiringError {
                 writeln!(f, "{headline}")?;
                 list(f, items.iter().cloned())
             }
-            WiringError::Handler {
+            WiringError::HandlerConfig {
                 kind,
                 handler,
                 location,
@@ -226,20 +225,6 @@ pub fn shared<T: ?Sized, K: Ord>(
     groups
         .into_iter()
         .filter(|(_, group)| group.len() > 1)
-        .collect()
-}
-
-/// Two variants claiming one code.
-pub(crate) fn error_code_clashes(codes: &[&'static ErrorCodeRecord]) -> Vec<WiringError> {
-    shared(codes, |c| c.code)
-        .into_iter()
-        .map(|(code, records)| WiringError::Clash {
-            headline: format!("duplicate error code `{code}`"),
-            items: records
-                .iter()
-                .map(|r| format!("`{}::{}` at {}", r.error_type, r.variant, r.location))
-                .collect(),
-        })
         .collect()
 }
 

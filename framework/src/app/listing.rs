@@ -2,11 +2,11 @@
 
 use std::fmt::Write;
 
-use super::{ProviderKind, ProviderRecord, Registry};
-use crate::app::Loaded;
+use super::Registry;
 use crate::config::redact_url;
 use crate::config::{CoreConfig, Settings};
-use crate::di::{Dependency, Key, short_type_name};
+use crate::di::{Dependency, Key, ProviderKind, ProviderRecord, short_type_name};
+use crate::plugin::Loaded;
 use crate::plugin::{ERROR_CODES_ORDER, Wiring};
 
 /// Every module, binding, route and error code with file:line, as the current config wires it.

@@ -4,16 +4,18 @@
 
 use axum::routing::MethodRouter;
 
-use super::{
-    BuildContext, BuildFuture, Condition, ErrorCodeRecord, Field, Location, ProviderKind,
-    ProviderRecord, Registry, WiringError,
-};
-use crate::app::Loaded;
+use super::Registry;
 use crate::config::Settings;
+use crate::di::{
+    BuildContext, BuildFuture, Condition, Field, Location, ProviderKind, ProviderRecord,
+    WiringError,
+};
 use crate::di::{Dependency, Graph, Key};
+use crate::error::ErrorCodeRecord;
 use crate::error::ErrorKind;
+use crate::http::openapi::Operation;
 use crate::http::{AppState, RouteRecord};
-use crate::openapi::Operation;
+use crate::plugin::Loaded;
 
 struct ArticleApi;
 struct ArticleService;
