@@ -12,7 +12,7 @@ use super::{JobRecord, Overlap, Resolved};
 use crate::config::{ConfigError, Settings};
 use crate::di::{BuildError, Location, WiringError};
 use crate::di::{Dependency, Key};
-use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring};
+use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring, resolve_each};
 
 inventory::submit! {
     PluginRecord {
@@ -41,20 +41,13 @@ impl CronPlugin {
     /// The jobs with their schedules read from `settings` and parsed, and the errors: a
     /// missing schedule key, an invalid expression.
     fn resolve(&self, settings: &Settings) -> (Vec<Resolved>, Vec<WiringError>) {
-        let mut resolved = Vec::new();
-        let mut errors = Vec::new();
-        for &record in &self.records {
-            match Resolved::new(record, settings) {
-                Ok(job) => resolved.push(job),
-                Err(error) => errors.push(WiringError::HandlerConfig {
-                    kind: "job",
-                    handler: record.handler,
-                    location: record.location,
-                    error,
-                }),
-            }
-        }
-        (resolved, errors)
+        resolve_each(
+            &self.records,
+            settings,
+            "job",
+            |r| (r.handler, r.location),
+            Resolved::new,
+        )
     }
 }
 

@@ -198,7 +198,7 @@ impl Scheduler {
                 job = job.handler,
                 %tick,
                 code = "JOB_PANICKED",
-                error = crate::http::panic_message(&*panic),
+                error = crate::telemetry::panic_message(&*panic),
                 "job run panicked"
             ),
             None => {

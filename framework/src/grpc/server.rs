@@ -26,8 +26,8 @@ use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::health::{Health, Phase, Report};
 use crate::http::drain::Drain;
-use crate::http::panic_message;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
+use crate::telemetry::panic_message;
 use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 

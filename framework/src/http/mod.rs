@@ -18,7 +18,7 @@ use axum::Router;
 use axum::http::{StatusCode, Uri};
 use axum::routing::MethodRouter;
 
-pub(crate) use crate::telemetry::REQUEST_ID;
+pub(crate) use crate::telemetry::{REQUEST_ID, panic_message};
 pub(crate) use decompression::GzipBody;
 pub use middleware::apply_standard_layers;
 pub(crate) use serve::serve;
@@ -106,15 +106,6 @@ async fn route_not_found(uri: Uri) -> Problem {
         "ROUTE_NOT_FOUND",
         format!("no route for `{path}`"),
     )
-}
-
-/// The message of a panic payload.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)")
 }
 
 /// `Inject<T>` as a handler argument: the component, built at startup (the wiring check made

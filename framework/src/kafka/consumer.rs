@@ -22,7 +22,7 @@ use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, 
 use crate::di::Container;
 use crate::di::Location;
 use crate::error::{ErrorKind, Failure};
-use crate::http::REQUEST_ID;
+use crate::telemetry::REQUEST_ID;
 use crate::telemetry::bounded::truncated;
 use crate::telemetry::{TRACEPARENT, WorkContext};
 
@@ -183,7 +183,7 @@ impl Supervisor {
                 Ok(Err(error)) => error.to_string(),
                 Err(join) if join.is_panic() => format!(
                     "panicked: {}",
-                    crate::http::panic_message(&*join.into_panic())
+                    crate::telemetry::panic_message(&*join.into_panic())
                 ),
                 Err(join) => join.to_string(),
             };
@@ -474,7 +474,7 @@ pub mod injected {
 fn worker_failure(ended: Result<(), tokio::task::JoinError>) -> Option<KafkaError> {
     let join = ended.err()?;
     let reason = if join.is_panic() {
-        crate::http::panic_message(&*join.into_panic()).to_owned()
+        crate::telemetry::panic_message(&*join.into_panic()).to_owned()
     } else {
         join.to_string()
     };
@@ -600,7 +600,7 @@ impl Worker {
                     code: "CONSUMER_PANICKED",
                     message: format!(
                         "the consumer panicked outside the handler: {}",
-                        crate::http::panic_message(&*panic)
+                        crate::telemetry::panic_message(&*panic)
                     ),
                 };
                 let attempts = attempts.load(Ordering::Relaxed);
@@ -741,7 +741,7 @@ impl Worker {
                 code: "HANDLER_PANICKED",
                 message: format!(
                     "the handler panicked: {}",
-                    crate::http::panic_message(&*panic)
+                    crate::telemetry::panic_message(&*panic)
                 ),
             }),
         }

@@ -11,7 +11,7 @@ use super::{ConsumerRecord, KafkaError, Resolved, Transport};
 use crate::config::{ConfigError, CoreConfig, Settings};
 use crate::di::{BuildError, Location, WiringError};
 use crate::di::{Dependency, Key};
-use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring};
+use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring, resolve_each};
 
 inventory::submit! {
     PluginRecord {
@@ -42,19 +42,13 @@ impl KafkaPlugin {
     /// The consumers with their topic, group and dead-letter names read from `settings`, and
     /// the errors: a missing name key, two consumers of one topic in one group.
     fn resolve(&self, settings: &Settings) -> (Vec<Resolved>, Vec<WiringError>) {
-        let mut resolved = Vec::new();
-        let mut errors = Vec::new();
-        for &record in &self.records {
-            match Resolved::new(record, settings) {
-                Ok(consumer) => resolved.push(consumer),
-                Err(error) => errors.push(WiringError::HandlerConfig {
-                    kind: "consumer",
-                    handler: record.handler,
-                    location: record.location,
-                    error,
-                }),
-            }
-        }
+        let (resolved, mut errors) = resolve_each(
+            &self.records,
+            settings,
+            "consumer",
+            |r| (r.handler, r.location),
+            Resolved::new,
+        );
         errors.extend(clashes(&resolved));
         (resolved, errors)
     }

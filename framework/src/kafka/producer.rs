@@ -9,7 +9,7 @@ use super::message::{Header, Outgoing};
 use super::transport::{KafkaError, Transport};
 use crate::di::{Container, Dependency, Injectable, Key, ResolveError};
 use crate::error::{DomainError, ErrorKind};
-use crate::http::REQUEST_ID;
+use crate::telemetry::REQUEST_ID;
 use crate::telemetry::{TRACEPARENT, WorkContext};
 
 /// How long a send may wait for the broker's acknowledgement (librdkafka's own

@@ -232,6 +232,35 @@ impl Stage<'_> {
     }
 }
 
+/// Resolves each of `records` against `settings` (its topic, its schedule: the config keys
+/// it names); a record that does not resolve is a [`WiringError::HandlerConfig`] of `kind`
+/// (`"consumer"`, `"job"`), at the handler and location `at` gives.
+pub fn resolve_each<R: ?Sized, T>(
+    records: &[&'static R],
+    settings: &Settings,
+    kind: &'static str,
+    at: impl Fn(&R) -> (&'static str, Location),
+    resolve: impl Fn(&'static R, &Settings) -> Result<T, ConfigError>,
+) -> (Vec<T>, Vec<WiringError>) {
+    let mut resolved = Vec::new();
+    let mut errors = Vec::new();
+    for &record in records {
+        match resolve(record, settings) {
+            Ok(item) => resolved.push(item),
+            Err(error) => {
+                let (handler, location) = at(record);
+                errors.push(WiringError::HandlerConfig {
+                    kind,
+                    handler,
+                    location,
+                    error,
+                });
+            }
+        }
+    }
+    (resolved, errors)
+}
+
 /// One plugin of an app, created from its record.
 pub(crate) struct Loaded {
     pub(crate) record: &'static PluginRecord,

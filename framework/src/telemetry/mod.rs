@@ -32,6 +32,15 @@ pub(crate) fn module_of(handler: &str) -> &str {
         .rsplit_once("::")
         .map_or(handler, |(module, _)| module)
 }
+/// The message of a panic payload.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)")
+}
+
 /// Installs the global subscriber, writing to stdout; later calls keep the first.
 pub fn init(config: &CoreConfig) {
     install(config, false);
