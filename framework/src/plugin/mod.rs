@@ -17,10 +17,11 @@
 //!    progress; the app waits for every plugin's drain side by side, then for the tracker,
 //!    all within `SHUTDOWN_TIMEOUT_SECS`.
 //!
-//! A plugin registers itself with [`inventory`]; nothing else in the framework names it:
+//! A plugin registers itself with [`submit!`] (`inventory`'s); nothing else in the framework
+//! names it. `framework/tests/custom_delivery.rs` is a whole delivery written this way:
 //!
 //! ```ignore
-//! framework::__private::inventory::submit! {
+//! framework::plugin::submit! {
 //!     framework::plugin::PluginRecord {
 //!         name: "jobs-queue",
 //!         order: 500,
@@ -32,6 +33,9 @@
 
 use std::fmt;
 use std::sync::Arc;
+
+/// Registers a [`PluginRecord`] (or any record a plugin collects), from any crate.
+pub use inventory::submit;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -214,6 +218,13 @@ impl Stage<'_> {
     /// The bound listeners so far.
     pub fn listeners(&self) -> &Listeners {
         self.listeners
+    }
+
+    /// The built component of type `T` (a `#[module]`, `dyn Trait` binding or framework
+    /// component); `None` before [`Plugin::start`], or when the app did not build one (make it
+    /// a [`Root`] dependency in [`Plugin::check`] so that the wiring check guarantees it).
+    pub fn component<T: ?Sized + Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.container?.get::<T>()
     }
 
     /// The built components: `Some` in [`Plugin::start`], `None` in [`Plugin::prepare`].
