@@ -79,7 +79,7 @@ pub struct Resolved {
 }
 
 /// Header names added to a dead-lettered record. Their values are bounded, so a dead letter
-/// is at most [`MAX_ADDED_BYTES`] larger than its record (a topic name has at most 249 bytes).
+/// is at most [`MAX_ADDED_BYTES`](self::dead_letter_headers::MAX_ADDED_BYTES) larger than its record (a topic name has at most 249 bytes).
 pub mod dead_letter_headers {
     /// The failure's stable code (at most [`MAX_CODE_BYTES`]).
     pub const ERROR_CODE: &str = "x-error-code";

@@ -1,7 +1,7 @@
 //! Prometheus metrics at `GET /metrics` (text format). The framework records HTTP requests
 //! per route, gRPC calls per method, consumed Kafka messages per topic and group, job runs
 //! per job and the database pool; services
-//! add their own with the [`metrics`](::metrics) macros (`framework::metrics::counter!` ...).
+//! add their own with the [`metrics`] macros (`framework::metrics::counter!` ...).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

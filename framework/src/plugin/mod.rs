@@ -9,7 +9,7 @@
 //! 3. **describe** ([`Plugin::describe`]): its section of the `wiring` listing.
 //! 4. **prepare** ([`Plugin::prepare`]): binds its listeners before any component is built,
 //!    so that a port in use fails the start at once and readiness can answer while starting;
-//!    the addresses go into [`Listeners`](crate::di::Listeners).
+//!    the addresses go into [`Listeners`].
 //! 5. **start** ([`Plugin::start`]): serves, consumes or schedules, over the built components,
 //!    on tasks of the app's [`TaskTracker`], until the app's [`CancellationToken`] is
 //!    cancelled.
