@@ -36,10 +36,11 @@ pub mod validation;
 pub use app::{App, Error, Result, RunningApp, shield};
 pub use config::{Config, ConfigSection};
 pub use di::Inject;
-pub use error::{DomainError, ErrorKind, Problem};
+pub use error::{DomainError, ErrorKind};
 pub use framework_macros::{
     DomainError, cron_job, grpc_service, http_route, kafka_consumer, migrations, module,
 };
+pub use http::Problem;
 pub use http::{Valid, openapi};
 
 /// `#[async_trait]`, for ports (`Arc<dyn Trait>`) with async methods.
@@ -66,8 +67,9 @@ pub mod __private {
     pub use crate::db::{EmbeddedMigration, MigrationsRecord};
     pub use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
     pub use crate::error::Failure;
-    pub use crate::error::{DomainError, ErrorKind, Problem};
+    pub use crate::error::{DomainError, ErrorKind};
     pub use crate::grpc::{GrpcServiceRecord, MountOptions, status_from_domain_error};
+    pub use crate::http::Problem;
     pub use crate::kafka::{BoxFuture, ConsumerRecord, FromMessage, Message, Outcome};
 
     /// What `#[cron_job]` functions return: a failed run is reported.

@@ -1,14 +1,10 @@
-//! The error model: every `#[derive(DomainError)]` variant has a kind, which fixes its HTTP
-//! status (and later its gRPC code and Kafka disposition), and a stable code clients see.
-
-mod problem;
-
-use axum::http::StatusCode;
+//! The error model: every `#[derive(DomainError)]` variant has a kind and a stable code
+//! clients see. The kinds name no protocol: each delivery maps them to its own (HTTP to a
+//! status, `framework::http::status_of`; gRPC to a code; Kafka to retry or dead-letter).
 
 pub use crate::validation::{FieldError, field_errors};
-pub use problem::{PROBLEM_JSON, Problem};
 
-/// The kinds of the original template, with their fixed mappings.
+/// The kinds of failure; each delivery maps them to its protocol (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// Input failed validation: 400.
@@ -56,22 +52,18 @@ impl ErrorKind {
         ErrorKind::Timeout,
     ];
 
-    /// The HTTP status of this kind.
-    pub fn http_status(self) -> StatusCode {
-        match self {
-            ErrorKind::Validation | ErrorKind::BadRequest | ErrorKind::Domain => {
-                StatusCode::BAD_REQUEST
-            }
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-            ErrorKind::Marshaling | ErrorKind::Application | ErrorKind::Internal => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
-        }
+    /// Whether the failure is the service's or a dependency's rather than the caller's: its
+    /// message is then never shown to clients (HTTP answers it with a 5xx status, gRPC with
+    /// `INTERNAL`, `UNAVAILABLE` or `DEADLINE_EXCEEDED`), only logged.
+    pub fn is_server_side(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Marshaling
+                | ErrorKind::Application
+                | ErrorKind::Internal
+                | ErrorKind::Unavailable
+                | ErrorKind::Timeout
+        )
     }
 
     /// Whether a consumer should retry a message that failed with this kind.

@@ -48,7 +48,7 @@ fn status(
 pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
     let code = code_of(error.kind());
     // Server-side kinds (internal, a dependency down or late) say nothing internal.
-    let message = if error.kind().http_status().is_server_error() {
+    let message = if error.kind().is_server_side() {
         tracing::error!(code = error.code(), error = %error_chain(error), "call failed");
         crate::telemetry::sentry::capture_error(error, error.code());
         INTERNAL_MESSAGE.to_owned()

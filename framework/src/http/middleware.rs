@@ -15,10 +15,10 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::Problem;
 use super::RouteRecord;
 use super::problem_layer::render_problems;
 use crate::config::HttpConfig;
-use crate::error::Problem;
 use crate::metrics::http_method;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::sentry::HubPerRequest;

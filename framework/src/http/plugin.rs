@@ -96,7 +96,7 @@ impl Plugin for HttpPlugin {
     }
 
     fn error_mapping(&self, kind: ErrorKind) -> Option<String> {
-        Some(kind.http_status().as_u16().to_string())
+        Some(crate::http::status_of(kind).as_u16().to_string())
     }
 
     fn summary(&self) -> Option<String> {

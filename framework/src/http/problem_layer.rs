@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::Problem;
+use super::Problem;
 use crate::telemetry::REQUEST_ID;
 
 /// Longest rejection text kept as a problem's detail.

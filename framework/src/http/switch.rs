@@ -9,8 +9,8 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
+use super::Problem;
 use crate::config::HttpConfig;
-use crate::error::Problem;
 use crate::health::Health;
 
 /// The router each new connection gets (see [`super::serve`]).

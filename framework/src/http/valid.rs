@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use validator::Validate;
 
 use super::GzipBody;
-use crate::error::Problem;
+use super::Problem;
 
 /// Extracts `T` (a `Json<_>` or `Query<_>`) and runs its `validator` rules; a failure is a 400
 /// problem listing each failing field. A JSON body that does not parse is 400

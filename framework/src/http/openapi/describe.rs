@@ -161,7 +161,7 @@ impl Describe for &&Success<()> {
 impl<E: DomainError> Describe for &&Errors<E> {
     fn describe(&self, operation: &mut Operation) {
         for (code, kind) in E::catalog() {
-            operation.problem(kind.http_status(), code);
+            operation.problem(crate::http::status_of(*kind), code);
         }
     }
 }

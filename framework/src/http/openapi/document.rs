@@ -17,7 +17,7 @@ use utoipa::openapi::{
 
 use super::Operation;
 use crate::config::CoreConfig;
-use crate::error::PROBLEM_JSON;
+use crate::http::PROBLEM_JSON;
 use crate::http::RouteRecord;
 
 /// `GET /openapi.json`, the document of `routes`, built once.

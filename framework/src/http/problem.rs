@@ -7,8 +7,28 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use validator::ValidationErrors;
 
-use super::{DomainError, FieldError, error_chain, field_errors};
+use crate::error::{DomainError, ErrorKind, FieldError, error_chain, field_errors};
 use crate::telemetry::bounded::{MAX_MESSAGE, truncated};
+
+/// The HTTP status of an error `kind`: 400 for validation, bad request and domain, 404, 409,
+/// 401, 403, 500 for marshaling, application and internal, 503 for unavailable (with
+/// `Retry-After`, see [`Problem`]) and 504 for timeout.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Validation | ErrorKind::BadRequest | ErrorKind::Domain => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Marshaling | ErrorKind::Application | ErrorKind::Internal => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+    }
+}
 
 /// The media type of problem bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -100,7 +120,7 @@ impl Problem {
     /// The response for a domain error; a 5xx is logged and reported to Sentry with its whole
     /// chain, and the client sees only the code.
     pub fn from_domain_error<E: DomainError>(error: &E) -> Problem {
-        let status = error.kind().http_status();
+        let status = status_of(error.kind());
         let message = error.to_string();
         if status.is_server_error() {
             tracing::error!(code = error.code(), error = %error_chain(error), "request failed");
