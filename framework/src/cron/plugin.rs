@@ -63,9 +63,7 @@ impl Plugin for CronPlugin {
             check.handler("job", job.handler, job.location, dependencies);
         }
         let (_, errors) = self.resolve(check.settings());
-        for error in errors {
-            check.error(error);
-        }
+        check.errors(errors);
     }
 
     fn describe(&self, wiring: &mut Wiring<'_>) {

@@ -79,9 +79,7 @@ impl Plugin for HttpPlugin {
                 dependencies: (route.dependencies)(),
             });
         }
-        for clash in route_clashes(&self.routes) {
-            check.error(clash);
-        }
+        check.errors(route_clashes(&self.routes));
     }
 
     fn describe(&self, wiring: &mut Wiring<'_>) {

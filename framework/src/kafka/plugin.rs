@@ -68,9 +68,7 @@ impl Plugin for KafkaPlugin {
             );
         }
         let (_, errors) = self.resolve(check.settings());
-        for error in errors {
-            check.error(error);
-        }
+        check.errors(errors);
     }
 
     fn describe(&self, wiring: &mut Wiring<'_>) {

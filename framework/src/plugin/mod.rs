@@ -158,6 +158,11 @@ impl<'a> Check<'a> {
     pub fn error(&mut self, error: WiringError) {
         self.errors.push(error);
     }
+
+    /// Problems of the plugin's own, reported with the others.
+    pub fn errors(&mut self, errors: impl IntoIterator<Item = WiringError>) {
+        self.errors.extend(errors);
+    }
 }
 
 /// What [`Plugin::describe`] writes into: the `wiring` listing, as text
