@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use crate::kafka::BoxFuture;
+pub use futures_util::future::BoxFuture;
 
 /// A backend failure: the cache treats it as a miss (reads) or skips the write.
 #[derive(Debug, thiserror::Error)]

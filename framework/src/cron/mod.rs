@@ -19,7 +19,7 @@ use crate::config::{ConfigError, Settings};
 use crate::di::Location;
 use crate::di::{Container, Inject};
 use crate::error::{ErrorKind, Failure};
-use crate::kafka::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// What a tick does while the previous run goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

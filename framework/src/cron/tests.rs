@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::di::Location;
 use crate::di::{Container, Instance};
 use crate::error::Failure;
-use crate::kafka::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// What the clock reads when a test starts.
 fn anchor() -> DateTime<Utc> {

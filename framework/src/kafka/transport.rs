@@ -1,8 +1,6 @@
 //! What the consumer runtime and the producer need from a broker. Two implementations: the
 //! in-process broker (`KAFKA_BROKERS=memory`) and a real Kafka-protocol broker.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use super::message::{Message, NativeHeaders, Outgoing};
@@ -29,8 +27,8 @@ pub enum KafkaError {
     Broker(String),
 }
 
-/// A boxed future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future (`futures-util`'s).
+pub use futures_util::future::BoxFuture;
 
 /// A broker connection.
 pub trait Transport: Send + Sync + 'static {
