@@ -26,6 +26,7 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod kafka;
+pub mod lease;
 pub mod metrics;
 pub mod plugin;
 pub mod registry;

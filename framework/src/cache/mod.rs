@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use futures_util::future::BoxFuture;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use store::{Store, StoreError};
@@ -26,6 +27,7 @@ use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
+use crate::lease::{LeaseError, LeaseStore};
 
 /// `when` predicate: `REDIS_URL` is set.
 pub fn is_configured(settings: &Settings) -> bool {
@@ -51,11 +53,6 @@ impl Cache {
             prefix: format!("{service}:").into(),
             flights: Arc::default(),
         }
-    }
-
-    /// The store, for job leases.
-    pub(crate) fn store(&self) -> &dyn Store {
-        &*self.store
     }
 
     /// `key` with the service prefix.
@@ -276,7 +273,7 @@ async fn build_store(url: &str) -> Result<Arc<dyn Store>, BuildError> {
 inventory::submit! {
     ProviderRecord {
         name: "framework::cache::Cache",
-        provides: || vec![Key::of::<Cache>()],
+        provides: || vec![Key::of::<Cache>(), Key::of::<dyn LeaseStore>()],
         fields: Vec::new,
         condition: Some(Condition { name: "framework::cache::is_configured", check: is_configured }),
         build: |ctx: &BuildContext| -> BuildFuture<'_> {
@@ -290,10 +287,63 @@ inventory::submit! {
                     let cache = checked.clone();
                     async move { cache.ping().await.map_err(|e| e.to_string()) }
                 });
-                Ok(vec![Instance::of::<Cache>(Arc::new(cache))])
+                let leases: Arc<dyn LeaseStore> = Arc::new(cache.clone());
+                Ok(vec![
+                    Instance::of::<Cache>(Arc::new(cache)),
+                    Instance::of::<dyn LeaseStore>(leases),
+                ])
             })
         },
         kind: ProviderKind::Framework,
         location: Location { file: file!(), line: line!() },
     }
+}
+
+/// The cache's store holds leases too, under the service's key prefix (cron's singleton jobs
+/// take theirs here).
+impl LeaseStore for Cache {
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, LeaseError>> {
+        Box::pin(async move {
+            let key = self.key(key);
+            self.store
+                .claim(&key, owner, ttl)
+                .await
+                .map_err(lease_error)
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, LeaseError>> {
+        Box::pin(async move {
+            let key = self.key(key);
+            self.store
+                .renew(&key, owner, ttl)
+                .await
+                .map_err(lease_error)
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<bool, LeaseError>> {
+        Box::pin(async move {
+            let key = self.key(key);
+            self.store.release(&key, owner).await.map_err(lease_error)
+        })
+    }
+}
+
+fn lease_error(error: StoreError) -> LeaseError {
+    LeaseError(error.to_string())
 }

@@ -1,5 +1,5 @@
 //! Cron jobs as a plugin: every `#[cron_job]` needs its dependencies (and, when a singleton,
-//! the cache whose store holds its leases), names a schedule (read from the config when
+//! a [`LeaseStore`], which the cache provides), names a schedule (read from the config when
 //! `${KEY}`), and is scheduled once the components are built; shutdown waits for the runs in
 //! progress.
 
@@ -12,6 +12,7 @@ use super::{JobRecord, Overlap, Resolved};
 use crate::config::{ConfigError, Settings};
 use crate::di::{BuildError, Location, WiringError};
 use crate::di::{Dependency, Key};
+use crate::lease::LeaseStore;
 use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring, resolve_each};
 
 inventory::submit! {
@@ -57,8 +58,8 @@ impl Plugin for CronPlugin {
         for job in &self.records {
             let mut dependencies = (job.dependencies)();
             if job.singleton {
-                // Its leases live in the cache's store.
-                dependencies.push(Dependency::Component(Key::of::<crate::cache::Cache>()));
+                // One run per tick across replicas: leases (the cache provides them).
+                dependencies.push(Dependency::Component(Key::of::<dyn LeaseStore>()));
             }
             check.handler("job", job.handler, job.location, dependencies);
         }

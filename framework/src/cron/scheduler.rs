@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::{JobContext, Overlap, Resolved};
-use crate::cache::Cache;
 use crate::di::Container;
+use crate::lease::LeaseStore;
 use crate::telemetry::WorkContext;
 
 /// How long a run's lease lives without renewal: a replica that dies mid-run holds the job
@@ -46,14 +46,14 @@ pub(super) fn start_jobs_on(
     let owner: Arc<str> = uuid::Uuid::new_v4().to_string().into();
     jobs.into_iter()
         .map(|job| {
-            // The wiring check made sure a singleton job has the cache.
+            // The wiring check made sure a singleton job has a lease store.
             let leases = job
                 .record
                 .singleton
-                .then(|| container.get::<Cache>())
+                .then(|| container.get::<dyn LeaseStore>())
                 .flatten()
-                .map(|cache| Leases {
-                    cache: Cache::clone(&cache),
+                .map(|store| Leases {
+                    store,
                     owner: owner.clone(),
                     job: job.record.handler,
                 });
@@ -216,9 +216,9 @@ impl Scheduler {
     }
 }
 
-/// A singleton job's leases in the cache's store.
+/// A singleton job's leases, in the app's lease store (the cache's).
 struct Leases {
-    cache: Cache,
+    store: Arc<dyn LeaseStore>,
     owner: Arc<str>,
     job: &'static str,
 }
@@ -228,11 +228,9 @@ impl Leases {
     /// a run goes on anywhere). `None`: the tick is not this replica's to run. `Some(key)`:
     /// the run lease to renew and release.
     async fn claim(&self, tick: DateTime<Utc>, exclusive: bool) -> Option<Option<String>> {
-        let store = self.cache.store();
+        let store = &*self.store;
         let owner = &*self.owner;
-        let tick_key = self
-            .cache
-            .key(&format!("job:{}:tick:{}", self.job, tick.timestamp()));
+        let tick_key = format!("job:{}:tick:{}", self.job, tick.timestamp());
         match store.claim(&tick_key, owner, TICK_TTL).await {
             Ok(true) => {}
             Ok(false) => return None,
@@ -244,7 +242,7 @@ impl Leases {
         if !exclusive {
             return Some(None);
         }
-        let run_key = self.cache.key(&format!("job:{}:running", self.job));
+        let run_key = format!("job:{}:running", self.job);
         match store.claim(&run_key, owner, LEASE_TTL).await {
             Ok(true) => Some(Some(run_key)),
             Ok(false) => {
@@ -262,7 +260,7 @@ impl Leases {
     async fn keep(&self, key: &str) {
         loop {
             tokio::time::sleep(RENEW_EVERY).await;
-            match self.cache.store().renew(key, &self.owner, LEASE_TTL).await {
+            match self.store.renew(key, &self.owner, LEASE_TTL).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::error!(
@@ -280,7 +278,7 @@ impl Leases {
     }
 
     async fn release(&self, key: &str) {
-        if let Err(error) = self.cache.store().release(key, &self.owner).await {
+        if let Err(error) = self.store.release(key, &self.owner).await {
             tracing::warn!(job = self.job, %error, "cannot release the job's lease; it expires by itself");
         }
     }
