@@ -36,7 +36,6 @@ use std::sync::Arc;
 
 /// Registers a [`PluginRecord`] (or any record a plugin collects), from any crate.
 pub use inventory::submit;
-
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -46,7 +45,7 @@ use crate::di::{BuildError, Container, Dependency, Key, Listeners, Location, Nee
 use crate::error::ErrorKind;
 use crate::health::Health;
 
-/// A plugin's registration, submitted with `inventory::submit!`.
+/// A plugin's registration, submitted with [`submit!`].
 pub struct PluginRecord {
     /// A short name for logs and reports (`"http"`, `"kafka"`).
     pub name: &'static str,
@@ -98,7 +97,7 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Starts serving over the built components (`stage.container()`).
+    /// Starts serving over the built components ([`Stage::component`]).
     async fn start(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
         let _ = stage;
         Ok(())
