@@ -15,6 +15,7 @@ use framework::axum::extract::Path;
 use framework::cache::{Cache, MemoryStore, RedisStore, Store};
 use framework::testing::TestApp;
 use framework::{DomainError, Inject, http_route, module};
+use framework_test_support::eventually;
 use serde::{Deserialize, Serialize};
 
 const TTL: Duration = Duration::from_secs(60);
@@ -115,7 +116,7 @@ impl Backend {
             Some(name) => MemoryStore::named(name),
             None => {
                 let store = Arc::new(RedisStore::connect(&self.url).await.unwrap());
-                eventually("a connection to Redis", || {
+                eventually("a connection to Redis", STORE_WAIT, || {
                     let store = store.clone();
                     async move { store.ping().await.is_ok() }
                 })
@@ -130,18 +131,8 @@ fn catalog(app: &TestApp) -> Arc<Catalog> {
     app.running().component::<Catalog>().expect("the catalog")
 }
 
-/// Polls `done` until it holds, for at most 10 s.
-async fn eventually<F, Fut>(what: &str, done: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// How long the store gets to come (back) up.
+const STORE_WAIT: Duration = Duration::from_secs(10);
 
 framework_test_support::on_backends!(Backend: memory, redis; [
     values_are_stored_under_the_service_prefix,
@@ -381,14 +372,17 @@ async fn the_api_answers_while_redis_is_down_and_uses_the_cache_again_once_it_is
     let app = backend.start().await;
     let catalog = catalog(&app);
     let url = app.url("/items/5");
-    eventually("Redis up", || async { redis_health(&app).await.2 == "up" }).await;
+    eventually("Redis up", STORE_WAIT, || async {
+        redis_health(&app).await.2 == "up"
+    })
+    .await;
     for _ in 0..2 {
         assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
     }
     assert_eq!(catalog.loads(), 1, "the second read was a hit");
 
     server.stop();
-    eventually("Redis down in /health", || async {
+    eventually("Redis down in /health", STORE_WAIT, || async {
         redis_health(&app).await == (200, "degraded".into(), "down".into())
     })
     .await;
@@ -401,7 +395,7 @@ async fn the_api_answers_while_redis_is_down_and_uses_the_cache_again_once_it_is
     assert_eq!(catalog.loads(), 3, "every read went to the loader");
 
     server.restart();
-    eventually("Redis up again", || async {
+    eventually("Redis up again", STORE_WAIT, || async {
         redis_health(&app).await == (200, "up".into(), "up".into())
     })
     .await;

@@ -430,18 +430,8 @@ async fn long_client_text_is_cut_where_it_is_quoted() {
     assert!(detail.contains("invalid type: string"), "{detail:.200}");
 
     // An 8 KB gRPC method: its span's lines quote 200 bytes of it.
-    let mut grpc = tonic::client::Grpc::new(grpc_channel(&app).await);
-    grpc.ready().await.unwrap();
     let method = format!("/probe.v1.Probe/{}", "M".repeat(8_000));
-    let status = grpc
-        .unary(
-            Request::new(EchoRequest::default()),
-            PathAndQuery::try_from(method).unwrap(),
-            tonic_prost::ProstCodec::<EchoRequest, EchoReply>::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
+    let status = call_unknown(grpc_channel(&app).await, method).await;
     let id = status
         .metadata()
         .get("x-request-id")
@@ -555,17 +545,7 @@ async fn made_up_methods_and_paths_add_no_series() {
         } else {
             format!("/probe.v1.Probe/MadeUp{i}")
         };
-        let mut grpc = tonic::client::Grpc::new(channel.clone());
-        grpc.ready().await.unwrap();
-        let status = grpc
-            .unary(
-                Request::new(EchoRequest::default()),
-                PathAndQuery::try_from(path).unwrap(),
-                tonic_prost::ProstCodec::<EchoRequest, EchoReply>::default(),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(status.code(), Code::Unimplemented);
+        call_unknown(channel.clone(), path).await;
     }
 
     let after = scrape(&app).await;
@@ -741,4 +721,20 @@ async fn grpc_accepts_gzip_and_limits_the_decompressed_message() {
         Some("gzip,identity")
     );
     app.shutdown().await.unwrap();
+}
+
+/// Calls the gRPC method at `path`, which the server does not have: its `UNIMPLEMENTED`.
+async fn call_unknown(channel: Channel, path: String) -> tonic::Status {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary(
+            Request::new(EchoRequest::default()),
+            PathAndQuery::try_from(path).unwrap(),
+            tonic_prost::ProstCodec::<EchoRequest, EchoReply>::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    status
 }

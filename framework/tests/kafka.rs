@@ -16,6 +16,7 @@ use framework::kafka::{
 use framework::telemetry::WorkContext;
 use framework::testing::TestApp;
 use framework::{DomainError, Inject, kafka_consumer, module};
+use framework_test_support::eventually;
 use framework_test_support::probe::EchoRequest;
 use serde::{Deserialize, Serialize};
 
@@ -231,14 +232,8 @@ async fn publish_orders(transport: &dyn Transport, topic: &str, ids: std::ops::R
     }
 }
 
-/// Polls `done` until it holds, for at most 20 s (a real broker's group join takes seconds).
-async fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+/// How long a record gets to arrive: a real broker's group join takes seconds.
+const BROKER_WAIT: Duration = Duration::from_secs(20);
 
 fn header<'a>(message: &'a Message, name: &str) -> &'a str {
     std::str::from_utf8(
@@ -273,7 +268,10 @@ async fn proto_payloads_keys_headers_and_the_request_id_travel(backend: Backend)
         .await
         .unwrap();
     let ledger = setup.ledger();
-    eventually("the echo", || ledger.echoes.lock().unwrap().len() == 1).await;
+    eventually("the echo", BROKER_WAIT, async || {
+        ledger.echoes.lock().unwrap().len() == 1
+    })
+    .await;
     let (message, key, header, current) = ledger.echoes.lock().unwrap()[0].clone();
     assert_eq!(message, "hello");
     assert_eq!(key.as_deref(), Some(&b"the-key"[..]));
@@ -305,7 +303,7 @@ async fn produced_records_are_consumed_in_order_per_key(backend: Backend) {
             .await
             .unwrap();
     }
-    eventually("30 orders", || setup.ids().len() == 30).await;
+    eventually("30 orders", BROKER_WAIT, async || setup.ids().len() == 30).await;
     let ids = setup.ids();
     for customer in 0..3 {
         let mine: Vec<u32> = ids
@@ -325,7 +323,10 @@ async fn a_poison_message_is_dead_lettered_and_the_rest_go_on(backend: Backend) 
     setup.send_order("k", &Order { id: 1, fail: None }).await;
     setup.send("k", b"{not json").await;
     setup.send_order("k", &Order { id: 2, fail: None }).await;
-    eventually("both good orders", || setup.ids() == [1, 2]).await;
+    eventually("both good orders", BROKER_WAIT, async || {
+        setup.ids() == [1, 2]
+    })
+    .await;
 
     let dead = setup.dead_letters(1).await;
     let dead = &dead[0];
@@ -362,7 +363,12 @@ async fn retryable_failures_are_retried_then_dead_lettered(backend: Backend) {
         )
         .await;
     setup.send_order("k", &Order { id: 9, fail: None }).await;
-    eventually("the good order after the failures", || setup.ids() == [9]).await;
+    eventually(
+        "the good order after the failures",
+        BROKER_WAIT,
+        async || setup.ids() == [9],
+    )
+    .await;
 
     // retries = 2: three attempts in all; a non-retryable kind gets one.
     let ledger = setup.ledger();
@@ -387,14 +393,20 @@ async fn a_restarted_consumer_resumes_from_the_committed_offset(backend: Backend
             .send_order(&format!("k{id}"), &Order { id, fail: None })
             .await;
     }
-    eventually("the first five", || first.ids().len() == 5).await;
+    eventually("the first five", BROKER_WAIT, async || {
+        first.ids().len() == 5
+    })
+    .await;
     let transport = first.transport.clone();
     first.app.shutdown().await.unwrap();
 
     // Published while no consumer runs.
     publish_orders(&*transport, &backend.topic(), 5..10).await;
     let second = backend.start().await;
-    eventually("the next five", || second.ids().len() == 5).await;
+    eventually("the next five", BROKER_WAIT, async || {
+        second.ids().len() == 5
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut ids = second.ids();
     ids.sort();
@@ -412,7 +424,7 @@ async fn a_held_up_partition_does_not_hold_up_the_others(backend: Backend) {
     };
     // One key: every held order is in one partition, whose handler waits at the gate.
     let held = setup.send_order("held", &hold(1000)).await;
-    eventually("the first held order in hand", || {
+    eventually("the first held order in hand", BROKER_WAIT, async || {
         ledger.attempts_of(1000) == 1
     })
     .await;
@@ -432,15 +444,19 @@ async fn a_held_up_partition_does_not_hold_up_the_others(backend: Backend) {
         }
     }
     assert!(!others.is_empty(), "no order landed in another partition");
-    eventually("the other partitions' orders while one is held up", || {
-        let ids = setup.ids();
-        others.iter().all(|id| ids.contains(id))
-    })
+    eventually(
+        "the other partitions' orders while one is held up",
+        BROKER_WAIT,
+        async || {
+            let ids = setup.ids();
+            others.iter().all(|id| ids.contains(id))
+        },
+    )
     .await;
     assert!(!setup.ids().contains(&1000), "the held order went through");
 
     drop(gate);
-    eventually("every held order", || {
+    eventually("every held order", BROKER_WAIT, async || {
         (1000..1016).all(|id| setup.ids().contains(&id))
     })
     .await;
@@ -464,9 +480,11 @@ async fn members_of_a_group_share_the_partitions_and_take_over_from_one_that_lea
 ) {
     let first = backend.start().await;
     first.send_orders(0..30).await;
-    eventually("the first 30 by the first member", || {
-        first.ids().len() == 30
-    })
+    eventually(
+        "the first 30 by the first member",
+        BROKER_WAIT,
+        async || first.ids().len() == 30,
+    )
     .await;
 
     // A second member of the same group: once the group has rebalanced, it gets a share of
@@ -490,7 +508,7 @@ async fn members_of_a_group_share_the_partitions_and_take_over_from_one_that_lea
         ids.extend(second.ids());
         ids
     };
-    eventually("every order by either member", || {
+    eventually("every order by either member", BROKER_WAIT, async || {
         let ids = both();
         (30..sent).all(|id| ids.contains(&id))
     })
@@ -525,10 +543,14 @@ async fn members_of_a_group_share_the_partitions_and_take_over_from_one_that_lea
     let transport = first.transport.clone();
     first.app.shutdown().await.unwrap();
     publish_orders(&*transport, &backend.topic(), sent..sent + 30).await;
-    eventually("the next 30 orders by the second member", || {
-        let ids = second.ids();
-        (sent..sent + 30).all(|id| ids.contains(&id))
-    })
+    eventually(
+        "the next 30 orders by the second member",
+        BROKER_WAIT,
+        async || {
+            let ids = second.ids();
+            (sent..sent + 30).all(|id| ids.contains(&id))
+        },
+    )
     .await;
     second.app.shutdown().await.unwrap();
 
@@ -543,7 +565,10 @@ async fn members_of_a_group_share_the_partitions_and_take_over_from_one_that_lea
             },
         )
         .await;
-    eventually("the last order", || third.ids().contains(&120)).await;
+    eventually("the last order", BROKER_WAIT, async || {
+        third.ids().contains(&120)
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(third.ids(), [120], "only the new order");
     third.app.shutdown().await.unwrap();

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use framework::kafka::{
     Fetched, Header, Headers, Message, Metadata, Outgoing, Payload, Transport,
@@ -22,6 +22,7 @@ use framework::kafka::{
 };
 use framework::testing::TestApp;
 use framework::{DomainError, Inject, kafka_consumer, module};
+use framework_test_support::eventually;
 
 /// What the handler saw: (partition, offset, payload length, headers).
 type Seen = (i32, i64, usize, Vec<Header>);
@@ -186,15 +187,6 @@ async fn read(transport: &dyn Transport, topic: &str, count: usize) -> Vec<Messa
         }
     }
     records
-}
-
-/// Polls `done` until it holds, for at most `limit`.
-async fn eventually(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn value<'a>(message: &'a Message, name: &str) -> &'a str {

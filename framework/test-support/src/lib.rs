@@ -1,5 +1,6 @@
 //! Fixtures for `framework`'s tests and benchmarks: the generated code of `probe.proto`, a
-//! macro that runs each scenario on each backend, and the Kafka backends.
+//! macro that runs each scenario on each backend, the Kafka backends, and a poll with a
+//! deadline.
 
 #![allow(missing_docs, clippy::all)]
 
@@ -60,5 +61,21 @@ impl KafkaBackend {
     /// `<prefix>-<run>`: a topic or group name of this run.
     pub fn name(&self, prefix: &str) -> String {
         format!("{prefix}-{}", self.run)
+    }
+}
+
+/// Polls `done` every 20 ms until it holds; fails the test naming `what` once `limit` passed.
+pub async fn eventually(
+    what: &str,
+    limit: std::time::Duration,
+    mut done: impl AsyncFnMut() -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
