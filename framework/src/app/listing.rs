@@ -3,7 +3,6 @@
 use std::fmt::Write;
 
 use super::Registry;
-use crate::config::redact_url;
 use crate::config::{CoreConfig, Settings};
 use crate::di::{Dependency, Key, ProviderKind, ProviderRecord, short_type_name};
 use crate::plugin::Loaded;
@@ -25,16 +24,9 @@ pub(crate) fn listing(
         }
     };
     let mut out = String::new();
-    let database = config
-        .database_url
-        .as_deref()
-        .map(redact_url)
-        .unwrap_or_else(|| "(none)".into());
-    let _ = writeln!(
-        out,
-        "service {} (APP_ENV={:?}, database {database})",
-        config.app_name, config.app_env
-    );
+    let mut headline = vec![format!("APP_ENV={:?}", config.app_env)];
+    headline.extend(plugins.iter().filter_map(|l| l.plugin.headline()));
+    let _ = writeln!(out, "service {} ({})", config.app_name, headline.join(", "));
 
     for (title, kind) in [
         ("modules", ProviderKind::Module),

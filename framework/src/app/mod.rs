@@ -19,7 +19,7 @@ pub use crate::di::Listeners;
 pub use error::{Error, Result};
 pub use shield::shield;
 
-use crate::config::{CoreConfig, Settings};
+use crate::config::{ConfigSection, CoreConfig, Settings};
 use crate::di::{BuildContext, Container, Graph, Key, ProviderKind, StopHook};
 use crate::health::{Health, Phase};
 use crate::plugin::{Loaded, PluginRecord, Stage};
@@ -29,6 +29,7 @@ use registry::Registry;
 pub struct App {
     settings: Arc<Settings>,
     config: CoreConfig,
+    sentry: crate::telemetry::sentry::SentryConfig,
     registry: Registry,
     plugins: Vec<Loaded>,
 }
@@ -43,6 +44,7 @@ impl App {
     /// An app over explicit settings (tests use this with overrides).
     pub fn from_settings(settings: Settings) -> Result<App> {
         let config = CoreConfig::load(&settings)?;
+        let sentry = crate::telemetry::sentry::SentryConfig::load(&settings)?;
         let mut records: Vec<&'static PluginRecord> =
             inventory::iter::<PluginRecord>.into_iter().collect();
         records.sort_by_key(|r| (r.order, r.name, r.location));
@@ -58,6 +60,7 @@ impl App {
         Ok(App {
             settings: Arc::new(settings),
             config,
+            sentry,
             registry: Registry::collect(),
             plugins,
         })
@@ -66,6 +69,11 @@ impl App {
     /// The core config.
     pub fn config(&self) -> &CoreConfig {
         &self.config
+    }
+
+    /// The settings every config section is read from.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Validates the config sections and the whole wiring graph, without I/O.
@@ -85,7 +93,7 @@ impl App {
         // Before anything is counted: what is recorded without a recorder is lost.
         crate::metrics::handle();
         // Before the deliveries are built: they get Sentry's layers only when it is on.
-        let sentry = crate::telemetry::sentry::init(&self.config);
+        let sentry = crate::telemetry::sentry::init(&self.config, &self.sentry);
         let mut running = RunningApp {
             settings: self.settings.clone(),
             listeners: Listeners::default(),
@@ -135,7 +143,7 @@ impl App {
                 graph,
                 running.health.clone(),
                 running.listeners.clone(),
-                self.config.database_migrate,
+                crate::db::DatabaseConfig::load(&self.settings)?.migrate,
             )
             .await?
             .finish();

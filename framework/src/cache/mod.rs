@@ -5,6 +5,7 @@
 //! The cache is never the source of truth: when the backend fails, reads fall through (to
 //! the loader) and writes are skipped, each with a warning, and the caller goes on.
 
+mod config;
 mod flight;
 mod memory;
 mod redis;
@@ -18,11 +19,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use futures_util::future::BoxFuture;
+pub use config::RedisConfig;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use store::{Store, StoreError};
 
-use crate::config::Settings;
+use crate::config::{ConfigSection, Settings};
 use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
@@ -278,9 +280,9 @@ inventory::submit! {
         condition: Some(Condition { name: "framework::cache::is_configured", check: is_configured }),
         build: |ctx: &BuildContext| -> BuildFuture<'_> {
             Box::pin(async move {
-                let config = ctx.config();
-                let store = build_store(config.redis_url.as_deref().unwrap_or_default()).await?;
-                let cache = Cache::new(store, &config.app_name);
+                let url = RedisConfig::load(ctx.settings())?.url.unwrap_or_default();
+                let store = build_store(&url).await?;
+                let cache = Cache::new(store, &ctx.config().app_name);
                 let checked = cache.clone();
                 // The app does without its cache: down, it only degrades the app.
                 ctx.health().add_optional_unit("redis", move || {

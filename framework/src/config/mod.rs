@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use self::core::{CoreConfig, HttpConfig, LogFormat};
+pub use self::core::{CoreConfig, LogFormat};
 pub use self::redact::{redact_url, redact_value};
-pub use self::section::{Config, ConfigSection};
+pub use self::section::{Config, ConfigSection, non_blank};
 
 /// Where a configuration value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,49 +305,26 @@ mod tests {
 
     #[test]
     fn core_config_errors_name_key_value_and_file() {
-        let dir = envs(&[(".env", "HTTP_PORT=eighty\n")]);
+        let dir = envs(&[(".env", "SHUTDOWN_TIMEOUT_SECS=eighty\n")]);
         let settings = load(&dir, &[]).unwrap();
         let error = CoreConfig::load(&settings).unwrap_err().to_string();
-        assert!(error.contains("`HTTP_PORT`=\"eighty\""), "{error}");
+        assert!(error.contains("`SHUTDOWN_TIMEOUT_SECS`=\"eighty\""), "{error}");
         assert!(
             error.contains(&dir.join(".env").display().to_string()),
             "{error}"
         );
 
-        // The database plugin's key: checked when the app is made.
-        let settings = Settings::from_pairs([("DATABASE_URL", "mysql://db/x")]);
-        let Err(error) = crate::App::from_settings(settings) else {
-            panic!("a MySQL URL was accepted");
-        };
-        let error = error.to_string();
-        assert!(error.contains("`DATABASE_URL`"), "{error}");
-
         let settings = Settings::from_pairs([("LOG_FORMAT", "yaml")]);
         let error = CoreConfig::load(&settings).unwrap_err().to_string();
         assert!(error.contains("`LOG_FORMAT`=\"yaml\""), "{error}");
         assert!(error.contains("expected one of text, json"), "{error}");
-
-        let settings = Settings::from_pairs([("HTTP_BASE_PATH", "api/")]);
-        assert!(
-            CoreConfig::load(&settings)
-                .unwrap_err()
-                .to_string()
-                .contains("HTTP_BASE_PATH")
-        );
     }
 
     #[test]
     fn core_config_defaults_and_parsing() {
-        let settings = Settings::from_pairs([
-            ("HTTP_PORT", "0"),
-            ("LOG_FORMAT", "JSON"),
-            ("DATABASE_URL", " "),
-        ]);
+        let settings = Settings::from_pairs([("LOG_FORMAT", "JSON")]);
         let core = CoreConfig::load(&settings).unwrap();
-        assert_eq!(core.http.port, 0);
-        assert_eq!(core.http.base_path, "/api/v1");
-        assert_eq!(core.grpc_port, 3000);
         assert_eq!(core.log_format, LogFormat::Json);
-        assert_eq!(core.database_url, None);
+        assert_eq!(core.shutdown_timeout_secs, 30);
     }
 }

@@ -28,7 +28,8 @@ pub trait ConfigSection: DeserializeOwned + Validate + Send + Sync + 'static {
     /// The key prefix, including its trailing `_`.
     const PREFIX: &'static str;
 
-    /// Reads and validates the section; errors name the key and where its value came from.
+    /// Reads and validates the section, then [`after_load`](ConfigSection::after_load);
+    /// errors name the key and where its value came from.
     fn load(settings: &Settings) -> Result<Self, ConfigError> {
         let section: Self = de::from_settings(settings, Self::PREFIX)?;
         section.validate().map_err(|errors| {
@@ -39,8 +40,20 @@ pub trait ConfigSection: DeserializeOwned + Validate + Send + Sync + 'static {
                 .unwrap_or_default();
             settings.invalid(&de::key_of(Self::PREFIX, &field), messages)
         })?;
-        Ok(section)
+        section.after_load(settings)
     }
+
+    /// Checks across keys and defaults taken from other keys, after the fields were read and
+    /// validated; report a bad value with [`Settings::invalid`]. Default: the section as read.
+    fn after_load(self, settings: &Settings) -> Result<Self, ConfigError> {
+        let _ = settings;
+        Ok(self)
+    }
+}
+
+/// An optional text key: empty or blank counts as unset.
+pub fn non_blank(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 /// An injected, validated config section: a `#[module]` field of type `Config<T>`.

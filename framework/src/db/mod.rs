@@ -4,12 +4,14 @@
 //! A `#[module]` field of type `PgPool` or `SqlitePool` injects the pool; adapters pick
 //! their backend with `#[module(when = framework::db::is_postgres)]`.
 
+mod config;
 mod migrate;
 mod plugin;
 mod providers;
 
 use crate::config::Settings;
 
+pub use config::DatabaseConfig;
 pub use migrate::{EmbeddedMigration, MigrationsRecord, run_migrations};
 pub use sqlx::{PgPool, SqlitePool};
 

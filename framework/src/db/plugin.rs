@@ -4,9 +4,9 @@
 
 use std::fmt::Write;
 
-use super::Backend;
+use super::DatabaseConfig;
 use super::migrate::{MigrationsRecord, embedded};
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, ConfigSection, Settings, redact_url};
 use crate::di::{Location, WiringError};
 use crate::plugin::{Check, Plugin, PluginRecord, Wiring};
 
@@ -20,21 +20,15 @@ inventory::submit! {
 }
 
 struct DbPlugin {
+    config: DatabaseConfig,
     migrations: Vec<&'static MigrationsRecord>,
 }
 
 impl DbPlugin {
     fn create(settings: &Settings) -> Result<Box<dyn Plugin>, ConfigError> {
-        if let Some(url) = settings.get("DATABASE_URL")
-            && !url.trim().is_empty()
-            && Backend::of_url(url.trim()).is_none()
-        {
-            return Err(settings.invalid(
-                "DATABASE_URL",
-                "expected `postgres://...`, `sqlite://...`, or empty for no database",
-            ));
-        }
         Ok(Box::new(DbPlugin {
+            // Checks `DATABASE_URL` names a backend we have.
+            config: DatabaseConfig::load(settings)?,
             migrations: embedded(),
         }))
     }
@@ -53,6 +47,11 @@ impl Plugin for DbPlugin {
                     .collect(),
             });
         }
+    }
+
+    fn headline(&self) -> Option<String> {
+        let url = self.config.url.as_deref().map(redact_url);
+        Some(format!("database {}", url.as_deref().unwrap_or("(none)")))
     }
 
     fn describe(&self, wiring: &mut Wiring<'_>) {

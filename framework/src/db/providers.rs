@@ -11,7 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, Database, PgPool, Pool, Postgres, Sqlite, SqlitePool};
 
 use super::{EmbeddedMigration, MigrationsRecord, is_postgres, is_sqlite, run_migrations};
-use crate::config::redact_url;
+use super::DatabaseConfig;
+use crate::config::{ConfigSection, redact_url};
 use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
@@ -79,26 +80,23 @@ struct Options<DB: Database> {
     pool: PoolOptions<DB>,
 }
 
-fn database_url(ctx: &BuildContext) -> Result<String, BuildError> {
-    Ok(ctx
-        .config()
-        .database_url
-        .clone()
-        .ok_or("DATABASE_URL is empty")?)
+fn config(ctx: &BuildContext) -> Result<(String, DatabaseConfig), BuildError> {
+    let config = DatabaseConfig::load(ctx.settings())?;
+    Ok((config.url.clone().ok_or("DATABASE_URL is empty")?, config))
 }
 
 fn postgres_options(ctx: &BuildContext) -> Result<Options<Postgres>, BuildError> {
-    let url = database_url(ctx)?;
+    let (url, config) = config(ctx)?;
     let connect = PgConnectOptions::from_str(&url).map_err(|e| invalid_url(&url, e))?;
     Ok(Options {
         url,
         connect,
-        pool: PoolOptions::new().max_connections(ctx.config().database_max_connections),
+        pool: PoolOptions::new().max_connections(config.max_connections),
     })
 }
 
 fn sqlite_options(ctx: &BuildContext) -> Result<Options<Sqlite>, BuildError> {
-    let url = database_url(ctx)?;
+    let (url, config) = config(ctx)?;
     let connect = SqliteConnectOptions::from_str(&url)
         .map_err(|e| invalid_url(&url, e))?
         .create_if_missing(true)
@@ -121,7 +119,7 @@ fn sqlite_options(ctx: &BuildContext) -> Result<Options<Sqlite>, BuildError> {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        PoolOptions::new().max_connections(ctx.config().database_max_connections)
+        PoolOptions::new().max_connections(config.max_connections)
     };
     Ok(Options {
         url,

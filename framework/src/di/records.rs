@@ -74,6 +74,12 @@ impl BuildContext {
         &self.config
     }
 
+    /// The settings, to read a plugin's own section from (see
+    /// [`ConfigSection`](crate::config::ConfigSection)).
+    pub fn settings(&self) -> &Settings {
+        self.container.settings()
+    }
+
     /// The app's health registry, to add a unit for a backend.
     pub fn health(&self) -> &Health {
         &self.health

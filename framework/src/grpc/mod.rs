@@ -2,12 +2,14 @@
 //! the standard health service and, when `GRPC_REFLECTION=true`, server reflection.
 
 mod call;
+mod config;
 mod plugin;
 mod server;
 mod status;
 
 use tonic::service::RoutesBuilder;
 
+pub use config::GrpcConfig;
 pub use status::{invalid_argument, status_from_domain_error, validate};
 
 use crate::di::Location;

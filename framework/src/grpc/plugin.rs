@@ -8,7 +8,8 @@ use tokio::task::JoinHandle;
 
 use super::server::{GrpcServer, bind};
 use super::{FileDescriptorSetRecord, GrpcServiceRecord};
-use crate::config::{ConfigError, CoreConfig, Settings};
+use super::GrpcConfig;
+use crate::config::{ConfigError, ConfigSection, Settings};
 use crate::di::{BuildError, Location, Needer, WiringError, shared};
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
 
@@ -22,7 +23,7 @@ inventory::submit! {
 }
 
 struct GrpcPlugin {
-    config: CoreConfig,
+    config: GrpcConfig,
     services: Vec<&'static GrpcServiceRecord>,
     descriptor_sets: Vec<&'static FileDescriptorSetRecord>,
     bound: Option<GrpcServer>,
@@ -34,7 +35,7 @@ impl GrpcPlugin {
         let mut services: Vec<_> = inventory::iter::<GrpcServiceRecord>.into_iter().collect();
         services.sort_by_key(|g| (g.service, g.location));
         Ok(Box::new(GrpcPlugin {
-            config: CoreConfig::load(settings)?,
+            config: GrpcConfig::load(settings)?,
             services,
             descriptor_sets: inventory::iter::<FileDescriptorSetRecord>
                 .into_iter()
@@ -74,11 +75,11 @@ impl Plugin for GrpcPlugin {
             return;
         }
         let config = &self.config;
-        let reflection = if config.grpc_reflection { "on" } else { "off" };
+        let reflection = if config.reflection { "on" } else { "off" };
         let _ = writeln!(
             wiring,
             "\ngRPC services (on {}:{}, reflection {reflection}):",
-            config.grpc_host, config.grpc_port
+            config.host, config.port
         );
         for service in &self.services {
             let _ = writeln!(

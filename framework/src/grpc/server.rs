@@ -22,7 +22,7 @@ use tracing::Level;
 use super::call::CallLayer;
 use super::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
 use crate::app::{Error, Result};
-use crate::config::CoreConfig;
+use super::GrpcConfig;
 use crate::di::Container;
 use crate::health::{Health, Phase, Report};
 use crate::http::drain::Drain;
@@ -45,13 +45,13 @@ pub(crate) struct GrpcServer {
 
 /// Binds `GRPC_HOST:GRPC_PORT` when there is a service to serve.
 pub(crate) async fn bind(
-    config: &CoreConfig,
+    config: &GrpcConfig,
     services: &[&GrpcServiceRecord],
 ) -> Result<Option<GrpcServer>, crate::plugin::BindError> {
     if services.is_empty() {
         return Ok(None);
     }
-    let address = SocketAddr::new(config.grpc_host, config.grpc_port);
+    let address = SocketAddr::new(config.host, config.port);
     let (listener, addr) = crate::plugin::bind(address, "gRPC", "GRPC_HOST/GRPC_PORT").await?;
     tracing::info!(address = %addr, services = services.len(), "gRPC listening");
     Ok(Some(GrpcServer { listener, addr }))
@@ -65,12 +65,12 @@ impl GrpcServer {
         services: &[&GrpcServiceRecord],
         descriptor_sets: &[&FileDescriptorSetRecord],
         container: &Container,
-        config: &CoreConfig,
+        config: &GrpcConfig,
         health: Health,
         stop: CancellationToken,
     ) -> Result<JoinHandle<Result<(), tonic::transport::Error>>> {
         let options = MountOptions {
-            max_message_bytes: config.grpc_max_message_bytes,
+            max_message_bytes: config.max_message_bytes,
             compression: tonic::codec::CompressionEncoding::Gzip,
         };
         let mut routes = RoutesBuilder::default();
@@ -83,7 +83,7 @@ impl GrpcServer {
         }
         let (reporter, health_service) = tonic_health::server::health_reporter();
         routes.add_service(health_service);
-        if config.grpc_reflection {
+        if config.reflection {
             let reflection_error =
                 |e: tonic_reflection::server::Error| Error::Usage(format!("gRPC reflection: {e}"));
             routes.add_service(
@@ -131,12 +131,12 @@ impl GrpcServer {
         // Deadlines and shutdown per call, innermost: what it answers is traced and counted.
         let drain = Drain::new(not_serving);
         let calls = CallLayer {
-            limit: Duration::from_secs(config.http.request_timeout_secs),
+            limit: config.request_timeout(),
             drain: drain.clone(),
         };
-        let keepalive = Duration::from_secs(config.grpc_keepalive_secs);
+        let keepalive = Duration::from_secs(config.keepalive_secs);
         let builder = tonic::transport::Server::builder()
-            .max_concurrent_streams(config.grpc_max_concurrent_streams)
+            .max_concurrent_streams(config.max_concurrent_streams)
             .http2_keepalive_interval(Some(keepalive))
             .http2_keepalive_timeout(Some(keepalive.min(KEEPALIVE_TIMEOUT)))
             .layer(outer);

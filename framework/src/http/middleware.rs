@@ -18,7 +18,7 @@ use tracing::Level;
 use super::Problem;
 use super::RouteRecord;
 use super::problem_layer::render_problems;
-use crate::config::HttpConfig;
+use super::HttpConfig;
 use crate::metrics::http_method;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::sentry::HubPerRequest;

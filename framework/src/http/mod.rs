@@ -1,6 +1,7 @@
 //! HTTP delivery: every `#[http_route]` on one axum `Router` under `HTTP_BASE_PATH`, behind
 //! the standard middleware stack.
 
+mod config;
 mod decompression;
 pub(crate) mod drain;
 mod middleware;
@@ -21,6 +22,7 @@ use axum::routing::MethodRouter;
 
 pub(crate) use crate::telemetry::{REQUEST_ID, panic_message};
 pub(crate) use decompression::GzipBody;
+pub use config::HttpConfig;
 pub use middleware::apply_standard_layers;
 pub use problem::{PROBLEM_JSON, Problem, status_of};
 pub(crate) use serve::serve;
@@ -71,10 +73,10 @@ impl AppState {
 pub(crate) fn router(
     routes: &[&'static RouteRecord],
     core: &CoreConfig,
+    config: &HttpConfig,
     state: AppState,
     health: Health,
 ) -> Router {
-    let config = &core.http;
     let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     for route in routes {
         let method_router = by_path.remove(route.path).unwrap_or_default();
@@ -94,7 +96,7 @@ pub(crate) fn router(
     let app = app
         .merge(crate::health::router(health))
         .merge(crate::metrics::router())
-        .merge(crate::http::openapi::router(routes, core))
+        .merge(crate::http::openapi::router(routes, core, config))
         .fallback(route_not_found);
     let modules = middleware::RouteModules::new(routes, &config.base_path);
     middleware::standard_layers(app, config, modules)

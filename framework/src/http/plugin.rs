@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use tokio::task::JoinHandle;
 
 use super::{AppState, RouteRecord, Switch};
-use crate::config::{ConfigError, CoreConfig, Settings};
+use crate::config::{ConfigError, ConfigSection, CoreConfig, Settings};
+use crate::http::HttpConfig;
 use crate::di::{BuildError, Location, Needer, WiringError};
 use crate::error::ErrorKind;
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
@@ -34,11 +35,12 @@ pub(crate) fn with_routes(routes: Vec<&'static RouteRecord>) -> crate::plugin::L
             line: line!(),
         },
     };
-    let config = CoreConfig::load(&Settings::default()).expect("the default config is valid");
+    let core = CoreConfig::load(&Settings::default()).expect("the default config is valid");
     crate::plugin::Loaded {
         record: &RECORD,
         plugin: Box::new(HttpPlugin {
-            config,
+            core,
+            config: HttpConfig::default(),
             routes,
             switch: None,
             server: None,
@@ -47,7 +49,8 @@ pub(crate) fn with_routes(routes: Vec<&'static RouteRecord>) -> crate::plugin::L
 }
 
 struct HttpPlugin {
-    config: CoreConfig,
+    core: CoreConfig,
+    config: HttpConfig,
     routes: Vec<&'static RouteRecord>,
     switch: Option<Switch>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -58,7 +61,8 @@ impl HttpPlugin {
         let mut routes: Vec<_> = inventory::iter::<RouteRecord>.into_iter().collect();
         routes.sort_by_key(|r| (r.path, r.method, r.location));
         Ok(Box::new(HttpPlugin {
-            config: CoreConfig::load(settings)?,
+            core: CoreConfig::load(settings)?,
+            config: HttpConfig::load(settings)?,
             routes,
             switch: None,
             server: None,
@@ -83,7 +87,7 @@ impl Plugin for HttpPlugin {
     }
 
     fn describe(&self, wiring: &mut Wiring<'_>) {
-        let _ = writeln!(wiring, "\nroutes (under {:?}):", self.config.http.base_path);
+        let _ = writeln!(wiring, "\nroutes (under {:?}):", self.config.base_path);
         for route in &self.routes {
             let _ = writeln!(
                 wiring,
@@ -102,7 +106,7 @@ impl Plugin for HttpPlugin {
     }
 
     async fn prepare(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
-        let config = &self.config.http;
+        let config = &self.config;
         let address = SocketAddr::new(config.host, config.port);
         let (listener, bound) = crate::plugin::bind(address, "HTTP", "HTTP_HOST/HTTP_PORT").await?;
         tracing::info!(address = %bound, base_path = %config.base_path, "HTTP listening");
@@ -129,7 +133,7 @@ impl Plugin for HttpPlugin {
         // still becomes a startup error rather than a crash.
         let health = stage.health().clone();
         let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            super::router(&self.routes, &self.config, state, health)
+            super::router(&self.routes, &self.core, &self.config, state, health)
         }));
         match router {
             Ok(router) => {

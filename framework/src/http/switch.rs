@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use super::Problem;
-use crate::config::HttpConfig;
+use super::HttpConfig;
 use crate::health::Health;
 
 /// The router each new connection gets (see [`super::serve`]).

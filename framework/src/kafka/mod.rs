@@ -3,6 +3,7 @@
 //! in-process broker with the same semantics.
 
 mod broker;
+mod config;
 mod consumer;
 mod extract;
 mod memory;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::error::Failure;
 pub use broker::Broker;
+pub use config::KafkaConfig;
 pub use consumer::{ConsumerRecord, Handle, Outcome, Resolved, dead_letter_headers, injected};
 pub use extract::{FromMessage, Headers, Key, Payload, Proto, Rejection};
 pub use memory::MemoryBroker;
@@ -27,7 +29,7 @@ pub use producer::{Producer, PublishError};
 pub use status::KafkaStatus;
 pub use transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, Transport};
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, ConfigSection, Settings};
 use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
@@ -41,13 +43,13 @@ pub fn is_configured(settings: &Settings) -> bool {
 }
 
 fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError> {
-    let config = ctx.config();
-    let brokers = config.kafka_brokers.as_deref().unwrap_or_default();
+    let config = KafkaConfig::load(ctx.settings())?;
+    let brokers = config.brokers.as_deref().unwrap_or_default();
     match crate::config::in_process_name(brokers) {
         Some(name) => Ok(Arc::new(MemoryBroker::named(name))),
         None => Ok(Arc::new(
-            Broker::new(brokers, config.kafka_session_timeout_ms)?
-                .with_group_instance_id(config.kafka_group_instance_id.clone()),
+            Broker::new(brokers, config.session_timeout_ms)?
+                .with_group_instance_id(config.group_instance_id.clone()),
         )),
     }
 }

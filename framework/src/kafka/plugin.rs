@@ -8,7 +8,8 @@ use std::fmt::{self, Write};
 use tokio::task::JoinHandle;
 
 use super::{ConsumerRecord, KafkaError, Resolved, Transport};
-use crate::config::{ConfigError, CoreConfig, Settings};
+use super::KafkaConfig;
+use crate::config::{ConfigError, ConfigSection, Settings};
 use crate::di::{BuildError, Location, WiringError};
 use crate::di::{Dependency, Key};
 use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring, resolve_each};
@@ -33,7 +34,7 @@ impl KafkaPlugin {
         let mut records: Vec<_> = inventory::iter::<ConsumerRecord>.into_iter().collect();
         records.sort_by_key(|c| (c.topic, c.group, c.location));
         Ok(Box::new(KafkaPlugin {
-            create_topics: CoreConfig::load(settings)?.kafka_create_topics,
+            create_topics: KafkaConfig::load(settings)?.create_topics,
             records,
             consumers: Vec::new(),
         }))

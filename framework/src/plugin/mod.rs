@@ -86,6 +86,12 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// A fact for the first line of the `wiring` listing, after the service's name and
+    /// `APP_ENV`: `database postgres://app:***@db/articles`; `None` to say nothing.
+    fn headline(&self) -> Option<String> {
+        None
+    }
+
     /// What `check` says of it when the wiring is sound: `8 route(s)`.
     fn summary(&self) -> Option<String> {
         None

@@ -23,7 +23,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{CoreConfig, LogFormat};
+use crate::config::{ConfigSection, CoreConfig, LogFormat, Settings};
 
 /// The module of a handler, from its path (`crate::articles::http::create` ->
 /// `crate::articles::http`): the `module` of its spans.
@@ -41,17 +41,18 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// Installs the global subscriber, writing to stdout; later calls keep the first.
-pub fn init(config: &CoreConfig) {
-    install(config, false);
+/// Installs the global subscriber, writing to stdout, with Sentry's layers when `settings`
+/// set `SENTRY_DSN`; later calls keep the first.
+pub fn init(config: &CoreConfig, settings: &Settings) {
+    install(config, settings, false);
 }
 
 /// Like [`init`], but through libtest's capture, so a passing test prints nothing.
-pub(crate) fn init_for_tests(config: &CoreConfig) {
-    install(config, true);
+pub(crate) fn init_for_tests(config: &CoreConfig, settings: &Settings) {
+    install(config, settings, true);
 }
 
-fn install(config: &CoreConfig, test: bool) {
+fn install(config: &CoreConfig, settings: &Settings, test: bool) {
     // `CoreConfig::load` already rejected an invalid filter.
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = !test && std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -62,7 +63,9 @@ fn install(config: &CoreConfig, test: bool) {
         (LogFormat::Text, false) => Box::new(fmt),
         (LogFormat::Text, true) => Box::new(fmt.with_test_writer()),
     };
-    let sentry = config.sentry_dsn.is_some().then(sentry::tracing_layers);
+    let sentry = sentry::SentryConfig::load(settings)
+        .is_ok_and(|c| c.dsn.is_some())
+        .then(sentry::tracing_layers);
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(fmt)

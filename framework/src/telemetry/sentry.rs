@@ -19,7 +19,43 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::config::CoreConfig;
+use serde::Deserialize;
+
+use crate::config::{ConfigError, ConfigSection, CoreConfig, Settings, non_blank};
+
+/// The `SENTRY_*` keys (see `envs/.env`).
+#[derive(Debug, Clone, Deserialize, validator::Validate)]
+pub struct SentryConfig {
+    /// `SENTRY_DSN`: where Sentry events go, `https://<public key>@<host>/<project id>`;
+    /// empty or unset disables Sentry.
+    #[serde(default)]
+    pub dsn: Option<String>,
+    /// `SENTRY_ENVIRONMENT`: the events' environment; `APP_ENV` (or `development`) when empty.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// `SENTRY_RELEASE`: the events' release, such as `articles@1.4.2`; none when empty.
+    #[serde(default)]
+    pub release: Option<String>,
+}
+
+impl ConfigSection for SentryConfig {
+    const PREFIX: &'static str = "SENTRY_";
+
+    fn after_load(mut self, settings: &Settings) -> Result<Self, ConfigError> {
+        self.dsn = non_blank(self.dsn);
+        self.environment = non_blank(self.environment);
+        self.release = non_blank(self.release);
+        if let Some(dsn) = &self.dsn
+            && dsn.trim().parse::<sentry::types::Dsn>().is_err()
+        {
+            return Err(settings.invalid(
+                "SENTRY_DSN",
+                "not a Sentry DSN: expected `https://<public key>@<host>/<project id>`",
+            ));
+        }
+        Ok(self)
+    }
+}
 
 /// How long shutdown waits for queued events to be sent.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -39,17 +75,17 @@ impl Reporting {
     }
 }
 
-/// Starts the client when `SENTRY_DSN` is set (`CoreConfig::load` checked it).
-pub(crate) fn init(config: &CoreConfig) -> Option<Reporting> {
-    let dsn: sentry::types::Dsn = config.sentry_dsn.as_deref()?.trim().parse().ok()?;
+/// Starts the client when `SENTRY_DSN` is set (`SentryConfig::load` checked it).
+pub(crate) fn init(core: &CoreConfig, config: &SentryConfig) -> Option<Reporting> {
+    let dsn: sentry::types::Dsn = config.dsn.as_deref()?.trim().parse().ok()?;
     // reqwest's rustls needs a process-wide crypto provider; if the program installed one
     // already, that one stays.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let environment = environment(config);
+    let environment = environment(core, config);
     let host = format!("{}:{}", dsn.host(), dsn.port());
     let mut options = sentry::ClientOptions::default();
     options.dsn = Some(dsn);
-    options.release = config.sentry_release.clone().map(Into::into);
+    options.release = config.release.clone().map(Into::into);
     options.environment = Some(environment.clone().into());
     options.shutdown_timeout = FLUSH_TIMEOUT;
     // On the main hub, not the calling thread's (which is what `sentry::init` takes): every
@@ -57,17 +93,17 @@ pub(crate) fn init(config: &CoreConfig) -> Option<Reporting> {
     let client = Arc::new(sentry::Client::from(sentry::apply_defaults(options)));
     Hub::main().bind_client(Some(client.clone()));
     ON.store(true, Ordering::Relaxed);
-    Hub::main().configure_scope(|scope| scope.set_tag("service", &config.app_name));
+    Hub::main().configure_scope(|scope| scope.set_tag("service", &core.app_name));
     // The host only: the DSN's key is a credential.
     tracing::info!(%host, %environment, "reporting errors to Sentry");
     Some(Reporting { client })
 }
 
-fn environment(config: &CoreConfig) -> String {
+fn environment(core: &CoreConfig, config: &SentryConfig) -> String {
     config
-        .sentry_environment
+        .environment
         .clone()
-        .or_else(|| Some(config.app_env.clone()).filter(|env| !env.is_empty()))
+        .or_else(|| Some(core.app_env.clone()).filter(|env| !env.is_empty()))
         // No APP_ENV: the embedded defaults, a developer's machine.
         .unwrap_or_else(|| "development".to_owned())
 }

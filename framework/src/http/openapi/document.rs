@@ -17,17 +17,19 @@ use utoipa::openapi::{
 
 use super::Operation;
 use crate::config::CoreConfig;
+use crate::http::HttpConfig;
 use crate::http::PROBLEM_JSON;
 use crate::http::RouteRecord;
 
 /// `GET /openapi.json`, the document of `routes`, built once.
 pub(crate) fn router<S: Clone + Send + Sync + 'static>(
     routes: &[&'static RouteRecord],
-    config: &CoreConfig,
+    core: &CoreConfig,
+    http: &HttpConfig,
 ) -> Router<S> {
     // The document is plain data: serializing it cannot fail.
     let json = Bytes::from(
-        document(routes, config)
+        document(routes, core, http)
             .to_pretty_json()
             .unwrap_or_default(),
     );
@@ -40,8 +42,9 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
     )
 }
 
-/// The OpenAPI 3.1 document of `routes`.
-pub fn document(routes: &[&'static RouteRecord], config: &CoreConfig) -> OpenApi {
+/// The OpenAPI 3.1 document of `routes`, served under `http.base_path`, titled with the
+/// service's `APP_NAME` and `APP_VERSION`.
+pub fn document(routes: &[&'static RouteRecord], core: &CoreConfig, http: &HttpConfig) -> OpenApi {
     let mut paths = Paths::new();
     let mut components = ComponentsBuilder::new().schema("Problem", problem_schema());
     for route in routes {
@@ -50,7 +53,7 @@ pub fn document(routes: &[&'static RouteRecord], config: &CoreConfig) -> OpenApi
         for (name, schema) in std::mem::take(&mut operation.schemas) {
             components = components.schema(name, schema);
         }
-        let path = format!("{}{}", config.http.base_path, route.path);
+        let path = format!("{}{}", http.base_path, route.path);
         let (template, names) = template_and_parameters(&path);
         let operation = build(route, routes, operation, &names);
         paths.add_path_operation(template, vec![method(route.method)], operation);
@@ -58,8 +61,8 @@ pub fn document(routes: &[&'static RouteRecord], config: &CoreConfig) -> OpenApi
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
-                .title(&config.app_name)
-                .version(&config.app_version),
+                .title(&core.app_name)
+                .version(&core.app_version),
         )
         .paths(paths)
         .components(Some(components.build()))

@@ -1,0 +1,63 @@
+//! The `DATABASE_*` keys.
+
+use serde::Deserialize;
+
+use super::Backend;
+use crate::config::{ConfigError, ConfigSection, Settings, non_blank};
+
+/// The `DATABASE_*` keys (see `envs/.env`).
+#[derive(Debug, Clone, Deserialize, validator::Validate)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`: `postgres://...`, `postgresql://...` or `sqlite:...`; empty or unset
+    /// for no database (anything else is an error).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `DATABASE_MIGRATE`: run the embedded migrations at startup; default false.
+    #[serde(default)]
+    pub migrate: bool,
+    /// `DATABASE_MAX_CONNECTIONS`: the pool's size; default 10 (an in-memory SQLite
+    /// database keeps exactly one).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+impl ConfigSection for DatabaseConfig {
+    const PREFIX: &'static str = "DATABASE_";
+
+    fn after_load(mut self, settings: &Settings) -> Result<Self, ConfigError> {
+        self.url = non_blank(self.url).map(|url| url.trim().to_owned());
+        if let Some(url) = &self.url
+            && Backend::of_url(url).is_none()
+        {
+            return Err(settings.invalid(
+                "DATABASE_URL",
+                "expected `postgres://...`, `sqlite://...`, or empty for no database",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+fn default_max_connections() -> u32 {
+    10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_is_none_and_other_schemes_are_errors() {
+        let settings = Settings::from_pairs([("DATABASE_URL", " ")]);
+        assert_eq!(DatabaseConfig::load(&settings).unwrap().url, None);
+
+        let settings = Settings::from_pairs([("DATABASE_URL", "mysql://db/x")]);
+        let error = DatabaseConfig::load(&settings).unwrap_err().to_string();
+        assert!(error.contains("`DATABASE_URL`"), "{error}");
+        // Checked when the app is made.
+        let Err(error) = crate::App::from_settings(settings) else {
+            panic!("a MySQL URL was accepted");
+        };
+        assert!(error.to_string().contains("`DATABASE_URL`"), "{error}");
+    }
+}
