@@ -26,6 +26,9 @@ pub fn module(args: TokenStream, item: TokenStream) -> TokenStream {
 /// An axum handler mounted under `HTTP_BASE_PATH`: `#[http_route(GET, "/articles/{id}")]`.
 #[proc_macro_attribute]
 pub fn http_route(args: TokenStream, item: TokenStream) -> TokenStream {
+    if !cfg!(feature = "http") {
+        return plugin_off("#[http_route]", &["http"], item);
+    }
     http_route::expand(args.into(), item.into()).into()
 }
 
@@ -33,6 +36,9 @@ pub fn http_route(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[kafka_consumer(topic = "articles.created", group = "projector")]`.
 #[proc_macro_attribute]
 pub fn kafka_consumer(args: TokenStream, item: TokenStream) -> TokenStream {
+    if !cfg!(feature = "kafka") {
+        return plugin_off("#[kafka_consumer]", &["kafka"], item);
+    }
     kafka_consumer::expand(args.into(), item.into()).into()
 }
 
@@ -40,6 +46,9 @@ pub fn kafka_consumer(args: TokenStream, item: TokenStream) -> TokenStream {
 /// replicas: `#[cron_job(schedule = "0 */5 * * * *", singleton)]`.
 #[proc_macro_attribute]
 pub fn cron_job(args: TokenStream, item: TokenStream) -> TokenStream {
+    if !cfg!(feature = "cron") {
+        return plugin_off("#[cron_job]", &["cron"], item);
+    }
     cron_job::expand(args.into(), item.into()).into()
 }
 
@@ -47,6 +56,9 @@ pub fn cron_job(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[grpc_service] impl article_service_server::ArticleService for ArticleGrpc { .. }`.
 #[proc_macro_attribute]
 pub fn grpc_service(args: TokenStream, item: TokenStream) -> TokenStream {
+    if !cfg!(feature = "grpc") {
+        return plugin_off("#[grpc_service]", &["grpc"], item);
+    }
     grpc_service::expand(args.into(), item.into()).into()
 }
 
@@ -59,5 +71,31 @@ pub fn derive_domain_error(input: TokenStream) -> TokenStream {
 /// Embeds `<dir>/postgres/*.sql` and `<dir>/sqlite/*.sql`: `framework::migrations!("../migrations");`.
 #[proc_macro]
 pub fn migrations(input: TokenStream) -> TokenStream {
+    if !cfg!(feature = "db") {
+        return plugin_off(
+            "framework::migrations!",
+            &["postgres", "sqlite"],
+            TokenStream::new(),
+        );
+    }
     migrations::expand(input.into()).into()
+}
+
+/// A macro whose plugin is off: a compile error at the macro (the attribute, or the macro
+/// call) naming the feature to enable (any one of `features`); the item is kept, so nothing
+/// else goes missing.
+fn plugin_off(macro_name: &str, features: &[&str], item: TokenStream) -> TokenStream {
+    let names: Vec<String> = features.iter().map(|f| format!("`{f}`")).collect();
+    let message = format!(
+        "`{macro_name}` needs the {} feature of `framework`, which is off: enable it where \
+         `framework` is a dependency: `framework = {{ version = \"..\", features = [\"{}\"] }}`",
+        names.join(" or "),
+        features[0],
+    );
+    let item = proc_macro2::TokenStream::from(item);
+    quote::quote! {
+        ::core::compile_error!(#message);
+        #item
+    }
+    .into()
 }

@@ -73,7 +73,7 @@ async fn serve_by_hand() -> SocketAddr {
         .layer(framework::telemetry::WorkContextLayer)
         // The framework's call metrics, as a hand-wiring user would add some.
         .layer(
-            TraceLayer::new(framework::metrics::GrpcMetrics).make_span_with(
+            TraceLayer::new(framework::grpc::GrpcMetrics).make_span_with(
                 move |request: &framework::axum::http::Request<tonic::body::Body>| {
                     let id = request
                         .headers()

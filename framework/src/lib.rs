@@ -18,13 +18,18 @@
 pub mod app;
 pub mod cache;
 pub mod config;
+#[cfg(feature = "cron")]
 pub mod cron;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod db;
 pub mod di;
 pub mod error;
+#[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod health;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lease;
 pub mod metrics;
@@ -41,39 +46,53 @@ pub use error::{DomainError, ErrorKind};
 pub use framework_macros::{
     DomainError, cron_job, grpc_service, http_route, kafka_consumer, migrations, module,
 };
-pub use http::Problem;
-pub use http::{Valid, openapi};
+#[cfg(feature = "http")]
+pub use http::{Problem, Valid};
+#[cfg(feature = "openapi")]
+pub use http::openapi;
 
 /// `#[async_trait]`, for ports (`Arc<dyn Trait>`) with async methods.
 pub use async_trait::async_trait;
 /// The HTTP framework handlers are written with.
+#[cfg(feature = "http")]
 pub use axum;
 /// The SQL toolkit behind the database pools.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use sqlx;
 /// The gRPC framework behind `#[grpc_service]`.
+#[cfg(feature = "grpc")]
 pub use tonic;
 /// OpenAPI schemas: derive `utoipa::ToSchema` (and `IntoParams` for queries) on request and
 /// response types to describe them in `GET /openapi.json`.
+#[cfg(feature = "openapi")]
 pub use utoipa;
 
 #[doc(hidden)]
 /// Not public API: what the macros' generated code names.
 pub mod __private {
     pub use ::async_trait::async_trait;
+    #[cfg(feature = "http")]
     pub use ::axum;
     pub use ::inventory;
+    #[cfg(feature = "grpc")]
     pub use ::tonic;
 
+    #[cfg(feature = "cron")]
     pub use crate::cron::{FromJob, JobContext, JobRecord, Overlap};
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     pub use crate::db::{EmbeddedMigration, MigrationsRecord};
     pub use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
     pub use crate::error::Failure;
     pub use crate::error::{DomainError, ErrorKind};
+    #[cfg(feature = "grpc")]
     pub use crate::grpc::{GrpcServiceRecord, MountOptions, status_from_domain_error};
+    #[cfg(feature = "http")]
     pub use crate::http::Problem;
+    #[cfg(feature = "kafka")]
     pub use crate::kafka::{BoxFuture, ConsumerRecord, FromMessage, Message, Outcome};
 
     /// What `#[cron_job]` functions return: a failed run is reported.
+    #[cfg(feature = "cron")]
     #[diagnostic::on_unimplemented(
         message = "a `#[cron_job]` must return `Result<(), E>` with `E: DomainError`, not `{Self}`",
         label = "a failed run is reported with the error's code"
@@ -83,6 +102,7 @@ pub mod __private {
         fn into_result(self) -> Result<(), Failure>;
     }
 
+    #[cfg(feature = "cron")]
     impl<E: DomainError> JobResult for Result<(), E> {
         fn into_result(self) -> Result<(), Failure> {
             self.map_err(|error| Failure::of(&error))
@@ -91,6 +111,7 @@ pub mod __private {
 
     /// What `#[kafka_consumer]` handlers return: the error's kind decides retry or
     /// dead-letter.
+    #[cfg(feature = "kafka")]
     #[diagnostic::on_unimplemented(
         message = "a `#[kafka_consumer]` handler must return `Result<(), E>` with `E: DomainError`, not `{Self}`",
         label = "the error's kind decides retry or dead-letter"
@@ -100,6 +121,7 @@ pub mod __private {
         fn into_outcome(self) -> Outcome;
     }
 
+    #[cfg(feature = "kafka")]
     impl<E: DomainError> ConsumerResult for Result<(), E> {
         fn into_outcome(self) -> Outcome {
             match self {
@@ -113,8 +135,9 @@ pub mod __private {
         BuildContext, BuildFuture, Condition, Field, Location, ProviderKind, ProviderRecord,
     };
     pub use crate::error::ErrorCodeRecord;
-    pub use crate::http::AppState;
-    pub use crate::http::RouteRecord;
+    #[cfg(feature = "http")]
+    pub use crate::http::{AppState, RouteRecord};
+    #[cfg(feature = "openapi")]
     pub use crate::http::openapi;
 
     pub use crate::di::BuildError;
@@ -125,17 +148,21 @@ pub mod __private {
     }
 
     /// The response of a domain error.
+    #[cfg(feature = "http")]
     pub fn domain_error_response<E: DomainError>(error: &E) -> axum::response::Response {
         axum::response::IntoResponse::into_response(Problem::from_domain_error(error))
     }
 
     /// Compile-time check: a handler argument before the last one.
+    #[cfg(feature = "http")]
     pub fn check_parts_extractor<T: axum::extract::FromRequestParts<AppState>>() {}
 
     /// Compile-time check: a handler's last argument.
+    #[cfg(feature = "http")]
     pub fn check_body_extractor<M, T: axum::extract::FromRequest<AppState, M>>() {}
 
     /// Compile-time check: a handler's return type.
+    #[cfg(feature = "http")]
     pub fn check_response<T: axum::response::IntoResponse>() {}
 
     /// Checks at compile time that an `Inject<T>` target is a valid component type.

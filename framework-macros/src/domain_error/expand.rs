@@ -42,6 +42,8 @@ pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
         }
     });
 
+    let deliveries = delivery_impls(name, false);
+
     quote! {
         const _: () = {
             use ::framework::__private as __framework;
@@ -69,21 +71,45 @@ pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
                 }
             }
 
-            #[automatically_derived]
-            impl ::core::convert::From<#name> for __framework::tonic::Status {
-                fn from(error: #name) -> Self {
-                    __framework::status_from_domain_error(&error)
-                }
-            }
-
-            #[automatically_derived]
-            impl __framework::axum::response::IntoResponse for #name {
-                fn into_response(self) -> __framework::axum::response::Response {
-                    __framework::domain_error_response(&self)
-                }
-            }
+            #deliveries
 
             #(#records)*
         };
     }
+}
+
+/// The conversions to each delivery's answer, for the deliveries that are on (framework's
+/// features, passed on to this crate): a gRPC `Status` and an HTTP response. `placeholder`
+/// gives them unreachable bodies, beside a compile error.
+pub(super) fn delivery_impls(name: &syn::Ident, placeholder: bool) -> TokenStream {
+    let (status, response) = if placeholder {
+        let unreachable = quote! { ::core::unreachable!() };
+        (quote! { let _ = error; #unreachable }, unreachable)
+    } else {
+        (
+            quote! { __framework::status_from_domain_error(&error) },
+            quote! { __framework::domain_error_response(&self) },
+        )
+    };
+    let grpc = cfg!(feature = "grpc").then(|| {
+        quote! {
+            #[automatically_derived]
+            impl ::core::convert::From<#name> for __framework::tonic::Status {
+                fn from(error: #name) -> Self {
+                    #status
+                }
+            }
+        }
+    });
+    let http = cfg!(feature = "http").then(|| {
+        quote! {
+            #[automatically_derived]
+            impl __framework::axum::response::IntoResponse for #name {
+                fn into_response(self) -> __framework::axum::response::Response {
+                    #response
+                }
+            }
+        }
+    });
+    quote! { #grpc #http }
 }

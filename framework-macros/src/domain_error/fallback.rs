@@ -10,6 +10,7 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
         return TokenStream::new();
     }
     let name = &input.ident;
+    let deliveries = super::expand::delivery_impls(name, true);
     quote! {
         const _: () = {
             use ::framework::__private as __framework;
@@ -24,19 +25,7 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
                 }
             }
 
-            #[automatically_derived]
-            impl ::core::convert::From<#name> for __framework::tonic::Status {
-                fn from(_: #name) -> Self {
-                    ::core::unreachable!()
-                }
-            }
-
-            #[automatically_derived]
-            impl __framework::axum::response::IntoResponse for #name {
-                fn into_response(self) -> __framework::axum::response::Response {
-                    ::core::unreachable!()
-                }
-            }
+            #deliveries
         };
     }
 }

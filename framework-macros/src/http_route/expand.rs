@@ -38,7 +38,24 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
         }
         ReturnType::Type(..) | ReturnType::Default => quote! {},
     };
-    let docs = openapi_docs(&args, &item.sig.output);
+    // With framework's `openapi` feature off, the record has no `openapi` field.
+    let (openapi_fn, openapi_field) = if cfg!(feature = "openapi") {
+        let docs = openapi_docs(&args, &item.sig.output);
+        (
+            quote! {
+                /// The route's part of the OpenAPI document: what each argument and the result
+                /// say of it (types the framework does not describe add nothing).
+                #[doc(hidden)]
+                fn __framework_openapi(operation: &mut __framework::openapi::Operation) {
+                    use __framework::openapi::Describe as _;
+                    #(#docs)*
+                }
+            },
+            quote! { openapi: __framework_openapi, },
+        )
+    } else {
+        (quote! {}, quote! {})
+    };
     let dependencies = crate::attr::inject_dependencies(&route.injected);
     let location = crate::attr::location(name.span());
 
@@ -63,13 +80,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 __framework::axum::routing::on(__framework::axum::routing::MethodFilter::#method, #name)
             }
 
-            /// The route's part of the OpenAPI document: what each argument and the result
-            /// say of it (types the framework does not describe add nothing).
-            #[doc(hidden)]
-            fn __framework_openapi(operation: &mut __framework::openapi::Operation) {
-                use __framework::openapi::Describe as _;
-                #(#docs)*
-            }
+            #openapi_fn
 
             /// The route, as the runtime collects it at startup.
             #[doc(hidden)]
@@ -79,7 +90,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                 mount: __framework_mount,
                 dependencies: || #dependencies,
-                openapi: __framework_openapi,
+                #openapi_field
                 location: #location,
             };
             __framework::inventory::submit!(__FRAMEWORK_RECORD);

@@ -5,7 +5,7 @@ mod error;
 mod listing;
 mod registry;
 mod shield;
-#[cfg(test)]
+#[cfg(all(test, feature = "http"))]
 mod wiring_tests;
 
 use std::net::SocketAddr;
@@ -19,8 +19,10 @@ pub use crate::di::Listeners;
 pub use error::{Error, Result};
 pub use shield::shield;
 
-use crate::config::{ConfigSection, CoreConfig, Settings};
-use crate::di::{BuildContext, Container, Graph, Key, ProviderKind, StopHook};
+use crate::config::{CoreConfig, Settings};
+use crate::di::{BuildContext, Container, Graph, StopHook};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use crate::di::{Key, ProviderKind};
 use crate::health::{Health, Phase};
 use crate::plugin::{Loaded, PluginRecord, Stage};
 use registry::Registry;
@@ -29,6 +31,7 @@ use registry::Registry;
 pub struct App {
     settings: Arc<Settings>,
     config: CoreConfig,
+    #[cfg(feature = "sentry")]
     sentry: crate::telemetry::sentry::SentryConfig,
     registry: Registry,
     plugins: Vec<Loaded>,
@@ -44,7 +47,9 @@ impl App {
     /// An app over explicit settings (tests use this with overrides).
     pub fn from_settings(settings: Settings) -> Result<App> {
         let config = CoreConfig::load(&settings)?;
-        let sentry = crate::telemetry::sentry::SentryConfig::load(&settings)?;
+        #[cfg(feature = "sentry")]
+        let sentry: crate::telemetry::sentry::SentryConfig =
+            crate::config::ConfigSection::load(&settings)?;
         let mut records: Vec<&'static PluginRecord> =
             inventory::iter::<PluginRecord>.into_iter().collect();
         records.sort_by_key(|r| (r.order, r.name, r.location));
@@ -60,6 +65,7 @@ impl App {
         Ok(App {
             settings: Arc::new(settings),
             config,
+            #[cfg(feature = "sentry")]
             sentry,
             registry: Registry::collect(),
             plugins,
@@ -91,8 +97,10 @@ impl App {
     pub async fn start(mut self) -> Result<RunningApp> {
         let graph = self.check()?;
         // Before anything is counted: what is recorded without a recorder is lost.
+        #[cfg(feature = "metrics")]
         crate::metrics::handle();
         // Before the deliveries are built: they get Sentry's layers only when it is on.
+        #[cfg(feature = "sentry")]
         let sentry = crate::telemetry::sentry::init(&self.config, &self.sentry);
         let mut running = RunningApp {
             settings: self.settings.clone(),
@@ -105,6 +113,7 @@ impl App {
             stop_hooks: Vec::new(),
             delay: self.config.shutdown_delay(),
             deadline: self.config.shutdown_timeout(),
+            #[cfg(feature = "sentry")]
             sentry,
         };
         let plugins = std::mem::take(&mut self.plugins);
@@ -143,7 +152,6 @@ impl App {
                 graph,
                 running.health.clone(),
                 running.listeners.clone(),
-                crate::db::DatabaseConfig::load(&self.settings)?.migrate,
             )
             .await?
             .finish();
@@ -185,6 +193,7 @@ impl App {
     }
 
     /// Connects to the database and applies the embedded migrations.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     pub async fn migrate(self) -> Result<()> {
         let database = self
             .registry
@@ -202,12 +211,27 @@ impl App {
             order: vec![*database],
             bindings: Default::default(),
         };
-        let (_, stop_hooks) = self
-            .build(&graph, Health::default(), Listeners::default(), true)
+        // The pool migrates when it is built.
+        let settings = (*self.settings).clone().with_override("DATABASE_MIGRATE", "true");
+        let app = App {
+            settings: Arc::new(settings),
+            ..self
+        };
+        let (_, stop_hooks) = app
+            .build(&graph, Health::default(), Listeners::default())
             .await?
             .finish();
         run_stop_hooks(stop_hooks).await;
         Ok(())
+    }
+
+    /// Without a database feature there is nothing to migrate.
+    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+    pub async fn migrate(self) -> Result<()> {
+        Err(Error::Usage(
+            "built without a database: enable the `postgres` or `sqlite` feature of framework"
+                .into(),
+        ))
     }
 
     async fn build(
@@ -215,13 +239,11 @@ impl App {
         graph: &Graph,
         health: Health,
         listeners: Listeners,
-        migrate: bool,
     ) -> Result<BuildContext> {
         let mut ctx = BuildContext {
             container: Container::new(self.settings.clone()),
             config: self.config.clone(),
             health,
-            migrate,
             stop_hooks: Mutex::new(Vec::new()),
             listeners,
         };
@@ -241,8 +263,14 @@ impl App {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 fn is_pool(provides: fn() -> Vec<Key>) -> bool {
-    let pools = [Key::of::<sqlx::PgPool>(), Key::of::<sqlx::SqlitePool>()];
+    let pools = [
+        #[cfg(feature = "postgres")]
+        Key::of::<sqlx::PgPool>(),
+        #[cfg(feature = "sqlite")]
+        Key::of::<sqlx::SqlitePool>(),
+    ];
     provides().iter().any(|k| pools.contains(k))
 }
 
@@ -258,6 +286,7 @@ pub struct RunningApp {
     stop_hooks: Vec<StopHook>,
     delay: Duration,
     deadline: Duration,
+    #[cfg(feature = "sentry")]
     sentry: Option<crate::telemetry::sentry::Reporting>,
 }
 
@@ -345,6 +374,7 @@ impl RunningApp {
             tracing::warn!("components did not stop before the deadline");
         }
         // Last, so that what went wrong while stopping is sent too.
+        #[cfg(feature = "sentry")]
         if let Some(sentry) = self.sentry {
             sentry.flush();
         }

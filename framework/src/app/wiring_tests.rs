@@ -13,6 +13,7 @@ use crate::di::{
 use crate::di::{Dependency, Graph, Key};
 use crate::error::ErrorCodeRecord;
 use crate::error::ErrorKind;
+#[cfg(feature = "openapi")]
 use crate::http::openapi::Operation;
 use crate::http::{AppState, RouteRecord};
 use crate::plugin::Loaded;
@@ -73,6 +74,7 @@ fn mount() -> MethodRouter<AppState> {
     MethodRouter::new()
 }
 
+#[cfg(feature = "openapi")]
 fn no_openapi(_: &mut Operation) {}
 
 /// A `#[module]` declared on line 1 of `file`.
@@ -114,6 +116,7 @@ const fn route(
         handler,
         mount,
         dependencies,
+        #[cfg(feature = "openapi")]
         openapi: no_openapi,
         location: Location {
             file: "src/api.rs",

@@ -8,6 +8,7 @@
 mod config;
 mod flight;
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
 mod store;
 
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 use futures_util::future::BoxFuture;
 pub use config::RedisConfig;
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
 pub use redis::RedisStore;
 pub use store::{Store, StoreError};
 
@@ -264,11 +266,16 @@ async fn build_store(url: &str) -> Result<Arc<dyn Store>, BuildError> {
             "REDIS_URL must be `redis://[:password@]host:port[/db]`, `memory` or `memory://<name>`"
                 .into(),
         ),
+        #[cfg(feature = "redis")]
         None => match RedisStore::connect(url).await {
             Ok(store) => Ok(Arc::new(store)),
             // Not the URL itself: it may carry a password.
             Err(e) => Err(format!("invalid REDIS_URL: {e}").into()),
         },
+        #[cfg(not(feature = "redis"))]
+        None => Err("REDIS_URL names a Redis server, but framework was built without its \
+             `redis` feature: enable it, or set REDIS_URL=memory for the in-process store"
+            .into()),
     }
 }
 

@@ -127,10 +127,10 @@ impl Scheduler {
             trace_id = %context.trace.trace_id(),
             span_id = %context.trace.span_id(),
         );
-        let hub = crate::telemetry::sentry::own_hub(|scope| {
-            scope.set_tag("job", job.handler);
-            scope.set_tag("module", crate::telemetry::module_of(job.handler));
-            scope.set_tag("trace_id", context.trace.trace_id());
+        let hub = crate::telemetry::sentry::own_hub(|tag| {
+            tag("job", job.handler);
+            tag("module", crate::telemetry::module_of(job.handler));
+            tag("trace_id", &context.trace.trace_id().to_string());
         });
         let run = context.scope(async move {
             self.run_once(tick, lease).await;

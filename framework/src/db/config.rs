@@ -26,13 +26,25 @@ impl ConfigSection for DatabaseConfig {
 
     fn after_load(mut self, settings: &Settings) -> Result<Self, ConfigError> {
         self.url = non_blank(self.url).map(|url| url.trim().to_owned());
-        if let Some(url) = &self.url
-            && Backend::of_url(url).is_none()
-        {
-            return Err(settings.invalid(
-                "DATABASE_URL",
-                "expected `postgres://...`, `sqlite://...`, or empty for no database",
-            ));
+        if let Some(url) = &self.url {
+            match Backend::of_url(url) {
+                None => {
+                    return Err(settings.invalid(
+                        "DATABASE_URL",
+                        "expected `postgres://...`, `sqlite://...`, or empty for no database",
+                    ));
+                }
+                Some(backend) if !backend.is_built() => {
+                    return Err(settings.invalid(
+                        "DATABASE_URL",
+                        format!(
+                            "framework was built without its `{}` feature: enable it to use this database",
+                            backend.feature()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
         }
         Ok(self)
     }

@@ -13,7 +13,10 @@ use crate::config::Settings;
 
 pub use config::DatabaseConfig;
 pub use migrate::{EmbeddedMigration, MigrationsRecord, run_migrations};
-pub use sqlx::{PgPool, SqlitePool};
+#[cfg(feature = "postgres")]
+pub use sqlx::PgPool;
+#[cfg(feature = "sqlite")]
+pub use sqlx::SqlitePool;
 
 /// The database backend named by a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +28,22 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Whether this build has the backend (its feature, `postgres` or `sqlite`, is on).
+    pub fn is_built(self) -> bool {
+        match self {
+            Backend::Postgres => cfg!(feature = "postgres"),
+            Backend::Sqlite => cfg!(feature = "sqlite"),
+        }
+    }
+
+    /// The feature that builds the backend.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+
     /// The backend of `url`, if it is one of ours.
     pub fn of_url(url: &str) -> Option<Backend> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {

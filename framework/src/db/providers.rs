@@ -6,11 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolOptions;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::PgConnectOptions;
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{Connection, Database, PgPool, Pool, Postgres, Sqlite, SqlitePool};
+use sqlx::{Connection, Database, Pool};
+#[cfg(feature = "postgres")]
+use sqlx::{PgPool, Postgres};
+#[cfg(feature = "sqlite")]
+use sqlx::{Sqlite, SqlitePool};
 
-use super::{EmbeddedMigration, MigrationsRecord, is_postgres, is_sqlite, run_migrations};
+#[cfg(feature = "postgres")]
+use super::is_postgres;
+#[cfg(feature = "sqlite")]
+use super::is_sqlite;
+use super::{EmbeddedMigration, MigrationsRecord, run_migrations};
 use super::DatabaseConfig;
 use crate::config::{ConfigSection, redact_url};
 use crate::di::{
@@ -51,7 +61,9 @@ macro_rules! pool_provider {
     };
 }
 
+#[cfg(feature = "postgres")]
 pool_provider!(PgPool, Postgres, is_postgres, postgres_options);
+#[cfg(feature = "sqlite")]
 pool_provider!(SqlitePool, Sqlite, is_sqlite, sqlite_options);
 
 /// What differs between the backends.
@@ -62,12 +74,14 @@ trait Backend: Database {
     fn migrations(record: &MigrationsRecord) -> &'static [EmbeddedMigration];
 }
 
+#[cfg(feature = "postgres")]
 impl Backend for Postgres {
     fn migrations(record: &MigrationsRecord) -> &'static [EmbeddedMigration] {
         record.postgres
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl Backend for Sqlite {
     fn migrations(record: &MigrationsRecord) -> &'static [EmbeddedMigration] {
         record.sqlite
@@ -85,6 +99,7 @@ fn config(ctx: &BuildContext) -> Result<(String, DatabaseConfig), BuildError> {
     Ok((config.url.clone().ok_or("DATABASE_URL is empty")?, config))
 }
 
+#[cfg(feature = "postgres")]
 fn postgres_options(ctx: &BuildContext) -> Result<Options<Postgres>, BuildError> {
     let (url, config) = config(ctx)?;
     let connect = PgConnectOptions::from_str(&url).map_err(|e| invalid_url(&url, e))?;
@@ -95,6 +110,7 @@ fn postgres_options(ctx: &BuildContext) -> Result<Options<Postgres>, BuildError>
     })
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_options(ctx: &BuildContext) -> Result<Options<Sqlite>, BuildError> {
     let (url, config) = config(ctx)?;
     let connect = SqliteConnectOptions::from_str(&url)
@@ -149,7 +165,7 @@ where
         .await
         .map_err(|e| format!("cannot connect to the database at {redacted}: {e}"))?;
     tracing::info!(url = %redacted, "database connected");
-    if ctx.migrate {
+    if DatabaseConfig::load(ctx.settings())?.migrate {
         migrate(&pool).await?;
     }
     let checked = pool.clone();

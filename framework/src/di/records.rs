@@ -57,7 +57,6 @@ pub struct BuildContext {
     pub(crate) container: Container,
     pub(crate) config: CoreConfig,
     pub(crate) health: Health,
-    pub(crate) migrate: bool,
     pub(crate) stop_hooks: Mutex<Vec<StopHook>>,
     /// The bound listeners, for the [`Listeners`](crate::di::Listeners) component.
     pub(crate) listeners: super::Listeners,

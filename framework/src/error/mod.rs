@@ -155,7 +155,7 @@ impl Failure {
     /// The failure with its message cut to 4 KiB, with a marker: it may quote the record or
     /// input at fault (a serde message quotes the value it refused), and it goes to the logs,
     /// to Sentry and into a dead letter's header.
-    pub(crate) fn bounded(self) -> Failure {
+    pub fn bounded(self) -> Failure {
         use crate::telemetry::bounded::{MAX_CHAIN, truncated};
         match truncated(&self.message, MAX_CHAIN) {
             std::borrow::Cow::Borrowed(_) => self,

@@ -3,6 +3,7 @@
 
 mod call;
 mod config;
+mod metrics;
 mod plugin;
 mod server;
 mod status;
@@ -10,6 +11,7 @@ mod status;
 use tonic::service::RoutesBuilder;
 
 pub use config::GrpcConfig;
+pub use metrics::GrpcMetrics;
 pub use status::{invalid_argument, status_from_domain_error, validate};
 
 use crate::di::Location;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Request, Response, StatusCode as HttpStatus};
+#[cfg(feature = "sentry")]
 use sentry::integrations::tower::{SentryHttpLayer, SentryLayer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -20,7 +21,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
 use super::call::CallLayer;
-use super::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
+use super::{FileDescriptorSetRecord, GrpcMetrics, GrpcServiceRecord, MountOptions};
 use crate::app::{Error, Result};
 use super::GrpcConfig;
 use crate::di::Container;
@@ -28,6 +29,7 @@ use crate::health::{Health, Phase, Report};
 use crate::http::drain::Drain;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::panic_message;
+#[cfg(feature = "sentry")]
 use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 
@@ -121,7 +123,7 @@ impl GrpcServer {
             .layer(WorkContextLayer)
             .layer(
                 // Classified as `new_for_grpc` does, counting each call on the way.
-                TraceLayer::new(crate::metrics::GrpcMetrics)
+                TraceLayer::new(GrpcMetrics)
                     .make_span_with(move |request: &Request<_>| call_span(request, &modules))
                     // Failed calls are logged where the error is mapped, with its chain.
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
@@ -159,15 +161,15 @@ impl GrpcServer {
                 })
             };
         }
-        Ok(if crate::telemetry::sentry::is_on() {
-            serve!(
+        #[cfg(feature = "sentry")]
+        if crate::telemetry::sentry::is_on() {
+            return Ok(serve!(
                 builder
                     .layer(SentryLayer::new(HubPerRequest))
                     .layer(SentryHttpLayer::new())
-            )
-        } else {
-            serve!(builder)
-        })
+            ));
+        }
+        Ok(serve!(builder))
     }
 }
 

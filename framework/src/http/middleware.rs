@@ -7,6 +7,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+#[cfg(feature = "sentry")]
 use sentry::integrations::tower::{SentryHttpLayer, SentryLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -19,8 +20,9 @@ use super::Problem;
 use super::RouteRecord;
 use super::problem_layer::render_problems;
 use super::HttpConfig;
-use crate::metrics::http_method;
+use super::labels::http_method;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
+#[cfg(feature = "sentry")]
 use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 
@@ -86,8 +88,10 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(render_problems))
-        .layer(CompressionLayer::new())
-        .layer(axum::middleware::from_fn(crate::metrics::record_http))
+        .layer(CompressionLayer::new());
+    #[cfg(feature = "metrics")]
+    let router = router.layer(axum::middleware::from_fn(super::metrics::record_http));
+    let router = router
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(move |request: &Request| request_span(request, &modules))
@@ -97,6 +101,7 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
         )
         .layer(WorkContextLayer);
     // Only when on (an `option_layer` would cost every request a little even when off).
+    #[cfg(feature = "sentry")]
     let router = if crate::telemetry::sentry::is_on() {
         router
             .layer(SentryHttpLayer::new())

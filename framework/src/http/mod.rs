@@ -3,8 +3,13 @@
 
 mod config;
 mod decompression;
+pub(crate) mod labels;
+#[cfg(feature = "metrics")]
+mod metrics;
+mod health;
 pub(crate) mod drain;
 mod middleware;
+#[cfg(feature = "openapi")]
 pub mod openapi;
 pub(crate) mod plugin;
 mod problem;
@@ -48,6 +53,7 @@ pub struct RouteRecord {
     /// The `Inject<T>` arguments of the handler.
     pub dependencies: fn() -> Vec<Dependency>,
     /// What its arguments and return type add to the OpenAPI document.
+    #[cfg(feature = "openapi")]
     pub openapi: fn(&mut crate::http::openapi::Operation),
     /// Where it was declared.
     pub location: Location,
@@ -93,11 +99,14 @@ pub(crate) fn router(
     } else {
         Router::new().nest(&config.base_path, api)
     };
-    let app = app
-        .merge(crate::health::router(health))
-        .merge(crate::metrics::router())
-        .merge(crate::http::openapi::router(routes, core, config))
-        .fallback(route_not_found);
+    let app = app.merge(self::health::router(health));
+    #[cfg(feature = "metrics")]
+    let app = app.merge(crate::metrics::router());
+    #[cfg(feature = "openapi")]
+    let app = app.merge(crate::http::openapi::router(routes, core, config));
+    #[cfg(not(feature = "openapi"))]
+    let _ = core;
+    let app = app.fallback(route_not_found);
     let modules = middleware::RouteModules::new(routes, &config.base_path);
     middleware::standard_layers(app, config, modules)
 }

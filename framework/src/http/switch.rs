@@ -22,7 +22,7 @@ pub(crate) struct Switch {
 
 impl Switch {
     pub(crate) fn new(config: &HttpConfig, health: Health) -> Switch {
-        let starting = crate::health::router(health).fallback(|| async {
+        let starting = super::health::router(health).fallback(|| async {
             Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_STARTING",

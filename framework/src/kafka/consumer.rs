@@ -22,7 +22,7 @@ use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, 
 use crate::di::Container;
 use crate::di::Location;
 use crate::error::{ErrorKind, Failure};
-use crate::telemetry::REQUEST_ID;
+use crate::telemetry::REQUEST_ID_KEY;
 use crate::telemetry::bounded::truncated;
 use crate::telemetry::{TRACEPARENT, WorkContext};
 
@@ -614,7 +614,7 @@ impl Worker {
     async fn settle_in_context(&self, message: &Message, attempts: &AtomicU32) -> bool {
         // The record's request id and trace, when it has them, are the handler's.
         let context = WorkContext::from_headers(
-            message.header(REQUEST_ID.as_str()),
+            message.header(REQUEST_ID_KEY),
             message.header(TRACEPARENT),
         );
         let handler = self.consumer.record.handler;
@@ -630,14 +630,14 @@ impl Worker {
             trace_id = %context.trace.trace_id(),
             span_id = %context.trace.span_id(),
         );
-        let hub = crate::telemetry::sentry::own_hub(|scope| {
-            scope.set_tag("topic", &self.consumer.topic);
-            scope.set_tag("group", &self.consumer.group);
-            scope.set_tag("handler", handler);
-            scope.set_tag("module", crate::telemetry::module_of(handler));
-            scope.set_tag("trace_id", context.trace.trace_id());
+        let hub = crate::telemetry::sentry::own_hub(|tag| {
+            tag("topic", &self.consumer.topic);
+            tag("group", &self.consumer.group);
+            tag("handler", handler);
+            tag("module", crate::telemetry::module_of(handler));
+            tag("trace_id", &context.trace.trace_id().to_string());
             if let Some(request_id) = &context.request_id {
-                scope.set_tag("request_id", request_id);
+                tag("request_id", request_id);
             }
         });
         let settled =

@@ -1,11 +1,18 @@
 //! Extractors of `#[kafka_consumer]` handlers: each parameter is built from the message (or
 //! the container), like an axum handler's.
 
-use axum::Json;
+/// The JSON payload: axum's `Json`, so a type is written the same in HTTP and Kafka handlers.
+#[cfg(feature = "http")]
+pub use axum::Json;
 use serde::de::DeserializeOwned;
 
 use super::message::{Header, Message, Metadata, last_value};
 use crate::di::{Container, Inject};
+
+/// The JSON payload, decoded (axum's `Json` when the `http` feature is on).
+#[cfg(not(feature = "http"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
 
 /// Why a message cannot be handed to the handler: dead-lettered at once, never retried.
 #[derive(Debug, thiserror::Error)]

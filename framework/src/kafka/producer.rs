@@ -9,7 +9,7 @@ use super::message::{Header, Outgoing};
 use super::transport::{KafkaError, Transport};
 use crate::di::{Container, Dependency, Injectable, Key, ResolveError};
 use crate::error::{DomainError, ErrorKind};
-use crate::telemetry::REQUEST_ID;
+use crate::telemetry::REQUEST_ID_KEY;
 use crate::telemetry::{TRACEPARENT, WorkContext};
 
 /// How long a send may wait for the broker's acknowledgement (librdkafka's own
@@ -152,7 +152,7 @@ impl Producer {
         // The publishing work's request id and trace travel on, so the consumer continues them.
         if let Some(context) = WorkContext::current() {
             if let Some(id) = context.request_id {
-                headers.push(Header::new(REQUEST_ID.as_str(), id));
+                headers.push(Header::new(REQUEST_ID_KEY, id));
             }
             headers.push(Header::new(TRACEPARENT, context.trace.traceparent()));
         }

@@ -7,20 +7,20 @@ use std::borrow::Cow;
 
 /// The most bytes of a client-supplied text kept in a span field or a Sentry tag: Sentry's own
 /// limit for a tag value (200 characters).
-pub(crate) const MAX_FIELD: usize = 200;
+pub const MAX_FIELD: usize = 200;
 
 /// The most bytes of a message kept in a problem's `detail`, a gRPC status message, a log
 /// field or a dead letter's `x-error-message`: enough for any message written for people,
 /// short of a request body quoted back in full.
-pub(crate) const MAX_MESSAGE: usize = 1024;
+pub const MAX_MESSAGE: usize = 1024;
 
 /// The most bytes of an error chain kept in a log line, a Sentry event or a dead letter's
 /// `x-error-message`: longer than [`MAX_MESSAGE`], since the root cause comes last.
-pub(crate) const MAX_CHAIN: usize = 4096;
+pub const MAX_CHAIN: usize = 4096;
 
 /// `text` when it has at most `max` bytes; else its start, cut at a character boundary and
 /// followed by a marker giving the full length, `max` bytes in all: `"/aaaa… (8019 bytes)"`.
-pub(crate) fn truncated(text: &str, max: usize) -> Cow<'_, str> {
+pub fn truncated(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max {
         return Cow::Borrowed(text);
     }

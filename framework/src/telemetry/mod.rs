@@ -2,20 +2,31 @@
 //! HTTP request, gRPC call, consumed record and job run has a span carrying its request id
 //! and W3C trace context, which travel on through the Kafka records it publishes.
 
-pub(crate) mod bounded;
+pub mod bounded;
 mod context;
+#[cfg(feature = "http")]
 mod layer;
 mod request_id;
+#[cfg(feature = "http")]
+mod request_id_layer;
+#[cfg(feature = "sentry")]
+pub(crate) mod sentry;
+#[cfg(not(feature = "sentry"))]
+#[path = "sentry_off.rs"]
 pub(crate) mod sentry;
 mod trace_context;
 
 pub use context::WorkContext;
 pub(crate) use context::carry;
+#[cfg(feature = "http")]
 pub(crate) use layer::context_of;
+#[cfg(feature = "http")]
 pub use layer::{WorkContextLayer, WorkContextService};
-pub use request_id::{
-    DropInvalidRequestId, DropInvalidRequestIdLayer, MAX_REQUEST_ID_LEN, REQUEST_ID,
-    RequestIdLayer, is_valid_request_id, request_id_layer,
+pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_KEY, is_valid_request_id};
+#[cfg(feature = "http")]
+pub use request_id_layer::{
+    DropInvalidRequestId, DropInvalidRequestIdLayer, REQUEST_ID, RequestIdLayer,
+    request_id_layer,
 };
 pub use trace_context::{TRACEPARENT, TraceContext};
 
@@ -23,17 +34,19 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{ConfigSection, CoreConfig, LogFormat, Settings};
+#[cfg(feature = "sentry")]
+use crate::config::ConfigSection;
+use crate::config::{CoreConfig, LogFormat, Settings};
 
 /// The module of a handler, from its path (`crate::articles::http::create` ->
 /// `crate::articles::http`): the `module` of its spans.
-pub(crate) fn module_of(handler: &str) -> &str {
+pub fn module_of(handler: &str) -> &str {
     handler
         .rsplit_once("::")
         .map_or(handler, |(module, _)| module)
 }
-/// The message of a panic payload.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+/// The message of a panic payload (`panic!`'s `&str` or `String`), else `(no message)`.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<String>()
         .map(String::as_str)
@@ -63,14 +76,16 @@ fn install(config: &CoreConfig, settings: &Settings, test: bool) {
         (LogFormat::Text, false) => Box::new(fmt),
         (LogFormat::Text, true) => Box::new(fmt.with_test_writer()),
     };
-    let sentry = sentry::SentryConfig::load(settings)
-        .is_ok_and(|c| c.dsn.is_some())
-        .then(sentry::tracing_layers);
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(sentry)
-        .try_init();
+    let subscriber = tracing_subscriber::registry().with(filter).with(fmt);
+    #[cfg(feature = "sentry")]
+    let subscriber = subscriber.with(
+        sentry::SentryConfig::load(settings)
+            .is_ok_and(|c| c.dsn.is_some())
+            .then(sentry::tracing_layers),
+    );
+    #[cfg(not(feature = "sentry"))]
+    let _ = settings;
+    let _ = subscriber.try_init();
 }
 
 /// The subscriber the output layers sit on.

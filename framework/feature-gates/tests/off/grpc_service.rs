@@ -1,0 +1,6 @@
+pub struct Hello;
+
+#[framework::grpc_service]
+impl Hello {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[framework::http_route(GET, "/hello")]
+async fn hello() -> &'static str {
+    "hello"
+}
+
+fn main() {}

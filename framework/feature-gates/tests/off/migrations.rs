@@ -1,0 +1,3 @@
+framework::migrations!("../migrations");
+
+fn main() {}
