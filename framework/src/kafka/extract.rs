@@ -1,15 +1,15 @@
 //! Extractors of `#[kafka_consumer]` handlers: each parameter is built from the message (or
 //! the container), like an axum handler's.
 
-/// The JSON payload: axum's `Json`, so a type is written the same in HTTP and Kafka handlers.
+// axum's `Json` when HTTP is on, so a payload type is written the same in both handlers.
 #[cfg(feature = "http")]
-pub use axum::Json;
+use axum::Json;
 use serde::de::DeserializeOwned;
 
 use super::message::{Header, Message, Metadata, last_value};
 use crate::di::{Container, Inject};
 
-/// The JSON payload, decoded (axum's `Json` when the `http` feature is on).
+/// The JSON payload, decoded (with the `http` feature, `framework::axum::Json` instead).
 #[cfg(not(feature = "http"))]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);

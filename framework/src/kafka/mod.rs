@@ -22,7 +22,9 @@ pub use crate::error::Failure;
 pub use broker::Broker;
 pub use config::KafkaConfig;
 pub use consumer::{ConsumerRecord, Handle, Outcome, Resolved, dead_letter_headers, injected};
-pub use extract::{FromMessage, Headers, Json, Key, Payload, Proto, Rejection};
+#[cfg(not(feature = "http"))]
+pub use extract::Json;
+pub use extract::{FromMessage, Headers, Key, Payload, Proto, Rejection};
 pub use memory::MemoryBroker;
 pub use message::{Header, Message, Metadata, NativeHeaders, Outgoing, Unreadable};
 pub use producer::{Producer, PublishError};
