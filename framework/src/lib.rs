@@ -46,10 +46,10 @@ pub use error::{DomainError, ErrorKind};
 pub use framework_macros::{
     DomainError, cron_job, grpc_service, http_route, kafka_consumer, migrations, module,
 };
-#[cfg(feature = "http")]
-pub use http::{Problem, Valid};
 #[cfg(feature = "openapi")]
 pub use http::openapi;
+#[cfg(feature = "http")]
+pub use http::{Problem, Valid};
 
 /// `#[async_trait]`, for ports (`Arc<dyn Trait>`) with async methods.
 pub use async_trait::async_trait;
@@ -135,10 +135,10 @@ pub mod __private {
         BuildContext, BuildFuture, Condition, Field, Location, ProviderKind, ProviderRecord,
     };
     pub use crate::error::ErrorCodeRecord;
-    #[cfg(feature = "http")]
-    pub use crate::http::{AppState, RouteRecord};
     #[cfg(feature = "openapi")]
     pub use crate::http::openapi;
+    #[cfg(feature = "http")]
+    pub use crate::http::{AppState, RouteRecord};
 
     pub use crate::di::BuildError;
 

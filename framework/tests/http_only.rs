@@ -27,7 +27,10 @@ fn build() -> String {
         .stderr(Stdio::inherit())
         .output()
         .expect("cargo runs");
-    assert!(output.status.success(), "the HTTP-only example does not build");
+    assert!(
+        output.status.success(),
+        "the HTTP-only example does not build"
+    );
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -103,13 +106,20 @@ async fn the_http_only_example_serves_its_routes() {
     assert_eq!(got.status(), 200);
     assert_eq!(got.json::<Value>().await.unwrap(), note);
 
-    let missing = client.get(format!("{base}/notes/999")).send().await.unwrap();
+    let missing = client
+        .get(format!("{base}/notes/999"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(
         missing.headers()["content-type"],
         "application/problem+json"
     );
-    assert_eq!(missing.json::<Value>().await.unwrap()["code"], "NOTE_NOT_FOUND");
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["code"],
+        "NOTE_NOT_FOUND"
+    );
 
     let blank = client
         .post(format!("{base}/notes"))
@@ -135,7 +145,10 @@ async fn the_http_only_example_serves_its_routes() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(exit.elapsed() < Duration::from_secs(10), "no exit after SIGTERM");
+        assert!(
+            exit.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status}");

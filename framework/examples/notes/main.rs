@@ -54,18 +54,23 @@ pub struct Notes {
 
 impl Notes {
     async fn create(&self, text: &str) -> Result<Note, NoteError> {
-        let (id,): (i64,) = framework::sqlx::query_as("INSERT INTO notes (text) VALUES (?) RETURNING id")
-            .bind(text)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Note { id, text: text.to_owned() })
+        let (id,): (i64,) =
+            framework::sqlx::query_as("INSERT INTO notes (text) VALUES (?) RETURNING id")
+                .bind(text)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Note {
+            id,
+            text: text.to_owned(),
+        })
     }
 
     async fn get(&self, id: i64) -> Result<Note, NoteError> {
-        let row: Option<(String,)> = framework::sqlx::query_as("SELECT text FROM notes WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<(String,)> =
+            framework::sqlx::query_as("SELECT text FROM notes WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         let (text,) = row.ok_or(NoteError::NotFound(id))?;
         Ok(Note { id, text })
     }

@@ -148,11 +148,7 @@ impl App {
             })?;
         }
         let (container, stop_hooks) = self
-            .build(
-                graph,
-                running.health.clone(),
-                running.listeners.clone(),
-            )
+            .build(graph, running.health.clone(), running.listeners.clone())
             .await?
             .finish();
         let container = Arc::new(container);
@@ -212,7 +208,9 @@ impl App {
             bindings: Default::default(),
         };
         // The pool migrates when it is built.
-        let settings = (*self.settings).clone().with_override("DATABASE_MIGRATE", "true");
+        let settings = (*self.settings)
+            .clone()
+            .with_override("DATABASE_MIGRATE", "true");
         let app = App {
             settings: Arc::new(settings),
             ..self

@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use futures_util::future::BoxFuture;
 pub use config::RedisConfig;
+use futures_util::future::BoxFuture;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
@@ -273,9 +273,11 @@ async fn build_store(url: &str) -> Result<Arc<dyn Store>, BuildError> {
             Err(e) => Err(format!("invalid REDIS_URL: {e}").into()),
         },
         #[cfg(not(feature = "redis"))]
-        None => Err("REDIS_URL names a Redis server, but framework was built without its \
+        None => Err(
+            "REDIS_URL names a Redis server, but framework was built without its \
              `redis` feature: enable it, or set REDIS_URL=memory for the in-process store"
-            .into()),
+                .into(),
+        ),
     }
 }
 

@@ -314,7 +314,10 @@ mod tests {
         let dir = envs(&[(".env", "SHUTDOWN_TIMEOUT_SECS=eighty\n")]);
         let settings = load(&dir, &[]).unwrap();
         let error = CoreConfig::load(&settings).unwrap_err().to_string();
-        assert!(error.contains("`SHUTDOWN_TIMEOUT_SECS`=\"eighty\""), "{error}");
+        assert!(
+            error.contains("`SHUTDOWN_TIMEOUT_SECS`=\"eighty\""),
+            "{error}"
+        );
         assert!(
             error.contains(&dir.join(".env").display().to_string()),
             "{error}"

@@ -16,12 +16,12 @@ use sqlx::{PgPool, Postgres};
 #[cfg(feature = "sqlite")]
 use sqlx::{Sqlite, SqlitePool};
 
+use super::DatabaseConfig;
 #[cfg(feature = "postgres")]
 use super::is_postgres;
 #[cfg(feature = "sqlite")]
 use super::is_sqlite;
 use super::{EmbeddedMigration, MigrationsRecord, run_migrations};
-use super::DatabaseConfig;
 use crate::config::{ConfigSection, redact_url};
 use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,

@@ -6,9 +6,9 @@ use std::fmt::Write;
 
 use tokio::task::JoinHandle;
 
+use super::GrpcConfig;
 use super::server::{GrpcServer, bind};
 use super::{FileDescriptorSetRecord, GrpcServiceRecord};
-use super::GrpcConfig;
 use crate::config::{ConfigError, ConfigSection, Settings};
 use crate::di::{BuildError, Location, Needer, WiringError, shared};
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};

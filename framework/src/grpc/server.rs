@@ -20,10 +20,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
+use super::GrpcConfig;
 use super::call::CallLayer;
 use super::{FileDescriptorSetRecord, GrpcMetrics, GrpcServiceRecord, MountOptions};
 use crate::app::{Error, Result};
-use super::GrpcConfig;
 use crate::di::Container;
 use crate::health::{Health, Phase, Report};
 use crate::http::drain::Drain;

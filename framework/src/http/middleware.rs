@@ -16,11 +16,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::HttpConfig;
 use super::Problem;
 use super::RouteRecord;
-use super::problem_layer::render_problems;
-use super::HttpConfig;
 use super::labels::http_method;
+use super::problem_layer::render_problems;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 #[cfg(feature = "sentry")]
 use crate::telemetry::sentry::HubPerRequest;

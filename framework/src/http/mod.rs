@@ -3,11 +3,11 @@
 
 mod config;
 mod decompression;
+pub(crate) mod drain;
+mod health;
 pub(crate) mod labels;
 #[cfg(feature = "metrics")]
 mod metrics;
-mod health;
-pub(crate) mod drain;
 mod middleware;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -26,8 +26,8 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::MethodRouter;
 
 pub(crate) use crate::telemetry::{REQUEST_ID, panic_message};
-pub(crate) use decompression::GzipBody;
 pub use config::HttpConfig;
+pub(crate) use decompression::GzipBody;
 pub use middleware::apply_standard_layers;
 pub use problem::{PROBLEM_JSON, Problem, status_of};
 pub(crate) use serve::serve;

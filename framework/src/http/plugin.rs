@@ -9,9 +9,9 @@ use tokio::task::JoinHandle;
 
 use super::{AppState, RouteRecord, Switch};
 use crate::config::{ConfigError, ConfigSection, CoreConfig, Settings};
-use crate::http::HttpConfig;
 use crate::di::{BuildError, Location, Needer, WiringError};
 use crate::error::ErrorKind;
+use crate::http::HttpConfig;
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
 
 inventory::submit! {

@@ -31,11 +31,11 @@ use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tower::Service;
 
+use super::HttpConfig;
 use super::Problem;
 use super::REQUEST_ID;
 use super::Switch;
 use super::drain::{BoxError, Cut, Drain, DrainBody, Ending};
-use super::HttpConfig;
 
 /// The response body: the router's, ending when shutdown cuts it.
 type ServedBody = DrainBody<Body, Abort>;

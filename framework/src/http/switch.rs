@@ -9,8 +9,8 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::Problem;
 use super::HttpConfig;
+use super::Problem;
 use crate::health::Health;
 
 /// The router each new connection gets (see [`super::serve`]).

@@ -613,10 +613,8 @@ impl Worker {
     /// scope.
     async fn settle_in_context(&self, message: &Message, attempts: &AtomicU32) -> bool {
         // The record's request id and trace, when it has them, are the handler's.
-        let context = WorkContext::from_headers(
-            message.header(REQUEST_ID_KEY),
-            message.header(TRACEPARENT),
-        );
+        let context =
+            WorkContext::from_headers(message.header(REQUEST_ID_KEY), message.header(TRACEPARENT));
         let handler = self.consumer.record.handler;
         let span = tracing::info_span!(
             "kafka",

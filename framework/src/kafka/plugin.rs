@@ -7,8 +7,8 @@ use std::fmt::{self, Write};
 
 use tokio::task::JoinHandle;
 
-use super::{ConsumerRecord, KafkaError, Resolved, Transport};
 use super::KafkaConfig;
+use super::{ConsumerRecord, KafkaError, Resolved, Transport};
 use crate::config::{ConfigError, ConfigSection, Settings};
 use crate::di::{BuildError, Location, WiringError};
 use crate::di::{Dependency, Key};

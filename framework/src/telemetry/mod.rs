@@ -25,8 +25,7 @@ pub use layer::{WorkContextLayer, WorkContextService};
 pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_KEY, is_valid_request_id};
 #[cfg(feature = "http")]
 pub use request_id_layer::{
-    DropInvalidRequestId, DropInvalidRequestIdLayer, REQUEST_ID, RequestIdLayer,
-    request_id_layer,
+    DropInvalidRequestId, DropInvalidRequestIdLayer, REQUEST_ID, RequestIdLayer, request_id_layer,
 };
 pub use trace_context::{TRACEPARENT, TraceContext};
 
