@@ -23,6 +23,8 @@ pub mod cron;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod db;
 pub mod di;
+#[cfg(feature = "http")]
+mod drain;
 pub mod error;
 #[cfg(feature = "grpc")]
 pub mod grpc;
@@ -34,6 +36,8 @@ pub mod kafka;
 pub mod lease;
 pub mod metrics;
 pub mod plugin;
+#[cfg(feature = "metrics")]
+mod prometheus;
 pub mod registry;
 pub mod telemetry;
 pub mod testing;

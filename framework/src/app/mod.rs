@@ -96,9 +96,6 @@ impl App {
     /// while starting), builds every component in dependency order, then starts the plugins.
     pub async fn start(mut self) -> Result<RunningApp> {
         let graph = self.check()?;
-        // Before anything is counted: what is recorded without a recorder is lost.
-        #[cfg(feature = "metrics")]
-        crate::metrics::handle();
         // Before the deliveries are built: they get Sentry's layers only when it is on.
         #[cfg(feature = "sentry")]
         let sentry = crate::telemetry::sentry::init(&self.config, &self.sentry);

@@ -53,7 +53,7 @@ impl Call {
         // per path it invents.
         let method = match status {
             Some(code) if code != tonic::Code::Unimplemented => self.method,
-            _ => crate::http::labels::OTHER.to_owned(),
+            _ => crate::telemetry::OTHER.to_owned(),
         };
         let labels = [("method", method), ("code", format!("{code:?}"))];
         ::metrics::counter!("grpc_requests_total", &labels).increment(1);

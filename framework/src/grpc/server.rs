@@ -25,8 +25,8 @@ use super::call::CallLayer;
 use super::{FileDescriptorSetRecord, GrpcMetrics, GrpcServiceRecord, MountOptions};
 use crate::app::{Error, Result};
 use crate::di::Container;
+use crate::drain::Drain;
 use crate::health::{Health, Phase, Report};
-use crate::http::drain::Drain;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::panic_message;
 #[cfg(feature = "sentry")]

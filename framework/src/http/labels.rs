@@ -3,9 +3,7 @@
 
 use axum::http::Method;
 
-/// The one value of a method (HTTP or gRPC) that is not known, as OpenTelemetry's semantic
-/// conventions name it.
-pub(crate) const OTHER: &str = "_OTHER";
+use crate::telemetry::OTHER;
 
 /// The method as OpenTelemetry's `http.request.method` has it: one of the methods of
 /// RFC 9110 and RFC 5789 (PATCH), case-sensitive, else `_OTHER`, so a client cannot add a

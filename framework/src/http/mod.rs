@@ -3,9 +3,8 @@
 
 mod config;
 mod decompression;
-pub(crate) mod drain;
 mod health;
-pub(crate) mod labels;
+mod labels;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod middleware;
@@ -22,7 +21,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{StatusCode, Uri};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::IntoResponse;
 use axum::routing::MethodRouter;
 
 pub(crate) use crate::telemetry::{REQUEST_ID, panic_message};
@@ -100,8 +100,10 @@ pub(crate) fn router(
         Router::new().nest(&config.base_path, api)
     };
     let app = app.merge(self::health::router(health));
-    #[cfg(feature = "metrics")]
-    let app = app.merge(crate::metrics::router());
+    let app = match crate::metrics::exposition() {
+        Some(exposition) => app.route("/metrics", axum::routing::get(move || metrics(exposition))),
+        None => app,
+    };
     #[cfg(feature = "openapi")]
     let app = app.merge(crate::http::openapi::router(routes, core, config));
     #[cfg(not(feature = "openapi"))]
@@ -109,6 +111,12 @@ pub(crate) fn router(
     let app = app.fallback(route_not_found);
     let modules = middleware::RouteModules::new(routes, &config.base_path);
     middleware::standard_layers(app, config, modules)
+}
+
+/// `GET /metrics`, outside the base path like the health endpoints.
+async fn metrics(exposition: &'static dyn crate::metrics::Exposition) -> impl IntoResponse {
+    let content_type = exposition.content_type();
+    ([(header::CONTENT_TYPE, content_type)], exposition.render())
 }
 
 async fn route_not_found(uri: Uri) -> Problem {

@@ -37,6 +37,11 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::config::ConfigSection;
 use crate::config::{CoreConfig, LogFormat, Settings};
 
+/// The one value of a method (HTTP or gRPC) that is not known, as OpenTelemetry's semantic
+/// conventions name it: a label or span field whose values a client could invent takes this
+/// one instead.
+pub const OTHER: &str = "_OTHER";
+
 /// The module of a handler, from its path (`crate::articles::http::create` ->
 /// `crate::articles::http`): the `module` of its spans.
 pub fn module_of(handler: &str) -> &str {

@@ -1,13 +1,53 @@
-//! The Prometheus recorder and `GET /metrics` (text format).
+//! The Prometheus exporter as a plugin (the `metrics` feature): before anything is counted it
+//! installs the process's recorder, and registers the [`Exposition`] the HTTP plugin serves
+//! at `GET /metrics` (text format 0.0.4).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::config::{ConfigError, Settings};
+use crate::di::{BuildError, Location};
+use crate::metrics::Exposition;
+use crate::plugin::{Plugin, PluginRecord, Stage};
+
+inventory::submit! {
+    PluginRecord {
+        name: "metrics",
+        // First: what is recorded before the recorder is installed is lost.
+        order: 10,
+        create: |_: &Settings| -> Result<Box<dyn Plugin>, ConfigError> { Ok(Box::new(Prometheus)) },
+        location: Location { file: file!(), line: line!() },
+    }
+}
+
+struct Prometheus;
+
+#[crate::async_trait]
+impl Plugin for Prometheus {
+    async fn prepare(&mut self, _: &mut Stage<'_>) -> Result<(), BuildError> {
+        if let Some(handle) = handle() {
+            crate::metrics::set_exposition(Text(handle));
+        }
+        Ok(())
+    }
+}
+
+/// The Prometheus text format.
+struct Text(&'static PrometheusHandle);
+
+impl Exposition for Text {
+    fn content_type(&self) -> &'static str {
+        "text/plain; version=0.0.4; charset=utf-8"
+    }
+
+    fn render(&self) -> String {
+        // Histograms are drained into their buckets here rather than by a background task.
+        self.0.run_upkeep();
+        self.0.render()
+    }
+}
 
 /// Buckets of every `*_seconds` histogram.
 const DURATION_BUCKETS: &[f64] = &[
@@ -49,25 +89,4 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
-}
-
-/// `GET /metrics`, outside the base path like the health endpoints.
-pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/metrics", get(render))
-}
-
-async fn render() -> Response {
-    let Some(handle) = handle() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    // Histograms are drained into their buckets here rather than by a background task.
-    handle.run_upkeep();
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        handle.render(),
-    )
-        .into_response()
 }
