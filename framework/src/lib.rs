@@ -39,9 +39,12 @@ pub mod plugin;
 #[cfg(feature = "metrics")]
 mod prometheus;
 pub mod registry;
+#[cfg(feature = "sentry")]
+mod reporting;
 pub mod telemetry;
 pub mod testing;
 pub mod validation;
+pub mod work;
 
 pub use app::{App, Error, Result, RunningApp, shield};
 pub use config::{Config, ConfigSection};

@@ -41,7 +41,7 @@ impl App {
     pub async fn run(self) -> Result<()> {
         match Command::parse(std::env::args().skip(1))? {
             Command::Serve => {
-                crate::telemetry::init(&self.config, &self.settings);
+                crate::telemetry::init(&self.config, self.tracing_layers());
                 self.serve().await
             }
             Command::Check => {
@@ -57,7 +57,7 @@ impl App {
                 self.check().map(drop)
             }
             Command::Migrate => {
-                crate::telemetry::init(&self.config, &self.settings);
+                crate::telemetry::init(&self.config, self.tracing_layers());
                 self.migrate().await
             }
             Command::Help => {

@@ -31,8 +31,6 @@ use registry::Registry;
 pub struct App {
     settings: Arc<Settings>,
     config: CoreConfig,
-    #[cfg(feature = "sentry")]
-    sentry: crate::telemetry::sentry::SentryConfig,
     registry: Registry,
     plugins: Vec<Loaded>,
 }
@@ -47,9 +45,6 @@ impl App {
     /// An app over explicit settings (tests use this with overrides).
     pub fn from_settings(settings: Settings) -> Result<App> {
         let config = CoreConfig::load(&settings)?;
-        #[cfg(feature = "sentry")]
-        let sentry: crate::telemetry::sentry::SentryConfig =
-            crate::config::ConfigSection::load(&settings)?;
         let mut records: Vec<&'static PluginRecord> =
             inventory::iter::<PluginRecord>.into_iter().collect();
         records.sort_by_key(|r| (r.order, r.name, r.location));
@@ -65,8 +60,6 @@ impl App {
         Ok(App {
             settings: Arc::new(settings),
             config,
-            #[cfg(feature = "sentry")]
-            sentry,
             registry: Registry::collect(),
             plugins,
         })
@@ -75,6 +68,14 @@ impl App {
     /// The core config.
     pub fn config(&self) -> &CoreConfig {
         &self.config
+    }
+
+    /// The plugins' layers for the tracing subscriber ([`telemetry::init`](crate::telemetry::init)).
+    pub fn tracing_layers(&self) -> Vec<crate::telemetry::TracingLayer> {
+        self.plugins
+            .iter()
+            .filter_map(|l| l.plugin.tracing_layer())
+            .collect()
     }
 
     /// The settings every config section is read from.
@@ -97,8 +98,6 @@ impl App {
     pub async fn start(mut self) -> Result<RunningApp> {
         let graph = self.check()?;
         // Before the deliveries are built: they get Sentry's layers only when it is on.
-        #[cfg(feature = "sentry")]
-        let sentry = crate::telemetry::sentry::init(&self.config, &self.sentry);
         let mut running = RunningApp {
             settings: self.settings.clone(),
             listeners: Listeners::default(),
@@ -110,8 +109,6 @@ impl App {
             stop_hooks: Vec::new(),
             delay: self.config.shutdown_delay(),
             deadline: self.config.shutdown_timeout(),
-            #[cfg(feature = "sentry")]
-            sentry,
         };
         let plugins = std::mem::take(&mut self.plugins);
         match self.start_plugins(&graph, plugins, &mut running).await {
@@ -281,8 +278,6 @@ pub struct RunningApp {
     stop_hooks: Vec<StopHook>,
     delay: Duration,
     deadline: Duration,
-    #[cfg(feature = "sentry")]
-    sentry: Option<crate::telemetry::sentry::Reporting>,
 }
 
 impl RunningApp {
@@ -368,10 +363,9 @@ impl RunningApp {
         {
             tracing::warn!("components did not stop before the deadline");
         }
-        // Last, so that what went wrong while stopping is sent too.
-        #[cfg(feature = "sentry")]
-        if let Some(sentry) = self.sentry {
-            sentry.flush();
+        // Last, so that what went wrong while stopping is sent too (Sentry's queued events).
+        for loaded in self.plugins.iter_mut().rev() {
+            loaded.plugin.stop().await;
         }
         tracing::info!(elapsed = ?started.elapsed(), "stopped");
         Ok(())

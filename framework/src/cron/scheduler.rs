@@ -127,7 +127,7 @@ impl Scheduler {
             trace_id = %context.trace.trace_id(),
             span_id = %context.trace.span_id(),
         );
-        let hub = crate::telemetry::sentry::own_hub(|tag| {
+        let scope = crate::work::begin(|tag| {
             tag("job", job.handler);
             tag("module", crate::telemetry::module_of(job.handler));
             tag("trace_id", &context.trace.trace_id().to_string());
@@ -136,7 +136,7 @@ impl Scheduler {
             self.run_once(tick, lease).await;
             self.running.store(false, Ordering::SeqCst);
         });
-        let run = crate::telemetry::sentry::on_hub(run, hub);
+        let run = crate::work::within(run, scope);
         Some(tracing::Instrument::instrument(run, span))
     }
 
@@ -187,11 +187,7 @@ impl Scheduler {
             }
             Some(Ok(Err(failure))) => {
                 tracing::error!(job = job.handler, %tick, code = failure.code, error = %failure.message, ?elapsed, "job run failed");
-                crate::telemetry::sentry::capture_failure(
-                    "job run failed",
-                    failure.code,
-                    &failure.message,
-                );
+                crate::work::report_failure("job run failed", failure.code, &failure.message);
             }
             // Sentry's panic integration has reported it already, on the run's hub.
             Some(Err(panic)) => tracing::error!(
@@ -203,7 +199,7 @@ impl Scheduler {
             ),
             None => {
                 tracing::error!(job = job.handler, %tick, code = "JOB_TIMED_OUT", ?elapsed, "job run abandoned: it timed out or lost its lease");
-                crate::telemetry::sentry::capture_failure(
+                crate::work::report_failure(
                     "job run abandoned",
                     "JOB_TIMED_OUT",
                     &format!("it timed out or lost its lease after {elapsed:?}"),

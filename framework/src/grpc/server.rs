@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Request, Response, StatusCode as HttpStatus};
-#[cfg(feature = "sentry")]
-use sentry::integrations::tower::{SentryHttpLayer, SentryLayer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -29,8 +27,6 @@ use crate::drain::Drain;
 use crate::health::{Health, Phase, Report};
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::panic_message;
-#[cfg(feature = "sentry")]
-use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 
 /// How often the gRPC health statuses follow the app's health units.
@@ -116,8 +112,7 @@ impl GrpcServer {
                 .collect(),
         );
 
-        // Outermost first; Sentry's hub and request data go between the two, only when on
-        // (an `option_layer` would cost every call a little even when off).
+        // Outermost first.
         let outer = request_id_layer();
         let inner = tower::ServiceBuilder::new()
             .layer(WorkContextLayer)
@@ -145,31 +140,18 @@ impl GrpcServer {
         // `Server::layer` nests each new layer inside the ones before. Once no call is in
         // flight, connections still open (a client ignoring `GOAWAY`, or stalled before its
         // HTTP/2 preface) do not hold the drain.
-        macro_rules! serve {
-            ($builder:expr) => {
-                tokio::spawn(async move {
-                    let _ = starting.await;
-                    let server = $builder
-                        .layer(inner)
-                        .layer(calls)
-                        .add_routes(routes.routes())
-                        .serve_with_incoming_shutdown(incoming, drain.stopped());
-                    tokio::select! {
-                        served = server => served,
-                        () = drain.idle() => Ok(()),
-                    }
-                })
-            };
-        }
-        #[cfg(feature = "sentry")]
-        if crate::telemetry::sentry::is_on() {
-            return Ok(serve!(
-                builder
-                    .layer(SentryLayer::new(HubPerRequest))
-                    .layer(SentryHttpLayer::new())
-            ));
-        }
-        Ok(serve!(builder))
+        Ok(tokio::spawn(async move {
+            let _ = starting.await;
+            let server = builder
+                .layer(inner)
+                .layer(calls)
+                .add_routes(routes.routes())
+                .serve_with_incoming_shutdown(incoming, drain.stopped());
+            tokio::select! {
+                served = server => served,
+                () = drain.idle() => Ok(()),
+            }
+        }))
     }
 }
 
@@ -191,11 +173,8 @@ fn call_span<B>(request: &Request<B>, modules: &HashMap<&str, &str>) -> tracing:
     let method = truncated(path, MAX_FIELD);
     let method = method.as_ref();
     let context = context_of(request);
-    if crate::telemetry::sentry::is_on() {
-        crate::telemetry::sentry::tag(&[
-            ("module", module.unwrap_or_default()),
-            ("method", method),
-        ]);
+    if crate::work::is_observed() {
+        crate::work::tag(&[("module", module.unwrap_or_default()), ("method", method)]);
     }
     tracing::info_span!(
         "grpc",

@@ -50,7 +50,7 @@ pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
     // Server-side kinds (internal, a dependency down or late) say nothing internal.
     let message = if error.kind().is_server_side() {
         tracing::error!(code = error.code(), error = %error_chain(error), "call failed");
-        crate::telemetry::sentry::capture_error(error, error.code());
+        crate::work::report_error(error, error.code());
         INTERNAL_MESSAGE.to_owned()
     } else {
         let message = error.to_string();

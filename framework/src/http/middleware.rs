@@ -7,8 +7,6 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-#[cfg(feature = "sentry")]
-use sentry::integrations::tower::{SentryHttpLayer, SentryLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -22,14 +20,11 @@ use super::RouteRecord;
 use super::labels::http_method;
 use super::problem_layer::render_problems;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
-#[cfg(feature = "sentry")]
-use crate::telemetry::sentry::HubPerRequest;
 use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 
 /// The standard stack, outermost first: request id (an invalid one dropped, a missing one
-/// generated, then echoed: see [`request_id_layer`]), a Sentry hub with the
-/// request's data (when Sentry is on), the work context (request id and trace, see
-/// [`WorkContextLayer`]), a tracing span, request metrics, response compression, problem+json
+/// generated, then echoed: see [`request_id_layer`]), the work context (request id and trace,
+/// and the observer's scope when one watches: see [`WorkContextLayer`]), a tracing span, request metrics, response compression, problem+json
 /// rendering, panic -> 500, timeout, request decompression (`Content-Encoding: gzip`; any
 /// other coding answers 415 `UNSUPPORTED_CONTENT_ENCODING` with `Accept-Encoding: gzip`), and
 /// the body limit, on the decoded body.
@@ -100,15 +95,6 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
                 .on_failure(DefaultOnFailure::new().level(Level::WARN)),
         )
         .layer(WorkContextLayer);
-    // Only when on (an `option_layer` would cost every request a little even when off).
-    #[cfg(feature = "sentry")]
-    let router = if crate::telemetry::sentry::is_on() {
-        router
-            .layer(SentryHttpLayer::new())
-            .layer(SentryLayer::<_, _, Request>::new(HubPerRequest))
-    } else {
-        router
-    };
     router.layer(request_id_layer())
 }
 
@@ -126,13 +112,13 @@ fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
     let method = http_method(request.method());
     let module = template.and_then(|t| modules.of(t, request.method()));
     let context = context_of(request);
-    if crate::telemetry::sentry::is_on() {
+    if crate::work::is_observed() {
         let tags = [
             ("route", route),
             ("method", method),
             ("module", module.unwrap_or_default()),
         ];
-        crate::telemetry::sentry::tag(&tags);
+        crate::work::tag(&tags);
     }
     tracing::info_span!(
         "http",

@@ -124,7 +124,7 @@ impl Problem {
         let message = error.to_string();
         if status.is_server_error() {
             tracing::error!(code = error.code(), error = %error_chain(error), "request failed");
-            crate::telemetry::sentry::capture_error(error, error.code());
+            crate::work::report_error(error, error.code());
         } else {
             // Its message may quote the request.
             let refused = truncated(&message, MAX_MESSAGE);

@@ -628,7 +628,7 @@ impl Worker {
             trace_id = %context.trace.trace_id(),
             span_id = %context.trace.span_id(),
         );
-        let hub = crate::telemetry::sentry::own_hub(|tag| {
+        let scope = crate::work::begin(|tag| {
             tag("topic", &self.consumer.topic);
             tag("group", &self.consumer.group);
             tag("handler", handler);
@@ -638,8 +638,7 @@ impl Worker {
                 tag("request_id", request_id);
             }
         });
-        let settled =
-            crate::telemetry::sentry::on_hub(context.scope(self.settle(message, attempts)), hub);
+        let settled = crate::work::within(context.scope(self.settle(message, attempts)), scope);
         tracing::Instrument::instrument(settled, span).await
     }
 
@@ -751,7 +750,7 @@ impl Worker {
     /// and `kafka_dead_letter_errors_total` counts each failed try.
     async fn dead_letter(&self, message: &Message, failure: &Failure, attempts: u32) -> bool {
         tracing::error!(code = failure.code, error = %failure.message, attempts, dead_letter = %self.consumer.dead_letter, "message dead-lettered");
-        crate::telemetry::sentry::capture_failure(
+        crate::work::report_failure(
             &format!(
                 "message dead-lettered to {} after {attempts} attempt(s)",
                 self.consumer.dead_letter

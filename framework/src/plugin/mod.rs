@@ -86,6 +86,13 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// A layer for the process's tracing subscriber (installed once, before anything is
+    /// served): the Sentry plugin's turns logs into breadcrumbs. `None` (the default) adds
+    /// none.
+    fn tracing_layer(&self) -> Option<crate::telemetry::TracingLayer> {
+        None
+    }
+
     /// A fact for the first line of the `wiring` listing, after the service's name and
     /// `APP_ENV`: `database postgres://app:***@db/articles`; `None` to say nothing.
     fn headline(&self) -> Option<String> {
@@ -111,6 +118,10 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Finishes the work in progress once shutdown began (the token is cancelled).
     async fn drain(&mut self) {}
+
+    /// Last, after every plugin drained and the components stopped, in reverse plugin order:
+    /// sends what it still holds (the Sentry plugin flushes its queued events).
+    async fn stop(&mut self) {}
 }
 
 /// What [`Plugin::check`] adds to the wiring check.

@@ -49,11 +49,11 @@ impl WorkContext {
 }
 
 /// `work`, to run on another task as part of the current work: with its context, tracing
-/// span and Sentry hub.
+/// span and observer scope.
 pub(crate) fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
-    let work = super::sentry::on_hub(
+    let work = crate::work::within(
         work.instrument(tracing::Span::current()),
-        super::sentry::current_hub(),
+        crate::work::current(),
     );
     let context = WorkContext::current();
     async move {

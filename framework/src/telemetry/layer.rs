@@ -35,7 +35,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = TaskLocalFuture<WorkContext, S::Future>;
+    type Future = crate::work::Within<TaskLocalFuture<WorkContext, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -47,13 +47,18 @@ where
             headers.get(&REQUEST_ID).map(|v| v.as_bytes()),
             headers.get(TRACEPARENT).map(|v| v.as_bytes()),
         );
-        if super::sentry::is_on() {
-            let trace_id = context.trace.trace_id().to_string();
-            let request_id = context.request_id.as_deref().unwrap_or_default();
-            super::sentry::tag(&[("request_id", request_id), ("trace_id", &trace_id)]);
-        }
+        // The request's own observer scope (a Sentry hub), for what the layers inside and
+        // the handler report; tagged further with its route by the span's maker.
+        let scope = crate::work::begin(|tag| {
+            tag(
+                "request_id",
+                context.request_id.as_deref().unwrap_or_default(),
+            );
+            tag("trace_id", &context.trace.trace_id().to_string());
+        });
         request.extensions_mut().insert(context.clone());
-        context.scope(self.inner.call(request))
+        let call = crate::work::enter(scope.as_ref(), || self.inner.call(request));
+        crate::work::within(context.scope(call), scope)
     }
 }
 

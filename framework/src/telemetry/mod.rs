@@ -9,11 +9,6 @@ mod layer;
 mod request_id;
 #[cfg(feature = "http")]
 mod request_id_layer;
-#[cfg(feature = "sentry")]
-pub(crate) mod sentry;
-#[cfg(not(feature = "sentry"))]
-#[path = "sentry_off.rs"]
-pub(crate) mod sentry;
 mod trace_context;
 
 pub use context::WorkContext;
@@ -33,9 +28,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-#[cfg(feature = "sentry")]
-use crate::config::ConfigSection;
-use crate::config::{CoreConfig, LogFormat, Settings};
+use crate::config::{CoreConfig, LogFormat};
 
 /// The one value of a method (HTTP or gRPC) that is not known, as OpenTelemetry's semantic
 /// conventions name it: a label or span field whose values a client could invent takes this
@@ -58,39 +51,37 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// Installs the global subscriber, writing to stdout, with Sentry's layers when `settings`
-/// set `SENTRY_DSN`; later calls keep the first.
-pub fn init(config: &CoreConfig, settings: &Settings) {
-    install(config, settings, false);
+/// The subscriber plugins' layers sit on: the registry behind the `LOG_LEVEL` filter.
+pub type Subscriber = tracing_subscriber::layer::Layered<EnvFilter, tracing_subscriber::Registry>;
+
+/// A layer a plugin adds to the subscriber ([`Plugin::tracing_layer`](crate::plugin::Plugin::tracing_layer)).
+pub type TracingLayer = Box<dyn Layer<Subscriber> + Send + Sync>;
+
+/// Installs the global subscriber, writing to stdout, with the plugins' `layers`; later calls
+/// keep the first.
+pub fn init(config: &CoreConfig, layers: Vec<TracingLayer>) {
+    install(config, layers, false);
 }
 
 /// Like [`init`], but through libtest's capture, so a passing test prints nothing.
-pub(crate) fn init_for_tests(config: &CoreConfig, settings: &Settings) {
-    install(config, settings, true);
+pub(crate) fn init_for_tests(config: &CoreConfig, layers: Vec<TracingLayer>) {
+    install(config, layers, true);
 }
 
-fn install(config: &CoreConfig, settings: &Settings, test: bool) {
+fn install(config: &CoreConfig, mut layers: Vec<TracingLayer>, test: bool) {
     // `CoreConfig::load` already rejected an invalid filter.
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = !test && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let fmt = tracing_subscriber::fmt::layer().with_ansi(ansi);
-    let fmt: Box<dyn Layer<Filtered> + Send + Sync> = match (config.log_format, test) {
+    let fmt: TracingLayer = match (config.log_format, test) {
         (LogFormat::Json, false) => Box::new(fmt.json().flatten_event(true)),
         (LogFormat::Json, true) => Box::new(fmt.json().flatten_event(true).with_test_writer()),
         (LogFormat::Text, false) => Box::new(fmt),
         (LogFormat::Text, true) => Box::new(fmt.with_test_writer()),
     };
-    let subscriber = tracing_subscriber::registry().with(filter).with(fmt);
-    #[cfg(feature = "sentry")]
-    let subscriber = subscriber.with(
-        sentry::SentryConfig::load(settings)
-            .is_ok_and(|c| c.dsn.is_some())
-            .then(sentry::tracing_layers),
-    );
-    #[cfg(not(feature = "sentry"))]
-    let _ = settings;
-    let _ = subscriber.try_init();
+    layers.insert(0, fmt);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(layers)
+        .try_init();
 }
-
-/// The subscriber the output layers sit on.
-type Filtered = tracing_subscriber::layer::Layered<EnvFilter, tracing_subscriber::Registry>;

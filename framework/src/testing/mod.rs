@@ -16,7 +16,7 @@ impl TestApp {
     /// Starts the app with `overrides` applied over the env files and the environment.
     pub async fn start(overrides: &[(&str, &str)]) -> Result<TestApp> {
         let app = app(overrides)?;
-        crate::telemetry::init_for_tests(app.config(), app.settings());
+        crate::telemetry::init_for_tests(app.config(), app.tracing_layers());
         Ok(TestApp {
             running: app.start().await?,
         })

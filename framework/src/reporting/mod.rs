@@ -1,33 +1,38 @@
-//! Sentry, when `SENTRY_DSN` is set: 5xx errors, panics, failed job runs and dead-lettered
-//! messages become events with the error chain and tags (service, environment, module,
-//! route/method/topic/job, error code, request id, trace id); 4xx never do.
+//! The Sentry plugin (the `sentry` feature), on when `SENTRY_DSN` is set: 5xx errors, panics,
+//! failed job runs and dead-lettered messages become events with the error chain and tags
+//! (service, environment, module, route/method/topic/job, error code, request id, trace id);
+//! 4xx never do. It watches the units of work through the core's
+//! [`Observer`](crate::work::Observer) seam: the deliveries never name Sentry.
 //!
 //! One client per process, on Sentry's main hub, as every Sentry SDK has it. Each request,
 //! consumed record and job run works on a hub of its own made from the main one, so its tags
 //! stay its own, and the panic integration reports a panic with the tags of the work it hit.
 
-// What deliveries call: a build with none of them calls little.
-#![cfg_attr(
-    not(any(feature = "http", feature = "kafka", feature = "cron")),
-    allow(dead_code)
-)]
-
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::future::Either;
-use sentry::integrations::tower::HubProvider;
 use sentry::integrations::tracing::{BreadcrumbLayer, ErrorLayer};
-use sentry::{Hub, Level, SentryFutureExt};
+use sentry::{Hub, Level};
+use serde::Deserialize;
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::registry::LookupSpan;
 
-use serde::Deserialize;
-
 use crate::config::{ConfigError, ConfigSection, CoreConfig, Settings, non_blank};
+use crate::di::{BuildError, Location};
+use crate::plugin::{Plugin, PluginRecord, Stage};
+use crate::telemetry::TracingLayer;
+use crate::work::{Observer, Scope, Tagger};
+
+inventory::submit! {
+    PluginRecord {
+        name: "sentry",
+        // Before the deliveries: what they serve is reported from the first unit on.
+        order: 20,
+        create: SentryPlugin::create,
+        location: Location { file: file!(), line: line!() },
+    }
+}
 
 /// The `SENTRY_*` keys (see `envs/.env`).
 #[derive(Debug, Clone, Deserialize, validator::Validate)]
@@ -66,15 +71,52 @@ impl ConfigSection for SentryConfig {
 /// How long shutdown waits for queued events to be sent.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+struct SentryPlugin {
+    core: CoreConfig,
+    config: SentryConfig,
+    reporting: Option<Reporting>,
+}
+
+impl SentryPlugin {
+    fn create(settings: &Settings) -> Result<Box<dyn Plugin>, ConfigError> {
+        Ok(Box::new(SentryPlugin {
+            core: CoreConfig::load(settings)?,
+            config: SentryConfig::load(settings)?,
+            reporting: None,
+        }))
+    }
+}
+
+#[crate::async_trait]
+impl Plugin for SentryPlugin {
+    fn tracing_layer(&self) -> Option<TracingLayer> {
+        self.config
+            .dsn
+            .as_ref()
+            .map(|_| Box::new(tracing_layers()) as TracingLayer)
+    }
+
+    async fn prepare(&mut self, _: &mut Stage<'_>) -> Result<(), BuildError> {
+        self.reporting = init(&self.core, &self.config);
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        if let Some(reporting) = self.reporting.take() {
+            reporting.flush();
+        }
+    }
+}
+
 /// The running client; [`Reporting::flush`] sends what is queued and closes it.
-pub(crate) struct Reporting {
+struct Reporting {
     client: Arc<sentry::Client>,
 }
 
 impl Reporting {
     /// Sends the queued events, waiting at most [`FLUSH_TIMEOUT`], and closes the client.
-    pub(crate) fn flush(self) {
-        ON.store(false, Ordering::Relaxed);
+    fn flush(self) {
+        crate::work::stop_observing();
         if !self.client.close(Some(FLUSH_TIMEOUT)) {
             tracing::warn!(timeout = ?FLUSH_TIMEOUT, "Sentry events still queued at shutdown were dropped");
         }
@@ -82,7 +124,7 @@ impl Reporting {
 }
 
 /// Starts the client when `SENTRY_DSN` is set (`SentryConfig::load` checked it).
-pub(crate) fn init(core: &CoreConfig, config: &SentryConfig) -> Option<Reporting> {
+fn init(core: &CoreConfig, config: &SentryConfig) -> Option<Reporting> {
     let dsn: sentry::types::Dsn = config.dsn.as_deref()?.trim().parse().ok()?;
     // reqwest's rustls needs a process-wide crypto provider; if the program installed one
     // already, that one stays.
@@ -98,7 +140,7 @@ pub(crate) fn init(core: &CoreConfig, config: &SentryConfig) -> Option<Reporting
     // hub of a request, record or job run is made from it.
     let client = Arc::new(sentry::Client::from(sentry::apply_defaults(options)));
     Hub::main().bind_client(Some(client.clone()));
-    ON.store(true, Ordering::Relaxed);
+    crate::work::observe(SentryObserver);
     Hub::main().configure_scope(|scope| scope.set_tag("service", &core.app_name));
     // The host only: the DSN's key is a credential.
     tracing::info!(%host, %environment, "reporting errors to Sentry");
@@ -114,83 +156,52 @@ fn environment(core: &CoreConfig, config: &SentryConfig) -> String {
         .unwrap_or_else(|| "development".to_owned())
 }
 
-/// Whether a client is running: read on every request and record, so a flag rather than
-/// the main hub's lock.
-static ON: AtomicBool = AtomicBool::new(false);
+/// Each unit of work on a hub of its own, made from the main one.
+struct SentryObserver;
 
-/// Whether events are sent.
-pub(crate) fn is_on() -> bool {
-    ON.load(Ordering::Relaxed)
-}
+/// A unit's hub.
+struct HubScope(Arc<Hub>);
 
-/// Gives each request a hub of its own, made from the main one.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HubPerRequest;
-
-impl<R> HubProvider<Arc<Hub>, R> for HubPerRequest {
-    fn hub(&self, _request: &R) -> Arc<Hub> {
-        Arc::new(Hub::new_from_top(Hub::main()))
+impl Scope for HubScope {
+    fn enter(&self, work: &mut dyn FnMut()) {
+        Hub::run(self.0.clone(), work);
     }
 }
 
-/// The hub one piece of work reports on.
-pub(crate) type WorkHub = Arc<Hub>;
-
-/// A hub of its own for one piece of work, tagged by `tags` (which is given the function
-/// that sets one, and runs only when Sentry is on); none when Sentry is off.
-pub(crate) fn own_hub(tags: impl FnOnce(&mut dyn FnMut(&str, &str))) -> Option<WorkHub> {
-    is_on().then(|| {
+impl Observer for SentryObserver {
+    fn begin(&self, tags: &mut dyn FnMut(&mut Tagger<'_>)) -> Arc<dyn Scope> {
         let hub = Arc::new(Hub::new_from_top(Hub::main()));
         hub.configure_scope(|scope| tags(&mut |key, value| scope.set_tag(key, value)));
-        hub
-    })
-}
-
-/// The hub of the current work, to carry onto another task; none when Sentry is off.
-pub(crate) fn current_hub() -> Option<WorkHub> {
-    is_on().then(Hub::current)
-}
-
-/// Runs `work` on `hub`, if there is one.
-pub(crate) fn on_hub<F: Future>(
-    work: F,
-    hub: Option<WorkHub>,
-) -> Either<F, sentry::SentryFuture<F>> {
-    match hub {
-        Some(hub) => Either::Right(work.bind_hub(hub)),
-        None => Either::Left(work),
+        Arc::new(HubScope(hub))
     }
-}
 
-/// Tags the current work's events (nothing when Sentry is off).
-pub(crate) fn tag(tags: &[(&str, &str)]) {
-    sentry::configure_scope(|scope| {
-        for (key, value) in tags {
-            scope.set_tag(key, value);
-        }
-    });
-}
+    fn current(&self) -> Arc<dyn Scope> {
+        Arc::new(HubScope(Hub::current()))
+    }
 
-/// Reports an error that failed a request or call, with its source chain, under `code`.
-pub(crate) fn capture_error(error: &(dyn std::error::Error + 'static), code: &str) {
-    sentry::with_scope(
-        |scope| scope.set_tag("error_code", code),
-        || sentry::capture_error(error),
-    );
-}
+    fn tag(&self, key: &str, value: &str) {
+        sentry::configure_scope(|scope| scope.set_tag(key, value));
+    }
 
-/// Reports a failure known by its code and message chain (a dead letter, a failed job run).
-pub(crate) fn capture_failure(what: &str, code: &str, chain: &str) {
-    sentry::with_scope(
-        |scope| scope.set_tag("error_code", code),
-        || sentry::capture_message(&format!("{what}: {code}: {chain}"), Level::Error),
-    );
+    fn error(&self, error: &(dyn std::error::Error + 'static), code: &str) {
+        sentry::with_scope(
+            |scope| scope.set_tag("error_code", code),
+            || sentry::capture_error(error),
+        );
+    }
+
+    fn failure(&self, what: &str, code: &str, chain: &str) {
+        sentry::with_scope(
+            |scope| scope.set_tag("error_code", code),
+            || sentry::capture_message(&format!("{what}: {code}: {chain}"), Level::Error),
+        );
+    }
 }
 
 /// The tracing layers: logs become breadcrumbs of the events, and a service's own error logs
 /// become events. The framework's error logs stay breadcrumbs, since it reports those
 /// failures itself, with their tags.
-pub(crate) fn tracing_layers<S>() -> impl Layer<S> + Send + Sync
+fn tracing_layers<S>() -> impl Layer<S> + Send + Sync
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
