@@ -21,8 +21,6 @@ pub use shield::shield;
 
 use crate::config::{CoreConfig, Settings};
 use crate::di::{BuildContext, Container, Graph, StopHook};
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-use crate::di::{Key, ProviderKind};
 use crate::health::{Health, Phase};
 use crate::plugin::{Loaded, PluginRecord, Stage};
 use registry::Registry;
@@ -182,48 +180,28 @@ impl App {
         running.shutdown().await
     }
 
-    /// Connects to the database and applies the embedded migrations.
-    #[cfg(any(feature = "postgres", feature = "sqlite"))]
-    pub async fn migrate(self) -> Result<()> {
-        let database = self
-            .registry
-            .providers
-            .iter()
-            .find(|p| {
-                p.kind == ProviderKind::Framework
-                    && p.is_active(&self.settings)
-                    && is_pool(p.provides)
-            })
-            .ok_or_else(|| {
-                Error::Usage("DATABASE_URL names no supported database; nothing to migrate".into())
-            })?;
-        let graph = Graph {
-            order: vec![*database],
-            bindings: Default::default(),
-        };
-        // The pool migrates when it is built.
-        let settings = (*self.settings)
-            .clone()
-            .with_override("DATABASE_MIGRATE", "true");
-        let app = App {
-            settings: Arc::new(settings),
-            ..self
-        };
-        let (_, stop_hooks) = app
-            .build(&graph, Health::default(), Listeners::default())
-            .await?
-            .finish();
-        run_stop_hooks(stop_hooks).await;
-        Ok(())
-    }
-
-    /// Without a database feature there is nothing to migrate.
-    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
-    pub async fn migrate(self) -> Result<()> {
-        Err(Error::Usage(
-            "built without a database: enable the `postgres` or `sqlite` feature of framework"
-                .into(),
-        ))
+    /// The `migrate` command: every plugin applies the migrations it holds (the database
+    /// plugin, to `DATABASE_URL`), without the app starting.
+    pub async fn migrate(mut self) -> Result<()> {
+        let mut migrated = false;
+        for loaded in &mut self.plugins {
+            if let Some(outcome) = loaded.plugin.migrate().await {
+                outcome.map_err(|source| Error::Plugin {
+                    plugin: loaded.record.name,
+                    source,
+                })?;
+                migrated = true;
+            }
+        }
+        if migrated {
+            Ok(())
+        } else {
+            Err(Error::Usage(
+                "nothing to migrate: no plugin holds migrations (the database plugin is the \
+                 `postgres` and `sqlite` features of framework)"
+                    .into(),
+            ))
+        }
     }
 
     async fn build(
@@ -253,17 +231,6 @@ impl App {
         }
         Ok(ctx)
     }
-}
-
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-fn is_pool(provides: fn() -> Vec<Key>) -> bool {
-    let pools = [
-        #[cfg(feature = "postgres")]
-        Key::of::<sqlx::PgPool>(),
-        #[cfg(feature = "sqlite")]
-        Key::of::<sqlx::SqlitePool>(),
-    ];
-    provides().iter().any(|k| pools.contains(k))
 }
 
 /// A started app.

@@ -143,12 +143,6 @@ impl Settings {
         settings
     }
 
-    /// `key` set to `value` as an override, over whatever it was.
-    pub fn with_override(mut self, key: &str, value: &str) -> Settings {
-        self.set(key.to_owned(), value.to_owned(), Origin::Override);
-        self
-    }
-
     fn set(&mut self, key: String, value: String, origin: Origin) {
         self.entries.insert(key, Entry { value, origin });
     }

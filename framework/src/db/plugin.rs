@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::DatabaseConfig;
 use super::migrate::{MigrationsRecord, embedded};
 use crate::config::{ConfigError, ConfigSection, Settings, redact_url};
-use crate::di::{Location, WiringError};
+use crate::di::{BuildError, Location, WiringError};
 use crate::plugin::{Check, Plugin, PluginRecord, Wiring};
 
 inventory::submit! {
@@ -47,6 +47,10 @@ impl Plugin for DbPlugin {
                     .collect(),
             });
         }
+    }
+
+    async fn migrate(&mut self) -> Option<Result<(), BuildError>> {
+        Some(super::providers::migrate_now(&self.config).await)
     }
 
     fn headline(&self) -> Option<String> {

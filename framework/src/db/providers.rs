@@ -53,7 +53,12 @@ macro_rules! pool_provider {
                     name: concat!("framework::db::", stringify!($condition)),
                     check: $condition,
                 }),
-                build: |ctx| -> BuildFuture<'_> { Box::pin(async move { build::<$db>(ctx, $build(ctx)?).await }) },
+                build: |ctx| -> BuildFuture<'_> {
+                    Box::pin(async move {
+                        let config = DatabaseConfig::load(ctx.settings())?;
+                        build::<$db>(ctx, $build(&config)?, config.migrate).await
+                    })
+                },
                 kind: ProviderKind::Framework,
                 location: Location { file: file!(), line: line!() },
             }
@@ -94,14 +99,13 @@ struct Options<DB: Database> {
     pool: PoolOptions<DB>,
 }
 
-fn config(ctx: &BuildContext) -> Result<(String, DatabaseConfig), BuildError> {
-    let config = DatabaseConfig::load(ctx.settings())?;
-    Ok((config.url.clone().ok_or("DATABASE_URL is empty")?, config))
+fn url(config: &DatabaseConfig) -> Result<String, BuildError> {
+    Ok(config.url.clone().ok_or("DATABASE_URL is empty")?)
 }
 
 #[cfg(feature = "postgres")]
-fn postgres_options(ctx: &BuildContext) -> Result<Options<Postgres>, BuildError> {
-    let (url, config) = config(ctx)?;
+fn postgres_options(config: &DatabaseConfig) -> Result<Options<Postgres>, BuildError> {
+    let url = url(config)?;
     let connect = PgConnectOptions::from_str(&url).map_err(|e| invalid_url(&url, e))?;
     Ok(Options {
         url,
@@ -111,8 +115,8 @@ fn postgres_options(ctx: &BuildContext) -> Result<Options<Postgres>, BuildError>
 }
 
 #[cfg(feature = "sqlite")]
-fn sqlite_options(ctx: &BuildContext) -> Result<Options<Sqlite>, BuildError> {
-    let (url, config) = config(ctx)?;
+fn sqlite_options(config: &DatabaseConfig) -> Result<Options<Sqlite>, BuildError> {
+    let url = url(config)?;
     let connect = SqliteConnectOptions::from_str(&url)
         .map_err(|e| invalid_url(&url, e))?
         .create_if_missing(true)
@@ -148,15 +152,8 @@ fn invalid_url(url: &str, error: sqlx::Error) -> BuildError {
     format!("invalid DATABASE_URL {}: {error}", redact_url(url)).into()
 }
 
-/// Connects, migrates when `DATABASE_MIGRATE=true`, and registers the `database` health unit
-/// and the pool's close at shutdown.
-async fn build<DB: Backend>(
-    ctx: &BuildContext,
-    options: Options<DB>,
-) -> Result<Vec<Instance>, BuildError>
-where
-    DB::Connection: sqlx::migrate::Migrate,
-{
+/// A pool connected with `options`.
+async fn connect<DB: Backend>(options: Options<DB>) -> Result<Pool<DB>, BuildError> {
     let redacted = redact_url(&options.url);
     let pool: Pool<DB> = options
         .pool
@@ -165,8 +162,22 @@ where
         .await
         .map_err(|e| format!("cannot connect to the database at {redacted}: {e}"))?;
     tracing::info!(url = %redacted, "database connected");
-    if DatabaseConfig::load(ctx.settings())?.migrate {
-        migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Connects, migrates when `migrate` (`DATABASE_MIGRATE=true`), and registers the `database`
+/// health unit and the pool's close at shutdown.
+async fn build<DB: Backend>(
+    ctx: &BuildContext,
+    options: Options<DB>,
+    migrate: bool,
+) -> Result<Vec<Instance>, BuildError>
+where
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    let pool = connect(options).await?;
+    if migrate {
+        self::migrate(&pool).await?;
     }
     let checked = pool.clone();
     ctx.health().add_unit("database", move || {
@@ -214,4 +225,27 @@ where
         .map_err(|e| format!("migrations failed: {e}"))?;
     tracing::info!(count = migrations.len(), "migrations applied");
     Ok(())
+}
+
+/// The `migrate` command: connects to `DATABASE_URL`, applies the embedded migrations of its
+/// backend and closes the pool.
+pub(super) async fn migrate_now(config: &DatabaseConfig) -> Result<(), BuildError> {
+    match config.url.as_deref().and_then(super::Backend::of_url) {
+        #[cfg(feature = "postgres")]
+        Some(super::Backend::Postgres) => {
+            let pool = connect(postgres_options(config)?).await?;
+            let migrated = migrate(&pool).await;
+            pool.close().await;
+            migrated
+        }
+        #[cfg(feature = "sqlite")]
+        Some(super::Backend::Sqlite) => {
+            let pool = connect(sqlite_options(config)?).await?;
+            let migrated = migrate(&pool).await;
+            pool.close().await;
+            migrated
+        }
+        // `DatabaseConfig::load` refused a backend this build does not have.
+        _ => Err("DATABASE_URL names no supported database; nothing to migrate".into()),
+    }
 }

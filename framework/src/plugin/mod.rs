@@ -116,6 +116,12 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The `migrate` command, run instead of starting the app: applies the migrations it
+    /// holds to its backend (`Some` with the outcome), or has none (`None`, the default).
+    async fn migrate(&mut self) -> Option<Result<(), BuildError>> {
+        None
+    }
+
     /// Finishes the work in progress once shutdown began (the token is cancelled).
     async fn drain(&mut self) {}
 
