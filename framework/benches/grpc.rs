@@ -68,9 +68,9 @@ async fn serve_by_hand() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let header = framework::axum::http::HeaderName::from_static("x-request-id");
     let layers = tower::ServiceBuilder::new()
-        .layer(framework::telemetry::request_id_layer())
+        .layer(framework::serving::request_id_layer())
         // W3C trace context, as a hand-wiring user who propagates traces would add.
-        .layer(framework::telemetry::WorkContextLayer)
+        .layer(framework::serving::WorkContextLayer)
         // The framework's call metrics, as a hand-wiring user would add some.
         .layer(
             TraceLayer::new(framework::grpc::GrpcMetrics).make_span_with(

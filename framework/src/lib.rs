@@ -23,8 +23,6 @@ pub mod cron;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod db;
 pub mod di;
-#[cfg(feature = "http")]
-mod drain;
 pub mod error;
 #[cfg(feature = "grpc")]
 pub mod grpc;
@@ -41,6 +39,8 @@ mod prometheus;
 pub mod registry;
 #[cfg(feature = "sentry")]
 mod reporting;
+#[cfg(feature = "http")]
+pub mod serving;
 pub mod telemetry;
 pub mod testing;
 pub mod validation;

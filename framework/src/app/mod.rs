@@ -5,7 +5,7 @@ mod error;
 mod listing;
 mod registry;
 mod shield;
-#[cfg(all(test, feature = "http"))]
+#[cfg(test)]
 mod wiring_tests;
 
 use std::net::SocketAddr;

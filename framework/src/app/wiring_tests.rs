@@ -1,22 +1,18 @@
 //! The wiring check on records built by hand: no app, no inventory, no I/O. Each test puts
-//! `static` records (as the macros would submit them) in a `Registry`, routes in the HTTP
-//! plugin, and asserts the exact errors, and their text where a user reads it.
-
-use axum::routing::MethodRouter;
+//! `static` records (as the macros would submit them) in a `Registry`, routes in a delivery
+//! plugin of its own (through the public seam, as the HTTP plugin does), and asserts the exact
+//! errors, and their text where a user reads it.
 
 use super::Registry;
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::di::{
-    BuildContext, BuildFuture, Condition, Field, Location, ProviderKind, ProviderRecord,
-    WiringError,
+    BuildContext, BuildFuture, Condition, Field, Location, Needer, ProviderKind, ProviderRecord,
+    Root, WiringError,
 };
 use crate::di::{Dependency, Graph, Key};
 use crate::error::ErrorCodeRecord;
 use crate::error::ErrorKind;
-#[cfg(feature = "openapi")]
-use crate::http::openapi::Operation;
-use crate::http::{AppState, RouteRecord};
-use crate::plugin::Loaded;
+use crate::plugin::{Check, Loaded, Plugin, PluginRecord};
 
 struct ArticleApi;
 struct ArticleService;
@@ -70,13 +66,6 @@ fn build(_: &BuildContext) -> BuildFuture<'_> {
     Box::pin(std::future::ready(Ok(Vec::new())))
 }
 
-fn mount() -> MethodRouter<AppState> {
-    MethodRouter::new()
-}
-
-#[cfg(feature = "openapi")]
-fn no_openapi(_: &mut Operation) {}
-
 /// A `#[module]` declared on line 1 of `file`.
 const fn module(
     name: &'static str,
@@ -103,25 +92,68 @@ const fn framework(name: &'static str, provides: fn() -> Vec<Key>) -> ProviderRe
     }
 }
 
+/// A route, as a delivery plugin sees it.
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    handler: &'static str,
+    dependencies: fn() -> Vec<Dependency>,
+    location: Location,
+}
+
 const fn route(
     method: &'static str,
     path: &'static str,
     handler: &'static str,
     line: u32,
     dependencies: fn() -> Vec<Dependency>,
-) -> RouteRecord {
-    RouteRecord {
+) -> Route {
+    Route {
         method,
         path,
         handler,
-        mount,
         dependencies,
-        #[cfg(feature = "openapi")]
-        openapi: no_openapi,
         location: Location {
             file: "src/api.rs",
             line,
         },
+    }
+}
+
+/// A delivery whose handlers are roots of the graph, labelled as the HTTP plugin labels them.
+struct Routes(Vec<&'static Route>);
+
+#[crate::async_trait]
+impl Plugin for Routes {
+    fn check(&self, check: &mut Check<'_>) {
+        for route in &self.0 {
+            check.root(Root {
+                label: format!("{} {} ({})", route.method, route.path, route.location),
+                needer: Needer {
+                    description: format!("an `Inject<..>` argument of handler `{}`", route.handler),
+                    location: route.location,
+                },
+                dependencies: (route.dependencies)(),
+            });
+        }
+    }
+}
+
+fn routes(routes: &[&'static Route]) -> Loaded {
+    static RECORD: PluginRecord = PluginRecord {
+        name: "routes",
+        order: 100,
+        create: |_: &Settings| -> Result<Box<dyn Plugin>, ConfigError> {
+            Ok(Box::new(Routes(Vec::new())))
+        },
+        location: Location {
+            file: file!(),
+            line: line!(),
+        },
+    };
+    Loaded {
+        record: &RECORD,
+        plugin: Box::new(Routes(routes.to_vec())),
     }
 }
 
@@ -141,7 +173,7 @@ const fn error_code(
     }
 }
 
-/// The core's records, and the HTTP plugin over `routes`.
+/// The core's records, and a delivery plugin over `routes`.
 struct Wired {
     registry: Registry,
     plugins: Vec<Loaded>,
@@ -149,7 +181,7 @@ struct Wired {
 
 fn registry(
     providers: &[&'static ProviderRecord],
-    routes: &[&'static RouteRecord],
+    routes: &[&'static Route],
     error_codes: &[&'static ErrorCodeRecord],
 ) -> Wired {
     Wired {
@@ -157,7 +189,7 @@ fn registry(
             providers: providers.to_vec(),
             error_codes: error_codes.to_vec(),
         },
-        plugins: vec![crate::http::plugin::with_routes(routes.to_vec())],
+        plugins: vec![self::routes(routes)],
     }
 }
 
@@ -195,7 +227,7 @@ fn a_missing_dependency_is_reported_with_its_path_from_each_root() {
         provides::<ArticleService>,
         needs::<Mailer>,
     );
-    static NOTIFY: RouteRecord = route("POST", "/notify", "api::notify", 7, injects::<Mailer>);
+    static NOTIFY: Route = route("POST", "/notify", "api::notify", 7, injects::<Mailer>);
     let errors = fails(
         &registry(&[&API, &SERVICE], &[&NOTIFY], &[]),
         &Settings::default(),
@@ -412,60 +444,6 @@ fn components_that_need_each_other_are_a_cycle_with_its_steps() {
 }
 
 #[test]
-fn two_handlers_of_one_method_and_path_clash() {
-    static GET: RouteRecord = route("GET", "/articles/{id}", "api::get_article", 10, Vec::new);
-    static SHOW: RouteRecord = route("GET", "/articles/{id}", "api::show_article", 20, Vec::new);
-    static UPDATE: RouteRecord = route("PUT", "/articles/{id}", "api::update", 30, Vec::new);
-    static LIST: RouteRecord = route("GET", "/articles", "api::list", 40, Vec::new);
-    // The router cannot tell these apart, whatever the methods.
-    static TAG: RouteRecord = route("GET", "/tags/{id}", "api::tag", 50, Vec::new);
-    static UNTAG: RouteRecord = route("DELETE", "/tags/{name}", "api::untag", 60, Vec::new);
-    let errors = fails(
-        &registry(&[], &[&GET, &SHOW, &UPDATE, &LIST, &TAG, &UNTAG], &[]),
-        &Settings::default(),
-    );
-
-    let [
-        WiringError::Clash { headline, items },
-        WiringError::Clash {
-            headline: tags,
-            items: tag_items,
-        },
-    ] = &errors[..]
-    else {
-        panic!("{errors:#?}");
-    };
-    assert_eq!(
-        headline,
-        "conflicting routes: GET /articles/{id} and GET /articles/{id}"
-    );
-    assert_eq!(
-        *items,
-        [
-            "handler `api::get_article` at src/api.rs:10",
-            "handler `api::show_article` at src/api.rs:20"
-        ]
-    );
-    assert_eq!(
-        errors[0].to_string(),
-        "conflicting routes: GET /articles/{id} and GET /articles/{id}\n\
-         \x20 handler `api::get_article` at src/api.rs:10\n\
-         \x20 handler `api::show_article` at src/api.rs:20"
-    );
-    assert_eq!(
-        tags,
-        "conflicting routes: GET /tags/{id} and DELETE /tags/{name}"
-    );
-    assert_eq!(
-        *tag_items,
-        [
-            "handler `api::tag` at src/api.rs:50",
-            "handler `api::untag` at src/api.rs:60"
-        ]
-    );
-}
-
-#[test]
 fn one_code_on_two_error_variants_clashes() {
     static NOT_FOUND: ErrorCodeRecord = error_code(
         "ARTICLE_NOT_FOUND",
@@ -534,7 +512,7 @@ fn a_clean_graph_builds_dependencies_first_and_only_the_needed_framework_parts()
     );
     static POOL: ProviderRecord = framework("framework::db::Pool", provides::<Pool>);
     static CACHE: ProviderRecord = framework("framework::cache::Cache", provides::<Cache>);
-    static GET: RouteRecord = route(
+    static GET: Route = route(
         "GET",
         "/articles",
         "api::list",

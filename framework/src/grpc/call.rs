@@ -9,7 +9,7 @@
 //!   start. A server stream's later messages are not cut by it (a watch is meant to stay
 //!   open); a client that wants a stream bounded says so with its deadline.
 //!
-//! Shutdown (see [`crate::drain`]): a stream waiting for its next message ends with
+//! Shutdown (see [`crate::serving::drain`]): a stream waiting for its next message ends with
 //! `UNAVAILABLE` (clients retry on it), a client stream's or a bidi call's request messages
 //! end with `UNAVAILABLE` too, and unary calls in flight finish.
 //!
@@ -29,7 +29,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tonic::body::Body;
 use tonic::{Code, Status};
 
-use crate::drain::{BoxError, Cut, Drain, DrainBody, Ending};
+use crate::serving::drain::{BoxError, Cut, Drain, DrainBody, Ending};
 
 /// `grpc-timeout`: the client's deadline, as a duration from when the call arrives.
 const GRPC_TIMEOUT: &str = "grpc-timeout";

@@ -23,11 +23,11 @@ use super::call::CallLayer;
 use super::{FileDescriptorSetRecord, GrpcMetrics, GrpcServiceRecord, MountOptions};
 use crate::app::{Error, Result};
 use crate::di::Container;
-use crate::drain::Drain;
 use crate::health::{Health, Phase, Report};
+use crate::serving::drain::Drain;
+use crate::serving::{WorkContextLayer, context_of, request_id_layer};
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::telemetry::panic_message;
-use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 
 /// How often the gRPC health statuses follow the app's health units.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);

@@ -19,8 +19,8 @@ use super::Problem;
 use super::RouteRecord;
 use super::labels::http_method;
 use super::problem_layer::render_problems;
+use crate::serving::{WorkContextLayer, context_of, request_id_layer};
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
-use crate::telemetry::{WorkContextLayer, context_of, request_id_layer};
 
 /// The standard stack, outermost first: request id (an invalid one dropped, a missing one
 /// generated, then echoed: see [`request_id_layer`]), the work context (request id and trace,

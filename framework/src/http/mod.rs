@@ -25,7 +25,8 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::MethodRouter;
 
-pub(crate) use crate::telemetry::{REQUEST_ID, panic_message};
+pub(crate) use crate::serving::REQUEST_ID;
+pub(crate) use crate::telemetry::panic_message;
 pub use config::HttpConfig;
 pub(crate) use decompression::GzipBody;
 pub use middleware::apply_standard_layers;

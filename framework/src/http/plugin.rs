@@ -23,31 +23,6 @@ inventory::submit! {
     }
 }
 
-/// The HTTP plugin over `routes` rather than the program's, for the wiring check's tests.
-#[cfg(test)]
-pub(crate) fn with_routes(routes: Vec<&'static RouteRecord>) -> crate::plugin::Loaded {
-    static RECORD: PluginRecord = PluginRecord {
-        name: "http",
-        order: 100,
-        create: HttpPlugin::create,
-        location: Location {
-            file: file!(),
-            line: line!(),
-        },
-    };
-    let core = CoreConfig::load(&Settings::default()).expect("the default config is valid");
-    crate::plugin::Loaded {
-        record: &RECORD,
-        plugin: Box::new(HttpPlugin {
-            core,
-            config: HttpConfig::default(),
-            routes,
-            switch: None,
-            server: None,
-        }),
-    }
-}
-
 struct HttpPlugin {
     core: CoreConfig,
     config: HttpConfig,
@@ -218,12 +193,98 @@ fn route_clashes(routes: &[&'static RouteRecord]) -> Vec<WiringError> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalized_path;
+    use axum::routing::MethodRouter;
+
+    use super::*;
+    use crate::di::Dependency;
+    #[cfg(feature = "openapi")]
+    use crate::http::openapi::Operation;
+
+    fn mount() -> MethodRouter<AppState> {
+        MethodRouter::new()
+    }
+
+    #[cfg(feature = "openapi")]
+    fn no_openapi(_: &mut Operation) {}
+
+    const fn route(
+        method: &'static str,
+        path: &'static str,
+        handler: &'static str,
+        line: u32,
+        dependencies: fn() -> Vec<Dependency>,
+    ) -> RouteRecord {
+        RouteRecord {
+            method,
+            path,
+            handler,
+            mount,
+            dependencies,
+            #[cfg(feature = "openapi")]
+            openapi: no_openapi,
+            location: Location {
+                file: "src/api.rs",
+                line,
+            },
+        }
+    }
 
     #[test]
     fn parameters_and_wildcards_in_one_place_are_one_route() {
         assert_eq!(normalized_path("/a/{id}/b"), normalized_path("/a/{name}/b"));
         assert_eq!(normalized_path("/a/{id}"), normalized_path("/a/{*rest}"));
         assert_ne!(normalized_path("/a/{id}"), normalized_path("/a/new"));
+    }
+
+    #[test]
+    fn two_handlers_of_one_method_and_path_clash() {
+        static GET: RouteRecord = route("GET", "/articles/{id}", "api::get_article", 10, Vec::new);
+        static SHOW: RouteRecord =
+            route("GET", "/articles/{id}", "api::show_article", 20, Vec::new);
+        static UPDATE: RouteRecord = route("PUT", "/articles/{id}", "api::update", 30, Vec::new);
+        static LIST: RouteRecord = route("GET", "/articles", "api::list", 40, Vec::new);
+        // The router cannot tell these apart, whatever the methods.
+        static TAG: RouteRecord = route("GET", "/tags/{id}", "api::tag", 50, Vec::new);
+        static UNTAG: RouteRecord = route("DELETE", "/tags/{name}", "api::untag", 60, Vec::new);
+        let errors = route_clashes(&[&GET, &SHOW, &UPDATE, &LIST, &TAG, &UNTAG]);
+
+        let [
+            WiringError::Clash { headline, items },
+            WiringError::Clash {
+                headline: tags,
+                items: tag_items,
+            },
+        ] = &errors[..]
+        else {
+            panic!("{errors:#?}");
+        };
+        assert_eq!(
+            headline,
+            "conflicting routes: GET /articles/{id} and GET /articles/{id}"
+        );
+        assert_eq!(
+            *items,
+            [
+                "handler `api::get_article` at src/api.rs:10",
+                "handler `api::show_article` at src/api.rs:20"
+            ]
+        );
+        assert_eq!(
+            errors[0].to_string(),
+            "conflicting routes: GET /articles/{id} and GET /articles/{id}\n\
+             \x20 handler `api::get_article` at src/api.rs:10\n\
+             \x20 handler `api::show_article` at src/api.rs:20"
+        );
+        assert_eq!(
+            tags,
+            "conflicting routes: GET /tags/{id} and DELETE /tags/{name}"
+        );
+        assert_eq!(
+            *tag_items,
+            [
+                "handler `api::tag` at src/api.rs:50",
+                "handler `api::untag` at src/api.rs:60"
+            ]
+        );
     }
 }

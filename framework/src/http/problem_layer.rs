@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::Problem;
-use crate::telemetry::REQUEST_ID;
+use crate::serving::REQUEST_ID;
 
 /// Longest rejection text kept as a problem's detail.
 const MAX_DETAIL: usize = 4096;

@@ -35,7 +35,7 @@ use super::HttpConfig;
 use super::Problem;
 use super::REQUEST_ID;
 use super::Switch;
-use crate::drain::{BoxError, Cut, Drain, DrainBody, Ending};
+use crate::serving::drain::{BoxError, Cut, Drain, DrainBody, Ending};
 
 /// The response body: the router's, ending when shutdown cuts it.
 type ServedBody = DrainBody<Body, Abort>;

@@ -4,24 +4,12 @@
 
 pub mod bounded;
 mod context;
-#[cfg(feature = "http")]
-mod layer;
 mod request_id;
-#[cfg(feature = "http")]
-mod request_id_layer;
 mod trace_context;
 
 pub use context::WorkContext;
 pub(crate) use context::carry;
-#[cfg(feature = "http")]
-pub(crate) use layer::context_of;
-#[cfg(feature = "http")]
-pub use layer::{WorkContextLayer, WorkContextService};
 pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_KEY, is_valid_request_id};
-#[cfg(feature = "http")]
-pub use request_id_layer::{
-    DropInvalidRequestId, DropInvalidRequestIdLayer, REQUEST_ID, RequestIdLayer, request_id_layer,
-};
 pub use trace_context::{TRACEPARENT, TraceContext};
 
 use tracing_subscriber::layer::SubscriberExt;

@@ -8,7 +8,8 @@ use axum::http::Request;
 use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 
-use super::{REQUEST_ID, TRACEPARENT, WorkContext};
+use super::REQUEST_ID;
+use crate::telemetry::{TRACEPARENT, WorkContext};
 
 /// Puts the request's [`WorkContext`] in its extensions (for the span) and makes it the
 /// current one while the request is handled (for what the handler publishes).

@@ -8,9 +8,6 @@
 //! shutdown starts, such a body ends at its first frame that is not ready. How it ends is
 //! the protocol's business ([`Ending`]). And a connection with nothing in flight (a client
 //! that ignores `GOAWAY`, or stalls mid-handshake) does not hold the drain either.
-//!
-//! Shared by the HTTP and gRPC plugins, so neither imports the other; built with the `http`
-//! feature, which `grpc` turns on.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -7,7 +7,7 @@ use tower::layer::util::{Identity, Stack};
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use super::{REQUEST_ID_KEY, is_valid_request_id};
+use crate::telemetry::{REQUEST_ID_KEY, is_valid_request_id};
 
 /// The header (HTTP) and metadata key (gRPC) of the request id.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_KEY);

@@ -1,0 +1,13 @@
+//! What the HTTP and gRPC plugins share, so neither imports the other (built with the `http`
+//! feature, which `grpc` turns on): the tower layers that give each request its request id and
+//! its unit of work, and the drain of connections and bodies at shutdown.
+
+pub(crate) mod drain;
+mod request_id;
+mod work_context;
+
+pub use request_id::{
+    DropInvalidRequestId, DropInvalidRequestIdLayer, REQUEST_ID, RequestIdLayer, request_id_layer,
+};
+pub(crate) use work_context::context_of;
+pub use work_context::{WorkContextLayer, WorkContextService};
