@@ -43,9 +43,43 @@ pub use app::{App, Error, Result, RunningApp, shield};
 pub use config::{Config, ConfigSection};
 pub use di::Inject;
 pub use error::{DomainError, ErrorKind};
-pub use framework_macros::{
-    DomainError, cron_job, grpc_service, http_route, kafka_consumer, migrations, module,
-};
+#[doc = include_str!("../docs/domain_error.md")]
+pub use framework_macros::DomainError;
+#[cfg_attr(feature = "cron", doc = include_str!("../docs/cron_job.md"))]
+#[cfg_attr(
+    not(feature = "cron"),
+    doc = "Needs the `cron` feature, which is off in this build; its reference is `framework/docs/cron_job.md`."
+)]
+pub use framework_macros::cron_job;
+#[cfg_attr(feature = "grpc", doc = include_str!("../docs/grpc_service.md"))]
+#[cfg_attr(
+    not(feature = "grpc"),
+    doc = "Needs the `grpc` feature, which is off in this build; its reference is `framework/docs/grpc_service.md`."
+)]
+pub use framework_macros::grpc_service;
+#[cfg_attr(feature = "http", doc = include_str!("../docs/http_route.md"))]
+#[cfg_attr(
+    not(feature = "http"),
+    doc = "Needs the `http` feature, which is off in this build; its reference is `framework/docs/http_route.md`."
+)]
+pub use framework_macros::http_route;
+#[cfg_attr(feature = "kafka", doc = include_str!("../docs/kafka_consumer.md"))]
+#[cfg_attr(
+    not(feature = "kafka"),
+    doc = "Needs the `kafka` feature, which is off in this build; its reference is `framework/docs/kafka_consumer.md`."
+)]
+pub use framework_macros::kafka_consumer;
+#[cfg_attr(
+    any(feature = "postgres", feature = "sqlite"),
+    doc = include_str!("../docs/migrations.md")
+)]
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "sqlite")),
+    doc = "Needs the `postgres` or `sqlite` feature, both off in this build; its reference is `framework/docs/migrations.md`."
+)]
+pub use framework_macros::migrations;
+#[doc = include_str!("../docs/module.md")]
+pub use framework_macros::module;
 #[cfg(feature = "openapi")]
 pub use http::openapi;
 #[cfg(feature = "http")]
