@@ -1,18 +1,45 @@
 //! A declarative service framework: annotate plain Rust items, and the runtime wires
-//! dependency injection, HTTP delivery, error mapping and health at startup.
+//! dependency injection, HTTP and gRPC delivery, Kafka consumers, scheduled jobs, error
+//! mapping and health at startup. Nothing is listed by hand, and every wiring mistake that
+//! only the whole program can see is reported before any port is bound.
 //!
-//! ```ignore
-//! #[framework::module]
-//! pub struct ArticleService { repo: Arc<dyn ArticleRepository> }
+//! # The macros
 //!
-//! #[framework::http_route(GET, "/articles/{id}")]
-//! async fn get(svc: Inject<ArticleService>, Path(id): Path<Uuid>) -> Result<Json<Article>, ArticleError> { .. }
+//! Each has a page of its own, with examples that compile as doctests (the same pages are
+//! the markdown files of `framework/docs/`):
 //!
+//! - [`#[module]`](macro@module): singletons injected by type; ports and adapters chosen by
+//!   the configuration.
+//! - [`#[http_route(METHOD, "/path")]`](macro@http_route): ordinary axum handlers, behind the
+//!   standard middleware stack; [`shield`] for work that must not stop half-way.
+//! - [`#[derive(DomainError)]`](derive@DomainError): one kind and one stable code per variant,
+//!   mapped to an HTTP status, a gRPC code, and a consumer's retry or dead-letter.
+//! - [`#[grpc_service]`](macro@grpc_service): tonic services built by dependency injection,
+//!   streaming included.
+//! - [`#[kafka_consumer]`](macro@kafka_consumer): at-least-once handlers with retries and
+//!   dead letters, and the `Producer`.
+//! - [`Cache`](mod@cache): typed, with a TTL, one load per key, never the source of truth.
+//! - [`#[cron_job(schedule = "..")]`](macro@cron_job): scheduled jobs, once per tick across
+//!   replicas.
+//! - [`migrations!`](macro@migrations): the SQL migrations of both backends, embedded.
+//!
+//! A plugin's macro is always exported, but it needs its cargo feature (`http`, `grpc`,
+//! `kafka`, `cron`, `postgres` or `sqlite`): with the feature off, using it is one compile
+//! error that names the feature, and its page is left out of these docs. Misuse of any macro
+//! is a compile error at your token that says what to write instead (see
+//! `framework-macros/tests/ui/*/fail/*.stderr`).
+//!
+//! # `main`
+//!
+//! ```no_run
 //! #[tokio::main]
-//! async fn main() -> framework::Result<()> { framework::App::from_env()?.run().await }
+//! async fn main() -> framework::Result<()> {
+//!     framework::App::from_env()?.run().await
+//! }
 //! ```
 //!
-//! See the workspace README for a tour of every macro.
+//! [`App::run`] reads the command line: `serve` (the default), `check` (config and wiring
+//! validation, no I/O), `wiring` (every registration with its file:line) and `migrate`.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -50,9 +77,43 @@ pub use app::{App, Error, Result, RunningApp, shield};
 pub use config::{Config, ConfigSection};
 pub use di::Inject;
 pub use error::{DomainError, ErrorKind};
-pub use framework_macros::{
-    DomainError, cron_job, grpc_service, http_route, kafka_consumer, migrations, module,
-};
+#[doc = include_str!("../docs/domain_error.md")]
+pub use framework_macros::DomainError;
+#[cfg_attr(feature = "cron", doc = include_str!("../docs/cron_job.md"))]
+#[cfg_attr(
+    not(feature = "cron"),
+    doc = "Needs the `cron` feature, which is off in this build; its reference is `framework/docs/cron_job.md`."
+)]
+pub use framework_macros::cron_job;
+#[cfg_attr(feature = "grpc", doc = include_str!("../docs/grpc_service.md"))]
+#[cfg_attr(
+    not(feature = "grpc"),
+    doc = "Needs the `grpc` feature, which is off in this build; its reference is `framework/docs/grpc_service.md`."
+)]
+pub use framework_macros::grpc_service;
+#[cfg_attr(feature = "http", doc = include_str!("../docs/http_route.md"))]
+#[cfg_attr(
+    not(feature = "http"),
+    doc = "Needs the `http` feature, which is off in this build; its reference is `framework/docs/http_route.md`."
+)]
+pub use framework_macros::http_route;
+#[cfg_attr(feature = "kafka", doc = include_str!("../docs/kafka_consumer.md"))]
+#[cfg_attr(
+    not(feature = "kafka"),
+    doc = "Needs the `kafka` feature, which is off in this build; its reference is `framework/docs/kafka_consumer.md`."
+)]
+pub use framework_macros::kafka_consumer;
+#[cfg_attr(
+    any(feature = "postgres", feature = "sqlite"),
+    doc = include_str!("../docs/migrations.md")
+)]
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "sqlite")),
+    doc = "Needs the `postgres` or `sqlite` feature, both off in this build; its reference is `framework/docs/migrations.md`."
+)]
+pub use framework_macros::migrations;
+#[doc = include_str!("../docs/module.md")]
+pub use framework_macros::module;
 #[cfg(feature = "openapi")]
 pub use http::openapi;
 #[cfg(feature = "http")]

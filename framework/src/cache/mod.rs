@@ -1,9 +1,4 @@
-//! The cache: typed values with a TTL, invalidation, and cache-aside loading that lets one
-//! load per key through at a time. `REDIS_URL=redis://..` uses Redis, `REDIS_URL=memory` an
-//! in-process store with the same behaviour.
-//!
-//! The cache is never the source of truth: when the backend fails, reads fall through (to
-//! the loader) and writes are skipped, each with a warning, and the caller goes on.
+#![doc = include_str!("../../docs/cache.md")]
 
 mod config;
 mod flight;
