@@ -139,11 +139,16 @@ async fn main() {
     let framework_addr = app.grpc_addr().expect("a gRPC port");
     let hand_addr = serve_by_hand().await;
     println!("{channels} channels x {concurrency} concurrent calls");
-    plan.compare(
+    plan.compare_sides(
         "calls",
-        ["#[grpc_service]", "hand-written tonic"],
-        |secs| load(framework_addr, channels, concurrency, secs),
-        |secs| load(hand_addr, channels, concurrency, secs),
+        vec![
+            common::side("#[grpc_service]", |secs| {
+                load(framework_addr, channels, concurrency, secs)
+            }),
+            common::side("hand-written tonic", |secs| {
+                load(hand_addr, channels, concurrency, secs)
+            }),
+        ],
     )
     .await;
     app.shutdown().await.unwrap();

@@ -1,7 +1,8 @@
-//! The same JSON handler served twice in one process: through `#[http_route]` + `Inject<T>`
-//! in the real app, and as a hand-written axum route with the same middleware stack. A
-//! keep-alive client loads each in alternating rounds over loopback and reports requests/s,
-//! p99 latency and the ratio.
+//! The same JSON handler served three times in one process: through `#[http_route]` +
+//! `Inject<T>` in the real app, as a hand-written axum route with the same middleware stack
+//! (the target: the framework within 2% of it), and as a bare axum route with no layers at
+//! all, so the standard stack's own cost shows. A keep-alive client loads each in rotating
+//! rounds over loopback and reports requests/s, p99 latency and the ratios.
 //!
 //! Run with `cargo bench -p framework --bench http` (env: BENCH_ROUNDS, BENCH_SECS,
 //! BENCH_CONCURRENCY).
@@ -59,17 +60,20 @@ async fn greet_by_hand(State(greeter): State<Arc<Greeter>>) -> Json<Reply> {
     Json(greeter.reply())
 }
 
-async fn serve_by_hand() -> SocketAddr {
+/// The hand-written route, with the standard layers or (`bare`) none.
+async fn serve_by_hand(bare: bool) -> SocketAddr {
     let greeter = Arc::new(Greeter {
         count: Default::default(),
     });
     let api = Router::new()
         .route("/greet", get(greet_by_hand))
         .with_state(greeter);
-    let router = framework::http::apply_standard_layers(
-        Router::new().nest("/api/v1", api),
-        &HttpConfig::default(),
-    );
+    let router = Router::new().nest("/api/v1", api);
+    let router = if bare {
+        router
+    } else {
+        framework::http::apply_standard_layers(router, &HttpConfig::default())
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { framework::axum::serve(listener, router).await });
@@ -105,13 +109,22 @@ async fn main() {
     let settings = Settings::from_pairs([("DATABASE_URL", ""), ("HTTP_PORT", "0")]);
     let app = App::from_settings(settings).unwrap().start().await.unwrap();
     let framework_url = format!("http://{}/api/v1/greet", app.http_addr());
-    let hand_url = format!("http://{}/api/v1/greet", serve_by_hand().await);
+    let hand_url = format!("http://{}/api/v1/greet", serve_by_hand(false).await);
+    let bare_url = format!("http://{}/api/v1/greet", serve_by_hand(true).await);
     println!("{concurrency} keep-alive connections");
-    plan.compare(
+    plan.compare_sides(
         "req",
-        ["#[http_route] + Inject", "hand-written axum"],
-        |secs| load(&framework_url, concurrency, secs),
-        |secs| load(&hand_url, concurrency, secs),
+        vec![
+            common::side("#[http_route] + Inject", |secs| {
+                load(&framework_url, concurrency, secs)
+            }),
+            common::side("hand-written axum", |secs| {
+                load(&hand_url, concurrency, secs)
+            }),
+            common::side("bare axum, no layers", |secs| {
+                load(&bare_url, concurrency, secs)
+            }),
+        ],
     )
     .await;
     app.shutdown().await.unwrap();

@@ -2,6 +2,7 @@
 //! summary (rate, p99, ratio).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 /// One round of load against one server.
@@ -74,50 +75,65 @@ impl Plan {
         }
     }
 
-    /// Loads the framework's server and the hand-written one in alternating rounds (so drift
-    /// hits both alike) after a warm-up, and prints rate, p99 and their ratio.
-    pub async fn compare<A, AF, B, BF>(&self, unit: &str, labels: [&str; 2], framework: A, hand: B)
-    where
-        A: Fn(u64) -> AF,
-        AF: Future<Output = Round>,
-        B: Fn(u64) -> BF,
-        BF: Future<Output = Round>,
-    {
-        framework(1).await;
-        hand(1).await;
-        let (mut f_rounds, mut h_rounds) = (Vec::new(), Vec::new());
-        for round in 0..self.rounds {
-            let (f, h) = if round % 2 == 0 {
-                let f = framework(self.secs).await;
-                (f, hand(self.secs).await)
-            } else {
-                let h = hand(self.secs).await;
-                (framework(self.secs).await, h)
-            };
-            println!(
-                "round {}: {} {:>9.0} {unit}/s, {} {:>9.0} {unit}/s",
-                round + 1,
-                labels[0],
-                f.rate(),
-                labels[1],
-                h.rate()
-            );
-            f_rounds.push(f);
-            h_rounds.push(h);
+    /// Loads each side in rotating rounds (each round starts with the next side, so drift hits
+    /// all alike) after a warm-up, and prints rate, p99 and ratios: the first side is the
+    /// framework's, the second the hand-written equivalent (their ratio is the target), each
+    /// further one a reference both are also measured against.
+    pub async fn compare_sides(&self, unit: &str, sides: Vec<Side<'_>>) {
+        for (_, load) in &sides {
+            load(1).await;
         }
-        let (f_rate, f_p99) = summary(&f_rounds);
-        let (h_rate, h_p99) = summary(&h_rounds);
+        let mut rounds: Vec<Vec<Round>> = sides.iter().map(|_| Vec::new()).collect();
+        for round in 0..self.rounds as usize {
+            let mut line = format!("round {}:", round + 1);
+            let mut measured: Vec<Option<Round>> = sides.iter().map(|_| None).collect();
+            for step in 0..sides.len() {
+                let index = (round + step) % sides.len();
+                measured[index] = Some(sides[index].1(self.secs).await);
+            }
+            for ((label, _), (done, all)) in sides.iter().zip(measured.into_iter().zip(&mut rounds))
+            {
+                let done = done.expect("every side ran");
+                line += &format!(" {label} {:>9.0} {unit}/s,", done.rate());
+                all.push(done);
+            }
+            println!("{}", line.trim_end_matches(','));
+        }
+        let summaries: Vec<(f64, u32)> = rounds.iter().map(|r| summary(r)).collect();
         println!("{} rounds of {}s each:", self.rounds, self.secs);
-        println!("  {:<24} {f_rate:>9.0} {unit}/s  p99 {f_p99} us", labels[0]);
-        println!("  {:<24} {h_rate:>9.0} {unit}/s  p99 {h_p99} us", labels[1]);
+        for ((label, _), (rate, p99)) in sides.iter().zip(&summaries) {
+            println!("  {label:<24} {rate:>9.0} {unit}/s  p99 {p99} us");
+        }
         println!(
             "  ratio (framework / hand-written): {:.3} (target >= 0.98)",
-            f_rate / h_rate
+            summaries[0].0 / summaries[1].0
         );
+        for ((label, _), (rate, _)) in sides.iter().zip(&summaries).skip(2) {
+            println!(
+                "  ratio to {label}: framework {:.3}, hand-written {:.3}",
+                summaries[0].0 / rate,
+                summaries[1].0 / rate
+            );
+        }
         if !self.measuring {
             println!("  (smoke run of a debug build: use `cargo bench` for figures)");
         }
     }
+}
+
+/// One side of a comparison: its label and its load for a number of seconds.
+pub type Side<'a> = (
+    &'a str,
+    Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Round> + 'a>> + 'a>,
+);
+
+/// A side loaded by `load`.
+pub fn side<'a, L, F>(label: &'a str, load: L) -> Side<'a>
+where
+    L: Fn(u64) -> F + 'a,
+    F: Future<Output = Round> + 'a,
+{
+    (label, Box::new(move |secs| Box::pin(load(secs))))
 }
 
 /// `BENCH_<name>` or `default`.
