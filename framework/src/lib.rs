@@ -65,7 +65,7 @@ pub mod plugin;
 mod prometheus;
 pub mod registry;
 #[cfg(feature = "sentry")]
-mod reporting;
+pub mod reporting;
 #[cfg(feature = "http")]
 pub mod serving;
 pub mod telemetry;
