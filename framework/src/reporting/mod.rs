@@ -2,7 +2,7 @@
 //! failed job runs and dead-lettered messages become events with the error chain and tags
 //! (service, environment, module, route/method/topic/job, error code, request id, trace id);
 //! 4xx never do. It watches the units of work through the core's
-//! [`Observer`](crate::work::Observer) seam: the deliveries never name Sentry.
+//! [`Observer`] seam of `framework::work`: the deliveries never name Sentry.
 //!
 //! One client per process, on Sentry's main hub, as every Sentry SDK has it. Each request,
 //! consumed record and job run works on a hub of its own made from the main one, so its tags
