@@ -16,6 +16,7 @@ use super::{JobContext, Overlap, Resolved};
 use crate::di::Container;
 use crate::lease::LeaseStore;
 use crate::telemetry::WorkContext;
+use crate::work::Tagger;
 
 /// How long a run's lease lives without renewal: a replica that dies mid-run holds the job
 /// no longer than this.
@@ -127,17 +128,15 @@ impl Scheduler {
             trace_id = %context.trace.trace_id(),
             span_id = %context.trace.span_id(),
         );
-        let scope = crate::work::begin(|tag| {
+        let tags = |tag: &mut Tagger<'_>| {
             tag("job", job.handler);
             tag("module", crate::telemetry::module_of(job.handler));
-            tag("trace_id", &context.trace.trace_id().to_string());
-        });
-        let run = context.scope(async move {
+        };
+        let run = async move {
             self.run_once(tick, lease).await;
             self.running.store(false, Ordering::SeqCst);
-        });
-        let run = crate::work::within(run, scope);
-        Some(tracing::Instrument::instrument(run, span))
+        };
+        Some(crate::work::unit(context, span, tags, run))
     }
 
     /// Runs the job once, renewing its lease meanwhile; a failure, panic or timeout is

@@ -25,6 +25,7 @@ use crate::error::{ErrorKind, Failure};
 use crate::telemetry::REQUEST_ID_KEY;
 use crate::telemetry::bounded::truncated;
 use crate::telemetry::{TRACEPARENT, WorkContext};
+use crate::work::Tagger;
 
 /// What a handler made of a message.
 pub enum Outcome {
@@ -628,18 +629,13 @@ impl Worker {
             trace_id = %context.trace.trace_id(),
             span_id = %context.trace.span_id(),
         );
-        let scope = crate::work::begin(|tag| {
+        let tags = |tag: &mut Tagger<'_>| {
             tag("topic", &self.consumer.topic);
             tag("group", &self.consumer.group);
             tag("handler", handler);
             tag("module", crate::telemetry::module_of(handler));
-            tag("trace_id", &context.trace.trace_id().to_string());
-            if let Some(request_id) = &context.request_id {
-                tag("request_id", request_id);
-            }
-        });
-        let settled = crate::work::within(context.scope(self.settle(message, attempts)), scope);
-        tracing::Instrument::instrument(settled, span).await
+        };
+        crate::work::unit(context, span, tags, self.settle(message, attempts)).await
     }
 
     /// Waits `delay` (a retry's); `true` if shutdown began or the partition was revoked

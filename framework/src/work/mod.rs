@@ -7,6 +7,32 @@
 
 mod observer;
 
+use std::future::Future;
+
+use tracing::Instrument;
+
+use crate::telemetry::WorkContext;
+
+/// Runs `work` as one unit of work: inside `span`, with `context` current (its request id and
+/// trace travel into what the work publishes), and in an observer scope of its own, tagged by
+/// `tags` and with the unit's `trace_id` and `request_id`. Deliveries that are not tower
+/// services (a consumer, a scheduler, a plugin's own loop) call this for each unit.
+pub fn unit<F: Future>(
+    context: WorkContext,
+    span: tracing::Span,
+    tags: impl FnOnce(&mut Tagger<'_>),
+    work: F,
+) -> impl Future<Output = F::Output> {
+    let scope = begin(|tag| {
+        tags(tag);
+        tag("trace_id", &context.trace.trace_id().to_string());
+        if let Some(request_id) = &context.request_id {
+            tag("request_id", request_id);
+        }
+    });
+    within(context.scope(work), scope).instrument(span)
+}
+
 pub use observer::{
     Observer, Scope, Tagger, Within, begin, current, enter, is_observed, observe, report_error,
     report_failure, stop_observing, tag, within,
