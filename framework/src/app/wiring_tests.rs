@@ -120,20 +120,24 @@ const fn route(
     }
 }
 
-/// A delivery whose handlers are roots of the graph, labelled as the HTTP plugin labels them.
+/// A delivery whose routes are roots of the graph, labelled as the HTTP plugin labels them.
 struct Routes(Vec<&'static Route>);
 
 #[crate::async_trait]
 impl Plugin for Routes {
     fn check(&self, check: &mut Check<'_>) {
         for route in &self.0 {
+            let name = format!("{} {}", route.method, route.path);
+            let needer = Needer {
+                description: format!("handler `{}` of `{name}`", route.handler),
+                location: route.location,
+            };
+            let label = format!("{name} ({})", route.location);
+            let dependencies = (route.dependencies)();
             check.root(Root {
-                label: format!("{} {} ({})", route.method, route.path, route.location),
-                needer: Needer {
-                    description: format!("an `Inject<..>` argument of handler `{}`", route.handler),
-                    location: route.location,
-                },
-                dependencies: (route.dependencies)(),
+                label,
+                needer,
+                dependencies,
             });
         }
     }
