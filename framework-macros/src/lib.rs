@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod attr;
+#[cfg(feature = "cron")]
 mod cron_job;
 mod domain_error;
 mod grpc_service;
@@ -46,9 +47,12 @@ pub fn kafka_consumer(args: TokenStream, item: TokenStream) -> TokenStream {
 /// replicas: `#[cron_job(schedule = "0 */5 * * * *", singleton)]`.
 #[proc_macro_attribute]
 pub fn cron_job(args: TokenStream, item: TokenStream) -> TokenStream {
-    if !cfg!(feature = "cron") {
-        return plugin_off("#[cron_job]", &["cron"], item);
+    #[cfg(not(feature = "cron"))]
+    {
+        let _ = args;
+        plugin_off("#[cron_job]", &["cron"], item)
     }
+    #[cfg(feature = "cron")]
     cron_job::expand(args.into(), item.into()).into()
 }
 

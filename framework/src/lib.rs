@@ -70,6 +70,7 @@ pub mod reporting;
 pub mod serving;
 pub mod telemetry;
 pub mod testing;
+mod unbuilt;
 pub mod validation;
 pub mod work;
 

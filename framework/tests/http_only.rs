@@ -39,14 +39,25 @@ fn build() -> String {
         .expect("cargo names the example's executable")
 }
 
-/// The example, with its own config but for a port the system picks; no backend in the
-/// environment reaches it.
+/// `program` with the example's own config: no backend named in this process's environment
+/// (a developer's, CI's) reaches it.
+fn command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    for key in [
+        "APP_ENV",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "KAFKA_BROKERS",
+        "SENTRY_DSN",
+    ] {
+        command.env_remove(key);
+    }
+    command
+}
+
+/// The example, on a port the system picks.
 fn start(executable: &str) -> (Child, String) {
-    let mut child = Command::new(executable)
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .env_remove("KAFKA_BROKERS")
-        .env_remove("APP_ENV")
+    let mut child = command(executable)
         .env("HTTP_PORT", "0")
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::piped())
@@ -153,12 +164,7 @@ async fn the_http_only_example_serves_its_routes() {
     };
     assert!(status.success(), "{status}");
 
-    let wiring = Command::new(&executable)
-        .arg("wiring")
-        .env_remove("DATABASE_URL")
-        .env_remove("APP_ENV")
-        .output()
-        .unwrap();
+    let wiring = command(&executable).arg("wiring").output().unwrap();
     assert!(wiring.status.success());
     let wiring = String::from_utf8_lossy(&wiring.stdout);
     assert!(
@@ -169,4 +175,40 @@ async fn the_http_only_example_serves_its_routes() {
     for absent in ["gRPC", "kafka", "cron", "jobs"] {
         assert!(!wiring.contains(absent), "{absent} in {wiring}");
     }
+
+    // Config that asks for a backend this build does not have is an error naming the
+    // feature, at `check` as at startup; the in-process cache needs no feature.
+    for (key, value, feature) in [
+        ("KAFKA_BROKERS", "127.0.0.1:9092", "`kafka`"),
+        ("KAFKA_BROKERS", "memory", "`kafka`"),
+        ("REDIS_URL", "redis://127.0.0.1:6379", "`redis`"),
+        ("SENTRY_DSN", "https://key@127.0.0.1/1", "`sentry`"),
+        (
+            "DATABASE_URL",
+            "postgres://app@127.0.0.1/notes",
+            "`postgres`",
+        ),
+    ] {
+        for command in ["check", "serve"] {
+            // Bounded, should it start after all.
+            let output = self::command("timeout")
+                .args(["30", &executable, command])
+                .env(key, value)
+                .env("HTTP_PORT", "0")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{command} with {key}={value}");
+            assert!(
+                stderr.contains(&format!("`{key}`")) && stderr.contains(feature),
+                "{command} with {key}={value}: {stderr}"
+            );
+        }
+    }
+    let memory = command(&executable)
+        .arg("check")
+        .env("REDIS_URL", "memory")
+        .output()
+        .unwrap();
+    assert!(memory.status.success(), "{memory:?}");
 }

@@ -43,6 +43,7 @@ impl App {
     /// An app over explicit settings (tests use this with overrides).
     pub fn from_settings(settings: Settings) -> Result<App> {
         let config = CoreConfig::load(&settings)?;
+        crate::unbuilt::check(&settings)?;
         let mut records: Vec<&'static PluginRecord> =
             inventory::iter::<PluginRecord>.into_iter().collect();
         records.sort_by_key(|r| (r.order, r.name, r.location));

@@ -15,8 +15,8 @@ pub struct DatabaseConfig {
     /// `DATABASE_MIGRATE`: run the embedded migrations at startup; default false.
     #[serde(default)]
     pub migrate: bool,
-    /// `DATABASE_MAX_CONNECTIONS`: the pool's size; default 10 (an in-memory SQLite
-    /// database keeps exactly one).
+    /// `DATABASE_MAX_CONNECTIONS`: the pool's size, at least 1; default 10 (an in-memory
+    /// SQLite database keeps exactly one).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
 }
@@ -26,6 +26,9 @@ impl ConfigSection for DatabaseConfig {
 
     fn after_load(mut self, settings: &Settings) -> Result<Self, ConfigError> {
         self.url = non_blank(self.url).map(|url| url.trim().to_owned());
+        if self.max_connections == 0 {
+            return Err(settings.invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
         if let Some(url) = &self.url {
             match Backend::of_url(url) {
                 None => {
@@ -62,6 +65,10 @@ mod tests {
     fn blank_is_none_and_other_schemes_are_errors() {
         let settings = Settings::from_pairs([("DATABASE_URL", " ")]);
         assert_eq!(DatabaseConfig::load(&settings).unwrap().url, None);
+
+        let settings = Settings::from_pairs([("DATABASE_MAX_CONNECTIONS", "0")]);
+        let error = DatabaseConfig::load(&settings).unwrap_err().to_string();
+        assert!(error.contains("`DATABASE_MAX_CONNECTIONS`"), "{error}");
 
         let settings = Settings::from_pairs([("DATABASE_URL", "mysql://db/x")]);
         let error = DatabaseConfig::load(&settings).unwrap_err().to_string();

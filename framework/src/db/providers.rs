@@ -223,7 +223,8 @@ where
     run_migrations(migrations, pool)
         .await
         .map_err(|e| format!("migrations failed: {e}"))?;
-    tracing::info!(count = migrations.len(), "migrations applied");
+    // Applied now or before: the migrator skips what the database has.
+    tracing::info!(embedded = migrations.len(), "migrations up to date");
     Ok(())
 }
 

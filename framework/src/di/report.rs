@@ -119,11 +119,13 @@ impl fmt::Display for WiringError {
                         c.condition.unwrap_or("?")
                     )?;
                 }
-                if let Some(setting) = inactive
+                let mut settings: Vec<&str> = inactive
                     .iter()
-                    .find_map(|c| c.condition.and_then(framework_setting))
-                {
-                    write!(f, "  help: set {setting}")
+                    .filter_map(|c| c.condition.and_then(framework_setting))
+                    .collect();
+                settings.dedup();
+                if !settings.is_empty() {
+                    write!(f, "  help: set {}", settings.join(", or "))
                 } else if key.type_name.starts_with("dyn ") {
                     write!(
                         f,
@@ -231,7 +233,10 @@ pub fn shared<T: ?Sized, K: Ord>(
 /// What to set for a framework provider whose condition is false.
 fn framework_setting(condition: &str) -> Option<&'static str> {
     match condition {
-        "framework::cache::is_configured" => Some("REDIS_URL (redis://host:port, or memory)"),
+        "framework::cache::is_configured" if cfg!(feature = "redis") => {
+            Some("REDIS_URL (redis://host:port, or memory)")
+        }
+        "framework::cache::is_configured" => Some("REDIS_URL=memory"),
         "framework::kafka::is_configured" => Some("KAFKA_BROKERS (host:port, or memory)"),
         "framework::db::is_postgres" => Some("DATABASE_URL=postgres://..."),
         "framework::db::is_sqlite" => Some("DATABASE_URL=sqlite://..."),

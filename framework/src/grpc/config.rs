@@ -18,7 +18,8 @@ pub struct GrpcConfig {
     /// `GRPC_REFLECTION`: serve gRPC server reflection; default false.
     #[serde(default)]
     pub reflection: bool,
-    /// `GRPC_MAX_MESSAGE_BYTES`: the largest gRPC message decoded or encoded; default 4 MiB.
+    /// `GRPC_MAX_MESSAGE_BYTES`: the largest gRPC message decoded or encoded; at least 1,
+    /// default 4 MiB.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: usize,
     /// `GRPC_MAX_CONCURRENT_STREAMS`: the calls (streams included) one HTTP/2 connection may
@@ -56,6 +57,9 @@ impl ConfigSection for GrpcConfig {
     fn after_load(mut self, settings: &Settings) -> Result<Self, ConfigError> {
         if self.keepalive_secs == 0 {
             return Err(settings.invalid("GRPC_KEEPALIVE_SECS", "must be at least 1"));
+        }
+        if self.max_message_bytes == 0 {
+            return Err(settings.invalid("GRPC_MAX_MESSAGE_BYTES", "must be at least 1"));
         }
         if self.max_concurrent_streams == 0 {
             return Err(settings.invalid("GRPC_MAX_CONCURRENT_STREAMS", "must be at least 1"));

@@ -15,8 +15,9 @@ pub struct HttpConfig {
     /// `HTTP_PORT` (0: an ephemeral port); default 4000.
     #[serde(default = "default_port")]
     pub port: u16,
-    /// `HTTP_BASE_PATH`: the prefix of every `#[http_route]`: empty, or `/` and segments
-    /// without a trailing `/`; default `/api/v1`.
+    /// `HTTP_BASE_PATH`: the prefix of every `#[http_route]`: empty, or `/`-led segments of
+    /// RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`), no trailing `/`; default
+    /// `/api/v1`.
     #[serde(default = "default_base_path")]
     pub base_path: String,
     /// `HTTP_REQUEST_TIMEOUT_SECS`: the server's limit on one request, up to its response's
@@ -24,7 +25,7 @@ pub struct HttpConfig {
     /// is set.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
-    /// `HTTP_BODY_LIMIT_BYTES`: larger bodies get 413; default 1 MiB.
+    /// `HTTP_BODY_LIMIT_BYTES`: larger bodies get 413; at least 1, default 1 MiB.
     #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
     /// `HTTP_HEADER_READ_TIMEOUT_SECS`: a connection whose request head (request line and
@@ -51,21 +52,39 @@ impl ConfigSection for HttpConfig {
     const PREFIX: &'static str = "HTTP_";
 
     fn after_load(self, settings: &Settings) -> Result<Self, ConfigError> {
-        let base = &self.base_path;
-        if !base.is_empty() && (!base.starts_with('/') || base.ends_with('/')) {
+        if !is_base_path(&self.base_path) {
             return Err(settings.invalid(
                 "HTTP_BASE_PATH",
-                "must be empty or start with `/` and not end with `/`, e.g. `/api/v1`",
+                "must be empty or start with `/` and not end with `/`, e.g. `/api/v1`, each \
+                 segment made of `A-Z a-z 0-9 - . _ ~`",
             ));
         }
         if self.request_timeout_secs == 0 {
             return Err(settings.invalid("HTTP_REQUEST_TIMEOUT_SECS", "must be at least 1"));
+        }
+        if self.body_limit_bytes == 0 {
+            return Err(settings.invalid("HTTP_BODY_LIMIT_BYTES", "must be at least 1"));
         }
         if self.header_read_timeout_secs == 0 {
             return Err(settings.invalid("HTTP_HEADER_READ_TIMEOUT_SECS", "must be at least 1"));
         }
         Ok(self)
     }
+}
+
+/// Empty, or `/seg/seg` with non-empty segments of unreserved characters (RFC 3986 §2.3):
+/// nothing the router reads as a parameter (`{id}`), a wildcard (`*rest`), a query or an
+/// empty segment.
+fn is_base_path(path: &str) -> bool {
+    path.is_empty()
+        || path.strip_prefix('/').is_some_and(|segments| {
+            segments.split('/').all(|segment| {
+                !segment.is_empty()
+                    && segment.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+                    })
+            })
+        })
 }
 
 fn localhost() -> IpAddr {
@@ -102,8 +121,29 @@ mod tests {
         let error = HttpConfig::load(&settings).unwrap_err().to_string();
         assert!(error.contains("`HTTP_PORT`=\"eighty\""), "{error}");
 
-        let settings = Settings::from_pairs([("HTTP_BASE_PATH", "api/")]);
-        let error = HttpConfig::load(&settings).unwrap_err().to_string();
-        assert!(error.contains("HTTP_BASE_PATH"), "{error}");
+        for bad in [
+            "api/",
+            "/api/",
+            "/",
+            "/api/*rest",
+            "/api/{x}",
+            "/a b",
+            "/api?x=1",
+            "/api//v1",
+        ] {
+            let settings = Settings::from_pairs([("HTTP_BASE_PATH", bad)]);
+            let error = HttpConfig::load(&settings).unwrap_err().to_string();
+            assert!(error.contains("HTTP_BASE_PATH"), "{bad}: {error}");
+        }
+        for good in ["", "/api", "/api/v1", "/v1.2/x_y-z~"] {
+            let settings = Settings::from_pairs([("HTTP_BASE_PATH", good)]);
+            assert!(HttpConfig::load(&settings).is_ok(), "{good}");
+        }
+        for zero in ["HTTP_BODY_LIMIT_BYTES", "HTTP_REQUEST_TIMEOUT_SECS"] {
+            let error = HttpConfig::load(&Settings::from_pairs([(zero, "0")]))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("must be at least 1"), "{zero}: {error}");
+        }
     }
 }

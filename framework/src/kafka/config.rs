@@ -16,7 +16,8 @@ pub struct KafkaConfig {
     #[serde(default)]
     pub create_topics: bool,
     /// `KAFKA_SESSION_TIMEOUT_MS`: how long the group waits for a silent member (a crashed
-    /// one) before giving its partitions to the others, in milliseconds; default 10000.
+    /// one) before giving its partitions to the others, in milliseconds; at least 1 (the
+    /// broker's `group.min.session.timeout.ms` may ask for more), default 10000.
     #[serde(default = "default_session_timeout")]
     pub session_timeout_ms: u64,
     /// `KAFKA_GROUP_INSTANCE_ID`: when set, this process is a static member of its consumer
@@ -30,8 +31,11 @@ pub struct KafkaConfig {
 impl ConfigSection for KafkaConfig {
     const PREFIX: &'static str = "KAFKA_";
 
-    fn after_load(mut self, _: &Settings) -> Result<Self, ConfigError> {
+    fn after_load(mut self, settings: &Settings) -> Result<Self, ConfigError> {
         self.brokers = non_blank(self.brokers);
+        if self.session_timeout_ms == 0 {
+            return Err(settings.invalid("KAFKA_SESSION_TIMEOUT_MS", "must be at least 1"));
+        }
         Ok(self)
     }
 }
