@@ -38,7 +38,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = SHIELDED.spawn(crate::telemetry::carry(work));
+    let task = SHIELDED.spawn(crate::work::carry(work));
     match task.await {
         Ok(output) => output,
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),

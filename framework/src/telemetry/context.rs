@@ -5,7 +5,6 @@
 use std::future::Future;
 
 use tokio::task::futures::TaskLocalFuture;
-use tracing::Instrument;
 
 use super::TraceContext;
 
@@ -45,21 +44,5 @@ impl WorkContext {
     /// Runs `work` with this as the current context.
     pub fn scope<F: Future>(self, work: F) -> TaskLocalFuture<WorkContext, F> {
         CURRENT.scope(self, work)
-    }
-}
-
-/// `work`, to run on another task as part of the current work: with its context, tracing
-/// span and observer scope.
-pub(crate) fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
-    let work = crate::work::within(
-        work.instrument(tracing::Span::current()),
-        crate::work::current(),
-    );
-    let context = WorkContext::current();
-    async move {
-        match context {
-            Some(context) => context.scope(work).await,
-            None => work.await,
-        }
     }
 }

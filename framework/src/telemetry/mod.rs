@@ -8,7 +8,6 @@ mod request_id;
 mod trace_context;
 
 pub use context::WorkContext;
-pub(crate) use context::carry;
 pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_KEY, is_valid_request_id};
 pub use trace_context::{TRACEPARENT, TraceContext};
 

@@ -33,6 +33,19 @@ pub fn unit<F: Future>(
     within(context.scope(work), scope).instrument(span)
 }
 
+/// `work`, to run on another task as part of the current unit: with its context, tracing
+/// span and observer scope.
+pub(crate) fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let work = within(work.instrument(tracing::Span::current()), current());
+    let context = WorkContext::current();
+    async move {
+        match context {
+            Some(context) => context.scope(work).await,
+            None => work.await,
+        }
+    }
+}
+
 pub use observer::{
     Observer, Scope, Tagger, Within, begin, current, enter, is_observed, observe, report_error,
     report_failure, stop_observing, tag, within,
