@@ -77,11 +77,6 @@ impl App {
             .collect()
     }
 
-    /// The settings every config section is read from.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Validates the config sections and the whole wiring graph, without I/O.
     pub fn check(&self) -> Result<Graph> {
         Ok(self.registry.validate(&self.settings, &self.plugins)?)
@@ -96,7 +91,6 @@ impl App {
     /// while starting), builds every component in dependency order, then starts the plugins.
     pub async fn start(mut self) -> Result<RunningApp> {
         let graph = self.check()?;
-        // Before the deliveries are built: they get Sentry's layers only when it is on.
         let mut running = RunningApp {
             settings: self.settings.clone(),
             listeners: Listeners::default(),

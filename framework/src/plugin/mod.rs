@@ -6,7 +6,8 @@
 //! 2. **check** ([`Plugin::check`], no I/O): the components its handlers need (the roots of
 //!    the wiring check) and its own problems (two handlers for one route, a config key its
 //!    records name that is not set), reported by `check` with every other wiring error.
-//! 3. **describe** ([`Plugin::describe`]): its section of the `wiring` listing.
+//! 3. **describe** ([`Plugin::describe`], [`Plugin::headline`]): its section of the `wiring`
+//!    listing, and a fact for its first line.
 //! 4. **prepare** ([`Plugin::prepare`]): binds its listeners before any component is built,
 //!    so that a port in use fails the start at once and readiness can answer while starting;
 //!    the addresses go into [`Listeners`].
@@ -16,6 +17,11 @@
 //! 6. **drain** ([`Plugin::drain`]): after the token is cancelled, finishes its work in
 //!    progress; the app waits for every plugin's drain side by side, then for the tracker,
 //!    all within `SHUTDOWN_TIMEOUT_SECS`.
+//! 7. **stop** ([`Plugin::stop`]): last, once the components stopped: sends what it still
+//!    holds.
+//!
+//! Beside the phases, a plugin may add a layer to the tracing subscriber
+//! ([`Plugin::tracing_layer`]) and run the `migrate` command ([`Plugin::migrate`]).
 //!
 //! A plugin registers itself with [`submit!`] (`inventory`'s); nothing else in the framework
 //! names it. `framework/tests/custom_delivery.rs` is a whole delivery written this way:

@@ -1,7 +1,7 @@
 //! Bounded forms of client-supplied text (a request path, a message that quotes a request
 //! body), for where it is copied: problem details, gRPC status messages, log lines and span
 //! fields, Sentry tags, dead letters. A client must not be able to make any of these long.
-//! (Metric labels are bounded by value sets instead: see `metrics::http_method`.)
+//! (Metric labels are bounded by value sets instead: see `http::labels::http_method`.)
 
 use std::borrow::Cow;
 

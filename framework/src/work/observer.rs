@@ -32,7 +32,8 @@ pub trait Observer: Send + Sync + 'static {
 
 /// One unit's scope: what runs inside [`Scope::enter`] is reported under it.
 pub trait Scope: Send + Sync {
-    /// Runs `work` with this scope current.
+    /// Runs `work` with this scope current, exactly once (the deliveries rely on it: a
+    /// request's future is polled inside).
     fn enter(&self, work: &mut dyn FnMut());
 }
 
