@@ -74,7 +74,7 @@ mod unbuilt;
 pub mod validation;
 pub mod work;
 
-pub use app::{App, Error, Result, RunningApp, shield};
+pub use app::{App, Checked, Error, Result, RunningApp, shield};
 pub use config::{Config, ConfigSection};
 pub use di::Inject;
 pub use error::{DomainError, ErrorKind};
@@ -147,18 +147,27 @@ pub mod __private {
     pub use ::tonic;
 
     #[cfg(feature = "cron")]
-    pub use crate::cron::{FromJob, JobContext, JobRecord, Overlap};
+    pub use crate::cron::record::{FromJob, JobRecord};
+    #[cfg(feature = "cron")]
+    pub use crate::cron::{JobContext, Overlap};
     #[cfg(any(feature = "postgres", feature = "sqlite"))]
-    pub use crate::db::{EmbeddedMigration, MigrationsRecord};
-    pub use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
+    pub use crate::db::migrate::{EmbeddedMigration, MigrationsRecord};
+    pub use crate::di::container::{Container, Injectable, Instance, ResolveError};
+    pub use crate::di::{Dependency, Key};
     pub use crate::error::Failure;
     pub use crate::error::{DomainError, ErrorKind};
     #[cfg(feature = "grpc")]
-    pub use crate::grpc::{GrpcServiceRecord, MountOptions, status_from_domain_error};
+    pub use crate::grpc::record::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
+    #[cfg(feature = "grpc")]
+    pub use crate::grpc::status_from_domain_error;
     #[cfg(feature = "http")]
     pub use crate::http::Problem;
     #[cfg(feature = "kafka")]
-    pub use crate::kafka::{BoxFuture, ConsumerRecord, FromMessage, Message, Outcome};
+    pub use crate::kafka::consumer::ConsumerRecord;
+    #[cfg(feature = "kafka")]
+    pub use crate::kafka::extract::FromMessage;
+    #[cfg(feature = "kafka")]
+    pub use crate::kafka::{BoxFuture, Message, Outcome};
 
     /// What `#[cron_job]` functions return: a failed run is reported.
     #[cfg(feature = "cron")]
@@ -200,14 +209,17 @@ pub mod __private {
         }
     }
 
-    pub use crate::di::{
-        BuildContext, BuildFuture, Condition, Field, Location, ProviderKind, ProviderRecord,
+    pub use crate::di::Location;
+    pub use crate::di::records::{
+        BuildContext, BuildFuture, Condition, Field, ProviderKind, ProviderRecord,
     };
-    pub use crate::error::ErrorCodeRecord;
+    pub use crate::error::record::ErrorCodeRecord;
+    #[cfg(feature = "http")]
+    pub use crate::http::AppState;
     #[cfg(feature = "openapi")]
     pub use crate::http::openapi;
     #[cfg(feature = "http")]
-    pub use crate::http::{AppState, RouteRecord};
+    pub use crate::http::record::RouteRecord;
 
     pub use crate::di::BuildError;
 

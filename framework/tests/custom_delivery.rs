@@ -96,6 +96,10 @@ impl Plugin for Lines {
         );
     }
 
+    fn summary(&self) -> Option<String> {
+        Some("1 line delivery".into())
+    }
+
     async fn prepare(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
         let address = SocketAddr::from(([127, 0, 0, 1], 0));
         let (listener, bound) = framework::plugin::bind(address, "lines", "none").await?;
@@ -203,8 +207,12 @@ async fn a_custom_delivery_adds_roots_diagnostics_and_wiring_lines() {
         wiring.contains("\nlines (greeting \"hi\", with Greeter)\n"),
         "{wiring}"
     );
-    let graph = app.check().expect("sound wiring");
-    drop(graph);
+    let checked = app.check().expect("sound wiring");
+    assert!(
+        checked.plugins.contains(&"1 line delivery".to_owned()),
+        "{checked}"
+    );
+    assert!(checked.components >= 1, "{checked}");
 
     let Err(Error::Wiring(report)) = framework::testing::check(&overrides(" ")) else {
         panic!("a blank greeting passed the check");

@@ -45,11 +45,7 @@ impl App {
                 self.serve().await
             }
             Command::Check => {
-                let graph = self.check()?;
-                let mut found = vec![format!("{} component(s) to build", graph.order.len())];
-                found.extend(self.plugins.iter().filter_map(|l| l.plugin.summary()));
-                found.push(format!("{} error code(s)", self.registry.error_codes.len()));
-                println!("wiring ok: {}", found.join(", "));
+                println!("wiring ok: {}", self.check()?);
                 Ok(())
             }
             Command::Wiring => {

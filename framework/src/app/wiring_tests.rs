@@ -5,9 +5,10 @@
 
 use super::Registry;
 use crate::config::{ConfigError, Settings};
+use crate::di::records::Field;
 use crate::di::{
-    BuildContext, BuildFuture, Condition, Field, Location, Needer, ProviderKind, ProviderRecord,
-    Root, WiringError,
+    BuildContext, BuildFuture, Condition, Location, Needer, ProviderKind, ProviderRecord, Root,
+    WiringError,
 };
 use crate::di::{Dependency, Graph, Key};
 use crate::error::ErrorCodeRecord;

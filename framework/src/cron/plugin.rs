@@ -93,7 +93,7 @@ impl Plugin for CronPlugin {
     }
 
     async fn start(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
-        let Some(container) = stage.container() else {
+        let Some(container) = stage.container else {
             return Ok(());
         };
         let (jobs, _) = self.resolve(stage.settings());

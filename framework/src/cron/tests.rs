@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
 use super::clock::Clock;
+use super::record::Run;
 use super::scheduler::start_jobs_on;
-use super::{JobContext, JobRecord, Overlap, Resolved, Run};
+use super::{JobContext, JobRecord, Overlap, Resolved};
 use crate::config::Settings;
 use crate::di::Location;
 use crate::di::{Container, Instance};

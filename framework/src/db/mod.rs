@@ -5,14 +5,14 @@
 //! their backend with `#[module(when = framework::db::is_postgres)]`.
 
 mod config;
-mod migrate;
+pub(crate) mod migrate;
 mod plugin;
 mod providers;
 
 use crate::config::Settings;
 
 pub use config::DatabaseConfig;
-pub use migrate::{EmbeddedMigration, MigrationsRecord, run_migrations};
+pub(crate) use migrate::{MigrationsRecord, run_migrations};
 #[cfg(feature = "postgres")]
 pub use sqlx::PgPool;
 #[cfg(feature = "sqlite")]

@@ -21,7 +21,8 @@ use super::DatabaseConfig;
 use super::is_postgres;
 #[cfg(feature = "sqlite")]
 use super::is_sqlite;
-use super::{EmbeddedMigration, MigrationsRecord, run_migrations};
+use super::migrate::EmbeddedMigration;
+use super::{MigrationsRecord, run_migrations};
 use crate::config::{ConfigSection, redact_url};
 use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,

@@ -2,8 +2,8 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Key;
-use crate::config::Settings;
+use super::{Dependency, Key};
+use crate::config::{Config, ConfigError, ConfigSection, Settings};
 
 /// One built component, stored as the `Arc<T>` of its key's type.
 pub struct Instance {
@@ -55,5 +55,62 @@ impl Container {
     /// The settings the app was started with.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+}
+
+/// A type that can be a `#[module]` field: it names its dependency and resolves it from the
+/// built container.
+///
+/// Implemented for `Arc<T>` (any component, including `Arc<dyn Trait>` bindings),
+/// [`crate::config::Config<T>`] and the framework's own components (database pools).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be injected into a `#[module]` field",
+    label = "not injectable",
+    note = "inject components as `Arc<T>` or `Arc<dyn Trait>`, config sections as `Config<T>`, pools as `PgPool` or `SqlitePool`, and `Producer`, `Cache` or `Listeners`"
+)]
+pub trait Injectable: Sized + Send + Sync + 'static {
+    /// What this field needs from the graph.
+    fn dependency() -> Dependency;
+    /// Takes it from the container (called only after validation succeeded).
+    fn resolve(container: &Container) -> Result<Self, ResolveError>;
+}
+
+/// A dependency could not be resolved while building a component.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// Not in the container (validation should have reported this first).
+    #[error("no component `{0}` in the container")]
+    Missing(&'static str),
+    /// A config section failed to load.
+    #[error(transparent)]
+    Config(ConfigError),
+}
+
+impl<T: ?Sized + Send + Sync + 'static> Injectable for std::sync::Arc<T> {
+    fn dependency() -> Dependency {
+        Dependency::Component(Key::of::<T>())
+    }
+
+    fn resolve(container: &Container) -> Result<Self, ResolveError> {
+        container
+            .get::<T>()
+            .ok_or(ResolveError::Missing(std::any::type_name::<T>()))
+    }
+}
+
+/// A `#[module]` field `Config<T>`: the section, loaded and checked by the wiring check.
+impl<T: ConfigSection> Injectable for Config<T> {
+    fn dependency() -> Dependency {
+        Dependency::Config {
+            type_name: std::any::type_name::<T>(),
+            prefix: T::PREFIX,
+            check: |settings| T::load(settings).map(drop),
+        }
+    }
+
+    fn resolve(container: &Container) -> Result<Self, ResolveError> {
+        T::load(container.settings())
+            .map(Config::new)
+            .map_err(ResolveError::Config)
     }
 }

@@ -1,25 +1,29 @@
 //! Dependency injection: every `#[module]` is a singleton built once, in dependency order,
 //! from the components its fields name by type.
 
-mod container;
-mod graph;
+pub(crate) mod container;
+pub(crate) mod graph;
 mod inject;
 mod listeners;
-mod records;
-mod report;
+pub(crate) mod records;
+pub(crate) mod report;
 
 use std::any::TypeId;
 use std::fmt;
 
-pub use container::{Container, Instance};
-pub use graph::Graph;
+// What the macros' generated code and the framework's own plugins use; outside the crate,
+// only through `framework::__private`, so none of it is public API.
+pub(crate) use container::{Container, Injectable, Instance, ResolveError};
+pub(crate) use graph::Graph;
+pub(crate) use records::{
+    BuildContext, BuildFuture, Condition, ProviderKind, ProviderRecord, StopHook,
+};
+pub(crate) use report::shared;
+
 pub use inject::Inject;
 pub use listeners::Listeners;
-pub use records::{
-    BuildContext, BuildError, BuildFuture, Condition, Field, Location, ProviderKind,
-    ProviderRecord, StopHook,
-};
-pub use report::{Candidate, Needer, WiringError, WiringReport, shared};
+pub use records::{BuildError, Location};
+pub use report::{Candidate, Needer, WiringError, WiringReport};
 
 /// One root of the wiring check: something that is not a component but needs components (a
 /// route, a gRPC service, a consumer, a job), added by a plugin's `check`.
@@ -32,7 +36,7 @@ pub struct Root {
     pub dependencies: Vec<Dependency>,
 }
 
-use crate::config::{Config, ConfigError, ConfigSection, Settings};
+use crate::config::{ConfigError, Settings};
 
 /// A component's identity: the type it is stored and injected as (`ArticleService`,
 /// `dyn ArticleRepository`, `PgPool`, ...).
@@ -107,61 +111,4 @@ pub enum Dependency {
         /// Loads and validates the section.
         check: fn(&Settings) -> Result<(), ConfigError>,
     },
-}
-
-/// A type that can be a `#[module]` field: it names its dependency and resolves it from the
-/// built container.
-///
-/// Implemented for `Arc<T>` (any component, including `Arc<dyn Trait>` bindings),
-/// [`crate::config::Config<T>`] and the framework's own components (database pools).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be injected into a `#[module]` field",
-    label = "not injectable",
-    note = "inject components as `Arc<T>` or `Arc<dyn Trait>`, config sections as `Config<T>`, pools as `PgPool` or `SqlitePool`, and `Producer`, `Cache` or `Listeners`"
-)]
-pub trait Injectable: Sized + Send + Sync + 'static {
-    /// What this field needs from the graph.
-    fn dependency() -> Dependency;
-    /// Takes it from the container (called only after validation succeeded).
-    fn resolve(container: &Container) -> Result<Self, ResolveError>;
-}
-
-/// A dependency could not be resolved while building a component.
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    /// Not in the container (validation should have reported this first).
-    #[error("no component `{0}` in the container")]
-    Missing(&'static str),
-    /// A config section failed to load.
-    #[error(transparent)]
-    Config(ConfigError),
-}
-
-impl<T: ?Sized + Send + Sync + 'static> Injectable for std::sync::Arc<T> {
-    fn dependency() -> Dependency {
-        Dependency::Component(Key::of::<T>())
-    }
-
-    fn resolve(container: &Container) -> Result<Self, ResolveError> {
-        container
-            .get::<T>()
-            .ok_or(ResolveError::Missing(std::any::type_name::<T>()))
-    }
-}
-
-/// A `#[module]` field `Config<T>`: the section, loaded and checked by the wiring check.
-impl<T: ConfigSection> Injectable for Config<T> {
-    fn dependency() -> Dependency {
-        Dependency::Config {
-            type_name: std::any::type_name::<T>(),
-            prefix: T::PREFIX,
-            check: |settings| T::load(settings).map(drop),
-        }
-    }
-
-    fn resolve(container: &Container) -> Result<Self, ResolveError> {
-        T::load(container.settings())
-            .map(Config::new)
-            .map_err(ResolveError::Config)
-    }
 }

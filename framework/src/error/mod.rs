@@ -2,7 +2,10 @@
 //! clients see. The kinds name no protocol: each delivery maps them to its own (HTTP to a
 //! status, `framework::http::status_of`; gRPC to a code; Kafka to retry or dead-letter).
 
+pub(crate) mod record;
+
 pub use crate::validation::{FieldError, field_errors};
+pub(crate) use record::ErrorCodeRecord;
 
 /// The kinds of failure; each delivery maps them to its protocol (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,19 +166,3 @@ impl Failure {
         }
     }
 }
-
-/// One variant of a `#[derive(DomainError)]` enum.
-pub struct ErrorCodeRecord {
-    /// The stable code clients see.
-    pub code: &'static str,
-    /// The kind, which fixes the status mapping.
-    pub kind: ErrorKind,
-    /// The error type's path.
-    pub error_type: &'static str,
-    /// The variant's name.
-    pub variant: &'static str,
-    /// Where the variant was declared.
-    pub location: crate::di::Location,
-}
-
-inventory::collect!(ErrorCodeRecord);

@@ -102,7 +102,7 @@ impl Plugin for GrpcPlugin {
     }
 
     async fn start(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
-        let (Some(bound), Some(container)) = (self.bound.take(), stage.container()) else {
+        let (Some(bound), Some(container)) = (self.bound.take(), stage.container) else {
             return Ok(());
         };
         let server = bound.serve(

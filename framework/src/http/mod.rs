@@ -13,6 +13,7 @@ pub mod openapi;
 pub(crate) mod plugin;
 mod problem;
 mod problem_layer;
+pub(crate) mod record;
 mod serve;
 mod switch;
 mod valid;
@@ -31,48 +32,20 @@ pub use config::HttpConfig;
 pub(crate) use decompression::GzipBody;
 pub use middleware::apply_standard_layers;
 pub use problem::{PROBLEM_JSON, Problem, status_of};
+pub(crate) use record::RouteRecord;
 pub(crate) use serve::serve;
 pub(crate) use switch::Switch;
 pub use valid::Valid;
 
 use crate::config::CoreConfig;
-use crate::di::Location;
-use crate::di::{Container, Dependency};
+use crate::di::Container;
 use crate::health::Health;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
-
-/// A `#[http_route]` handler.
-pub struct RouteRecord {
-    /// `GET`, `POST`, ...
-    pub method: &'static str,
-    /// The path under `HTTP_BASE_PATH`, axum syntax (`/articles/{id}`).
-    pub path: &'static str,
-    /// The handler function's path.
-    pub handler: &'static str,
-    /// Builds the axum method router for the handler.
-    pub mount: fn() -> MethodRouter<AppState>,
-    /// The `Inject<T>` arguments of the handler.
-    pub dependencies: fn() -> Vec<Dependency>,
-    /// What its arguments and return type add to the OpenAPI document.
-    #[cfg(feature = "openapi")]
-    pub openapi: fn(&mut crate::http::openapi::Operation),
-    /// Where it was declared.
-    pub location: Location,
-}
-
-inventory::collect!(RouteRecord);
 
 /// The router state: the built components, for `Inject<T>`.
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) container: Arc<Container>,
-}
-
-impl AppState {
-    /// The built components.
-    pub fn container(&self) -> &Container {
-        &self.container
-    }
 }
 
 /// The whole HTTP app: the routes under the base path, health outside it, the problem+json

@@ -98,7 +98,7 @@ impl Plugin for HttpPlugin {
     }
 
     async fn start(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
-        let (Some(container), Some(switch)) = (stage.container(), &self.switch) else {
+        let (Some(container), Some(switch)) = (stage.container, &self.switch) else {
             return Ok(());
         };
         let state = AppState {

@@ -4,8 +4,8 @@
 
 mod broker;
 mod config;
-mod consumer;
-mod extract;
+pub(crate) mod consumer;
+pub(crate) mod extract;
 mod memory;
 mod message;
 mod plugin;
@@ -21,10 +21,11 @@ use tokio_util::sync::CancellationToken;
 pub use crate::error::Failure;
 pub use broker::Broker;
 pub use config::KafkaConfig;
-pub use consumer::{ConsumerRecord, Handle, Outcome, Resolved, dead_letter_headers, injected};
+pub(crate) use consumer::{ConsumerRecord, Resolved};
+pub use consumer::{Handle, Outcome, dead_letter_headers, injected};
 #[cfg(not(feature = "http"))]
 pub use extract::Json;
-pub use extract::{FromMessage, Headers, Key, Payload, Proto, Rejection};
+pub use extract::{Headers, Key, Payload, Proto, Rejection};
 pub use memory::MemoryBroker;
 pub use message::{Header, Message, Metadata, NativeHeaders, Outgoing, Unreadable};
 pub use producer::{Producer, PublishError};

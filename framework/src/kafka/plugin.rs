@@ -95,7 +95,7 @@ impl Plugin for KafkaPlugin {
     }
 
     async fn start(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
-        let Some(container) = stage.container() else {
+        let Some(container) = stage.container else {
             return Ok(());
         };
         let (consumers, _) = self.resolve(stage.settings());

@@ -226,6 +226,7 @@ pub struct Stage<'a> {
     pub(crate) settings: &'a Arc<Settings>,
     pub(crate) health: &'a Health,
     pub(crate) listeners: &'a mut Listeners,
+    /// The built components: `Some` in [`Plugin::start`], `None` in [`Plugin::prepare`].
     pub(crate) container: Option<&'a Arc<Container>>,
     pub(crate) shutdown: &'a CancellationToken,
     pub(crate) tracker: &'a TaskTracker,
@@ -258,11 +259,6 @@ impl Stage<'_> {
     /// a [`Root`] dependency in [`Plugin::check`] so that the wiring check guarantees it).
     pub fn component<T: ?Sized + Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         self.container?.get::<T>()
-    }
-
-    /// The built components: `Some` in [`Plugin::start`], `None` in [`Plugin::prepare`].
-    pub fn container(&self) -> Option<&Arc<Container>> {
-        self.container
     }
 
     /// Cancelled when shutdown begins (after `SHUTDOWN_DELAY_SECS`).

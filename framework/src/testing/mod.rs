@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
+use crate::app::Checked;
 use crate::app::{App, Result, RunningApp};
 use crate::config::Settings;
-use crate::di::Graph;
 
 /// A running app on an ephemeral port.
 pub struct TestApp {
@@ -51,7 +51,7 @@ impl TestApp {
 }
 
 /// What `<service> check` does, with `overrides`.
-pub fn check(overrides: &[(&str, &str)]) -> Result<Graph> {
+pub fn check(overrides: &[(&str, &str)]) -> Result<Checked> {
     app(overrides)?.check()
 }
 
