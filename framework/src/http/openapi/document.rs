@@ -1,7 +1,7 @@
 //! The document: one operation per route under `HTTP_BASE_PATH`, each error response a
 //! problem+json body whose `code` is one of the codes listed for its status.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -47,6 +47,12 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
 pub fn document(routes: &[&'static RouteRecord], core: &CoreConfig, http: &HttpConfig) -> OpenApi {
     let mut paths = Paths::new();
     let mut components = ComponentsBuilder::new().schema("Problem", problem_schema());
+    // How many handlers share each function name, counted once (not per route: 1,000 routes
+    // would make a million comparisons).
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for route in routes {
+        *names.entry(function_name(route.handler)).or_default() += 1;
+    }
     for route in routes {
         let mut operation = Operation::default();
         (route.openapi)(&mut operation);
@@ -54,8 +60,8 @@ pub fn document(routes: &[&'static RouteRecord], core: &CoreConfig, http: &HttpC
             components = components.schema(name, schema);
         }
         let path = format!("{}{}", http.base_path, route.path);
-        let (template, names) = template_and_parameters(&path);
-        let operation = build(route, routes, operation, &names);
+        let (template, parameters) = template_and_parameters(&path);
+        let operation = build(route, &names, operation, &parameters);
         paths.add_path_operation(template, vec![method(route.method)], operation);
     }
     OpenApiBuilder::new()
@@ -71,7 +77,7 @@ pub fn document(routes: &[&'static RouteRecord], core: &CoreConfig, http: &HttpC
 
 fn build(
     route: &RouteRecord,
-    routes: &[&RouteRecord],
+    names: &HashMap<&str, usize>,
     operation: Operation,
     path_parameters: &[String],
 ) -> utoipa::openapi::path::Operation {
@@ -116,7 +122,7 @@ fn build(
     }
 
     let mut builder = OperationBuilder::new()
-        .operation_id(Some(operation_id(route, routes)))
+        .operation_id(Some(operation_id(route, names)))
         .tag(crate::telemetry::module_of(route.handler))
         .responses(responses.build());
     for parameter in parameters {
@@ -133,18 +139,18 @@ fn build(
 }
 
 /// The handler's name, or its whole path where two handlers share a name.
-fn operation_id(route: &RouteRecord, routes: &[&RouteRecord]) -> String {
-    let name = |handler: &'static str| handler.rsplit("::").next().unwrap_or(handler);
-    let shared = routes
-        .iter()
-        .filter(|other| name(other.handler) == name(route.handler))
-        .count()
-        > 1;
-    if shared {
+fn operation_id(route: &RouteRecord, names: &HashMap<&str, usize>) -> String {
+    let name = function_name(route.handler);
+    if names.get(name).is_some_and(|&count| count > 1) {
         route.handler.replace("::", ".")
     } else {
-        name(route.handler).to_owned()
+        name.to_owned()
     }
+}
+
+/// `get_article` of `example_service::article::http::get_article`.
+fn function_name(handler: &str) -> &str {
+    handler.rsplit("::").next().unwrap_or(handler)
 }
 
 fn method(method: &str) -> HttpMethod {
@@ -248,5 +254,43 @@ mod tests {
         let (template, names) = template_and_parameters("/api/v1/files/{id}/{*rest}");
         assert_eq!(template, "/api/v1/files/{id}/{rest}");
         assert_eq!(names, ["id", "rest"]);
+    }
+
+    fn route(path: &'static str, handler: &'static str) -> RouteRecord {
+        RouteRecord {
+            method: "GET",
+            path,
+            handler,
+            mount: axum::routing::MethodRouter::new,
+            dependencies: Vec::new,
+            openapi: |_| {},
+            location: crate::di::Location {
+                file: "f.rs",
+                line: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_function_name_two_handlers_share_is_qualified_in_the_operation_id() {
+        let routes = [
+            route("/a", "svc::a::list"),
+            route("/b", "svc::b::list"),
+            route("/c", "svc::a::get"),
+        ];
+        let routes: Vec<&'static RouteRecord> = routes
+            .into_iter()
+            .map(|r| &*Box::leak(Box::new(r)))
+            .collect();
+        let core = CoreConfig::load(&Default::default());
+        let http = HttpConfig::default();
+        let document = document(&routes, &core.unwrap(), &http);
+        let json = serde_json::to_value(&document).unwrap();
+        let id = |path: &str| {
+            json["paths"][format!("{}{path}", http.base_path)]["get"]["operationId"].clone()
+        };
+        assert_eq!(id("/a"), "svc.a.list");
+        assert_eq!(id("/b"), "svc.b.list");
+        assert_eq!(id("/c"), "get");
     }
 }
