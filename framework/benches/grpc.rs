@@ -1,7 +1,9 @@
 //! A unary RPC served twice in one process: through `#[grpc_service]` in the real app, and as
-//! a hand-written tonic service with the same layers (request id, span, call metrics, panic
-//! guard, deadline, message limits). Many concurrent calls over several HTTP/2 channels load
-//! each in alternating rounds; it prints calls/s, p99 and the ratio.
+//! a hand-written tonic service with what the framework's server has, written the way a tonic
+//! user would (request id, trace context, span, call metrics, panic guard, tonic's deadline,
+//! message limits, gzip, the health service, HTTP/2 stream limit and keep-alive). Many
+//! concurrent calls over several HTTP/2 channels load each in alternating rounds; it prints
+//! calls/s, p99 and the ratio.
 //!
 //! Run with `cargo bench -p framework --bench grpc` (env: BENCH_ROUNDS, BENCH_SECS,
 //! BENCH_CHANNELS, BENCH_CONCURRENCY).
@@ -19,6 +21,7 @@ use framework::{App, grpc_service, module};
 use framework_test_support::probe::probe_client::ProbeClient;
 use framework_test_support::probe::probe_server::{self, ProbeServer};
 use framework_test_support::probe::{EchoReply, EchoRequest, SleepRequest};
+use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -87,10 +90,19 @@ async fn serve_by_hand() -> SocketAddr {
         .layer(CatchPanicLayer::new());
     let service = ProbeServer::new(HandEcho)
         .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+        .max_encoding_message_size(MAX_MESSAGE)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ProbeServer<HandEcho>>().await;
+    // The framework's defaults: hyper's stream limit, and a 60 s keep-alive PING.
     let server = tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
+        .max_concurrent_streams(200)
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .layer(layers)
+        .add_service(health_service)
         .add_service(service)
         .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
     tokio::spawn(server);

@@ -8,6 +8,11 @@
 
 #![allow(missing_docs)]
 
+// Its load loops and alternating rounds are for request-response servers; this bench takes
+// its settings and its median.
+#[allow(dead_code)]
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -85,13 +90,6 @@ async fn count(
     Ok(())
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Starts the app consuming `topic` in a new group, until the round's records arrived.
 async fn through_framework(brokers: &str, topic: &str) -> Rates {
     let group = format!("bench-framework-{}", uuid::Uuid::new_v4().simple());
@@ -166,7 +164,10 @@ async fn main() {
         return;
     }
     let (records, rounds) = if measuring {
-        (env("BENCH_RECORDS", 100_000), env("BENCH_ROUNDS", 6))
+        (
+            common::env("BENCH_RECORDS", 100_000),
+            common::env("BENCH_ROUNDS", 6),
+        )
     } else {
         (1_000, 1)
     };
@@ -228,12 +229,7 @@ async fn main() {
     let median = |rates: &[Rates], rate: fn(&Rates) -> f64| {
         let mut rates: Vec<f64> = rates.iter().map(rate).collect();
         rates.sort_by(f64::total_cmp);
-        let middle = rates.len() / 2;
-        if rates.len().is_multiple_of(2) {
-            (rates[middle - 1] + rates[middle]) / 2.0
-        } else {
-            rates[middle]
-        }
+        common::median(&rates)
     };
     println!("{records} records, {rounds} rounds, each in a new group (medians):");
     for (what, rate) in [
