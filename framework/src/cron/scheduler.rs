@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::FutureExt;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -148,8 +147,7 @@ impl Scheduler {
             tick,
         };
         let started = Instant::now();
-        let work =
-            std::panic::AssertUnwindSafe((job.run)(&self.container, &context)).catch_unwind();
+        let work = crate::work::catch((job.run)(&self.container, &context));
         let work = async {
             match job.timeout_secs {
                 Some(secs) => tokio::time::timeout(Duration::from_secs(secs), work)
@@ -193,7 +191,7 @@ impl Scheduler {
                 job = job.handler,
                 %tick,
                 code = "JOB_PANICKED",
-                error = crate::telemetry::panic_message(&*panic),
+                error = %panic,
                 "job run panicked"
             ),
             None => {

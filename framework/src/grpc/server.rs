@@ -27,7 +27,7 @@ use crate::health::{Health, Phase, Report};
 use crate::serving::drain::Drain;
 use crate::serving::{WorkContextLayer, context_of, request_id_layer};
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
-use crate::telemetry::panic_message;
+use crate::work::Panicked;
 
 /// How often the gRPC health statuses follow the app's health units.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
@@ -188,7 +188,7 @@ fn call_span<B>(request: &Request<B>, modules: &HashMap<&str, &str>) -> tracing:
 
 /// A panicking call answers `Internal` (a trailers-only gRPC response), not HTTP 500.
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<String> {
-    tracing::error!(panic = panic_message(&*panic), "gRPC method panicked");
+    tracing::error!(panic = %Panicked::of(panic), "gRPC method panicked");
     let mut response = Response::new(String::new());
     *response.status_mut() = HttpStatus::OK;
     let headers = response.headers_mut();

@@ -132,6 +132,6 @@ fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
 }
 
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!(panic = super::panic_message(&*panic), "handler panicked");
+    tracing::error!(panic = %crate::work::Panicked::of(panic), "handler panicked");
     Problem::internal().into_response()
 }

@@ -27,7 +27,6 @@ use axum::response::IntoResponse;
 use axum::routing::MethodRouter;
 
 pub(crate) use crate::serving::REQUEST_ID;
-pub(crate) use crate::telemetry::panic_message;
 pub use config::HttpConfig;
 pub(crate) use decompression::GzipBody;
 pub use middleware::apply_standard_layers;

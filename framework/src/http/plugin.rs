@@ -107,19 +107,15 @@ impl Plugin for HttpPlugin {
         // The wiring check rejects the route clashes axum panics on; any other router panic
         // still becomes a startup error rather than a crash.
         let health = stage.health().clone();
-        let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let router = crate::work::catch_now(|| {
             super::router(&self.routes, &self.core, &self.config, state, health)
-        }));
+        });
         match router {
             Ok(router) => {
                 switch.set(router);
                 Ok(())
             }
-            Err(panic) => Err(format!(
-                "cannot build the HTTP router: {}",
-                super::panic_message(&*panic)
-            )
-            .into()),
+            Err(panic) => Err(format!("cannot build the HTTP router: {panic}").into()),
         }
     }
 

@@ -13,8 +13,6 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use futures_util::FutureExt;
-
 use super::extract::Rejection;
 use super::message::{Header, Message, Outgoing};
 use super::status::KafkaStatus;
@@ -25,7 +23,7 @@ use crate::error::{ErrorKind, Failure};
 use crate::telemetry::REQUEST_ID_KEY;
 use crate::telemetry::bounded::truncated;
 use crate::telemetry::{TRACEPARENT, WorkContext};
-use crate::work::Tagger;
+use crate::work::{Panicked, Tagger};
 
 /// What a handler made of a message.
 pub enum Outcome {
@@ -182,10 +180,9 @@ impl Supervisor {
             let failure = match tokio::spawn(fetcher.run()).await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(error)) => error.to_string(),
-                Err(join) if join.is_panic() => format!(
-                    "panicked: {}",
-                    crate::telemetry::panic_message(&*join.into_panic())
-                ),
+                Err(join) if join.is_panic() => {
+                    format!("panicked: {}", Panicked::of(join.into_panic()))
+                }
                 Err(join) => join.to_string(),
             };
             if self.stop.is_cancelled() {
@@ -475,7 +472,7 @@ pub mod injected {
 fn worker_failure(ended: Result<(), tokio::task::JoinError>) -> Option<KafkaError> {
     let join = ended.err()?;
     let reason = if join.is_panic() {
-        crate::telemetry::panic_message(&*join.into_panic()).to_owned()
+        Panicked::of(join.into_panic()).message
     } else {
         join.to_string()
     };
@@ -590,19 +587,13 @@ impl Worker {
     /// failures) dead-letters it, so that one odd record never stops its partition.
     async fn settle_guarded(&self, message: &Message) -> bool {
         let attempts = AtomicU32::new(0);
-        let settled = std::panic::AssertUnwindSafe(self.settle_in_context(message, &attempts))
-            .catch_unwind()
-            .await;
-        match settled {
+        match crate::work::catch(self.settle_in_context(message, &attempts)).await {
             Ok(settled) => settled,
             Err(panic) => {
                 let failure = Failure {
                     kind: ErrorKind::Internal,
                     code: "CONSUMER_PANICKED",
-                    message: format!(
-                        "the consumer panicked outside the handler: {}",
-                        crate::telemetry::panic_message(&*panic)
-                    ),
+                    message: format!("the consumer panicked outside the handler: {panic}"),
                 };
                 let attempts = attempts.load(Ordering::Relaxed);
                 self.dead_letter(message, &failure, attempts).await
@@ -726,16 +717,12 @@ impl Worker {
     /// only.
     async fn attempt(&self, message: &Message) -> Outcome {
         let handle = self.consumer.record.handle;
-        let work = async { handle(&self.container, message).await };
-        match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        match crate::work::catch(handle(&self.container, message)).await {
             Ok(outcome) => outcome,
             Err(panic) => Outcome::Failed(Failure {
                 kind: ErrorKind::Internal,
                 code: "HANDLER_PANICKED",
-                message: format!(
-                    "the handler panicked: {}",
-                    crate::telemetry::panic_message(&*panic)
-                ),
+                message: format!("the handler panicked: {panic}"),
             }),
         }
     }

@@ -29,14 +29,6 @@ pub fn module_of(handler: &str) -> &str {
         .rsplit_once("::")
         .map_or(handler, |(module, _)| module)
 }
-/// The message of a panic payload (`panic!`'s `&str` or `String`), else `(no message)`.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)")
-}
 
 /// The subscriber plugins' layers sit on: the registry behind the `LOG_LEVEL` filter.
 pub type Subscriber = tracing_subscriber::layer::Layered<EnvFilter, tracing_subscriber::Registry>;

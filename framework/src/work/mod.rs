@@ -2,10 +2,12 @@
 //! plugin delivers. Every delivery gives its units the same things: a
 //! [`WorkContext`] (request id and trace), a span, and a scope
 //! in which an [`Observer`] (the Sentry plugin) sees its errors and panics, tagged with what
-//! the unit is. The deliveries call these functions; an observing plugin installs itself with
-//! [`observe`]. With no observer, each is a flag read and nothing more.
+//! the unit is; a panic is caught ([`catch`]) where the delivery answers for it. The
+//! deliveries call these functions; an observing plugin installs itself with [`observe`].
+//! With no observer, each is a flag read and nothing more.
 
 mod observer;
+mod panic;
 
 use std::future::Future;
 
@@ -45,6 +47,8 @@ pub(crate) fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
         }
     }
 }
+
+pub use panic::{Panicked, catch, catch_now};
 
 pub use observer::{
     Observer, Scope, Tagger, Within, begin, current, enter, is_observed, observe, report_error,
