@@ -405,3 +405,33 @@ async fn the_api_answers_while_redis_is_down_and_uses_the_cache_again_once_it_is
     assert_eq!(catalog.loads(), 4, "cached again without a restart");
     app.shutdown().await.unwrap();
 }
+
+/// `REDIS_URL` is checked when the app is created: `check` names the key and what it may be,
+/// with the value's password hidden.
+#[test]
+fn a_redis_url_of_another_shape_fails_the_check() {
+    for url in ["http://user:secret@cache:6379", "127.0.0.1:6379", "memoryx"] {
+        let Err(error) = framework::testing::check(&[("DATABASE_URL", ""), ("REDIS_URL", url)])
+        else {
+            panic!("REDIS_URL={url} passed the check");
+        };
+        let text = error.to_string();
+        assert!(text.contains("REDIS_URL"), "{text}");
+        assert!(text.contains("`redis://"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+    for url in ["memory", "memory://named", "redis://127.0.0.1:1"] {
+        framework::testing::check(&[("DATABASE_URL", ""), ("REDIS_URL", url)])
+            .unwrap_or_else(|e| panic!("REDIS_URL={url:?}: {e}"));
+    }
+    // Blank is no cache: the module that needs one is reported, with what to set.
+    let Err(error) = framework::testing::check(&[("DATABASE_URL", ""), ("REDIS_URL", " ")]) else {
+        panic!("a blank REDIS_URL built a cache");
+    };
+    let text = error.to_string();
+    assert!(text.contains("nothing provides `Cache`"), "{text}");
+    assert!(
+        text.contains("help: set REDIS_URL (redis://host:port, or memory)"),
+        "{text}"
+    );
+}

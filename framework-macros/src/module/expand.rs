@@ -49,7 +49,7 @@ pub(crate) fn expand(module: &Module) -> TokenStream {
         Some(path) => {
             let text = crate::attr::path_name(path);
             quote_spanned! {path.span()=>
-                ::core::option::Option::Some(__framework::Condition { name: #text, check: #path })
+                ::core::option::Option::Some(__framework::Condition { name: #text, check: #path, hint: ::core::option::Option::None })
             }
         }
         None => quote! { ::core::option::Option::None },

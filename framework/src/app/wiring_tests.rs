@@ -349,6 +349,7 @@ fn a_provider_whose_condition_is_false_is_named_in_the_missing_report() {
         condition: Some(Condition {
             name: "store::is_postgres",
             check: is_postgres,
+            hint: None,
         }),
         ..module(
             "store::PgArticles",

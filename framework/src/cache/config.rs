@@ -2,7 +2,11 @@
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, ConfigSection, Settings, non_blank};
+use crate::config::{ConfigError, ConfigSection, Settings, in_process_name, non_blank};
+
+/// What `REDIS_URL` may be, for its error.
+pub(crate) const URL_SHAPE: &str =
+    "must be `redis://[user:password@]host:port[/db]`, `memory` or `memory://<name>`";
 
 /// The `REDIS_*` keys (see `envs/.env`).
 #[derive(Debug, Clone, Deserialize, validator::Validate)]
@@ -16,8 +20,17 @@ pub struct RedisConfig {
 impl ConfigSection for RedisConfig {
     const PREFIX: &'static str = "REDIS_";
 
-    fn after_load(mut self, _: &Settings) -> Result<Self, ConfigError> {
+    /// An unset or blank `REDIS_URL` is no cache; any other value is a Redis URL or an
+    /// in-process store's name, else [`ConfigError`] naming the key (checked when the app is
+    /// created, so `check` reports it).
+    fn after_load(mut self, settings: &Settings) -> Result<Self, ConfigError> {
         self.url = non_blank(self.url);
+        if let Some(url) = self.url.as_deref().map(str::trim)
+            && in_process_name(url).is_none()
+            && !url.starts_with("redis://")
+        {
+            return Err(settings.invalid("REDIS_URL", URL_SHAPE));
+        }
         Ok(self)
     }
 }

@@ -3,6 +3,7 @@
 mod config;
 mod flight;
 mod memory;
+mod plugin;
 #[cfg(feature = "redis")]
 mod redis;
 mod store;
@@ -257,10 +258,9 @@ async fn build_store(url: &str) -> Result<Arc<dyn Store>, BuildError> {
     let url = url.trim();
     match crate::config::in_process_name(url) {
         Some(name) => Ok(MemoryStore::named(name)),
-        None if !url.starts_with("redis://") => Err(
-            "REDIS_URL must be `redis://[:password@]host:port[/db]`, `memory` or `memory://<name>`"
-                .into(),
-        ),
+        None if !url.starts_with("redis://") => {
+            Err(format!("REDIS_URL {}", config::URL_SHAPE).into())
+        }
         #[cfg(feature = "redis")]
         None => match RedisStore::connect(url).await {
             Ok(store) => Ok(Arc::new(store)),
@@ -281,7 +281,15 @@ inventory::submit! {
         name: "framework::cache::Cache",
         provides: || vec![Key::of::<Cache>(), Key::of::<dyn LeaseStore>()],
         fields: Vec::new,
-        condition: Some(Condition { name: "framework::cache::is_configured", check: is_configured }),
+        condition: Some(Condition {
+            name: "framework::cache::is_configured",
+            check: is_configured,
+            hint: Some(if cfg!(feature = "redis") {
+                "REDIS_URL (redis://host:port, or memory)"
+            } else {
+                "REDIS_URL=memory"
+            }),
+        }),
         build: |ctx: &BuildContext| -> BuildFuture<'_> {
             Box::pin(async move {
                 let url = RedisConfig::load(ctx.settings())?.url.unwrap_or_default();

@@ -32,7 +32,7 @@ use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 macro_rules! pool_provider {
-    ($pool:ty, $db:ty, $condition:ident, $build:ident) => {
+    ($pool:ty, $db:ty, $condition:ident, $hint:literal, $build:ident) => {
         impl Injectable for $pool {
             fn dependency() -> Dependency {
                 Dependency::Component(Key::of::<$pool>())
@@ -53,6 +53,7 @@ macro_rules! pool_provider {
                 condition: Some(Condition {
                     name: concat!("framework::db::", stringify!($condition)),
                     check: $condition,
+                    hint: Some($hint),
                 }),
                 build: |ctx| -> BuildFuture<'_> {
                     Box::pin(async move {
@@ -68,9 +69,21 @@ macro_rules! pool_provider {
 }
 
 #[cfg(feature = "postgres")]
-pool_provider!(PgPool, Postgres, is_postgres, postgres_options);
+pool_provider!(
+    PgPool,
+    Postgres,
+    is_postgres,
+    "DATABASE_URL=postgres://...",
+    postgres_options
+);
 #[cfg(feature = "sqlite")]
-pool_provider!(SqlitePool, Sqlite, is_sqlite, sqlite_options);
+pool_provider!(
+    SqlitePool,
+    Sqlite,
+    is_sqlite,
+    "DATABASE_URL=sqlite://...",
+    sqlite_options
+);
 
 /// What differs between the backends.
 /// How often the pool gauges are refreshed.

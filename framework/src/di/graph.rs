@@ -212,6 +212,7 @@ fn candidates(providers: Option<&Vec<&'static ProviderRecord>>) -> Vec<Candidate
             name: p.name,
             location: p.location,
             condition: p.condition.map(|c| c.name),
+            hint: p.condition.and_then(|c| c.hint),
         })
         .collect()
 }

@@ -31,6 +31,10 @@ pub struct Condition {
     pub name: &'static str,
     /// The predicate.
     pub check: fn(&Settings) -> bool,
+    /// What to set for it to hold, for the `help:` of a missing component that only an
+    /// inactive provider provides (`REDIS_URL (redis://host:port, or memory)`); `None` for a
+    /// `#[module(when = ...)]`.
+    pub hint: Option<&'static str>,
 }
 
 /// Who registered a provider.

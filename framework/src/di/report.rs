@@ -31,6 +31,8 @@ pub struct Candidate {
     pub location: Location,
     /// Its `when = ...` predicate, if any.
     pub condition: Option<&'static str>,
+    /// What to set for its predicate to hold, when its provider says.
+    pub hint: Option<&'static str>,
 }
 
 /// One wiring problem.
@@ -119,10 +121,7 @@ impl fmt::Display for WiringError {
                         c.condition.unwrap_or("?")
                     )?;
                 }
-                let mut settings: Vec<&str> = inactive
-                    .iter()
-                    .filter_map(|c| c.condition.and_then(framework_setting))
-                    .collect();
+                let mut settings: Vec<&str> = inactive.iter().filter_map(|c| c.hint).collect();
                 settings.dedup();
                 if !settings.is_empty() {
                     write!(f, "  help: set {}", settings.join(", or "))
@@ -228,18 +227,4 @@ pub fn shared<T: ?Sized, K: Ord>(
         .into_iter()
         .filter(|(_, group)| group.len() > 1)
         .collect()
-}
-
-/// What to set for a framework provider whose condition is false.
-fn framework_setting(condition: &str) -> Option<&'static str> {
-    match condition {
-        "framework::cache::is_configured" if cfg!(feature = "redis") => {
-            Some("REDIS_URL (redis://host:port, or memory)")
-        }
-        "framework::cache::is_configured" => Some("REDIS_URL=memory"),
-        "framework::kafka::is_configured" => Some("KAFKA_BROKERS (host:port, or memory)"),
-        "framework::db::is_postgres" => Some("DATABASE_URL=postgres://..."),
-        "framework::db::is_sqlite" => Some("DATABASE_URL=sqlite://..."),
-        _ => None,
-    }
 }

@@ -62,7 +62,11 @@ inventory::submit! {
         name: "framework::kafka::Transport",
         provides: || vec![DiKey::of::<dyn Transport>(), DiKey::of::<KafkaStatus>()],
         fields: Vec::new,
-        condition: Some(Condition { name: "framework::kafka::is_configured", check: is_configured }),
+        condition: Some(Condition {
+            name: "framework::kafka::is_configured",
+            check: is_configured,
+            hint: Some("KAFKA_BROKERS (host:port, or memory)"),
+        }),
         build: |ctx| -> BuildFuture<'_> {
             Box::pin(async move {
                 let transport = build_transport(ctx)?;

@@ -57,8 +57,9 @@ pub struct PluginRecord {
     pub name: &'static str,
     /// Where the plugin stands among the others, lowest first: the order of the `wiring`
     /// sections, of the checks' roots and of `prepare` and `start`. The framework's own:
-    /// HTTP 100, gRPC 200, Kafka 300, cron 400, the database 1000 (after the error codes,
-    /// which the core lists at [`ERROR_CODES_ORDER`]).
+    /// metrics 10 and Sentry 20 (they prepare before anything is served), HTTP 100, gRPC 200,
+    /// Kafka 300, cron 400, the database 1000 and the cache 1100 (after the error codes, which
+    /// the core lists at [`ERROR_CODES_ORDER`]).
     pub order: u16,
     /// Creates the plugin for one app, reading its config keys from the settings.
     pub create: fn(&Settings) -> Result<Box<dyn Plugin>, ConfigError>,
