@@ -4,11 +4,18 @@
 use std::fmt;
 use std::time::Instant;
 
+use crate::metrics::Meter;
 use axum::http::{HeaderMap, Request, Response};
 use tower_http::classify::{
     ClassifiedResponse, ClassifyEos, ClassifyResponse, GrpcEosErrorsAsFailures,
     GrpcErrorsAsFailures, GrpcFailureClass, MakeClassifier,
 };
+
+static CALLS: Meter = Meter::new(
+    "grpc_requests_total",
+    "grpc_request_duration_seconds",
+    &["method", "code"],
+);
 
 /// `grpc_requests_total` and `grpc_request_duration_seconds` by method and code, recorded
 /// while classifying as [`GrpcErrorsAsFailures`] does: `TraceLayer::new(GrpcMetrics)`. The
@@ -52,13 +59,11 @@ impl Call {
         // a status never said which method it reached. Otherwise a client could add a series
         // per path it invents.
         let method = match status {
-            Some(code) if code != tonic::Code::Unimplemented => self.method,
-            _ => crate::telemetry::OTHER.to_owned(),
+            Some(code) if code != tonic::Code::Unimplemented => self.method.as_str(),
+            _ => crate::telemetry::OTHER,
         };
-        let labels = [("method", method), ("code", format!("{code:?}"))];
-        ::metrics::counter!("grpc_requests_total", &labels).increment(1);
-        ::metrics::histogram!("grpc_request_duration_seconds", &labels)
-            .record(self.started.elapsed().as_secs_f64());
+        let code = format!("{code:?}");
+        CALLS.record(&[method, &code], self.started.elapsed());
     }
 }
 

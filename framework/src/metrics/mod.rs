@@ -4,9 +4,12 @@
 //! them is the process's recorder: with the `metrics` feature, the Prometheus plugin installs
 //! one and registers its [`Exposition`], which the HTTP plugin serves at `GET /metrics`.
 
+mod meter;
+
 use std::sync::OnceLock;
 
 pub use ::metrics::{counter, gauge, histogram};
+pub use meter::Meter;
 
 /// The metrics as an exporter writes them, for an endpoint to serve (the Prometheus plugin's
 /// text format at `GET /metrics`).
