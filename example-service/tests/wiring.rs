@@ -50,6 +50,12 @@ async fn no_database_means_the_repository_ports_are_missing() {
             ("SqliteArticles", Some("framework::db::is_sqlite")),
         ]
     );
+    // What to set, as the database plugin says it.
+    let text = report.to_string();
+    assert!(
+        text.contains("help: set DATABASE_URL=postgres://..., or DATABASE_URL=sqlite://..."),
+        "{text}"
+    );
 }
 
 #[test]

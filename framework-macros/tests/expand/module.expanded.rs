@@ -49,6 +49,7 @@ const _: () = {
         condition: ::core::option::Option::Some(__framework::Condition {
             name: "framework::db::is_postgres",
             check: framework::db::is_postgres,
+            hint: ::core::option::Option::None,
         }),
         build: __framework_build,
         kind: __framework::ProviderKind::Module,

@@ -405,6 +405,53 @@ fn a_provider_whose_condition_is_false_is_named_in_the_missing_report() {
 }
 
 #[test]
+fn a_module_under_a_plugins_predicate_gets_the_plugins_hint() {
+    fn is_postgres(settings: &Settings) -> bool {
+        settings.get("DATABASE_URL").is_some()
+    }
+    const ON_POSTGRES: Condition = Condition {
+        name: "db::is_postgres",
+        check: is_postgres,
+        hint: None,
+    };
+    struct Pool;
+    static SERVICE: ProviderRecord = module(
+        "app::ArticleService",
+        "src/service.rs",
+        provides::<ArticleService>,
+        needs::<dyn ArticleRepository>,
+    );
+    // The user's adapter names the predicate; the plugin's own provider says what to set.
+    static PG: ProviderRecord = ProviderRecord {
+        condition: Some(ON_POSTGRES),
+        ..module(
+            "store::PgArticles",
+            "src/pg.rs",
+            provides_repository::<PgArticles>,
+            no_fields,
+        )
+    };
+    static POOL: ProviderRecord = ProviderRecord {
+        condition: Some(Condition {
+            hint: Some("DATABASE_URL=postgres://..."),
+            ..ON_POSTGRES
+        }),
+        ..framework("db::Pool", provides::<Pool>)
+    };
+    let registry = registry(&[&SERVICE, &PG, &POOL], &[], &[]);
+    let errors = fails(&registry, &Settings::default());
+    let [WiringError::Missing { inactive, .. }] = &errors[..] else {
+        panic!("{errors:#?}");
+    };
+    assert_eq!(inactive[0].hint, Some("DATABASE_URL=postgres://..."));
+    let text = errors[0].to_string();
+    assert!(
+        text.ends_with("\n  help: set DATABASE_URL=postgres://..."),
+        "{text}"
+    );
+}
+
+#[test]
 fn components_that_need_each_other_are_a_cycle_with_its_steps() {
     static ORDERS: ProviderRecord = module(
         "shop::Orders",

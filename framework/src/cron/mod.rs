@@ -30,7 +30,7 @@ pub enum Overlap {
 
 /// A job with its schedule read (from the config, if `${KEY}`) and parsed.
 #[derive(Clone)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// The record.
     pub record: &'static JobRecord,
     /// The cron expression.

@@ -147,7 +147,7 @@ impl Scheduler {
             tick,
         };
         let started = Instant::now();
-        let work = crate::work::catch((job.run)(&self.container, &context));
+        let work = crate::work::catch(async { (job.run)(&self.container, &context).await });
         let work = async {
             match job.timeout_secs {
                 Some(secs) => tokio::time::timeout(Duration::from_secs(secs), work)

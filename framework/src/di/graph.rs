@@ -5,7 +5,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    Candidate, Dependency, Key, Location, Needer, ProviderKind, ProviderRecord, Root, WiringError,
+    Candidate, Condition, Dependency, Key, Location, Needer, ProviderKind, ProviderRecord, Root,
+    WiringError,
 };
 use crate::config::Settings;
 
@@ -55,6 +56,10 @@ struct Walk<'a> {
     settings: &'a Settings,
     active: HashMap<Key, Vec<&'static ProviderRecord>>,
     inactive: HashMap<Key, Vec<&'static ProviderRecord>>,
+    /// What to set for a predicate to hold, by the predicate's name, as the providers that
+    /// declare one give it: a `#[module(when = framework::db::is_postgres)]` gets the hint
+    /// of the database plugin's provider with that predicate.
+    hints: HashMap<&'static str, &'static str>,
     state: HashMap<*const ProviderRecord, State>,
     order: Vec<&'static ProviderRecord>,
     bound: HashMap<Key, &'static ProviderRecord>,
@@ -70,7 +75,16 @@ impl<'a> Walk<'a> {
     ) -> Self {
         let mut active: HashMap<Key, Vec<_>> = HashMap::new();
         let mut inactive: HashMap<Key, Vec<_>> = HashMap::new();
+        let mut hints = HashMap::new();
         for &provider in providers {
+            if let Some(Condition {
+                name,
+                hint: Some(hint),
+                ..
+            }) = provider.condition
+            {
+                hints.insert(name, hint);
+            }
             let index = if provider.is_active(settings) {
                 &mut active
             } else {
@@ -84,6 +98,7 @@ impl<'a> Walk<'a> {
             settings,
             active,
             inactive,
+            hints,
             state: HashMap::new(),
             order: Vec::new(),
             bound: HashMap::new(),
@@ -181,7 +196,7 @@ impl<'a> Walk<'a> {
                                 key,
                                 needed_by: needer.clone(),
                                 path: steps,
-                                inactive: candidates(self.inactive.get(&key)),
+                                inactive: candidates(self.inactive.get(&key), &self.hints),
                             });
                         }
                     }
@@ -190,7 +205,7 @@ impl<'a> Walk<'a> {
                             self.errors.push(WiringError::Ambiguous {
                                 key,
                                 needed_by: needer.clone(),
-                                candidates: candidates(Some(&providers)),
+                                candidates: candidates(Some(&providers), &self.hints),
                             });
                         }
                     }
@@ -204,7 +219,10 @@ fn provider_label(provider: &ProviderRecord) -> String {
     format!("{} ({})", provider.short_name(), provider.location)
 }
 
-fn candidates(providers: Option<&Vec<&'static ProviderRecord>>) -> Vec<Candidate> {
+fn candidates(
+    providers: Option<&Vec<&'static ProviderRecord>>,
+    hints: &HashMap<&'static str, &'static str>,
+) -> Vec<Candidate> {
     providers
         .into_iter()
         .flatten()
@@ -212,7 +230,9 @@ fn candidates(providers: Option<&Vec<&'static ProviderRecord>>) -> Vec<Candidate
             name: p.name,
             location: p.location,
             condition: p.condition.map(|c| c.name),
-            hint: p.condition.and_then(|c| c.hint),
+            hint: p
+                .condition
+                .and_then(|c| c.hint.or_else(|| hints.get(c.name).copied())),
         })
         .collect()
 }

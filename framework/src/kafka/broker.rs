@@ -655,12 +655,12 @@ fn read_headers(headers: &rdkafka::message::BorrowedHeaders) -> (Vec<Header>, Op
     for index in 0..headers.count() {
         // rdkafka's accessor panics on a name that is not UTF-8: that panic is this
         // header's failure only.
-        let header = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let header = crate::work::catch_now(|| {
             headers.try_get(index).map(|h| Header {
                 name: h.key.as_bytes().to_vec(),
                 value: h.value.map(<[u8]>::to_vec),
             })
-        }));
+        });
         match header {
             Ok(Some(header)) => read.push(header),
             Ok(None) => {}

@@ -717,7 +717,8 @@ impl Worker {
     /// only.
     async fn attempt(&self, message: &Message) -> Outcome {
         let handle = self.consumer.record.handle;
-        match crate::work::catch(handle(&self.container, message)).await {
+        // The adapter itself is called inside: a panic before its future exists is caught too.
+        match crate::work::catch(async { handle(&self.container, message).await }).await {
             Ok(outcome) => outcome,
             Err(panic) => Outcome::Failed(Failure {
                 kind: ErrorKind::Internal,

@@ -22,7 +22,7 @@ pub use crate::error::Failure;
 pub use broker::Broker;
 pub use config::KafkaConfig;
 pub(crate) use consumer::{ConsumerRecord, Resolved};
-pub use consumer::{Handle, Outcome, dead_letter_headers, injected};
+pub use consumer::{Outcome, dead_letter_headers, injected};
 #[cfg(not(feature = "http"))]
 pub use extract::Json;
 pub use extract::{Headers, Key, Payload, Proto, Rejection};
