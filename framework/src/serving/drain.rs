@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,7 +32,10 @@ const IDLE_GRACE: Duration = Duration::from_millis(250);
 /// One server's view of shutdown: whether it started, and the calls still in flight.
 #[derive(Debug, Clone)]
 pub(crate) struct Drain {
-    stop: CancellationToken,
+    /// Shared by every call's bodies behind an `Arc`: cloning a `CancellationToken` (and
+    /// dropping the clone) locks the token's one mutex, which every concurrent call would
+    /// contend for twice per body; an `Arc` clone is one atomic add.
+    stop: Arc<CancellationToken>,
     calls: TaskTracker,
 }
 
@@ -39,7 +43,7 @@ impl Drain {
     /// Shutdown starts when `stop` is cancelled.
     pub(crate) fn new(stop: CancellationToken) -> Drain {
         Drain {
-            stop,
+            stop: Arc::new(stop),
             calls: TaskTracker::new(),
         }
     }
@@ -51,7 +55,7 @@ impl Drain {
 
     /// Resolves when shutdown starts.
     pub(crate) fn stopped(&self) -> WaitForCancellationFutureOwned {
-        self.stop.clone().cancelled_owned()
+        CancellationToken::clone(&self.stop).cancelled_owned()
     }
 
     /// Resolves once shutdown started and no call has been in flight for [`IDLE_GRACE`]:
@@ -89,7 +93,7 @@ pub(crate) trait Ending: Unpin {
 pub(crate) struct DrainBody<B, E> {
     inner: B,
     ending: E,
-    stop: CancellationToken,
+    stop: Arc<CancellationToken>,
     /// Made on the first frame that is not ready: unary bodies never need it.
     stopped: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     deadline: Option<Instant>,
@@ -151,7 +155,7 @@ where
         let stop = &self.stop;
         let stopped = self
             .stopped
-            .get_or_insert_with(|| Box::pin(stop.clone().cancelled_owned()));
+            .get_or_insert_with(|| Box::pin(CancellationToken::clone(stop).cancelled_owned()));
         stopped.as_mut().poll(cx).is_ready()
     }
 }
