@@ -218,6 +218,14 @@ fn build_order(graph: &Graph) -> Vec<&'static str> {
     graph.order.iter().map(|p| p.short_name()).collect()
 }
 
+/// `ArticleService`, which needs an article repository: the component most tests miss.
+static ARTICLE_SERVICE: ProviderRecord = module(
+    "app::ArticleService",
+    "src/service.rs",
+    provides::<ArticleService>,
+    needs::<dyn ArticleRepository>,
+);
+
 #[test]
 fn a_missing_dependency_is_reported_with_its_path_from_each_root() {
     static API: ProviderRecord = module(
@@ -285,12 +293,6 @@ fn a_missing_dependency_is_reported_with_its_path_from_each_root() {
 
 #[test]
 fn two_active_providers_of_one_component_are_ambiguous() {
-    static SERVICE: ProviderRecord = module(
-        "app::ArticleService",
-        "src/service.rs",
-        provides::<ArticleService>,
-        needs::<dyn ArticleRepository>,
-    );
     static PG: ProviderRecord = module(
         "store::PgArticles",
         "src/pg.rs",
@@ -304,7 +306,7 @@ fn two_active_providers_of_one_component_are_ambiguous() {
         no_fields,
     );
     let errors = fails(
-        &registry(&[&SERVICE, &PG, &SQLITE], &[], &[]),
+        &registry(&[&ARTICLE_SERVICE, &PG, &SQLITE], &[], &[]),
         &Settings::default(),
     );
 
@@ -339,12 +341,6 @@ fn a_provider_whose_condition_is_false_is_named_in_the_missing_report() {
             .get("DATABASE_URL")
             .is_some_and(|url| url.starts_with("postgres://"))
     }
-    static SERVICE: ProviderRecord = module(
-        "app::ArticleService",
-        "src/service.rs",
-        provides::<ArticleService>,
-        needs::<dyn ArticleRepository>,
-    );
     static PG: ProviderRecord = ProviderRecord {
         condition: Some(Condition {
             name: "store::is_postgres",
@@ -358,7 +354,7 @@ fn a_provider_whose_condition_is_false_is_named_in_the_missing_report() {
             no_fields,
         )
     };
-    let registry = registry(&[&SERVICE, &PG], &[], &[]);
+    let registry = registry(&[&ARTICLE_SERVICE, &PG], &[], &[]);
 
     let on_sqlite = Settings::from_pairs([("DATABASE_URL", "sqlite://articles.db")]);
     let errors = fails(&registry, &on_sqlite);
@@ -415,12 +411,6 @@ fn a_module_under_a_plugins_predicate_gets_the_plugins_hint() {
         hint: None,
     };
     struct Pool;
-    static SERVICE: ProviderRecord = module(
-        "app::ArticleService",
-        "src/service.rs",
-        provides::<ArticleService>,
-        needs::<dyn ArticleRepository>,
-    );
     // The user's adapter names the predicate; the plugin's own provider says what to set.
     static PG: ProviderRecord = ProviderRecord {
         condition: Some(ON_POSTGRES),
@@ -438,7 +428,7 @@ fn a_module_under_a_plugins_predicate_gets_the_plugins_hint() {
         }),
         ..framework("db::Pool", provides::<Pool>)
     };
-    let registry = registry(&[&SERVICE, &PG, &POOL], &[], &[]);
+    let registry = registry(&[&ARTICLE_SERVICE, &PG, &POOL], &[], &[]);
     let errors = fails(&registry, &Settings::default());
     let [WiringError::Missing { inactive, .. }] = &errors[..] else {
         panic!("{errors:#?}");
