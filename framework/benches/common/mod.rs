@@ -1,5 +1,5 @@
-//! What the throughput benchmarks share: concurrent load loops, alternating rounds, and the
-//! summary (rate, p99, ratio).
+//! What the throughput benchmarks share: concurrent load loops, alternating rounds, rounds
+//! with both sides at once, and the summary (rate, p99, ratios).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -78,7 +78,8 @@ impl Plan {
     /// Loads each side in rotating rounds (each round starts with the next side, so drift hits
     /// all alike) after a warm-up, and prints rate, p99 and ratios: the first side is the
     /// framework's, the second the hand-written equivalent (their ratio is the target), each
-    /// further one a reference both are also measured against.
+    /// further one a reference both are also measured against. Then as many rounds again
+    /// with the first two sides loaded at the same time, whose ratios drift cannot move.
     pub async fn compare_sides(&self, unit: &str, sides: Vec<Side<'_>>) {
         for (_, load) in &sides {
             load(1).await;
@@ -117,6 +118,23 @@ impl Plan {
              (target >= 0.98)",
             summaries[0].0 / summaries[1].0,
             median(&by_round)
+        );
+        // The same sides loaded at once, for the same seconds: whatever the machine does then
+        // (another tenant, a frequency change) hits both alike, so the ratio of their rates is
+        // the ratio of their costs per call, which drift between rounds cannot move.
+        let mut paired = Vec::new();
+        for _ in 0..self.rounds {
+            let both = futures_util::future::join(sides[0].1(self.secs), sides[1].1(self.secs));
+            let (framework, hand) = both.await;
+            paired.push(framework.rate() / hand.rate());
+        }
+        paired.sort_by(f64::total_cmp);
+        println!(
+            "  ratio with both loaded at once, median of {} rounds: {:.3} (min {:.3}, max {:.3})",
+            paired.len(),
+            median(&paired),
+            paired[0],
+            paired[paired.len() - 1]
         );
         for ((label, _), (rate, _)) in sides.iter().zip(&summaries).skip(2) {
             println!(
