@@ -5,7 +5,7 @@ use serde::Deserialize;
 use crate::config::{ConfigError, ConfigSection, Settings, in_process_name, non_blank};
 
 /// What `REDIS_URL` may be, for its error.
-pub(crate) const URL_SHAPE: &str =
+const URL_SHAPE: &str =
     "must be `redis://[user:password@]host:port[/db]`, `memory` or `memory://<name>`";
 
 /// The `REDIS_*` keys (see `envs/.env`).

@@ -253,14 +253,12 @@ impl Injectable for Cache {
     }
 }
 
-/// The store `REDIS_URL` names: `memory`, `memory://<name>`, or a Redis URL.
+/// The store `REDIS_URL` names: `memory`, `memory://<name>`, or a Redis URL (loading
+/// [`RedisConfig`] refused any other shape).
 async fn build_store(url: &str) -> Result<Arc<dyn Store>, BuildError> {
     let url = url.trim();
     match crate::config::in_process_name(url) {
         Some(name) => Ok(MemoryStore::named(name)),
-        None if !url.starts_with("redis://") => {
-            Err(format!("REDIS_URL {}", config::URL_SHAPE).into())
-        }
         #[cfg(feature = "redis")]
         None => match RedisStore::connect(url).await {
             Ok(store) => Ok(Arc::new(store)),
