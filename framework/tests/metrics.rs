@@ -180,6 +180,14 @@ async fn counters_move_with_requests_messages_and_job_runs() {
     );
     let job = [("job", "metrics::metered_job")];
     assert!(observations(&scrape, "job_run_duration_seconds", &job) >= 2);
+    // Every delivery times its units by outcome, on the counter's labels.
+    let succeeded = [("job", "metrics::metered_job"), ("outcome", "succeeded")];
+    assert!(observations(&scrape, "job_run_duration_seconds", &succeeded) >= 2);
+    let timed = |outcome: &str| {
+        let labels = [("topic", "metered"), ("outcome", outcome)];
+        observations(&scrape, "kafka_message_duration_seconds", &labels)
+    };
+    assert_eq!((timed("handled"), timed("dead_lettered")), (2, 1));
     let gauged = samples(&scrape, "db_pool_connections", &[("state", "idle")]).count();
     assert_eq!(gauged, 1, "the pool's idle connections are a gauge");
     app.shutdown().await.unwrap();

@@ -14,8 +14,17 @@ use super::clock::Clock;
 use super::{JobContext, Overlap, Resolved};
 use crate::di::Container;
 use crate::lease::LeaseStore;
+use crate::metrics::Meter;
 use crate::telemetry::WorkContext;
 use crate::work::Tagger;
+
+/// Job runs by outcome: `job_runs_total` and `job_run_duration_seconds` by job and outcome
+/// (`succeeded`, `failed`, `panicked`, `abandoned`).
+static RUNS: Meter = Meter::new(
+    "job_runs_total",
+    "job_run_duration_seconds",
+    &["job", "outcome"],
+);
 
 /// How long a run's lease lives without renewal: a replica that dies mid-run holds the job
 /// no longer than this.
@@ -174,10 +183,7 @@ impl Scheduler {
             Some(Err(_)) => "panicked",
             None => "abandoned",
         };
-        metrics::counter!("job_runs_total", "job" => job.handler, "outcome" => counted)
-            .increment(1);
-        metrics::histogram!("job_run_duration_seconds", "job" => job.handler)
-            .record(elapsed.as_secs_f64());
+        RUNS.record(&[job.handler, counted], elapsed);
         match outcome {
             Some(Ok(Ok(()))) => {
                 tracing::info!(job = job.handler, %tick, ?elapsed, "job run finished")

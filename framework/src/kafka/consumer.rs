@@ -20,6 +20,7 @@ use super::transport::{BoxFuture, Committer, Fetched, KafkaError, Subscription, 
 use crate::di::Container;
 use crate::di::Location;
 use crate::error::{ErrorKind, Failure};
+use crate::metrics::{Meter, Series};
 use crate::telemetry::REQUEST_ID_KEY;
 use crate::telemetry::bounded::truncated;
 use crate::telemetry::{TRACEPARENT, WorkContext};
@@ -497,34 +498,36 @@ struct Worker {
     counts: Counts,
 }
 
-/// The consumer's counters, looked up once: counting is an atomic add.
-/// `kafka_messages_total` by topic, group and outcome; `kafka_dead_letter_errors_total` (a
-/// dead-letter write that failed; it is tried again) and `kafka_consumer_restarts_total` (a
-/// member that failed and was started again) by topic and group.
+/// Consumed records by outcome: `kafka_messages_total` and `kafka_message_duration_seconds`
+/// by topic, group and outcome (`handled`, `retried`, `dead_lettered`). A duration is the
+/// time from the start of the attempt that ended in the outcome (or from taking a record that
+/// was never handed over) to the outcome: a dead letter's includes its write.
+static MESSAGES: Meter = Meter::new(
+    "kafka_messages_total",
+    "kafka_message_duration_seconds",
+    &["topic", "group", "outcome"],
+);
+
+/// The consumer's metrics, looked up once: recording is a few atomic updates. Besides
+/// [`MESSAGES`], `kafka_dead_letter_errors_total` (a dead-letter write that failed; it is
+/// tried again) and `kafka_consumer_restarts_total` (a member that failed and was started
+/// again) by topic and group.
 #[derive(Clone)]
 struct Counts {
-    handled: metrics::Counter,
-    retried: metrics::Counter,
-    dead_lettered: metrics::Counter,
+    handled: Series,
+    retried: Series,
+    dead_lettered: Series,
     dead_letter_errors: metrics::Counter,
     restarts: metrics::Counter,
 }
 
 impl Counts {
     fn new(topic: &str, group: &str) -> Counts {
-        let counter = |outcome: &'static str| {
-            metrics::counter!(
-                "kafka_messages_total",
-                "topic" => topic.to_owned(),
-                "group" => group.to_owned(),
-                "outcome" => outcome
-            )
-        };
         let labels = [("topic", topic.to_owned()), ("group", group.to_owned())];
         Counts {
-            handled: counter("handled"),
-            retried: counter("retried"),
-            dead_lettered: counter("dead_lettered"),
+            handled: MESSAGES.series(&[topic, group, "handled"]),
+            retried: MESSAGES.series(&[topic, group, "retried"]),
+            dead_lettered: MESSAGES.series(&[topic, group, "dead_lettered"]),
             dead_letter_errors: metrics::counter!("kafka_dead_letter_errors_total", &labels),
             restarts: metrics::counter!("kafka_consumer_restarts_total", &labels),
         }
@@ -587,6 +590,7 @@ impl Worker {
     /// failures) dead-letters it, so that one odd record never stops its partition.
     async fn settle_guarded(&self, message: &Message) -> bool {
         let attempts = AtomicU32::new(0);
+        let taken = Instant::now();
         match crate::work::catch(self.settle_in_context(message, &attempts)).await {
             Ok(settled) => settled,
             Err(panic) => {
@@ -596,7 +600,7 @@ impl Worker {
                     message: format!("the consumer panicked outside the handler: {panic}"),
                 };
                 let attempts = attempts.load(Ordering::Relaxed);
-                self.dead_letter(message, &failure, attempts).await
+                self.dead_letter(message, &failure, attempts, taken).await
             }
         }
     }
@@ -673,16 +677,17 @@ impl Worker {
                 code: "MESSAGE_UNREADABLE",
                 message: unreadable.reason.clone(),
             };
-            return self.dead_letter(message, &failure, 0).await;
+            return self.dead_letter(message, &failure, 0, Instant::now()).await;
         }
         let record = self.consumer.record;
         // Built at the first failure only: most records succeed at once.
         let mut delays = None;
         loop {
             let attempt = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            let started = Instant::now();
             let failure = match self.attempt(message).await {
                 Outcome::Done => {
-                    self.counts.handled.increment(1);
+                    self.counts.handled.record(started.elapsed());
                     return true;
                 }
                 Outcome::Rejected(rejection) => Failure {
@@ -703,13 +708,13 @@ impl Worker {
                 && let Some(delay) = delays.next()
             {
                 tracing::warn!(code = failure.code, error = %failure.message, attempts = attempt, ?delay, "handler failed; retrying");
-                self.counts.retried.increment(1);
+                self.counts.retried.record(started.elapsed());
                 if self.pause(delay).await {
                     return false;
                 }
                 continue;
             }
-            return self.dead_letter(message, &failure, attempt).await;
+            return self.dead_letter(message, &failure, attempt, started).await;
         }
     }
 
@@ -731,8 +736,15 @@ impl Worker {
     /// Writes the message to the dead-letter topic, trying the write again (with growing
     /// delays) until it succeeds; `false` if shutdown or a revocation came first (then it is
     /// not committed and comes back). While a write fails, the `kafka` health unit is down with the reason,
-    /// and `kafka_dead_letter_errors_total` counts each failed try.
-    async fn dead_letter(&self, message: &Message, failure: &Failure, attempts: u32) -> bool {
+    /// and `kafka_dead_letter_errors_total` counts each failed try. `started`: when the
+    /// attempt that failed began (the metric's duration).
+    async fn dead_letter(
+        &self,
+        message: &Message,
+        failure: &Failure,
+        attempts: u32,
+        started: Instant,
+    ) -> bool {
         tracing::error!(code = failure.code, error = %failure.message, attempts, dead_letter = %self.consumer.dead_letter, "message dead-lettered");
         crate::work::report_failure(
             &format!(
@@ -758,7 +770,7 @@ impl Worker {
                 .await
             {
                 Ok(_) => {
-                    self.counts.dead_lettered.increment(1);
+                    self.counts.dead_lettered.record(started.elapsed());
                     if tries > 1 {
                         self.status.clear(&source);
                         tracing::info!(tries, "dead letter written");

@@ -1,4 +1,5 @@
-//! One kind of unit counted and timed: what HTTP requests and gRPC calls record.
+//! One kind of unit counted and timed by its outcome: what every delivery records (HTTP
+//! requests, gRPC calls, consumed Kafka records, job runs).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
@@ -7,10 +8,11 @@ use std::time::Duration;
 
 use ::metrics::{Counter, Histogram, Label};
 
-/// Counts and times the units of one kind (HTTP requests, gRPC calls) by a set of labels: a
-/// counter named `total` and a histogram named `duration` (seconds), on the same labels.
-/// Each set of label values is looked up in the recorder once; its handles are then reused,
-/// so a unit costs a hash, a read lock and two atomic updates.
+/// Counts and times the units of one kind (HTTP requests, gRPC calls, consumed records, job
+/// runs) by a set of labels: a counter named `total` and a histogram named `duration`
+/// (seconds), on the same labels. Each set of label values is looked up in the recorder once;
+/// its handles are then reused, so a unit costs a hash, a read lock and two atomic updates
+/// ([`Meter::record`]), or only the updates through a [`Series`] kept by the delivery.
 ///
 /// The values must come from a bounded set (a route template, not a path; a method outside
 /// the known ones as [`OTHER`](crate::telemetry::OTHER)): each new set is a series kept for
@@ -19,14 +21,29 @@ pub struct Meter {
     total: &'static str,
     duration: &'static str,
     names: &'static [&'static str],
-    series: RwLock<HashMap<u64, Vec<Series>, BuildHasherDefault<DefaultHasher>>>,
+    series: RwLock<HashMap<u64, Vec<Entry>, BuildHasherDefault<DefaultHasher>>>,
 }
 
 /// One set of label values and its handles.
-struct Series {
+struct Entry {
     values: Box<[Box<str>]>,
+    series: Series,
+}
+
+/// The handles of one set of label values of a [`Meter`]: recording a unit is two atomic
+/// updates. Cheap to clone.
+#[derive(Clone)]
+pub struct Series {
     total: Counter,
     duration: Histogram,
+}
+
+impl Series {
+    /// Counts one unit that took `elapsed`.
+    pub fn record(&self, elapsed: Duration) {
+        self.total.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+    }
 }
 
 impl Meter {
@@ -47,22 +64,24 @@ impl Meter {
 
     /// Counts one unit that took `elapsed`, with the label values `values` (one per name).
     pub fn record(&self, values: &[&str], elapsed: Duration) {
+        self.with_series(values, |series| series.record(elapsed));
+    }
+
+    /// The handles of the label values `values` (one per name), for a delivery that records
+    /// many units of the same values (a consumer's records).
+    pub fn series(&self, values: &[&str]) -> Series {
+        self.with_series(values, Series::clone)
+    }
+
+    fn with_series<R>(&self, values: &[&str], then: impl FnOnce(&Series) -> R) -> R {
         debug_assert_eq!(values.len(), self.names.len(), "a value per label");
         let mut hasher = DefaultHasher::new();
         values.hash(&mut hasher);
         let hash = hasher.finish();
-        let same = |series: &&Series| {
-            series
-                .values
-                .iter()
-                .map(|v| &**v)
-                .eq(values.iter().copied())
-        };
+        let same = |entry: &&Entry| entry.values.iter().map(|v| &**v).eq(values.iter().copied());
         let series = self.series.read().unwrap_or_else(|e| e.into_inner());
         if let Some(found) = series.get(&hash).and_then(|all| all.iter().find(same)) {
-            found.total.increment(1);
-            found.duration.record(elapsed.as_secs_f64());
-            return;
+            return then(&found.series);
         }
         drop(series);
         let labels: Vec<Label> = self
@@ -71,10 +90,12 @@ impl Meter {
             .zip(values)
             .map(|(&name, &value)| Label::new(name, value.to_owned()))
             .collect();
-        let created = Series {
+        let created = Entry {
             values: values.iter().map(|&v| Box::from(v)).collect(),
-            total: ::metrics::counter!(self.total, labels.clone()),
-            duration: ::metrics::histogram!(self.duration, labels),
+            series: Series {
+                total: ::metrics::counter!(self.total, labels.clone()),
+                duration: ::metrics::histogram!(self.duration, labels),
+            },
         };
         let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
         let all = series.entry(hash).or_default();
@@ -86,8 +107,7 @@ impl Meter {
                 &all[all.len() - 1]
             }
         };
-        found.total.increment(1);
-        found.duration.record(elapsed.as_secs_f64());
+        then(&found.series)
     }
 }
 
@@ -150,6 +170,12 @@ mod tests {
         // One registration per set of values, counting every unit of it.
         assert_eq!(recorder.value("a=x,b=1"), [2]);
         assert_eq!(recorder.value("a=x,b=2"), [1]);
+        assert_eq!(recorder.0.lock().unwrap().len(), 2);
+        // A kept series counts into the same registration, and looks nothing up again.
+        let kept = ::metrics::with_local_recorder(&recorder, || METER.series(&["x", "2"]));
+        kept.record(Duration::from_millis(3));
+        kept.record(Duration::from_millis(4));
+        assert_eq!(recorder.value("a=x,b=2"), [3]);
         assert_eq!(recorder.0.lock().unwrap().len(), 2);
     }
 }

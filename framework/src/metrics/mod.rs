@@ -9,7 +9,7 @@ mod meter;
 use std::sync::OnceLock;
 
 pub use ::metrics::{counter, gauge, histogram};
-pub use meter::Meter;
+pub use meter::{Meter, Series};
 
 /// The metrics as an exporter writes them, for an endpoint to serve (the Prometheus plugin's
 /// text format at `GET /metrics`).
