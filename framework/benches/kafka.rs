@@ -13,7 +13,7 @@
 #![allow(missing_docs)]
 
 // Its load loops and alternating rounds are for request-response servers; this bench takes
-// its settings and its median.
+// its settings, its median and its CPU clock (all threads, librdkafka's included).
 #[allow(dead_code)]
 mod common;
 
@@ -52,20 +52,14 @@ pub struct Clock {
     last: OnceLock<(Instant, Duration)>,
 }
 
-/// The CPU time all threads of this process used so far (librdkafka's included).
-fn cpu_time() -> Duration {
-    let time = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
-}
-
 impl Clock {
     fn tick(&self) {
         let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
         if seen == 1 {
-            let _ = self.first.set((Instant::now(), cpu_time()));
+            let _ = self.first.set((Instant::now(), common::cpu_time()));
         }
         if seen == RECORDS.load(Ordering::Relaxed) {
-            let _ = self.last.set((Instant::now(), cpu_time()));
+            let _ = self.last.set((Instant::now(), common::cpu_time()));
         }
     }
 

@@ -10,12 +10,27 @@ pub struct Round {
     calls: u64,
     elapsed: Duration,
     latencies: Vec<u32>,
+    /// The process's CPU time in the round: the client's and the server's.
+    cpu: Duration,
 }
 
 impl Round {
     fn rate(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// Calls per second of the process's CPU time: what a call costs, whatever the machine's
+    /// pace in this round.
+    fn per_cpu_second(&self) -> f64 {
+        self.calls as f64 / self.cpu.as_secs_f64()
+    }
+}
+
+/// The CPU time all threads of this process used so far (rustix's safe `clock_gettime`: the
+/// workspace forbids `unsafe`).
+pub fn cpu_time() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
 }
 
 /// Runs one loop per client for `secs`: each iteration is one `call`, which hands the client
@@ -27,6 +42,7 @@ where
     Fut: Future<Output = C> + Send,
 {
     let start = Instant::now();
+    let cpu = cpu_time();
     let deadline = start + Duration::from_secs(secs);
     let tasks: Vec<_> = clients
         .into_iter()
@@ -50,6 +66,7 @@ where
         calls: latencies.len() as u64,
         elapsed: start.elapsed(),
         latencies,
+        cpu: cpu_time() - cpu,
     }
 }
 
@@ -118,6 +135,23 @@ impl Plan {
              (target >= 0.98)",
             summaries[0].0 / summaries[1].0,
             median(&by_round)
+        );
+        // What a call costs: the process's CPU time per call in each side's rounds (the
+        // client's share is the same for every side), as calls per CPU-second.
+        let per_cpu: Vec<f64> = rounds
+            .iter()
+            .map(|side| {
+                let mut values: Vec<f64> = side.iter().map(Round::per_cpu_second).collect();
+                values.sort_by(f64::total_cmp);
+                median(&values)
+            })
+            .collect();
+        for ((label, _), value) in sides.iter().zip(&per_cpu) {
+            println!("  {label:<24} {value:>9.0} {unit} per CPU-second (median of the rounds)");
+        }
+        println!(
+            "  ratio of calls per CPU-second (framework / hand-written): {:.3}",
+            per_cpu[0] / per_cpu[1]
         );
         // The same sides loaded at once, for the same seconds: whatever the machine does then
         // (another tenant, a frequency change) hits both alike, so the ratio of their rates is
