@@ -13,6 +13,7 @@ pub mod openapi;
 pub(crate) mod plugin;
 mod problem;
 mod problem_layer;
+mod read_buffer;
 pub(crate) mod record;
 mod serve;
 mod switch;

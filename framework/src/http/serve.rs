@@ -35,6 +35,7 @@ use super::HttpConfig;
 use super::Problem;
 use super::REQUEST_ID;
 use super::Switch;
+use super::read_buffer::ShortFirstRead;
 use crate::serving::drain::{BoxError, Cut, Drain, DrainBody, Ending};
 
 /// The response body: the router's, ending when shutdown cuts it.
@@ -71,8 +72,9 @@ pub(crate) fn serve(
                 drain: drain.clone(),
                 cut: Arc::default(),
             };
+            // A short first read gives hyper a read buffer it can reuse (see read_buffer.rs).
             let connection = builder
-                .serve_connection(TokioIo::new(io), service)
+                .serve_connection(ShortFirstRead::new(TokioIo::new(io)), service)
                 .with_upgrades();
             let drain = drain.clone();
             connections.spawn(async move {
