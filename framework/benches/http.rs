@@ -82,10 +82,16 @@ async fn serve_by_hand(bare: bool) -> SocketAddr {
 
 /// `concurrency` keep-alive loops against `url` for `secs`.
 async fn load(url: &str, concurrency: usize, secs: u64) -> common::Round {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let uri: hyper::Uri = url.parse().unwrap();
+    // A client per loop, each with its own pool and so its own connection, as wrk's
+    // connections are: loops sharing one pool take each other's connections, and the pool's
+    // bookkeeping then varies with timing and moves the client's share from side to side.
     let clients = (0..concurrency)
-        .map(|_| (client.clone(), uri.clone()))
+        .map(|_| {
+            let client: Client<_, Empty<Bytes>> =
+                Client::builder(TokioExecutor::new()).build_http();
+            (client, uri.clone())
+        })
         .collect();
     common::round(clients, secs, |(client, uri)| async move {
         let response = client.get(uri.clone()).await.expect("request");

@@ -374,7 +374,7 @@ async fn main() {
             f / b
         );
     }
-    // No rounds with the consumers at once, unlike the servers' benches: a hand-written loop
+    // No rounds with the consumers at once: a hand-written loop
     // never yields to tokio while librdkafka has records ready (rdkafka's `recv` takes no
     // part in tokio's cooperative budget), so under contention it keeps a worker thread that
     // the framework's tasks, which do yield, give up; such rounds measure the scheduler's

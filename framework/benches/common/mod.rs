@@ -1,5 +1,6 @@
-//! What the throughput benchmarks share: concurrent load loops, alternating rounds, rounds
-//! with both sides at once, and the summary (rate, p99, ratios).
+//! What the throughput benchmarks share: concurrent load loops, rotating rounds, one side
+//! alone (`BENCH_ONLY`, for a profiler or `scripts/bench-instructions`), and the summary
+//! (rate, p99, CPU time per call, ratios).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -95,9 +96,31 @@ impl Plan {
     /// Loads each side in rotating rounds (each round starts with the next side, so drift hits
     /// all alike) after a warm-up, and prints rate, p99 and ratios: the first side is the
     /// framework's, the second the hand-written equivalent (their ratio is the target), each
-    /// further one a reference both are also measured against. Then as many rounds again
-    /// with the first two sides loaded at the same time, whose ratios drift cannot move.
+    /// further one a reference both are also measured against.
+    ///
+    /// `BENCH_ONLY=<n>` loads only the n-th side (1 is the framework's), round after round, to
+    /// profile it.
     pub async fn compare_sides(&self, unit: &str, sides: Vec<Side<'_>>) {
+        if let Ok(only) = std::env::var("BENCH_ONLY") {
+            let (label, load) = only
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| sides.get(n.wrapping_sub(1)))
+                .unwrap_or_else(|| panic!("BENCH_ONLY={only}: 1 to {}", sides.len()));
+            load(1).await;
+            for round in 1..=self.rounds {
+                let done = load(self.secs).await;
+                println!(
+                    "round {round}: {label} {} {unit} in {:.2} s, {:.0} {unit}/s, {:.0} {unit} per \
+                     CPU-second",
+                    done.calls,
+                    done.elapsed.as_secs_f64(),
+                    done.rate(),
+                    done.per_cpu_second()
+                );
+            }
+            return;
+        }
         for (_, load) in &sides {
             load(1).await;
         }
@@ -152,23 +175,6 @@ impl Plan {
         println!(
             "  ratio of calls per CPU-second (framework / hand-written): {:.3}",
             per_cpu[0] / per_cpu[1]
-        );
-        // The same sides loaded at once, for the same seconds: whatever the machine does then
-        // (another tenant, a frequency change) hits both alike, so the ratio of their rates is
-        // the ratio of their costs per call, which drift between rounds cannot move.
-        let mut paired = Vec::new();
-        for _ in 0..self.rounds {
-            let both = futures_util::future::join(sides[0].1(self.secs), sides[1].1(self.secs));
-            let (framework, hand) = both.await;
-            paired.push(framework.rate() / hand.rate());
-        }
-        paired.sort_by(f64::total_cmp);
-        println!(
-            "  ratio with both loaded at once, median of {} rounds: {:.3} (min {:.3}, max {:.3})",
-            paired.len(),
-            median(&paired),
-            paired[0],
-            paired[paired.len() - 1]
         );
         for ((label, _), (rate, _)) in sides.iter().zip(&summaries).skip(2) {
             println!(
