@@ -46,7 +46,7 @@ impl RouteModules {
         let mut modules: HashMap<String, Vec<_>> = HashMap::new();
         for route in routes {
             let module = crate::telemetry::module_of(route.handler);
-            let template = format!("{base_path}{}", route.path);
+            let template = super::full_path(base_path, route.path);
             modules
                 .entry(template)
                 .or_default()

@@ -57,22 +57,20 @@ pub(crate) fn router(
     state: AppState,
     health: Health,
 ) -> Router {
-    let mut by_path: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    // Each route at its full path rather than the API nested under the base path: axum's
+    // `nest` wraps every nested route in `StripPrefix`, which rebuilds each request's URI.
+    let mut by_path: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
     for route in routes {
-        let method_router = by_path.remove(route.path).unwrap_or_default();
-        by_path.insert(route.path, method_router.merge((route.mount)()));
+        let path = full_path(&config.base_path, route.path);
+        let method_router = by_path.remove(&path).unwrap_or_default();
+        by_path.insert(path, method_router.merge((route.mount)()));
     }
-    let api = by_path
+    let app = by_path
         .into_iter()
-        .fold(Router::new(), |api, (path, method_router)| {
-            api.route(path, method_router)
+        .fold(Router::new(), |app, (path, method_router)| {
+            app.route(&path, method_router)
         })
         .with_state(state);
-    let app = if config.base_path.is_empty() {
-        api
-    } else {
-        Router::new().nest(&config.base_path, api)
-    };
     let app = app.merge(self::health::router(health));
     let app = match crate::metrics::exposition() {
         Some(exposition) => app.route("/metrics", axum::routing::get(move || metrics(exposition))),
@@ -85,6 +83,16 @@ pub(crate) fn router(
     let app = app.fallback(route_not_found);
     let modules = middleware::RouteModules::new(routes, &config.base_path);
     middleware::standard_layers(app, config, modules)
+}
+
+/// The path a route is served at: `path` under `base_path`, where the root route `/` is the
+/// base path itself (`/api/v1`, not `/api/v1/`), as axum's `Router::nest` joins them.
+pub(crate) fn full_path(base_path: &str, path: &str) -> String {
+    if path == "/" && !base_path.is_empty() {
+        base_path.to_owned()
+    } else {
+        format!("{base_path}{path}")
+    }
 }
 
 /// `GET /metrics`, outside the base path like the health endpoints.
@@ -124,5 +132,21 @@ impl<T: ?Sized + Send + Sync + 'static> axum::extract::FromRequestParts<AppState
                 );
                 Problem::internal()
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::full_path;
+
+    #[test]
+    fn a_route_is_served_under_the_base_path_and_the_root_route_at_it() {
+        assert_eq!(
+            full_path("/api/v1", "/articles/{id}"),
+            "/api/v1/articles/{id}"
+        );
+        assert_eq!(full_path("/api/v1", "/"), "/api/v1");
+        assert_eq!(full_path("", "/"), "/");
+        assert_eq!(full_path("", "/articles"), "/articles");
     }
 }

@@ -59,7 +59,7 @@ pub fn document(routes: &[&'static RouteRecord], core: &CoreConfig, http: &HttpC
         for (name, schema) in std::mem::take(&mut operation.schemas) {
             components = components.schema(name, schema);
         }
-        let path = format!("{}{}", http.base_path, route.path);
+        let path = crate::http::full_path(&http.base_path, route.path);
         let (template, parameters) = template_and_parameters(&path);
         let operation = build(route, &names, operation, &parameters);
         paths.add_path_operation(template, vec![method(route.method)], operation);
