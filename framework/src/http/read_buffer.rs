@@ -108,8 +108,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_first_read_is_short() {
-        let (client, server) = tokio::io::duplex(1024);
-        let mut client = client;
+        let (mut client, server) = tokio::io::duplex(1024);
         let mut io = ShortFirstRead::new(TokioIo::new(server));
         let request = b"GET /articles HTTP/1.1\r\nhost: example\r\n\r\n";
         client.write_all(request).await.unwrap();
