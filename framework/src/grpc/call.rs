@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, Request, Response};
+use axum::http::{HeaderMap, HeaderName, Request, Response};
 use http_body::Frame;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
@@ -31,8 +31,9 @@ use tonic::{Code, Status};
 
 use crate::serving::drain::{BoxError, Cut, Drain, DrainBody, Ending};
 
-/// `grpc-timeout`: the client's deadline, as a duration from when the call arrives.
-const GRPC_TIMEOUT: &str = "grpc-timeout";
+/// `grpc-timeout`: the client's deadline, as a duration from when the call arrives. A
+/// `HeaderName`, so that looking it up does not parse the name again on every call.
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// What a client retrying on `UNAVAILABLE` is told.
 const SHUTTING_DOWN: &str = "the server is shutting down";
