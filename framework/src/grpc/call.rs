@@ -81,7 +81,7 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let now = Instant::now();
-        let drain = self.layer.drain.clone();
+        let drain = self.layer.drain;
         let call = Some(drain.call());
         let limit = now + self.layer.limit;
         let client = match grpc_timeout(request.headers()) {
@@ -99,15 +99,8 @@ where
         };
         let until = client.map_or(limit, |client| client.min(limit));
         // A client stream's messages end when shutdown starts, as a server stream's do.
-        let request = request.map(|body| {
-            Body::new(DrainBody::new(
-                body,
-                RequestEnding,
-                &self.layer.drain,
-                None,
-                None,
-            ))
-        });
+        let request =
+            request.map(|body| Body::new(DrainBody::new(body, RequestEnding, drain, None, None)));
         CallFuture {
             inner: Some(self.inner.call(request)),
             limit: tokio::time::sleep_until(until),
@@ -158,9 +151,10 @@ where
         };
         let call = this.call.take();
         let client = *this.client;
-        Poll::Ready(Ok(response.map(|body| {
-            DrainBody::new(body, Trailers, this.drain, client, call)
-        })))
+        let drain = *this.drain;
+        Poll::Ready(Ok(
+            response.map(|body| DrainBody::new(body, Trailers, drain, client, call))
+        ))
     }
 }
 

@@ -69,14 +69,13 @@ pub(crate) fn serve(
             };
             let service = Connection {
                 router: switch.router(),
-                drain: drain.clone(),
+                drain,
                 cut: Arc::default(),
             };
             // A short first read gives hyper a read buffer it can reuse (see read_buffer.rs).
             let connection = builder
                 .serve_connection(ShortFirstRead::new(TokioIo::new(io)), service)
                 .with_upgrades();
-            let drain = drain.clone();
             connections.spawn(async move {
                 let mut connection = pin!(connection);
                 let result = tokio::select! {
@@ -138,10 +137,10 @@ impl hyper::service::Service<Request<Incoming>> for Connection {
         let ending = Abort {
             cut: Some(self.cut.clone()),
         };
-        let request = request.map(|body| DrainBody::new(body, ending, &self.drain, None, None));
+        let request = request.map(|body| DrainBody::new(body, ending, self.drain, None, None));
         Respond {
             inner: self.router.clone().call(request),
-            drain: self.drain.clone(),
+            drain: self.drain,
             call: Some(call),
             cut: self.cut.clone(),
         }
@@ -170,7 +169,7 @@ impl Future for Respond {
         }
         let call = this.call.take();
         Poll::Ready(Ok(response.map(|body| {
-            DrainBody::new(body, Abort { cut: None }, this.drain, None, call)
+            DrainBody::new(body, Abort { cut: None }, *this.drain, None, call)
         })))
     }
 }
