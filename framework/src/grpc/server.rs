@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Request, Response, StatusCode as HttpStatus};
@@ -105,12 +104,13 @@ impl GrpcServer {
         tokio::spawn(follow_health(
             reporter, names, health, health_set, stop, said,
         ));
-        let modules: Arc<HashMap<&str, &str>> = Arc::new(
-            services
-                .iter()
-                .map(|s| (s.service, crate::telemetry::module_of(s.implementation)))
-                .collect(),
-        );
+        // Left for the rest of the process, as the drain is: tonic clones the span maker on
+        // every call, and an `Arc` here would bounce its count between the cores.
+        let modules: &'static [(&str, &str)] = services
+            .iter()
+            .map(|s| (s.service, crate::telemetry::module_of(s.implementation)))
+            .collect::<Vec<_>>()
+            .leak();
 
         // Outermost first.
         let outer = request_id_layer();
@@ -119,7 +119,7 @@ impl GrpcServer {
             .layer(
                 // Classified as `new_for_grpc` does, counting each call on the way.
                 TraceLayer::new(GrpcMetrics)
-                    .make_span_with(move |request: &Request<_>| call_span(request, &modules))
+                    .make_span_with(move |request: &Request<_>| call_span(request, modules))
                     // Failed calls are logged where the error is mapped, with its chain.
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )
@@ -129,7 +129,7 @@ impl GrpcServer {
         let drain = Drain::new(not_serving);
         let calls = CallLayer {
             limit: config.request_timeout(),
-            drain: drain.clone(),
+            drain,
         };
         let keepalive = Duration::from_secs(config.keepalive_secs);
         let builder = tonic::transport::Server::builder()
@@ -164,11 +164,10 @@ fn reflection(sets: &[&FileDescriptorSetRecord]) -> tonic_reflection::server::Bu
     })
 }
 
-/// The call's span; `modules` maps each service to the module of its implementation.
-fn call_span<B>(request: &Request<B>, modules: &HashMap<&str, &str>) -> tracing::Span {
+/// The call's span; `modules` pairs each service with the module of its implementation.
+fn call_span<B>(request: &Request<B>, modules: &[(&str, &str)]) -> tracing::Span {
     let path = request.uri().path();
-    let service = path.trim_start_matches('/').split('/').next();
-    let module = service.and_then(|s| modules.get(s)).copied();
+    let module = module_of_call(path, modules);
     // The client's path: an unknown one is kept for the logs, but bounded.
     let method = truncated(path, MAX_FIELD);
     let method = method.as_ref();
@@ -184,6 +183,18 @@ fn call_span<B>(request: &Request<B>, modules: &HashMap<&str, &str>) -> tracing:
         trace_id = %context.trace.trace_id(),
         span_id = %context.trace.span_id(),
     )
+}
+
+/// The module serving the call at `path` (`/{service}/{method}`, PROTOCOL-HTTP2.md). A scan:
+/// a server has a handful of services, and comparing their names costs less per call than
+/// hashing the path's.
+fn module_of_call<'a>(path: &str, modules: &[(&str, &'a str)]) -> Option<&'a str> {
+    let rest = path.strip_prefix('/')?;
+    modules.iter().find_map(|(service, module)| {
+        rest.strip_prefix(service)?
+            .starts_with('/')
+            .then_some(*module)
+    })
 }
 
 /// A panicking call answers `Internal` (a trailers-only gRPC response), not HTTP 500.
@@ -282,5 +293,27 @@ impl Statuses {
             ServingStatus::NotServing
         };
         self.reporter.set_service_status(name, status).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::module_of_call;
+
+    #[test]
+    fn a_call_is_served_by_the_module_of_its_service() {
+        let modules = [
+            ("articles.v1.Articles", "crate::articles"),
+            ("articles.v1.ArticlesAdmin", "crate::admin"),
+        ];
+        let of = |path| module_of_call(path, &modules);
+        assert_eq!(of("/articles.v1.Articles/Get"), Some("crate::articles"));
+        assert_eq!(of("/articles.v1.ArticlesAdmin/Purge"), Some("crate::admin"));
+        // A service whose name only starts like one that is served, or none at all.
+        assert_eq!(of("/articles.v1.ArticlesX/Get"), None);
+        assert_eq!(of("/articles.v1.Articles"), None);
+        assert_eq!(of("articles.v1.Articles/Get"), None);
+        assert_eq!(of("/"), None);
+        assert_eq!(of(""), None);
     }
 }
