@@ -1,9 +1,10 @@
 //! A unary RPC served twice in one process: through `#[grpc_service]` in the real app, and as
 //! a hand-written tonic service with what the framework's server has, written the way a tonic
 //! user would (request id, trace context, span, call metrics, panic guard, tonic's deadline,
-//! message limits, gzip, the health service, HTTP/2 stream limit and keep-alive). Many
-//! concurrent calls over several HTTP/2 channels load each in alternating rounds; it prints
-//! calls/s, p99 and the ratio.
+//! message limits, gzip, the health service, HTTP/2 stream limit and keep-alive, and a graceful
+//! stop); a third side is that tonic server without the graceful stop, whose watch on every
+//! connection costs a few percent. Many concurrent calls over several HTTP/2 channels load
+//! each in rotating rounds; it prints calls/s, p99 and the ratios.
 //!
 //! Run with `cargo bench -p framework --bench grpc` (env: BENCH_ROUNDS, BENCH_SECS,
 //! BENCH_CHANNELS, BENCH_CONCURRENCY).
@@ -66,7 +67,10 @@ impl probe_server::Probe for HandEcho {
     }
 }
 
-async fn serve_by_hand() -> SocketAddr {
+/// A hand-written tonic server; `graceful` as a production one is (stopping on Ctrl-C or
+/// SIGTERM with `serve_with_incoming_shutdown`, which watches every connection for the signal
+/// so that it can send GOAWAY), else the bare `serve_with_incoming`.
+async fn serve_by_hand(graceful: bool) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let header = framework::axum::http::HeaderName::from_static("x-request-id");
@@ -103,13 +107,24 @@ async fn serve_by_hand() -> SocketAddr {
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .layer(layers)
         .add_service(health_service)
-        .add_service(service)
-        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
-    tokio::spawn(server);
+        .add_service(service);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    if graceful {
+        tokio::spawn(server.serve_with_incoming_shutdown(incoming, async {
+            let _ = tokio::signal::ctrl_c().await;
+        }));
+    } else {
+        tokio::spawn(server.serve_with_incoming(incoming));
+    }
     addr
 }
 
-async fn load(addr: SocketAddr, channels: usize, concurrency: usize, secs: u64) -> common::Round {
+async fn load(
+    addr: SocketAddr,
+    channels: usize,
+    concurrency: usize,
+    length: Duration,
+) -> common::Round {
     let mut clients = Vec::new();
     for _ in 0..channels {
         let channel = Channel::from_shared(format!("http://{addr}"))
@@ -122,7 +137,7 @@ async fn load(addr: SocketAddr, channels: usize, concurrency: usize, secs: u64) 
     let loops = (0..channels * concurrency)
         .map(|i| clients[i % channels].clone())
         .collect();
-    common::round(loops, secs, |mut client| async move {
+    common::round(loops, length, |mut client| async move {
         let reply = client
             .echo(EchoRequest {
                 message: "ping".into(),
@@ -149,16 +164,20 @@ async fn main() {
     ]);
     let app = App::from_settings(settings).unwrap().start().await.unwrap();
     let framework_addr = app.grpc_addr().expect("a gRPC port");
-    let hand_addr = serve_by_hand().await;
+    let hand_addr = serve_by_hand(true).await;
+    let bare_addr = serve_by_hand(false).await;
     println!("{channels} channels x {concurrency} concurrent calls");
     plan.compare_sides(
         "calls",
         vec![
-            common::side("#[grpc_service]", |secs| {
-                load(framework_addr, channels, concurrency, secs)
+            common::side("#[grpc_service]", |length| {
+                load(framework_addr, channels, concurrency, length)
             }),
-            common::side("hand-written tonic", |secs| {
-                load(hand_addr, channels, concurrency, secs)
+            common::side("hand-written tonic", |length| {
+                load(hand_addr, channels, concurrency, length)
+            }),
+            common::side("hand, no graceful stop", |length| {
+                load(bare_addr, channels, concurrency, length)
             }),
         ],
     )

@@ -1,7 +1,7 @@
 //! The same JSON handler served three times in one process: through `#[http_route]` +
 //! `Inject<T>` in the real app, as a hand-written axum route with the same middleware stack
-//! (the target: the framework within 2% of it), and as a bare axum route with no layers at
-//! all, so the standard stack's own cost shows. A keep-alive client loads each in rotating
+//! and a graceful stop, as the framework's server has (the target: the framework within 2% of
+//! it), and as a bare axum route with neither, so the standard stack's own cost shows. A keep-alive client loads each in rotating
 //! rounds over loopback and reports requests/s, p99 latency and the ratios.
 //!
 //! Run with `cargo bench -p framework --bench http` (env: BENCH_ROUNDS, BENCH_SECS,
@@ -13,6 +13,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use framework::axum::extract::State;
 use framework::axum::routing::get;
@@ -60,7 +61,8 @@ async fn greet_by_hand(State(greeter): State<Arc<Greeter>>) -> Json<Reply> {
     Json(greeter.reply())
 }
 
-/// The hand-written route, with the standard layers or (`bare`) none.
+/// The hand-written route, as a production service serves it (the standard layers, and a
+/// graceful stop on Ctrl-C or SIGTERM, as the framework's server has) or (`bare`) with neither.
 async fn serve_by_hand(bare: bool) -> SocketAddr {
     let greeter = Arc::new(Greeter {
         count: Default::default(),
@@ -76,12 +78,22 @@ async fn serve_by_hand(bare: bool) -> SocketAddr {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { framework::axum::serve(listener, router).await });
+    let serve = framework::axum::serve(listener, router);
+    if bare {
+        tokio::spawn(async move { serve.await });
+    } else {
+        tokio::spawn(async move {
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            serve.with_graceful_shutdown(stop).await
+        });
+    }
     addr
 }
 
-/// `concurrency` keep-alive loops against `url` for `secs`.
-async fn load(url: &str, concurrency: usize, secs: u64) -> common::Round {
+/// `concurrency` keep-alive loops against `url` for `length`.
+async fn load(url: &str, concurrency: usize, length: Duration) -> common::Round {
     let uri: hyper::Uri = url.parse().unwrap();
     // A client per loop, each with its own pool and so its own connection, as wrk's
     // connections are: loops sharing one pool take each other's connections, and the pool's
@@ -93,7 +105,7 @@ async fn load(url: &str, concurrency: usize, secs: u64) -> common::Round {
             (client, uri.clone())
         })
         .collect();
-    common::round(clients, secs, |(client, uri)| async move {
+    common::round(clients, length, |(client, uri)| async move {
         let response = client.get(uri.clone()).await.expect("request");
         assert!(response.status().is_success());
         let body = response
@@ -121,14 +133,14 @@ async fn main() {
     plan.compare_sides(
         "req",
         vec![
-            common::side("#[http_route] + Inject", |secs| {
-                load(&framework_url, concurrency, secs)
+            common::side("#[http_route] + Inject", |length| {
+                load(&framework_url, concurrency, length)
             }),
-            common::side("hand-written axum", |secs| {
-                load(&hand_url, concurrency, secs)
+            common::side("hand-written axum", |length| {
+                load(&hand_url, concurrency, length)
             }),
-            common::side("bare axum, no layers", |secs| {
-                load(&bare_url, concurrency, secs)
+            common::side("bare axum, no layers", |length| {
+                load(&bare_url, concurrency, length)
             }),
         ],
     )

@@ -34,9 +34,9 @@ pub fn cpu_time() -> Duration {
     Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
 }
 
-/// Runs one loop per client for `secs`: each iteration is one `call`, which hands the client
+/// Runs one loop per client for `length`: each iteration is one `call`, which hands the client
 /// back.
-pub async fn round<C, F, Fut>(clients: Vec<C>, secs: u64, call: F) -> Round
+pub async fn round<C, F, Fut>(clients: Vec<C>, length: Duration, call: F) -> Round
 where
     C: Send + 'static,
     F: Fn(C) -> Fut + Copy + Send + 'static,
@@ -44,7 +44,7 @@ where
 {
     let start = Instant::now();
     let cpu = cpu_time();
-    let deadline = start + Duration::from_secs(secs);
+    let deadline = start + length;
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|mut client| {
@@ -71,25 +71,35 @@ where
     }
 }
 
+/// How long each side is loaded before the rounds.
+const WARM_UP: Duration = Duration::from_secs(1);
+
 /// `BENCH_*` settings; under `cargo test` (no `--bench` flag) a short smoke run.
 pub struct Plan {
     measuring: bool,
     rounds: u64,
-    secs: u64,
+    length: Duration,
 }
 
 impl Plan {
     pub fn from_env(default_rounds: u64) -> Plan {
         let measuring = std::env::args().any(|a| a == "--bench");
-        let (rounds, secs) = if measuring {
-            (env("BENCH_ROUNDS", default_rounds), env("BENCH_SECS", 3))
+        let (rounds, length) = if measuring {
+            let secs = std::env::var("BENCH_SECS").map_or(3.0, |secs| {
+                secs.parse()
+                    .expect("BENCH_SECS: seconds per round, such as 2 or 0.5")
+            });
+            (
+                env("BENCH_ROUNDS", default_rounds),
+                Duration::from_secs_f64(secs),
+            )
         } else {
-            (1, 1)
+            (1, Duration::from_secs(1))
         };
         Plan {
             measuring,
             rounds,
-            secs,
+            length,
         }
     }
 
@@ -107,9 +117,9 @@ impl Plan {
                 .ok()
                 .and_then(|n| sides.get(n.wrapping_sub(1)))
                 .unwrap_or_else(|| panic!("BENCH_ONLY={only}: 1 to {}", sides.len()));
-            load(1).await;
+            load(WARM_UP).await;
             for round in 1..=self.rounds {
-                let done = load(self.secs).await;
+                let done = load(self.length).await;
                 println!(
                     "round {round}: {label} {} {unit} in {:.2} s, {:.0} {unit}/s, {:.0} {unit} per \
                      CPU-second",
@@ -122,7 +132,7 @@ impl Plan {
             return;
         }
         for (_, load) in &sides {
-            load(1).await;
+            load(WARM_UP).await;
         }
         let mut rounds: Vec<Vec<Round>> = sides.iter().map(|_| Vec::new()).collect();
         for round in 0..self.rounds as usize {
@@ -130,7 +140,7 @@ impl Plan {
             let mut measured: Vec<Option<Round>> = sides.iter().map(|_| None).collect();
             for step in 0..sides.len() {
                 let index = (round + step) % sides.len();
-                measured[index] = Some(sides[index].1(self.secs).await);
+                measured[index] = Some(sides[index].1(self.length).await);
             }
             for ((label, _), (done, all)) in sides.iter().zip(measured.into_iter().zip(&mut rounds))
             {
@@ -141,7 +151,11 @@ impl Plan {
             println!("{}", line.trim_end_matches(','));
         }
         let summaries: Vec<(f64, u32)> = rounds.iter().map(|r| summary(r)).collect();
-        println!("{} rounds of {}s each:", self.rounds, self.secs);
+        println!(
+            "{} rounds of {:.2} s each:",
+            self.rounds,
+            self.length.as_secs_f64()
+        );
         for ((label, _), (rate, p99)) in sides.iter().zip(&summaries) {
             println!("  {label:<24} {rate:>9.0} {unit}/s  p99 {p99} us");
         }
@@ -189,19 +203,19 @@ impl Plan {
     }
 }
 
-/// One side of a comparison: its label and its load for a number of seconds.
+/// One side of a comparison: its label and its load for a time.
 pub type Side<'a> = (
     &'a str,
-    Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Round> + 'a>> + 'a>,
+    Box<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = Round> + 'a>> + 'a>,
 );
 
 /// A side loaded by `load`.
 pub fn side<'a, L, F>(label: &'a str, load: L) -> Side<'a>
 where
-    L: Fn(u64) -> F + 'a,
+    L: Fn(Duration) -> F + 'a,
     F: Future<Output = Round> + 'a,
 {
-    (label, Box::new(move |secs| Box::pin(load(secs))))
+    (label, Box::new(move |length| Box::pin(load(length))))
 }
 
 /// `BENCH_<name>` or `default`.
