@@ -35,9 +35,9 @@ const IDLE_GRACE: Duration = Duration::from_millis(250);
 ///
 /// Every call copies it for its bodies, and tonic clones the layers that hold it on every
 /// call: it is a `&'static` rather than an `Arc`, whose count each concurrent call would bounce
-/// between the cores twice per copy (the gRPC bench measured the `Arc` at about 3% of a
-/// unary call's CPU time). So each server start leaves its `Shared` (under 200 bytes) for the
-/// rest of the process.
+/// between the cores twice per copy (with this `Arc` and the gRPC span maker's gone, the gRPC
+/// bench's median went from 0.973 to 0.991 of hand-written tonic, on 2 cores). So each server
+/// start leaves its `Shared` (under 200 bytes) for the rest of the process.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Drain {
     shared: &'static Shared,
@@ -179,8 +179,9 @@ where
         if shared.started.load(Ordering::Acquire) {
             return true;
         }
-        // Made before `started` is read: a `Notified` sees every `notify_waiters` after it
-        // was made, so the relay's store cannot fall between the two.
+        // Made, then `started` read again: a `Notified` receives every `notify_waiters` made
+        // after it, and the relay stores `started` before it notifies, so a shutdown that
+        // starts between the two reads is seen by one of them.
         let stopped = self
             .stopped
             .get_or_insert_with(|| Box::pin(shared.wake.notified()));
