@@ -2,9 +2,10 @@
 //! a hand-written tonic service with what the framework's server has, written the way a tonic
 //! user would (request id, trace context, span, call metrics, panic guard, tonic's deadline,
 //! message limits, gzip, the health service, HTTP/2 stream limit and keep-alive, and a graceful
-//! stop); a third side is that tonic server without the graceful stop, whose watch on every
-//! connection costs a few percent. Many concurrent calls over several HTTP/2 channels load
-//! each in rotating rounds; it prints calls/s, p99 and the ratios.
+//! stop); a third side is that tonic server without the graceful stop, so that the stop's
+//! watch on every connection shows (within this machine's noise when measured). Many
+//! concurrent calls over several HTTP/2 channels load each in rotating rounds; it prints
+//! calls/s, p99 and the ratios.
 //!
 //! Run with `cargo bench -p framework --bench grpc` (env: BENCH_ROUNDS, BENCH_SECS,
 //! BENCH_CHANNELS, BENCH_CONCURRENCY).
@@ -67,9 +68,9 @@ impl probe_server::Probe for HandEcho {
     }
 }
 
-/// A hand-written tonic server; `graceful` as a production one is (stopping on Ctrl-C or
-/// SIGTERM with `serve_with_incoming_shutdown`, which watches every connection for the signal
-/// so that it can send GOAWAY), else the bare `serve_with_incoming`.
+/// A hand-written tonic server; `graceful` as a production one is (stopping on Ctrl-C with
+/// `serve_with_incoming_shutdown`, which watches every connection for the signal so that it
+/// can send GOAWAY), else the bare `serve_with_incoming`.
 async fn serve_by_hand(graceful: bool) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -110,9 +111,7 @@ async fn serve_by_hand(graceful: bool) -> SocketAddr {
         .add_service(service);
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     if graceful {
-        tokio::spawn(server.serve_with_incoming_shutdown(incoming, async {
-            let _ = tokio::signal::ctrl_c().await;
-        }));
+        tokio::spawn(server.serve_with_incoming_shutdown(incoming, common::ctrl_c()));
     } else {
         tokio::spawn(server.serve_with_incoming(incoming));
     }

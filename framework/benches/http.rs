@@ -1,8 +1,9 @@
 //! The same JSON handler served three times in one process: through `#[http_route]` +
 //! `Inject<T>` in the real app, as a hand-written axum route with the same middleware stack
 //! and a graceful stop, as the framework's server has (the target: the framework within 2% of
-//! it), and as a bare axum route with neither, so the standard stack's own cost shows. A keep-alive client loads each in rotating
-//! rounds over loopback and reports requests/s, p99 latency and the ratios.
+//! it), and as a bare axum route with neither, so the standard stack's own cost shows. A
+//! keep-alive client loads each in rotating rounds over loopback and reports requests/s, p99
+//! latency and the ratios.
 //!
 //! Run with `cargo bench -p framework --bench http` (env: BENCH_ROUNDS, BENCH_SECS,
 //! BENCH_CONCURRENCY).
@@ -62,7 +63,7 @@ async fn greet_by_hand(State(greeter): State<Arc<Greeter>>) -> Json<Reply> {
 }
 
 /// The hand-written route, as a production service serves it (the standard layers, and a
-/// graceful stop on Ctrl-C or SIGTERM, as the framework's server has) or (`bare`) with neither.
+/// graceful stop on Ctrl-C, as the framework's server has one) or (`bare`) with neither.
 async fn serve_by_hand(bare: bool) -> SocketAddr {
     let greeter = Arc::new(Greeter {
         count: Default::default(),
@@ -82,12 +83,7 @@ async fn serve_by_hand(bare: bool) -> SocketAddr {
     if bare {
         tokio::spawn(async move { serve.await });
     } else {
-        tokio::spawn(async move {
-            let stop = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            serve.with_graceful_shutdown(stop).await
-        });
+        tokio::spawn(async move { serve.with_graceful_shutdown(common::ctrl_c()).await });
     }
     addr
 }

@@ -218,6 +218,11 @@ where
     (label, Box::new(move |length| Box::pin(load(length))))
 }
 
+/// What a hand-written server stops gracefully on: Ctrl-C, as in tonic's and axum's examples.
+pub async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// `BENCH_<name>` or `default`.
 pub fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
