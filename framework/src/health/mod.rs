@@ -8,9 +8,18 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// A unit's check: `Ok` when the backend answers.
-pub type Check =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+/// A unit's check: `Ok` when the backend answers, with what the unit reports beside its
+/// status (a backlog, say).
+pub type Check = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Probe> + Send>> + Send + Sync>;
+
+/// What one check of a unit found.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// `Ok` when up; why not, for the log.
+    pub result: Result<(), String>,
+    /// Figures shown beside the unit's status in `GET /health` (`{"backlog": 3}`).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+}
 
 /// How long one unit may take to answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -66,6 +75,26 @@ pub struct UnitStatus {
     /// The app does without it: down, it degrades the app but leaves it ready.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
+    /// What the unit reports beside its status, as fields of the unit.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A plain check as a [`Check`].
+fn checked<F, Fut>(check: F) -> Check
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    Arc::new(move || {
+        let result = check();
+        Box::pin(async move {
+            Probe {
+                result: result.await,
+                details: None,
+            }
+        })
+    })
 }
 
 impl Report {
@@ -93,7 +122,7 @@ impl Health {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.push(name, Arc::new(move || Box::pin(check())), false);
+        self.push(name, checked(check), false);
     }
 
     /// Adds a unit the app does without (a cache): down, it shows in the report and makes
@@ -103,7 +132,17 @@ impl Health {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.push(name, Arc::new(move || Box::pin(check())), true);
+        self.push(name, checked(check), true);
+    }
+
+    /// Adds a unit whose check reports figures beside its status ([`Probe::details`]);
+    /// `optional` as in [`add_optional_unit`](Health::add_optional_unit).
+    pub fn add_probed_unit<F, Fut>(&self, name: &'static str, optional: bool, probe: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Probe> + Send + 'static,
+    {
+        self.push(name, Arc::new(move || Box::pin(probe())), optional);
     }
 
     fn push(&self, name: &'static str, check: Check, optional: bool) {
@@ -145,7 +184,9 @@ impl Health {
         let mut tasks = tokio::task::JoinSet::new();
         for (index, (name, check, optional)) in units.into_iter().enumerate() {
             tasks.spawn(async move {
-                let up = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+                let probe = tokio::time::timeout(CHECK_TIMEOUT, check()).await;
+                let details = probe.as_ref().ok().and_then(|p| p.details.clone());
+                let up = match probe.map(|p| p.result) {
                     Ok(Ok(())) => true,
                     Ok(Err(error)) => {
                         tracing::warn!(unit = name, %error, "health check failed");
@@ -162,6 +203,7 @@ impl Health {
                         name,
                         status: if up { "up" } else { "down" },
                         optional,
+                        details,
                     },
                 )
             });
