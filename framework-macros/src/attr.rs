@@ -82,6 +82,12 @@ pub(crate) fn inject_dependencies(targets: &[syn::Type]) -> TokenStream {
     quote! { ::std::vec::Vec::from([#(#dependencies),*]) }
 }
 
+/// "`key` needs a value", at `key`.
+pub(crate) fn needs_value(key: &syn::Path, errors: &mut Errors) {
+    let name = path_name(key);
+    errors.spanned(key, format!("`{name}` needs a value: `{name} = ...`"));
+}
+
 /// Consumes the `=` after an argument's `key`, or says that `key` needs a value.
 pub(crate) fn expect_value(input: syn::parse::ParseStream<'_>, key: &syn::Path) -> syn::Result<()> {
     if !input.peek(syn::Token![=]) {
@@ -92,23 +98,6 @@ pub(crate) fn expect_value(input: syn::parse::ParseStream<'_>, key: &syn::Path) 
         ));
     }
     input.parse::<syn::Token![=]>().map(drop)
-}
-
-/// A `key = value` argument of an attribute.
-pub(crate) struct Arg {
-    pub(crate) key: syn::Path,
-    pub(crate) value: syn::Lit,
-}
-
-impl syn::parse::Parse for Arg {
-    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
-        let key: syn::Path = input.parse()?;
-        expect_value(input, &key)?;
-        let value = input
-            .parse()
-            .map_err(|e| syn::Error::new(e.span(), "expected a string or a number"))?;
-        Ok(Arg { key, value })
-    }
 }
 
 /// A non-empty string argument (a name, or `${CONFIG_KEY}`).
@@ -193,4 +182,68 @@ pub(crate) fn handler_params(
         }
     }
     (params, injected)
+}
+
+/// Whether `tokens` hold `impl Trait`, which generated code cannot name.
+pub(crate) fn mentions_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+        proc_macro2::TokenTree::Group(group) => mentions_impl(group.stream()),
+        _ => false,
+    })
+}
+
+/// The record's `transactional`: whether a parameter is the unit of work's `Tx`, which the
+/// compiler decides from each type (autoref specialization, no bound on the type). A type
+/// holding `impl Trait` cannot be named, and is not a `Tx`.
+pub(crate) fn transactional<'a>(types: impl IntoIterator<Item = &'a syn::Type>) -> TokenStream {
+    let checks = types
+        .into_iter()
+        .filter(|ty| !mentions_impl(ty.to_token_stream()))
+        .map(|ty| quote_spanned! {ty.span()=> || (&__framework::Param::<#ty>::new()).is_tx() });
+    quote! {
+        || {
+            use __framework::{OtherParam as _, TxParam as _};
+            false #(#checks)*
+        }
+    }
+}
+
+/// `key = value`, or a bare `key` (a flag).
+pub(crate) struct FlagArg {
+    pub(crate) key: syn::Path,
+    pub(crate) value: Option<syn::Lit>,
+}
+
+impl syn::parse::Parse for FlagArg {
+    fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        let key: syn::Path = input.parse()?;
+        if !input.peek(syn::Token![=]) {
+            return Ok(FlagArg { key, value: None });
+        }
+        input.parse::<syn::Token![=]>()?;
+        let value = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), "expected a string, a number or a bool"))?;
+        Ok(FlagArg {
+            key,
+            value: Some(value),
+        })
+    }
+}
+
+/// A flag's value: `key` or `key = true` is true, `key = false` false; anything else is an
+/// error at the value.
+pub(crate) fn flag(name: &str, value: Option<syn::Lit>, errors: &mut Errors) -> Option<bool> {
+    match value {
+        None => Some(true),
+        Some(syn::Lit::Bool(flag)) => Some(flag.value),
+        Some(other) => {
+            errors.spanned(
+                other,
+                format!("`{name}` is a flag: `{name}` or `{name} = false`"),
+            );
+            None
+        }
+    }
 }

@@ -70,6 +70,7 @@ pub mod reporting;
 pub mod serving;
 pub mod telemetry;
 pub mod testing;
+pub mod transaction;
 mod unbuilt;
 pub mod validation;
 pub mod work;
@@ -119,6 +120,7 @@ pub use framework_macros::module;
 pub use http::openapi;
 #[cfg(feature = "http")]
 pub use http::{Problem, Valid};
+pub use transaction::{Transactions, Tx};
 
 /// `#[async_trait]`, for ports (`Arc<dyn Trait>`) with async methods.
 pub use async_trait::async_trait;
@@ -168,6 +170,7 @@ pub mod __private {
     pub use crate::kafka::extract::FromMessage;
     #[cfg(feature = "kafka")]
     pub use crate::kafka::{BoxFuture, Message, Outcome};
+    pub use crate::transaction::{OtherParam, Param, TxParam};
 
     /// What `#[cron_job]` functions return: a failed run is reported.
     #[cfg(feature = "cron")]

@@ -221,7 +221,7 @@ fn injected_handler_argument_must_be_a_component() {
     let (errors, _) = report(&[("LIMITS_MAX", "5")]);
     let text = find(&errors, "nothing provides `NotAModule`").to_string();
     assert!(
-        text.contains("an `Inject<..>` argument of handler `wiring::create`"),
+        text.contains("an argument of handler `wiring::create`"),
         "{text}"
     );
     assert!(

@@ -38,6 +38,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
     };
     let dependencies = crate::attr::inject_dependencies(&job.injected);
     let location = crate::attr::location(name.span());
+    let transactional = crate::attr::transactional(&job.params);
 
     quote! {
         #item
@@ -67,6 +68,7 @@ pub(crate) fn expand(job: &Job) -> TokenStream {
                 timeout_secs: #timeout_secs,
                 run: __framework_run,
                 dependencies: || #dependencies,
+                transactional: #transactional,
                 location: #location,
             };
             __framework::inventory::submit!(__FRAMEWORK_RECORD);

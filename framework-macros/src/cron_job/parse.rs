@@ -2,7 +2,7 @@ use std::str::FromStr;
 
 use proc_macro2::{Span, TokenStream};
 use syn::Token;
-use syn::parse::{Parse, ParseStream, Parser};
+use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 
 use crate::attr::{Errors, number, set_once, string};
@@ -25,29 +25,6 @@ pub(crate) struct Job {
     pub(crate) params: Vec<syn::Type>,
     /// The `T` of each `Inject<T>`.
     pub(crate) injected: Vec<syn::Type>,
-}
-
-/// `key = value`, or a bare `key` (a flag).
-struct Arg {
-    key: syn::Path,
-    value: Option<syn::Lit>,
-}
-
-impl Parse for Arg {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let key: syn::Path = input.parse()?;
-        if !input.peek(Token![=]) {
-            return Ok(Arg { key, value: None });
-        }
-        input.parse::<Token![=]>()?;
-        let value = input
-            .parse()
-            .map_err(|e| syn::Error::new(e.span(), "expected a string, a number or a bool"))?;
-        Ok(Arg {
-            key,
-            value: Some(value),
-        })
-    }
 }
 
 /// A schedule is a cron expression with seconds, or `${CONFIG_KEY}` (checked at startup).
@@ -84,21 +61,17 @@ impl Job {
             (None, None, None, None);
         // Given but invalid is reported where it is written, not as missing.
         let mut schedule_given = false;
-        for Arg { key, value } in Punctuated::<Arg, Token![,]>::parse_terminated.parse2(args)? {
+        for crate::attr::FlagArg { key, value } in
+            Punctuated::<crate::attr::FlagArg, Token![,]>::parse_terminated.parse2(args)?
+        {
             let name = crate::attr::path_name(&key);
-            let needs_value = |errors: &mut Errors| {
-                errors.spanned(&key, format!("`{name}` needs a value: `{name} = ...`"));
-            };
             match (name.as_str(), value) {
-                (SINGLETON, None) => set_once(&mut singleton, true, &key, &mut errors),
-                (SINGLETON, Some(syn::Lit::Bool(flag))) => {
-                    set_once(&mut singleton, flag.value, &key, &mut errors);
+                (SINGLETON, value) => {
+                    if let Some(v) = crate::attr::flag(SINGLETON, value, &mut errors) {
+                        set_once(&mut singleton, v, &key, &mut errors);
+                    }
                 }
-                (SINGLETON, Some(other)) => errors.spanned(
-                    other,
-                    "`singleton` is a flag: `singleton` or `singleton = false`",
-                ),
-                (SCHEDULE | OVERLAP | TIMEOUT_SECS, None) => needs_value(&mut errors),
+                (SCHEDULE | OVERLAP | TIMEOUT_SECS, None) => crate::attr::needs_value(&key, &mut errors),
                 (SCHEDULE, Some(value)) => {
                     schedule_given = true;
                     if let Some(v) = string(&value, SCHEDULE, &mut errors)

@@ -33,7 +33,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     });
     let output_check = match &item.sig.output {
         // `impl IntoResponse` cannot be named here; axum checks it where the handler is mounted.
-        ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => {
+        ReturnType::Type(_, ty) if !crate::attr::mentions_impl(ty.to_token_stream()) => {
             quote_spanned! {ty.span()=> __framework::check_response::<#ty>(); }
         }
         ReturnType::Type(..) | ReturnType::Default => quote! {},
@@ -57,6 +57,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
         (quote! {}, quote! {})
     };
     let dependencies = crate::attr::inject_dependencies(&route.injected);
+    let transactional = crate::attr::transactional(args.iter().copied());
     let location = crate::attr::location(name.span());
 
     quote! {
@@ -90,6 +91,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                 mount: __framework_mount,
                 dependencies: || #dependencies,
+                transactional: #transactional,
                 #openapi_field
                 location: #location,
             };
@@ -109,14 +111,16 @@ fn openapi_docs(args: &[&syn::Type], output: &ReturnType) -> Vec<TokenStream> {
     };
     let mut docs: Vec<TokenStream> = args
         .iter()
-        .filter(|ty| !mentions_impl(ty.to_token_stream()))
+        .filter(|ty| !crate::attr::mentions_impl(ty.to_token_stream()))
         .map(|ty| describe("Arg", ty))
         .collect();
     match output {
-        ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => match result_sides(ty) {
-            Some((ok, err)) => docs.extend([describe("Success", ok), describe("Errors", err)]),
-            None => docs.push(describe("Success", ty)),
-        },
+        ReturnType::Type(_, ty) if !crate::attr::mentions_impl(ty.to_token_stream()) => {
+            match result_sides(ty) {
+                Some((ok, err)) => docs.extend([describe("Success", ok), describe("Errors", err)]),
+                None => docs.push(describe("Success", ty)),
+            }
+        }
         ReturnType::Type(..) => {}
         ReturnType::Default => docs.push(quote! {
             (&&&__framework::openapi::Success::<()>::new()).describe(operation);
@@ -147,12 +151,4 @@ fn result_sides(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
         (true, Some(ok), Some(err), None) => Some((ok, err)),
         _ => None,
     }
-}
-
-fn mentions_impl(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
-        proc_macro2::TokenTree::Group(group) => mentions_impl(group.stream()),
-        _ => false,
-    })
 }

@@ -40,6 +40,8 @@ pub(crate) fn expand(consumer: &Consumer) -> TokenStream {
     };
     let dependencies = crate::attr::inject_dependencies(&consumer.injected);
     let location = crate::attr::location(name.span());
+    let transactional = crate::attr::transactional(&consumer.params);
+    let idempotent = consumer.idempotent;
 
     quote! {
         #item
@@ -72,6 +74,8 @@ pub(crate) fn expand(consumer: &Consumer) -> TokenStream {
                 dead_letter: #dead_letter,
                 handle: __framework_handle,
                 dependencies: || #dependencies,
+                transactional: #transactional,
+                idempotent: #idempotent,
                 location: #location,
             };
             __framework::inventory::submit!(__FRAMEWORK_RECORD);

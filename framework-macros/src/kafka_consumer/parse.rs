@@ -3,7 +3,7 @@ use syn::Token;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 
-use crate::attr::{Arg, Errors, number, set_once, string};
+use crate::attr::{Errors, FlagArg, flag, number, set_once, string};
 
 const TOPIC: &str = "topic";
 const GROUP: &str = "group";
@@ -11,7 +11,8 @@ const CONCURRENCY: &str = "concurrency";
 const RETRIES: &str = "retries";
 const BACKOFF_MS: &str = "backoff_ms";
 const DEAD_LETTER: &str = "dead_letter";
-const KEYS: &str = "topic, group, concurrency, retries, backoff_ms, dead_letter";
+const IDEMPOTENT: &str = "idempotent";
+const KEYS: &str = "topic, group, concurrency, retries, backoff_ms, dead_letter, idempotent";
 
 /// A validated consumer.
 pub(crate) struct Consumer {
@@ -22,6 +23,8 @@ pub(crate) struct Consumer {
     pub(crate) retries: u32,
     pub(crate) backoff_ms: u64,
     pub(crate) dead_letter: Option<syn::LitStr>,
+    /// The group's inbox skips a record handled before.
+    pub(crate) idempotent: bool,
     /// Each parameter's type, in order.
     pub(crate) params: Vec<syn::Type>,
     /// The `T` of each `Inject<T>`.
@@ -39,8 +42,34 @@ impl Consumer {
         let mut errors = Errors::default();
         let (mut topic, mut group, mut dead_letter) = (None, None, None);
         let (mut concurrency, mut retries, mut backoff_ms) = (None, None, None);
-        for Arg { key, value } in Punctuated::<Arg, Token![,]>::parse_terminated.parse2(args)? {
+        let mut idempotent = None;
+        for FlagArg { key, value } in
+            Punctuated::<FlagArg, Token![,]>::parse_terminated.parse2(args)?
+        {
             let name = crate::attr::path_name(&key);
+            if name == IDEMPOTENT {
+                if let Some(v) = flag(IDEMPOTENT, value, &mut errors) {
+                    set_once(&mut idempotent, v, &key, &mut errors);
+                }
+                continue;
+            }
+            let unknown = |errors: &mut Errors| {
+                errors.spanned(
+                    &key,
+                    format!(
+                        "unknown `#[kafka_consumer]` argument `{name}`; expected one of: {KEYS}"
+                    ),
+                );
+            };
+            let Some(value) = value else {
+                match name.as_str() {
+                    TOPIC | GROUP | DEAD_LETTER | CONCURRENCY | RETRIES | BACKOFF_MS => {
+                        crate::attr::needs_value(&key, &mut errors)
+                    }
+                    _ => unknown(&mut errors),
+                }
+                continue;
+            };
             match name.as_str() {
                 TOPIC => {
                     if let Some(v) = string(&value, TOPIC, &mut errors) {
@@ -72,12 +101,7 @@ impl Consumer {
                         set_once(&mut backoff_ms, v, &key, &mut errors);
                     }
                 }
-                _ => errors.spanned(
-                    &key,
-                    format!(
-                        "unknown `#[kafka_consumer]` argument `{name}`; expected one of: {KEYS}"
-                    ),
-                ),
+                _ => unknown(&mut errors),
             }
         }
         let sig = &item.sig;
@@ -111,6 +135,7 @@ impl Consumer {
             retries: retries.unwrap_or(3),
             backoff_ms: backoff_ms.unwrap_or(100),
             dead_letter,
+            idempotent: idempotent.unwrap_or(false),
             params,
             injected,
             item,

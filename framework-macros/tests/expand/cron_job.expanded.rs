@@ -42,6 +42,11 @@ const _: () = {
         dependencies: || ::std::vec::Vec::from([
             __framework::dependency_of_inject::<ArticleActivity>(),
         ]),
+        transactional: || {
+            use __framework::{OtherParam as _, TxParam as _};
+            false || (&__framework::Param::<JobContext>::new()).is_tx()
+                || (&__framework::Param::<Inject<ArticleActivity>>::new()).is_tx()
+        },
         location: __framework::Location {
             file: ::core::file!(),
             line: ::core::line!(),

@@ -52,6 +52,11 @@ const _: () = {
         dependencies: || ::std::vec::Vec::from([
             __framework::dependency_of_inject::<ArticleService>(),
         ]),
+        transactional: || {
+            use __framework::{OtherParam as _, TxParam as _};
+            false || (&__framework::Param::<Inject<ArticleService>>::new()).is_tx()
+                || (&__framework::Param::<Valid<Json<ArticleInput>>>::new()).is_tx()
+        },
         openapi: __framework_openapi,
         location: __framework::Location {
             file: ::core::file!(),

@@ -54,6 +54,12 @@ const _: () = {
         dependencies: || ::std::vec::Vec::from([
             __framework::dependency_of_inject::<ArticleActivity>(),
         ]),
+        transactional: || {
+            use __framework::{OtherParam as _, TxParam as _};
+            false || (&__framework::Param::<Json<ArticleEvent>>::new()).is_tx()
+                || (&__framework::Param::<Inject<ArticleActivity>>::new()).is_tx()
+        },
+        idempotent: false,
         location: __framework::Location {
             file: ::core::file!(),
             line: ::core::line!(),

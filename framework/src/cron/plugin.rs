@@ -14,6 +14,7 @@ use crate::di::{BuildError, Location, WiringError};
 use crate::di::{Dependency, Key};
 use crate::lease::LeaseStore;
 use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring, resolve_each};
+use crate::transaction::Transactions;
 
 inventory::submit! {
     PluginRecord {
@@ -60,6 +61,9 @@ impl Plugin for CronPlugin {
             if job.singleton {
                 // One run per tick across replicas: leases (the cache provides them).
                 dependencies.push(Dependency::Component(Key::of::<dyn LeaseStore>()));
+            }
+            if (job.transactional)() {
+                dependencies.push(Dependency::Component(Key::of::<Transactions>()));
             }
             check.handler("job", job.handler, job.location, dependencies);
         }

@@ -6,6 +6,7 @@ use futures_util::future::BoxFuture;
 use super::{JobContext, Overlap};
 use crate::di::{Container, Inject, Location};
 use crate::error::{ErrorKind, Failure};
+use crate::transaction::{Tx, TxError};
 
 /// The adapter the macro generates: extracts the parameters and runs the job once.
 pub type Run = for<'a> fn(&'a Container, &'a JobContext) -> BoxFuture<'a, Result<(), Failure>>;
@@ -26,6 +27,9 @@ pub struct JobRecord {
     pub run: Run,
     /// The `Inject<T>` parameters.
     pub dependencies: fn() -> Vec<crate::di::Dependency>,
+    /// Whether a parameter is the run's `Tx`: each run is then a transaction, committed when
+    /// the job returns `Ok`.
+    pub transactional: fn() -> bool,
     /// Where it is written.
     pub location: Location,
 }
@@ -46,6 +50,14 @@ pub trait FromJob: Sized {
 impl FromJob for JobContext {
     fn from_job(context: &JobContext, _: &Container) -> Result<Self, Failure> {
         Ok(context.clone())
+    }
+}
+
+/// The run's transaction, committed when the job returns `Ok` and rolled back when it fails,
+/// panics or times out.
+impl FromJob for Tx {
+    fn from_job(_: &JobContext, _: &Container) -> Result<Self, Failure> {
+        Tx::current().ok_or_else(|| Failure::of(&TxError::OutsideUnit))
     }
 }
 

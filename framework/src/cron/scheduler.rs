@@ -13,9 +13,11 @@ use tokio_util::sync::CancellationToken;
 use super::clock::Clock;
 use super::{JobContext, Overlap, Resolved};
 use crate::di::Container;
+use crate::error::Failure;
 use crate::lease::LeaseStore;
 use crate::metrics::Meter;
 use crate::telemetry::WorkContext;
+use crate::transaction::Transactions;
 use crate::work::Tagger;
 
 /// Job runs by outcome: `job_runs_total` and `job_run_duration_seconds` by job and outcome
@@ -156,7 +158,18 @@ impl Scheduler {
             tick,
         };
         let started = Instant::now();
-        let work = crate::work::catch(async { (job.run)(&self.container, &context).await });
+        // Checked at startup: a job that takes a `Tx` depends on `Transactions`.
+        let tx = (job.transactional)()
+            .then(|| self.container.get::<Transactions>())
+            .flatten()
+            .map(|transactions| transactions.begin());
+        let work = crate::work::catch(async {
+            let run = (job.run)(&self.container, &context);
+            match &tx {
+                Some(tx) => tx.clone().scope(run).await,
+                None => run.await,
+            }
+        });
         let work = async {
             match job.timeout_secs {
                 Some(secs) => tokio::time::timeout(Duration::from_secs(secs), work)
@@ -175,6 +188,13 @@ impl Scheduler {
             outcome = work => outcome,
             // The lease was lost: another replica may run the job now.
             () = renewing => None,
+        };
+        let outcome = match &tx {
+            Some(tx) => match tx.finish(matches!(outcome, Some(Ok(Ok(()))))).await {
+                Ok(()) => outcome,
+                Err(error) => Some(Ok(Err(Failure::of(&error)))),
+            },
+            None => outcome,
         };
         let elapsed = started.elapsed();
         let counted = match &outcome {

@@ -136,6 +136,7 @@ fn job(
         timeout_secs,
         run,
         dependencies: Vec::new,
+        transactional: || false,
         location: Location {
             file: file!(),
             line: line!(),

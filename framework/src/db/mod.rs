@@ -6,17 +6,22 @@
 
 mod config;
 pub(crate) mod migrate;
+mod outbox;
 mod plugin;
 mod providers;
+mod schema;
+mod transaction;
 
 use crate::config::Settings;
 
 pub use config::DatabaseConfig;
 pub(crate) use migrate::{MigrationsRecord, run_migrations};
+pub use outbox::OutboxConfig;
 #[cfg(feature = "postgres")]
 pub use sqlx::PgPool;
 #[cfg(feature = "sqlite")]
 pub use sqlx::SqlitePool;
+pub use transaction::{SqlBackend, SqlTransaction, SqlTx};
 
 /// The database backend named by a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

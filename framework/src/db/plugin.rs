@@ -4,11 +4,13 @@
 
 use std::fmt::Write;
 
-use super::DatabaseConfig;
 use super::migrate::{MigrationsRecord, embedded};
+use super::outbox::OutboxRelay;
+use super::{DatabaseConfig, OutboxConfig};
 use crate::config::{ConfigError, ConfigSection, Settings, redact_url};
-use crate::di::{BuildError, Location, WiringError};
-use crate::plugin::{Check, Plugin, PluginRecord, Wiring};
+use crate::di::{BuildError, Dependency, Key, Location, Needer, Root, WiringError};
+use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring};
+use crate::transaction::EventSink;
 
 inventory::submit! {
     PluginRecord {
@@ -21,6 +23,7 @@ inventory::submit! {
 
 struct DbPlugin {
     config: DatabaseConfig,
+    outbox: OutboxConfig,
     migrations: Vec<&'static MigrationsRecord>,
 }
 
@@ -29,14 +32,39 @@ impl DbPlugin {
         Ok(Box::new(DbPlugin {
             // Checks `DATABASE_URL` names a backend we have.
             config: DatabaseConfig::load(settings)?,
+            outbox: OutboxConfig::load(settings)?,
             migrations: embedded(),
         }))
+    }
+
+    /// The relay runs where there is a database, an event sink and `OUTBOX_RELAY` is on.
+    fn relays(&self, check: &Check<'_>) -> bool {
+        self.outbox.relay
+            && self.config.url.is_some()
+            && check.is_provided(&Key::of::<dyn EventSink>())
     }
 }
 
 #[crate::async_trait]
 impl Plugin for DbPlugin {
     fn check(&self, check: &mut Check<'_>) {
+        if self.relays(check) {
+            let location = Location {
+                file: file!(),
+                line: line!(),
+            };
+            check.root(Root {
+                label: format!("outbox relay ({location})"),
+                needer: Needer {
+                    description: "the outbox relay".into(),
+                    location,
+                },
+                dependencies: vec![
+                    Dependency::Component(Key::of::<OutboxRelay>()),
+                    Dependency::Component(Key::of::<dyn EventSink>()),
+                ],
+            });
+        }
         if self.migrations.len() > 1 {
             check.error(WiringError::Clash {
                 headline: "`framework::migrations!` is used more than once".into(),
@@ -47,6 +75,19 @@ impl Plugin for DbPlugin {
                     .collect(),
             });
         }
+    }
+
+    async fn start(&mut self, stage: &mut Stage<'_>) -> Result<(), BuildError> {
+        let (Some(relay), Some(sink)) = (
+            stage.component::<OutboxRelay>(),
+            stage.component::<dyn EventSink>(),
+        ) else {
+            return Ok(());
+        };
+        if !self.outbox.relay {
+            return Ok(());
+        }
+        relay.start(sink, stage, self.outbox.clone()).await
     }
 
     async fn migrate(&mut self) -> Option<Result<(), BuildError>> {

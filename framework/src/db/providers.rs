@@ -22,12 +22,16 @@ use super::is_postgres;
 #[cfg(feature = "sqlite")]
 use super::is_sqlite;
 use super::migrate::EmbeddedMigration;
+use super::outbox::{OutboxRelay, Relay};
+use super::schema::Migrate;
+use super::transaction::PoolSource;
 use super::{MigrationsRecord, run_migrations};
 use crate::config::{ConfigSection, redact_url};
 use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
+use crate::transaction::Transactions;
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -48,7 +52,7 @@ macro_rules! pool_provider {
         inventory::submit! {
             ProviderRecord {
                 name: concat!("sqlx::", stringify!($pool)),
-                provides: || vec![Key::of::<$pool>()],
+                provides: || vec![Key::of::<$pool>(), Key::of::<Transactions>(), Key::of::<OutboxRelay>()],
                 fields: Vec::new,
                 condition: Some(Condition {
                     name: concat!("framework::db::", stringify!($condition)),
@@ -89,7 +93,7 @@ pool_provider!(
 /// How often the pool gauges are refreshed.
 const POOL_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
-trait Backend: Database {
+trait Backend: Relay + Migrate {
     fn migrations(record: &MigrationsRecord) -> &'static [EmbeddedMigration];
 }
 
@@ -206,7 +210,17 @@ where
     ctx.on_stop(Box::new(move || {
         Box::pin(async move { closed.close().await })
     }));
-    Ok(vec![Instance::of::<Pool<DB>>(Arc::new(pool))])
+    // Woken by each commit that stored events, so the relay publishes them at once.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let source = PoolSource {
+        pool: pool.clone(),
+        relay: wake.clone(),
+    };
+    Ok(vec![
+        Instance::of::<Transactions>(Arc::new(Transactions::new(Arc::new(source)))),
+        Instance::of::<OutboxRelay>(Arc::new(OutboxRelay::new(pool.clone(), wake))),
+        Instance::of::<Pool<DB>>(Arc::new(pool)),
+    ])
 }
 
 /// Keeps `db_pool_connections{backend, state = idle | in_use}` current until the pool closes.
@@ -222,11 +236,12 @@ async fn sample_pool<DB: Database>(pool: Pool<DB>, backend: &'static str) {
     }
 }
 
-/// Applies the embedded migrations of this backend.
+/// Applies the framework's migrations, then the embedded ones of this backend.
 async fn migrate<DB: Backend>(pool: &Pool<DB>) -> Result<(), BuildError>
 where
     DB::Connection: sqlx::migrate::Migrate,
 {
+    super::schema::migrate(pool).await?;
     let Some(record) = super::migrate::embedded().first().copied() else {
         tracing::warn!(
             "DATABASE_MIGRATE is true but the program embeds no migrations (framework::migrations!)"

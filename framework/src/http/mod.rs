@@ -17,6 +17,7 @@ mod read_buffer;
 pub(crate) mod record;
 mod serve;
 mod switch;
+mod unit_of_work;
 mod valid;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::health::Health;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
+use crate::transaction::Transactions;
 
 /// The router state: the built components, for `Inject<T>`.
 #[derive(Clone)]
@@ -63,7 +65,16 @@ pub(crate) fn router(
     for route in routes {
         let path = full_path(&config.base_path, route.path);
         let method_router = by_path.remove(&path).unwrap_or_default();
-        by_path.insert(path, method_router.merge((route.mount)()));
+        let mounted = (route.mount)();
+        // Checked at startup: a route whose handler takes a `Tx` depends on `Transactions`.
+        let mounted = match (route.transactional)()
+            .then(|| state.container.get::<Transactions>())
+            .flatten()
+        {
+            Some(transactions) => unit_of_work::layer(mounted, transactions),
+            None => mounted,
+        };
+        by_path.insert(path, method_router.merge(mounted));
     }
     let app = by_path
         .into_iter()

@@ -9,10 +9,11 @@ use tokio::task::JoinHandle;
 
 use super::{AppState, RouteRecord, Switch};
 use crate::config::{ConfigError, ConfigSection, CoreConfig, Settings};
-use crate::di::{BuildError, Location, Needer, WiringError};
+use crate::di::{BuildError, Dependency, Key, Location, Needer, WiringError};
 use crate::error::ErrorKind;
 use crate::http::HttpConfig;
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
+use crate::transaction::Transactions;
 
 inventory::submit! {
     PluginRecord {
@@ -52,10 +53,16 @@ impl Plugin for HttpPlugin {
             check.root(Root {
                 label: format!("{} {} ({})", route.method, route.path, route.location),
                 needer: Needer {
-                    description: format!("an `Inject<..>` argument of handler `{}`", route.handler),
+                    description: format!("an argument of handler `{}`", route.handler),
                     location: route.location,
                 },
-                dependencies: (route.dependencies)(),
+                dependencies: {
+                    let mut dependencies = (route.dependencies)();
+                    if (route.transactional)() {
+                        dependencies.push(Dependency::Component(Key::of::<Transactions>()));
+                    }
+                    dependencies
+                },
             });
         }
         check.errors(route_clashes(&self.routes));
@@ -216,6 +223,7 @@ mod tests {
             handler,
             mount,
             dependencies,
+            transactional: || false,
             #[cfg(feature = "openapi")]
             openapi: no_openapi,
             location: Location {

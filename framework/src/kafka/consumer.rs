@@ -24,6 +24,7 @@ use crate::metrics::{Meter, Series};
 use crate::telemetry::REQUEST_ID_KEY;
 use crate::telemetry::bounded::truncated;
 use crate::telemetry::{TRACEPARENT, WorkContext};
+use crate::transaction::{Transactions, Tx};
 use crate::work::{Panicked, Tagger};
 
 /// What a handler made of a message.
@@ -59,8 +60,21 @@ pub struct ConsumerRecord {
     pub handle: Handle,
     /// The `Inject<T>` parameters.
     pub dependencies: fn() -> Vec<crate::di::Dependency>,
+    /// Whether a parameter is the unit of work's `Tx`.
+    pub transactional: fn() -> bool,
+    /// `idempotent`: a record whose id the group's inbox holds is acknowledged without
+    /// running the handler.
+    pub idempotent: bool,
     /// Where the handler is written.
     pub location: Location,
+}
+
+impl ConsumerRecord {
+    /// Whether each attempt runs in a transaction: the handler takes a `Tx`, or the inbox
+    /// needs one.
+    pub(crate) fn unit_of_work(&self) -> bool {
+        self.idempotent || (self.transactional)()
+    }
 }
 
 inventory::collect!(ConsumerRecord);
@@ -77,6 +91,26 @@ pub struct Resolved {
     /// The dead-letter topic.
     pub dead_letter: String,
 }
+
+/// The id an idempotent consumer's inbox records: the event id (header `ce_id`, as the outbox
+/// sends it) when it is present, UTF-8 and at most [`MAX_EVENT_ID_BYTES`], else the record's
+/// `topic/partition/offset` (which a re-produced copy does not share).
+pub(crate) fn inbox_id(message: &Message) -> String {
+    let event_id =
+        super::message::last_value(&message.headers, crate::transaction::EVENT_ID_HEADER)
+            .filter(|id| !id.is_empty() && id.len() <= MAX_EVENT_ID_BYTES)
+            .and_then(|id| std::str::from_utf8(id).ok());
+    match event_id {
+        Some(id) => id.to_owned(),
+        None => format!(
+            "{}/{}/{}",
+            message.meta.topic, message.meta.partition, message.meta.offset
+        ),
+    }
+}
+
+/// The longest event id an inbox records as sent; a longer one is not trusted as an id.
+pub const MAX_EVENT_ID_BYTES: usize = 200;
 
 /// Header names added to a dead-lettered record. Their values are bounded, so a dead letter
 /// is at most [`MAX_ADDED_BYTES`](self::dead_letter_headers::MAX_ADDED_BYTES) larger than its record (a topic name has at most 249 bytes).
@@ -227,6 +261,13 @@ impl Supervisor {
                 lane: Arc::default(),
                 ready,
                 counts: self.counts.clone(),
+                // Checked at startup: a consumer with a unit of work depends on it.
+                transactions: self
+                    .consumer
+                    .record
+                    .unit_of_work()
+                    .then(|| self.container.get::<Transactions>())
+                    .flatten(),
             },
             subscription,
             lanes: HashMap::new(),
@@ -496,6 +537,8 @@ struct Worker {
     /// Tells the fetch loop this paused partition has room again.
     ready: mpsc::UnboundedSender<i32>,
     counts: Counts,
+    /// Where each attempt's transaction comes from, when the consumer has a unit of work.
+    transactions: Option<Arc<Transactions>>,
 }
 
 /// Consumed records by outcome: `kafka_messages_total` and `kafka_message_duration_seconds`
@@ -510,8 +553,9 @@ static MESSAGES: Meter = Meter::new(
 
 /// The consumer's metrics, looked up once: recording is a few atomic updates. Besides
 /// [`MESSAGES`], `kafka_dead_letter_errors_total` (a dead-letter write that failed; it is
-/// tried again) and `kafka_consumer_restarts_total` (a member that failed and was started
-/// again) by topic and group.
+/// tried again), `kafka_consumer_restarts_total` (a member that failed and was started
+/// again) and `kafka_inbox_duplicates_total` (a record an idempotent consumer had handled
+/// already) by topic and group.
 #[derive(Clone)]
 struct Counts {
     handled: Series,
@@ -519,6 +563,7 @@ struct Counts {
     dead_lettered: Series,
     dead_letter_errors: metrics::Counter,
     restarts: metrics::Counter,
+    duplicates: metrics::Counter,
 }
 
 impl Counts {
@@ -530,6 +575,7 @@ impl Counts {
             dead_lettered: MESSAGES.series(&[topic, group, "dead_lettered"]),
             dead_letter_errors: metrics::counter!("kafka_dead_letter_errors_total", &labels),
             restarts: metrics::counter!("kafka_consumer_restarts_total", &labels),
+            duplicates: metrics::counter!("kafka_inbox_duplicates_total", &labels),
         }
     }
 }
@@ -718,9 +764,42 @@ impl Worker {
         }
     }
 
+    /// Runs the handler once (its extractors included), in a transaction of its own when the
+    /// consumer has a unit of work: committed when the handler succeeds, rolled back
+    /// otherwise. An idempotent consumer first records the message's id in its group's inbox,
+    /// in that transaction; an id already there is a redelivery, acknowledged unhandled.
+    async fn attempt(&self, message: &Message) -> Outcome {
+        let Some(tx) = self.transactions.as_ref().map(|t| t.begin()) else {
+            return self.handle(message).await;
+        };
+        let outcome = tx.clone().scope(self.claim_and_handle(&tx, message)).await;
+        match tx.finish(matches!(outcome, Outcome::Done)).await {
+            Ok(()) => outcome,
+            Err(error) => Outcome::Failed(Failure::of(&error)),
+        }
+    }
+
+    /// An idempotent consumer's claim of the message in its group's inbox, then the handler
+    /// unless the message was handled before.
+    async fn claim_and_handle(&self, tx: &Tx, message: &Message) -> Outcome {
+        if self.consumer.record.idempotent {
+            let id = inbox_id(message);
+            match tx.claim(&self.consumer.group, &id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(message_id = %id, "message already handled; acknowledged without running the handler");
+                    self.counts.duplicates.increment(1);
+                    return Outcome::Done;
+                }
+                Err(error) => return Outcome::Failed(Failure::of(&error)),
+            }
+        }
+        self.handle(message).await
+    }
+
     /// Runs the handler once (its extractors included); a panic is a failure of this message
     /// only.
-    async fn attempt(&self, message: &Message) -> Outcome {
+    async fn handle(&self, message: &Message) -> Outcome {
         let handle = self.consumer.record.handle;
         // The adapter itself is called inside: a panic before its future exists is caught too.
         match crate::work::catch(async { handle(&self.container, message).await }).await {

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::message::{Header, Message, Metadata, last_value};
 use crate::di::{Container, Inject};
+use crate::transaction::{Tx, TxError};
 
 /// The JSON payload, decoded (with the `http` feature, `framework::axum::Json` instead).
 #[cfg(not(feature = "http"))]
@@ -96,6 +97,14 @@ impl FromMessage for Headers {
 impl FromMessage for Metadata {
     fn from_message(message: &Message, _: &Container) -> Result<Self, Rejection> {
         Ok(message.meta.clone())
+    }
+}
+
+/// The attempt's transaction: the consumer runs each attempt in one, committed when the
+/// handler returns `Ok`, rolled back otherwise.
+impl FromMessage for Tx {
+    fn from_message(_: &Message, _: &Container) -> Result<Self, Rejection> {
+        Tx::current().ok_or_else(|| Rejection(TxError::OutsideUnit.to_string()))
     }
 }
 

@@ -37,6 +37,7 @@ use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
 use crate::di::{Container, Instance, Key as DiKey};
+use crate::transaction::EventSink;
 
 /// `when` predicate: `KAFKA_BROKERS` is set.
 pub fn is_configured(settings: &Settings) -> bool {
@@ -60,7 +61,7 @@ fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError>
 inventory::submit! {
     ProviderRecord {
         name: "framework::kafka::Transport",
-        provides: || vec![DiKey::of::<dyn Transport>(), DiKey::of::<KafkaStatus>()],
+        provides: || vec![DiKey::of::<dyn Transport>(), DiKey::of::<KafkaStatus>(), DiKey::of::<dyn EventSink>()],
         fields: Vec::new,
         condition: Some(Condition {
             name: "framework::kafka::is_configured",
@@ -81,7 +82,9 @@ inventory::submit! {
                         status.check()
                     }
                 });
+                let sink: Arc<dyn EventSink> = Arc::new(Producer::new(transport.clone()));
                 Ok(vec![
+                    Instance::of::<dyn EventSink>(sink),
                     Instance::of::<dyn Transport>(transport),
                     Instance::of::<KafkaStatus>(status),
                 ])

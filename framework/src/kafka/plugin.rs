@@ -13,6 +13,7 @@ use crate::config::{ConfigError, ConfigSection, Settings};
 use crate::di::{BuildError, Location, WiringError};
 use crate::di::{Dependency, Key};
 use crate::plugin::{Check, Plugin, PluginRecord, Stage, Wiring, resolve_each};
+use crate::transaction::Transactions;
 
 inventory::submit! {
     PluginRecord {
@@ -61,6 +62,9 @@ impl Plugin for KafkaPlugin {
         for consumer in &self.records {
             let mut dependencies = (consumer.dependencies)();
             dependencies.push(Dependency::Component(Key::of::<dyn Transport>()));
+            if consumer.unit_of_work() {
+                dependencies.push(Dependency::Component(Key::of::<Transactions>()));
+            }
             check.handler(
                 "consumer",
                 consumer.handler,

@@ -11,6 +11,7 @@ use crate::di::{Container, Dependency, Injectable, Key, ResolveError};
 use crate::error::{DomainError, ErrorKind};
 use crate::telemetry::REQUEST_ID_KEY;
 use crate::telemetry::{TRACEPARENT, WorkContext};
+use crate::transaction::{EVENT_ID_HEADER, EventSink, OutboxEvent, SinkError};
 
 /// How long a send may wait for the broker's acknowledgement (librdkafka's own
 /// `message.timeout.ms` is the same, so this is only a backstop).
@@ -175,6 +176,38 @@ impl Producer {
             })
         });
         result.map_err(|source| PublishError::of(topic, source))
+    }
+}
+
+/// The outbox relay's sink: each event as a record with its key, its headers and `ce_id`.
+impl EventSink for Producer {
+    fn publish<'a>(
+        &'a self,
+        event: &'a OutboxEvent,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), SinkError>> {
+        Box::pin(async move {
+            let mut headers = Vec::with_capacity(event.headers.len() + 1);
+            headers.push(Header::new(EVENT_ID_HEADER, event.id.to_string()));
+            headers.extend(
+                event
+                    .headers
+                    .iter()
+                    .map(|(name, value)| Header::new(name.as_str(), value.as_str())),
+            );
+            let record = Outgoing {
+                topic: event.topic.clone(),
+                key: Some(event.key.as_bytes().to_vec()),
+                payload: Some(event.payload.clone()),
+                headers,
+            };
+            self.send(record)
+                .await
+                .map(drop)
+                .map_err(|error| SinkError {
+                    message: crate::error::error_chain(&error),
+                    may_be_stored: error.may_be_stored(),
+                })
+        })
     }
 }
 

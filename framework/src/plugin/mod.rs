@@ -183,6 +183,15 @@ impl<'a> Check<'a> {
         });
     }
 
+    /// Whether an active provider (its `when` holds for these settings) provides `key`: for
+    /// a root that only makes sense when another plugin is configured (the outbox relay needs
+    /// an event sink).
+    pub fn is_provided(&self, key: &Key) -> bool {
+        inventory::iter::<crate::di::ProviderRecord>
+            .into_iter()
+            .any(|p| p.is_active(self.settings) && (p.provides)().contains(key))
+    }
+
     /// A problem of the plugin's own, reported with the others.
     pub fn error(&mut self, error: WiringError) {
         self.errors.push(error);

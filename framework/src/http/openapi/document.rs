@@ -263,6 +263,7 @@ mod tests {
             handler,
             mount: axum::routing::MethodRouter::new,
             dependencies: Vec::new,
+            transactional: || false,
             openapi: |_| {},
             location: crate::di::Location {
                 file: "f.rs",

@@ -1,0 +1,557 @@
+//! The outbox relay: publishes the events units of work stored ([`Tx::publish`]) to the
+//! [`EventSink`], at least once and in order per key, then deletes them.
+//!
+//! Every replica runs one. Rows are spread over [`BUCKETS`] buckets by key; on PostgreSQL a
+//! relay takes each bucket's transaction-scoped advisory lock before reading its rows, so no
+//! two replicas publish one row (or one key) at a time. SQLite is one process's database, and
+//! its relay is the only one. A relay wakes when a commit of its replica stored events, on
+//! PostgreSQL also on `NOTIFY framework_outbox` from any replica, and every
+//! `OUTBOX_POLL_INTERVAL_MS` in any case. While the sink fails, rows stay and the relay retries
+//! with backoff; `/health` (unit `outbox`) and the metrics show the backlog.
+//!
+//! [`Tx::publish`]: crate::transaction::Tx::publish
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use serde::Deserialize;
+use sqlx::Pool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::transaction::SqlBackend;
+use crate::config::ConfigSection;
+use crate::di::BuildError;
+use crate::health::Probe;
+use crate::plugin::Stage;
+use crate::transaction::{EventSink, OutboxEvent, SinkError};
+
+/// How many buckets the keys are spread over: at most this many relays work at once.
+pub(super) const BUCKETS: i32 = 16;
+
+/// How often the backlog gauges are refreshed.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// How often handled message ids older than `INBOX_RETENTION_HOURS` are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The longest wait between retries while the sink fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The `OUTBOX_*` keys (and the inbox's retention).
+#[derive(Debug, Clone, Deserialize, validator::Validate)]
+pub struct OutboxConfig {
+    /// `OUTBOX_RELAY`: run the relay on this replica when a database and an event sink (the
+    /// Kafka plugin) are configured; default true.
+    #[serde(default = "yes")]
+    pub relay: bool,
+    /// `OUTBOX_POLL_INTERVAL_MS`: the longest the relay sleeps without a wake-up; default
+    /// 1000, at least 10.
+    #[serde(default = "default_poll_ms")]
+    #[validate(range(min = 10))]
+    pub poll_interval_ms: u64,
+    /// `OUTBOX_BATCH_SIZE`: events read per round; default 256, 1 to 10000.
+    #[serde(default = "default_batch")]
+    #[validate(range(min = 1, max = 10000))]
+    pub batch_size: i64,
+    /// `OUTBOX_INBOX_RETENTION_HOURS`: how long a consumer's handled message ids are kept to
+    /// recognise a redelivery; default 168 (a week), at least 1.
+    #[serde(default = "default_retention")]
+    #[validate(range(min = 1))]
+    pub inbox_retention_hours: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_poll_ms() -> u64 {
+    1000
+}
+fn default_batch() -> i64 {
+    256
+}
+fn default_retention() -> i64 {
+    168
+}
+
+impl ConfigSection for OutboxConfig {
+    const PREFIX: &'static str = "OUTBOX_";
+}
+
+/// One stored event and its row.
+pub(super) struct Row {
+    id: i64,
+    event: OutboxEvent,
+}
+
+type RawRow = (i64, uuid::Uuid, String, String, Vec<u8>, String);
+
+const PRUNE_INBOX: &str = "DELETE FROM framework_inbox WHERE received_at < $1";
+
+const SELECT_ROWS: &str = "SELECT id, event_id, topic, key, payload, headers FROM framework_outbox";
+
+fn row((id, event_id, topic, key, payload, headers): RawRow) -> Row {
+    Row {
+        id,
+        event: OutboxEvent {
+            id: event_id,
+            topic,
+            key,
+            payload,
+            // Written by `encode_headers`; a row edited by hand to nonsense still goes out.
+            headers: serde_json::from_str(&headers).unwrap_or_default(),
+        },
+    }
+}
+
+/// What a round did.
+pub(super) enum Round {
+    /// Published these many rows (deleted); `failed` when the sink refused one, whose key's
+    /// later rows were then left for the next round.
+    Published {
+        count: usize,
+        failed: Option<SinkError>,
+    },
+    /// Another replica holds every bucket (PostgreSQL only).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Busy,
+}
+
+/// Publishes `rows` (in id order): one key's rows one after another, stopping at its first
+/// failure so that none overtakes it, different keys side by side. Returns the ids published
+/// and the first failure.
+async fn publish(sink: &dyn EventSink, rows: Vec<Row>) -> (Vec<i64>, Option<SinkError>) {
+    let mut by_key: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    for row in rows {
+        by_key.entry(row.event.key.clone()).or_default().push(row);
+    }
+    let chains = by_key.into_values().map(|rows| async move {
+        let mut published = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Err(error) = sink.publish(&row.event).await {
+                return (published, Some(error));
+            }
+            published.push(row.id);
+        }
+        (published, None)
+    });
+    let mut ids = Vec::new();
+    let mut failed = None;
+    for (published, error) in join_all(chains).await {
+        ids.extend(published);
+        failed = failed.or(error);
+    }
+    (ids, failed)
+}
+
+/// A backend's relay statements.
+pub(super) trait Relay: SqlBackend {
+    /// Publishes and deletes the next rows this replica may take, at most `limit`.
+    fn round<'a>(
+        pool: &'a Pool<Self>,
+        sink: &'a dyn EventSink,
+        limit: i64,
+    ) -> impl Future<Output = Result<Round, sqlx::Error>> + Send + 'a;
+
+    /// Rows waiting, and the oldest one's time.
+    fn backlog(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<(i64, Option<DateTime<Utc>>), sqlx::Error>> + Send;
+
+    /// Deletes the inbox's message ids received before `before`.
+    fn prune_inbox(
+        pool: &Pool<Self>,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Wakes `wake` on every `NOTIFY framework_outbox`, until `shutdown`; `None` where the
+    /// backend has no notifications.
+    fn listen(
+        pool: Pool<Self>,
+        wake: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>>;
+}
+
+#[cfg(feature = "postgres")]
+impl Relay for sqlx::Postgres {
+    async fn round(
+        pool: &Pool<Self>,
+        sink: &dyn EventSink,
+        limit: i64,
+    ) -> Result<Round, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        // The locks last as long as this transaction: through the publishing and the delete.
+        let buckets: Vec<i32> = sqlx::query_scalar(
+            "SELECT b FROM generate_series(0, $1 - 1) AS b \
+             WHERE pg_try_advisory_xact_lock(7262118, b)",
+        )
+        .bind(BUCKETS)
+        .fetch_all(&mut *tx)
+        .await?;
+        if buckets.is_empty() {
+            return Ok(Round::Busy);
+        }
+        let rows: Vec<RawRow> = sqlx::query_as(&format!(
+            "{SELECT_ROWS} WHERE bucket = ANY($1) ORDER BY id LIMIT $2"
+        ))
+        .bind(&buckets)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (ids, failed) = publish(sink, rows.into_iter().map(row).collect()).await;
+        sqlx::query("DELETE FROM framework_outbox WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Round::Published {
+            count: ids.len(),
+            failed,
+        })
+    }
+
+    async fn backlog(pool: &Pool<Self>) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+        sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM framework_outbox")
+            .fetch_one(pool)
+            .await
+    }
+
+    async fn prune_inbox(pool: &Pool<Self>, before: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        sqlx::query(PRUNE_INBOX)
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(drop)
+    }
+
+    fn listen(
+        pool: Pool<Self>,
+        wake: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        Some(Box::pin(async move {
+            let mut failures = 0;
+            while !shutdown.is_cancelled() {
+                let error = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    error = listen_until_error(&pool, &wake, &mut failures) => error,
+                };
+                failures += 1;
+                tracing::warn!(%error, "outbox relay: LISTEN failed; polling until it is back");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(backoff(failures)) => {}
+                }
+            }
+        }))
+    }
+}
+
+/// Wakes `wake` on every notification until the listening connection fails.
+#[cfg(feature = "postgres")]
+async fn listen_until_error(
+    pool: &Pool<sqlx::Postgres>,
+    wake: &Notify,
+    failures: &mut u32,
+) -> sqlx::Error {
+    let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+        Ok(listener) => listener,
+        Err(error) => return error,
+    };
+    if let Err(error) = listener.listen("framework_outbox").await {
+        return error;
+    }
+    // Events stored while nobody listened.
+    wake.notify_one();
+    loop {
+        if let Err(error) = listener.recv().await {
+            return error;
+        }
+        *failures = 0;
+        wake.notify_one();
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl Relay for sqlx::Sqlite {
+    async fn round(
+        pool: &Pool<Self>,
+        sink: &dyn EventSink,
+        limit: i64,
+    ) -> Result<Round, sqlx::Error> {
+        // No transaction around the publishing: it would hold SQLite's only write lock, and
+        // every writer would wait for the broker. This relay is the database's only one.
+        let rows: Vec<RawRow> = sqlx::query_as(&format!("{SELECT_ROWS} ORDER BY id LIMIT $1"))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+        let (ids, failed) = publish(sink, rows.into_iter().map(row).collect()).await;
+        let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+        sqlx::query("DELETE FROM framework_outbox WHERE id IN (SELECT value FROM json_each($1))")
+            .bind(ids_json)
+            .execute(pool)
+            .await?;
+        Ok(Round::Published {
+            count: ids.len(),
+            failed,
+        })
+    }
+
+    async fn backlog(pool: &Pool<Self>) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+        let (count, oldest): (i64, Option<String>) =
+            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM framework_outbox")
+                .fetch_one(pool)
+                .await?;
+        let oldest = oldest
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        Ok((count, oldest))
+    }
+
+    async fn prune_inbox(pool: &Pool<Self>, before: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        sqlx::query(PRUNE_INBOX)
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(drop)
+    }
+
+    fn listen(
+        _: Pool<Self>,
+        _: Arc<Notify>,
+        _: CancellationToken,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        None
+    }
+}
+
+/// 100 ms doubled per failure, at most [`MAX_BACKOFF`].
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100)
+        .saturating_mul(2u32.saturating_pow(failures.min(10)))
+        .min(MAX_BACKOFF)
+}
+
+/// What the relay last saw, for `/health` and the gauges.
+#[derive(Default)]
+struct Status {
+    backlog: i64,
+    oldest_age_seconds: f64,
+    /// The last round's failure, until a round succeeds.
+    failing: Option<String>,
+}
+
+/// The relay of one pool, ready to start: a framework component the pool's provider
+/// registers, which the database plugin starts when there is a sink.
+pub(crate) struct OutboxRelay(Box<dyn StartRelay>);
+
+/// [`OutboxRelay`] over a pool of some backend.
+trait StartRelay: Send + Sync {
+    fn require(&self) -> futures_util::future::BoxFuture<'_, Result<(), BuildError>>;
+    fn start(&self, sink: Arc<dyn EventSink>, stage: &Stage<'_>, config: OutboxConfig);
+}
+
+struct PoolRelay<DB: sqlx::Database> {
+    pool: Pool<DB>,
+    wake: Arc<Notify>,
+}
+
+impl<DB: Relay + super::schema::Migrate> StartRelay for PoolRelay<DB> {
+    fn require(&self) -> futures_util::future::BoxFuture<'_, Result<(), BuildError>> {
+        Box::pin(super::schema::require(&self.pool))
+    }
+
+    fn start(&self, sink: Arc<dyn EventSink>, stage: &Stage<'_>, config: OutboxConfig) {
+        let status = Arc::new(Mutex::new(Status::default()));
+        let (pool, wake) = (self.pool.clone(), self.wake.clone());
+        let shutdown = stage.shutdown().clone();
+        let tracker = stage.tracker();
+        if let Some(listen) = DB::listen(pool.clone(), wake.clone(), shutdown.clone()) {
+            tracker.spawn(listen);
+        }
+        tracker.spawn(relay(
+            pool.clone(),
+            sink,
+            wake,
+            config.clone(),
+            shutdown.clone(),
+            status.clone(),
+        ));
+        tracker.spawn(sample(pool, status.clone(), config, shutdown));
+        stage.health().add_probed_unit("outbox", true, move || {
+            let status = status.clone();
+            async move { probe(&status) }
+        });
+    }
+}
+
+impl OutboxRelay {
+    pub(super) fn new<DB: Relay + super::schema::Migrate>(
+        pool: Pool<DB>,
+        wake: Arc<Notify>,
+    ) -> OutboxRelay {
+        OutboxRelay(Box::new(PoolRelay { pool, wake }))
+    }
+
+    /// Checks the framework's tables are migrated, then starts the relay, its sampler and
+    /// its `/health` unit on the stage's tasks.
+    pub(super) async fn start(
+        &self,
+        sink: Arc<dyn EventSink>,
+        stage: &Stage<'_>,
+        config: OutboxConfig,
+    ) -> Result<(), BuildError> {
+        self.0.require().await?;
+        self.0.start(sink, stage, config);
+        Ok(())
+    }
+}
+
+fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
+    status.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The `outbox` unit: down while publishing fails; its backlog and the oldest event's age
+/// beside.
+fn probe(status: &Mutex<Status>) -> Probe {
+    let status = lock(status);
+    let mut details = serde_json::Map::new();
+    details.insert("backlog".into(), status.backlog.into());
+    details.insert(
+        "oldest_age_seconds".into(),
+        ((status.oldest_age_seconds * 1000.0).round() / 1000.0).into(),
+    );
+    Probe {
+        result: match &status.failing {
+            Some(error) => Err(format!("publishing fails: {error}")),
+            None => Ok(()),
+        },
+        details: Some(details),
+    }
+}
+
+/// The relay's loop: rounds while there is work, else a wait for a wake-up, the poll
+/// interval or shutdown. Shutdown waits for the round in progress.
+async fn relay<DB: Relay>(
+    pool: Pool<DB>,
+    sink: Arc<dyn EventSink>,
+    wake: Arc<Notify>,
+    config: OutboxConfig,
+    shutdown: CancellationToken,
+    status: Arc<Mutex<Status>>,
+) {
+    let published = metrics::counter!("outbox_events_published_total");
+    let failures_total = metrics::counter!("outbox_publish_failures_total");
+    let poll = Duration::from_millis(config.poll_interval_ms);
+    let mut failures = 0u32;
+    while !shutdown.is_cancelled() {
+        let pause = match DB::round(&pool, &*sink, config.batch_size).await {
+            Ok(Round::Published { count, failed }) => {
+                published.increment(count as u64);
+                match failed {
+                    Some(error) => {
+                        failures += 1;
+                        failures_total.increment(1);
+                        tracing::warn!(%error, published = count, "outbox relay: publishing failed; the events stay and are retried");
+                        lock(&status).failing = Some(error.message);
+                        Some(backoff(failures))
+                    }
+                    None => {
+                        failures = 0;
+                        lock(&status).failing = None;
+                        // A full round: there may be more.
+                        (count < config.batch_size as usize).then_some(poll)
+                    }
+                }
+            }
+            Ok(Round::Busy) => Some(poll),
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(%error, "outbox relay: the database failed; retrying");
+                lock(&status).failing = Some(format!("database: {error}"));
+                Some(backoff(failures))
+            }
+        };
+        let Some(pause) = pause else { continue };
+        // A failing sink is not retried at every commit's wake-up, only after its backoff.
+        let woken = async {
+            if failures == 0 {
+                wake.notified().await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = woken => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Keeps the backlog gauges (`outbox_backlog_events`, `outbox_oldest_event_age_seconds`) and
+/// the status current, and prunes the inbox, until shutdown.
+async fn sample<DB: Relay>(
+    pool: Pool<DB>,
+    status: Arc<Mutex<Status>>,
+    config: OutboxConfig,
+    shutdown: CancellationToken,
+) {
+    let backlog = metrics::gauge!("outbox_backlog_events");
+    let age = metrics::gauge!("outbox_oldest_event_age_seconds");
+    let mut every = tokio::time::interval(SAMPLE_EVERY);
+    let mut pruned_at: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        match DB::backlog(&pool).await {
+            Ok((count, oldest)) => {
+                let seconds = oldest.map_or(0.0, |t| {
+                    (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+                });
+                backlog.set(count as f64);
+                age.set(seconds);
+                let mut status = lock(&status);
+                status.backlog = count;
+                status.oldest_age_seconds = seconds;
+            }
+            Err(error) => tracing::debug!(%error, "outbox backlog not sampled"),
+        }
+        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(tokio::time::Instant::now());
+            let before = Utc::now() - chrono::Duration::hours(config.inbox_retention_hours);
+            if let Err(error) = DB::prune_inbox(&pool, before).await {
+                tracing::warn!(%error, "inbox not pruned");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_their_bucket() {
+        let a = super::super::transaction::bucket("article-1");
+        assert_eq!(a, super::super::transaction::bucket("article-1"));
+        assert!((0..BUCKETS).contains(&a));
+        let spread: std::collections::HashSet<i32> = (0..200)
+            .map(|i| super::super::transaction::bucket(&format!("k{i}")))
+            .collect();
+        assert_eq!(spread.len(), BUCKETS as usize);
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_ceiling() {
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,235 @@
+//! The core's [`Transaction`] on sqlx, for PostgreSQL and SQLite: the unit of work's
+//! statements, its outbox rows and its inbox claims, and typed access for repositories.
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+use sqlx::{Database, Pool};
+use tokio::sync::Notify;
+
+use crate::transaction::{OutboxEvent, Transaction, TransactionSource, Tx, TxError, TxGuard};
+
+/// A backend the unit of work runs on: `sqlx::Postgres` or `sqlx::Sqlite` (each with its
+/// feature).
+pub trait SqlBackend: Database + sealed::Ops {}
+
+pub(super) mod sealed {
+    use super::*;
+
+    /// The framework's statements, in each backend's dialect.
+    pub trait Ops: Database {
+        /// Stores `event` in the outbox; `first` for the transaction's first event.
+        fn enqueue<'a>(
+            conn: &'a mut Self::Connection,
+            event: &'a OutboxEvent,
+            first: bool,
+        ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+
+        /// Inserts the inbox row; whether it was new.
+        fn claim<'a>(
+            conn: &'a mut Self::Connection,
+            inbox: &'a str,
+            id: &'a str,
+        ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
+    }
+}
+
+/// The outbox's bucket of `key`: events of one key share a bucket, which one relay at a time
+/// publishes, in order (FNV-1a, so every replica and version agrees).
+pub(super) fn bucket(key: &str) -> i32 {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % super::outbox::BUCKETS as u64) as i32
+}
+
+/// The outbox row's `headers` column: a JSON array of `[name, value]` pairs.
+pub(super) fn encode_headers(event: &OutboxEvent) -> String {
+    serde_json::to_string(&event.headers).unwrap_or_else(|_| "[]".to_owned())
+}
+
+macro_rules! ops {
+    ($db:ty, $notify:expr) => {
+        impl sealed::Ops for $db {
+            fn enqueue<'a>(
+                conn: &'a mut Self::Connection,
+                event: &'a OutboxEvent,
+                first: bool,
+            ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO framework_outbox \
+                         (event_id, topic, key, bucket, payload, headers, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(event.id)
+                    .bind(&event.topic)
+                    .bind(&event.key)
+                    .bind(bucket(&event.key))
+                    .bind(&event.payload)
+                    .bind(encode_headers(event))
+                    .bind(Utc::now())
+                    .execute(&mut *conn)
+                    .await?;
+                    let notify: Option<&str> = $notify;
+                    if let (true, Some(notify)) = (first, notify) {
+                        sqlx::query(notify).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            }
+
+            fn claim<'a>(
+                conn: &'a mut Self::Connection,
+                inbox: &'a str,
+                id: &'a str,
+            ) -> BoxFuture<'a, Result<bool, sqlx::Error>> {
+                Box::pin(async move {
+                    let new: Option<(String,)> = sqlx::query_as(
+                        "INSERT INTO framework_inbox (inbox, message_id, received_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING inbox",
+                    )
+                    .bind(inbox)
+                    .bind(id)
+                    .bind(Utc::now())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    Ok(new.is_some())
+                })
+            }
+        }
+
+        impl SqlBackend for $db {}
+    };
+}
+
+// Delivered at commit to every replica's relay listening (PostgreSQL folds repeats in one
+// transaction into one).
+#[cfg(feature = "postgres")]
+ops!(
+    sqlx::Postgres,
+    Some("SELECT pg_notify('framework_outbox', '')")
+);
+#[cfg(feature = "sqlite")]
+ops!(sqlx::Sqlite, None);
+
+/// An open sqlx transaction as the core's [`Transaction`].
+pub struct SqlTransaction<DB: Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    /// Whether it stored an event, so that its commit wakes this replica's relay.
+    enqueued: bool,
+    relay: Arc<Notify>,
+}
+
+impl<DB: Database> std::fmt::Debug for SqlTransaction<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqlTransaction<{}>", DB::NAME)
+    }
+}
+
+fn statement(error: sqlx::Error) -> TxError {
+    TxError::Statement(Box::new(error))
+}
+
+impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), TxError>> {
+        Box::pin(async move {
+            let SqlTransaction {
+                tx,
+                enqueued,
+                relay,
+            } = *self;
+            tx.commit()
+                .await
+                .map_err(|e| TxError::Commit(Box::new(e)))?;
+            if enqueued {
+                relay.notify_one();
+            }
+            Ok(())
+        })
+    }
+
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), TxError>> {
+        Box::pin(async move {
+            self.tx
+                .rollback()
+                .await
+                .map_err(|e| TxError::Statement(Box::new(e)))
+        })
+    }
+
+    fn enqueue<'a>(&'a mut self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<(), TxError>> {
+        Box::pin(async move {
+            let first = !self.enqueued;
+            DB::enqueue(&mut self.tx, event, first)
+                .await
+                .map_err(statement)?;
+            self.enqueued = true;
+            Ok(())
+        })
+    }
+
+    fn claim<'a>(
+        &'a mut self,
+        inbox: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, TxError>> {
+        Box::pin(async move { DB::claim(&mut self.tx, inbox, id).await.map_err(statement) })
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Begins transactions on a pool; what the pool's provider registers as `Transactions`.
+pub(super) struct PoolSource<DB: Database> {
+    pub(super) pool: Pool<DB>,
+    /// Woken by every commit that stored an event.
+    pub(super) relay: Arc<Notify>,
+}
+
+impl<DB: SqlBackend> TransactionSource for PoolSource<DB> {
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn Transaction>, TxError>> {
+        Box::pin(async move {
+            let tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(|e| TxError::Begin(Box::new(e)))?;
+            Ok(Box::new(SqlTransaction {
+                tx,
+                enqueued: false,
+                relay: self.relay.clone(),
+            }) as Box<dyn Transaction>)
+        })
+    }
+}
+
+/// Typed access to the unit of work's transaction, for repositories:
+///
+/// ```ignore
+/// let mut conn = tx.connection::<Postgres>().await?;
+/// sqlx::query("INSERT INTO ...").execute(&mut *conn).await?;
+/// ```
+pub trait SqlTx {
+    /// The transaction's connection, begun at first use and held until the guard drops.
+    ///
+    /// # Errors
+    /// As [`Tx::lock`], or [`TxError::Backend`] when the database is not `DB`.
+    fn connection<DB: SqlBackend>(
+        &self,
+    ) -> impl Future<Output = Result<TxGuard<DB::Connection>, TxError>> + Send;
+}
+
+impl SqlTx for Tx {
+    async fn connection<DB: SqlBackend>(&self) -> Result<TxGuard<DB::Connection>, TxError> {
+        let transaction = self.lock_as::<SqlTransaction<DB>>().await?;
+        Ok(TxGuard::map(transaction, |t: &mut SqlTransaction<DB>| {
+            &mut *t.tx
+        }))
+    }
+}

@@ -1,0 +1,69 @@
+//! What goes through the outbox: the event a handler publishes in its transaction, and the
+//! seam the relay publishes it through.
+
+use futures_util::future::BoxFuture;
+
+use crate::telemetry::{REQUEST_ID_KEY, TRACEPARENT, WorkContext};
+
+/// The header that carries an event's id, as the CloudEvents Kafka protocol binding names it
+/// (`ce_id`, binary content mode). A consumer deduplicates on it
+/// (`#[kafka_consumer(idempotent)]`).
+pub const EVENT_ID_HEADER: &str = "ce_id";
+
+/// One event to publish: a row of the outbox until the relay has published it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// Its id: a UUID, sent as header [`EVENT_ID_HEADER`], the same on every attempt.
+    pub id: uuid::Uuid,
+    /// The topic.
+    pub topic: String,
+    /// The key; events of one key are published in the order they were stored.
+    pub key: String,
+    /// The payload, as sent.
+    pub payload: Vec<u8>,
+    /// Headers (name, value) beside `ce_id`: the content type, and the request id and trace of
+    /// the work that stored it.
+    pub headers: Vec<(String, String)>,
+}
+
+impl OutboxEvent {
+    /// An event with a new id, carrying `content_type` and the current work's request id and
+    /// `traceparent` (so that the consumer continues the trace of the request that stored it).
+    pub fn new(topic: &str, key: &str, payload: Vec<u8>, content_type: &str) -> OutboxEvent {
+        let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
+        if let Some(context) = WorkContext::current() {
+            if let Some(id) = context.request_id {
+                headers.push((REQUEST_ID_KEY.to_owned(), id));
+            }
+            headers.push((TRACEPARENT.to_owned(), context.trace.traceparent()));
+        }
+        OutboxEvent {
+            id: uuid::Uuid::new_v4(),
+            topic: topic.to_owned(),
+            key: key.to_owned(),
+            payload,
+            headers,
+        }
+    }
+}
+
+/// The relay could not publish an event; it stays in the outbox and is tried again.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SinkError {
+    /// What went wrong, for the logs.
+    pub message: String,
+    /// Whether the event may have been stored by the broker anyway (sent, not acknowledged):
+    /// it will be published again, so it may arrive twice.
+    pub may_be_stored: bool,
+}
+
+/// Where the outbox relay publishes: a messaging plugin provides it (the Kafka plugin, on its
+/// producer), registered as the `dyn EventSink` component.
+pub trait EventSink: Send + Sync + 'static {
+    /// Publishes `event` with its headers and `ce_id`; `Ok` once the broker acknowledged it.
+    ///
+    /// # Errors
+    /// [`SinkError`]: not published (or not confirmed).
+    fn publish<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<(), SinkError>>;
+}
