@@ -21,8 +21,19 @@ async fn no_database_means_the_repository_ports_are_missing() {
     else {
         panic!("the app started without a repository");
     };
-    // The article repository, and the activity projection's.
-    assert_eq!(report.errors.len(), 2, "{report}");
+    // The article repository, the activity projection's, and the transaction of each
+    // handler that takes a `Tx` (and of the gRPC service, which injects `Transactions`).
+    let text = report.to_string();
+    let transactions = text.matches("nothing provides `Transactions`").count();
+    assert_eq!(report.errors.len(), 2 + transactions, "{report}");
+    for needer in [
+        "handler `example_service::article::http::create`",
+        "consumer `example_service::article::activity::on_article_event`",
+        "job `example_service::article::activity::summarize`",
+        "field `transactions` of `ArticleGrpc`",
+    ] {
+        assert!(text.contains(needer), "{needer} not reported: {text}");
+    }
     let article_port = report
         .errors
         .iter()
@@ -51,7 +62,6 @@ async fn no_database_means_the_repository_ports_are_missing() {
         ]
     );
     // What to set, as the database plugin says it.
-    let text = report.to_string();
     assert!(
         text.contains("help: set DATABASE_URL=postgres://..., or DATABASE_URL=sqlite://..."),
         "{text}"
@@ -76,7 +86,7 @@ fn an_invalid_article_config_names_the_key() {
 }
 
 #[tokio::test]
-async fn no_broker_means_no_producer() {
+async fn no_broker_means_no_consumer() {
     let Err(Error::Wiring(report)) =
         framework::testing::TestApp::start(&[("KAFKA_BROKERS", "")]).await
     else {
@@ -84,8 +94,11 @@ async fn no_broker_means_no_producer() {
     };
     let text = report.to_string();
     assert!(text.contains("nothing provides `dyn Transport`"), "{text}");
+    // Events go through the outbox, whose relay only runs with a broker: the consumer is what
+    // needs one.
     assert!(
-        text.contains("field `events` of `ArticleService`"),
+        text.contains("consumer `example_service::article::activity::on_article_event`"),
         "{text}"
     );
+    assert_eq!(report.errors.len(), 1, "{text}");
 }

@@ -8,7 +8,7 @@ use framework::axum::Json;
 use framework::axum::extract::Path;
 use framework::cron::JobContext;
 use framework::utoipa::{self, ToSchema};
-use framework::{Inject, cron_job, http_route, kafka_consumer, module};
+use framework::{Inject, Tx, cron_job, http_route, kafka_consumer, module};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -42,10 +42,10 @@ pub struct Summary {
 pub trait ActivityRepository: Send + Sync {
     /// Counts `event` once: a redelivered event (same article, same version) is not counted
     /// again, and one that arrives after a later version is still counted.
-    async fn record(&self, event: &ArticleEvent) -> Result<(), ArticleError>;
+    async fn record(&self, tx: &Tx, event: &ArticleEvent) -> Result<(), ArticleError>;
     async fn get(&self, id: Uuid) -> Result<Option<Activity>, ArticleError>;
     /// Stores the totals as of `taken_at`; a second call for the same time changes nothing.
-    async fn summarize(&self, taken_at: DateTime<Utc>) -> Result<(), ArticleError>;
+    async fn summarize(&self, tx: &Tx, taken_at: DateTime<Utc>) -> Result<(), ArticleError>;
     async fn latest_summary(&self) -> Result<Option<Summary>, ArticleError>;
 }
 
@@ -55,13 +55,19 @@ pub struct ArticleActivity {
     repo: Arc<dyn ActivityRepository>,
 }
 
-/// Every article event updates the projection.
-#[kafka_consumer(topic = "${ARTICLES_EVENTS_TOPIC}", group = "article-activity")]
+/// Every article event updates the projection, once: the group's inbox records each event's
+/// id in the same transaction, so a redelivered event is acknowledged without running this.
+#[kafka_consumer(
+    topic = "${ARTICLES_EVENTS_TOPIC}",
+    group = "article-activity",
+    idempotent
+)]
 async fn on_article_event(
+    tx: Tx,
     Json(event): Json<ArticleEvent>,
     activity: Inject<ArticleActivity>,
 ) -> Result<(), ArticleError> {
-    activity.repo.record(&event).await
+    activity.repo.record(&tx, &event).await
 }
 
 #[http_route(GET, "/articles/{id}/activity")]
@@ -81,10 +87,11 @@ pub async fn get_activity(
     timeout_secs = 30
 )]
 async fn summarize(
+    tx: Tx,
     context: JobContext,
     activity: Inject<ArticleActivity>,
 ) -> Result<(), ArticleError> {
-    activity.repo.summarize(context.tick).await
+    activity.repo.summarize(&tx, context.tick).await
 }
 
 #[http_route(GET, "/articles/summaries/latest")]

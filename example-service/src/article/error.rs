@@ -20,17 +20,12 @@ pub enum ArticleError {
     #[domain(not_found, code = "ARTICLE_SUMMARY_NOT_FOUND")]
     NoSummary,
 
-    #[error("the article change was stored but its event was not published")]
-    #[domain(internal, code = "ARTICLE_EVENT_NOT_PUBLISHED")]
-    Event(#[source] framework::kafka::PublishError),
-
-    /// The broker did not confirm the event in time: it may still be stored and consumed,
-    /// so this is not reported as a failure to publish.
-    #[error("the article change was stored; its event was sent but not confirmed in time")]
-    #[domain(timeout, code = "ARTICLE_EVENT_UNCONFIRMED")]
-    EventUnconfirmed(#[source] framework::kafka::PublishError),
-
     #[error("article storage failed")]
     #[domain(internal, code = "ARTICLE_STORAGE")]
     Storage(#[source] framework::sqlx::Error),
+
+    /// The unit of work's transaction could not be begun or committed: nothing was stored.
+    #[error("the article change could not be stored")]
+    #[domain(internal, code = "ARTICLE_TRANSACTION")]
+    Transaction(#[from] framework::transaction::TxError),
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use framework::grpc::{invalid_argument, validate};
 use framework::tonic::{Request, Response, Status};
-use framework::{grpc_service, module};
+use framework::{Transactions, grpc_service, module};
 use tokio_stream::{Stream, StreamExt};
 use uuid::Uuid;
 
@@ -22,6 +22,8 @@ use crate::proto::article::v1::article_service_server;
 pub struct ArticleGrpc {
     articles: Arc<ArticleService>,
     feed: Arc<ArticleFeed>,
+    /// Writes run in a transaction each: committed when the call succeeds.
+    transactions: Transactions,
 }
 
 #[grpc_service]
@@ -36,7 +38,12 @@ impl article_service_server::ArticleService for ArticleGrpc {
             description: request.description,
         };
         validate(&input)?;
-        Ok(Response::new(self.articles.create(input).await?.into()))
+        let articles = &self.articles;
+        let created = self
+            .transactions
+            .run(|tx| async move { articles.create(&tx, input).await })
+            .await?;
+        Ok(Response::new(created.into()))
     }
 
     async fn get_article(
@@ -78,7 +85,12 @@ impl article_service_server::ArticleService for ArticleGrpc {
             description: request.description,
         };
         validate(&input)?;
-        Ok(Response::new(self.articles.update(id, input).await?.into()))
+        let articles = &self.articles;
+        let updated = self
+            .transactions
+            .run(|tx| async move { articles.update(&tx, id, input).await })
+            .await?;
+        Ok(Response::new(updated.into()))
     }
 
     async fn delete_article(
@@ -86,7 +98,10 @@ impl article_service_server::ArticleService for ArticleGrpc {
         request: Request<pb::DeleteArticleRequest>,
     ) -> Result<Response<pb::DeleteArticleResponse>, Status> {
         let id = parse_id(&request.get_ref().id)?;
-        self.articles.delete(id).await?;
+        let articles = &self.articles;
+        self.transactions
+            .run(|tx| async move { articles.delete(&tx, id).await })
+            .await?;
         Ok(Response::new(pb::DeleteArticleResponse {}))
     }
 

@@ -4,7 +4,7 @@ use framework::axum::Json;
 use framework::axum::extract::{Path, Query};
 use framework::axum::http::StatusCode;
 use framework::utoipa::{self, IntoParams};
-use framework::{Inject, Valid, http_route};
+use framework::{Inject, Tx, Valid, http_route};
 use serde::Deserialize;
 use uuid::Uuid;
 use validator::Validate;
@@ -26,12 +26,14 @@ pub struct ListQuery {
     pub offset: Option<u32>,
 }
 
+/// Creates an article; the article and its event are stored in the request's transaction.
 #[http_route(POST, "/articles")]
 pub async fn create(
+    tx: Tx,
     svc: Inject<ArticleService>,
     Valid(Json(input)): Valid<Json<ArticleInput>>,
 ) -> Result<(StatusCode, Json<Article>), ArticleError> {
-    Ok((StatusCode::CREATED, Json(svc.create(input).await?)))
+    Ok((StatusCode::CREATED, Json(svc.create(&tx, input).await?)))
 }
 
 #[http_route(GET, "/articles/{id}")]
@@ -52,19 +54,21 @@ pub async fn list(
 
 #[http_route(PUT, "/articles/{id}")]
 pub async fn update(
+    tx: Tx,
     svc: Inject<ArticleService>,
     Path(id): Path<Uuid>,
     Valid(Json(input)): Valid<Json<ArticleInput>>,
 ) -> Result<Json<Article>, ArticleError> {
-    Ok(Json(svc.update(id, input).await?))
+    Ok(Json(svc.update(&tx, id, input).await?))
 }
 
 #[http_route(DELETE, "/articles/{id}")]
 pub async fn delete(
+    tx: Tx,
     svc: Inject<ArticleService>,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ArticleError> {
-    svc.delete(id).await?;
+    svc.delete(&tx, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

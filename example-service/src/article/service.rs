@@ -2,8 +2,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use framework::cache::Cache;
-use framework::kafka::Producer;
-use framework::{Config, module};
+use framework::{Config, Tx, module};
 use uuid::Uuid;
 
 use super::config::ArticleConfig;
@@ -11,20 +10,20 @@ use super::domain::{Article, ArticleInput, Page};
 use super::error::ArticleError;
 use super::events::ArticleEvent;
 use super::feed::ArticleFeed;
-use super::repository::{ArticleRepository, Pending};
+use super::repository::ArticleRepository;
 
 /// The article use cases.
 #[module]
 pub struct ArticleService {
     repo: Arc<dyn ArticleRepository>,
     config: Config<ArticleConfig>,
-    events: Producer,
     cache: Cache,
     feed: Arc<ArticleFeed>,
 }
 
 impl ArticleService {
-    pub async fn create(&self, input: ArticleInput) -> Result<Article, ArticleError> {
+    /// Stores the article and its `ArticleCreated` event in `tx`.
+    pub async fn create(&self, tx: &Tx, input: ArticleInput) -> Result<Article, ArticleError> {
         let now = now();
         let article = Article {
             id: Uuid::new_v4(),
@@ -34,14 +33,14 @@ impl ArticleService {
             updated_at: now,
             version: 1,
         };
-        let pending = self.repo.insert(&article).await?;
+        self.repo.insert(tx, &article).await?;
         let event = ArticleEvent::ArticleCreated {
             id: article.id,
             name: article.name.clone(),
             version: article.version,
             at: article.updated_at,
         };
-        self.commit(pending, event).await?;
+        self.changed(tx, event).await?;
         Ok(article)
     }
 
@@ -77,81 +76,59 @@ impl ArticleService {
         })
     }
 
-    pub async fn update(&self, id: Uuid, input: ArticleInput) -> Result<Article, ArticleError> {
-        let pending = self
+    /// Updates the article and stores its `ArticleUpdated` event in `tx`.
+    pub async fn update(
+        &self,
+        tx: &Tx,
+        id: Uuid,
+        input: ArticleInput,
+    ) -> Result<Article, ArticleError> {
+        let updated = self
             .repo
-            .update(id, &input, now())
+            .update(tx, id, &input, now())
             .await?
             .ok_or(ArticleError::NotFound(id))?;
-        let updated = pending.value.clone();
         let event = ArticleEvent::ArticleUpdated {
             id,
             name: updated.name.clone(),
             version: updated.version,
             at: updated.updated_at,
         };
-        self.commit(pending, event).await?;
+        self.changed(tx, event).await?;
         Ok(updated)
     }
 
-    pub async fn delete(&self, id: Uuid) -> Result<(), ArticleError> {
-        let pending = self
+    /// Deletes the article and stores its `ArticleDeleted` event in `tx`.
+    pub async fn delete(&self, tx: &Tx, id: Uuid) -> Result<(), ArticleError> {
+        let version = self
             .repo
-            .delete(id)
+            .delete(tx, id)
             .await?
             .ok_or(ArticleError::NotFound(id))?;
         let event = ArticleEvent::ArticleDeleted {
             id,
-            version: pending.value,
+            version,
             at: now(),
         };
-        self.commit(pending, event).await
+        self.changed(tx, event).await
     }
 
-    /// Commits `pending`, then hands `event` to this replica's watchers, drops the cached
-    /// article and publishes `event`. Shielded: a request given up on before this point
-    /// (timeout, client gone) leaves nothing, as its transaction rolls back; from here on all
-    /// of it happens even if it is, so a committed change is never left with a stale cache
-    /// entry or without its event.
-    ///
-    /// A publish that fails is reported, not swallowed: the change is stored but nobody
-    /// downstream hears of it (a transactional outbox would close that gap). One the broker
-    /// did not confirm in time is reported as such (`ARTICLE_EVENT_UNCONFIRMED`, 504), not
-    /// as a failure: its event may still arrive.
-    async fn commit<T: Send + 'static>(
-        &self,
-        pending: Pending<T>,
-        event: ArticleEvent,
-    ) -> Result<(), ArticleError> {
-        let (cache, events) = (self.cache.clone(), self.events.clone());
-        let (topic, feed) = (self.config.events_topic.clone(), self.feed.clone());
-        framework::shield(async move {
-            pending.commit().await?;
+    /// Stores `event` in the outbox, in `tx` with the change itself: the relay publishes it
+    /// (keyed by article, so an article's events stay in order) once the transaction commits,
+    /// and never if it rolls back. After the commit, this replica's watchers hear of it and a
+    /// changed article's cache entry is dropped.
+    async fn changed(&self, tx: &Tx, event: ArticleEvent) -> Result<(), ArticleError> {
+        tx.publish_json(&self.config.events_topic, &event.id().to_string(), &event)
+            .await?;
+        let (cache, feed) = (self.cache.clone(), self.feed.clone());
+        tx.after_commit(async move {
             feed.publish(&event);
             if !matches!(event, ArticleEvent::ArticleCreated { .. }) {
                 cache.delete(&cache_key(event.id())).await;
             }
-            publish(&events, &topic, &event).await
-        })
-        .await
+        });
+        Ok(())
     }
-}
-
-async fn publish(events: &Producer, topic: &str, event: &ArticleEvent) -> Result<(), ArticleError> {
-    let key = event.id().to_string();
-    events
-        .publish_json(topic, &key, event)
-        .await
-        .map(drop)
-        .map_err(|error| {
-            if error.may_be_stored() {
-                tracing::warn!(article = %key, event = event.name(), %error, "article event not confirmed; it may still arrive");
-                ArticleError::EventUnconfirmed(error)
-            } else {
-                tracing::error!(article = %key, event = event.name(), %error, "article event not published");
-                ArticleError::Event(error)
-            }
-        })
 }
 
 fn cache_key(id: Uuid) -> String {

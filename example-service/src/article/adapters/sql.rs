@@ -7,20 +7,20 @@
 //! lock, which fails at once when another writer got there first.
 
 use chrono::{DateTime, Utc};
-use framework::sqlx::{
-    self, Database, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type,
-};
+use framework::Tx;
+use framework::db::{SqlBackend, SqlTx};
+use framework::sqlx::{self, Decode, Encode, Executor, IntoArguments, Pool, Type};
 use uuid::Uuid;
 
 use crate::article::activity::{Activity, ActivityRepository, Summary};
 use crate::article::domain::{Article, ArticleInput};
 use crate::article::error::ArticleError;
 use crate::article::events::ArticleEvent;
-use crate::article::repository::{ArticleRepository, Commit, Pending};
+use crate::article::repository::ArticleRepository;
 
 /// An adapter backed by a sqlx pool.
 pub trait SqlArticles: Send + Sync {
-    type Db: Database;
+    type Db: SqlBackend;
     fn pool(&self) -> &Pool<Self::Db>;
 }
 
@@ -47,19 +47,10 @@ fn storage(name: &str) -> impl FnOnce(sqlx::Error) -> ArticleError + '_ {
 }
 
 #[framework::async_trait]
-impl<DB: Database> Commit for Transaction<'static, DB> {
-    async fn commit(self: Box<Self>) -> Result<(), ArticleError> {
-        Transaction::commit(*self)
-            .await
-            .map_err(ArticleError::Storage)
-    }
-}
-
-#[framework::async_trait]
 impl<T, DB> ArticleRepository for T
 where
     T: SqlArticles<Db = DB>,
-    DB: Database,
+    DB: SqlBackend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
@@ -71,8 +62,8 @@ where
     for<'r> (Uuid,): sqlx::FromRow<'r, DB::Row>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    async fn insert(&self, a: &Article) -> Result<Pending<()>, ArticleError> {
-        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
+    async fn insert(&self, tx: &Tx, a: &Article) -> Result<(), ArticleError> {
+        let mut conn = tx.connection::<DB>().await?;
         sqlx::query::<DB>("INSERT INTO articles (id, name, description, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(a.id)
             .bind(a.name.clone())
@@ -80,10 +71,10 @@ where
             .bind(a.created_at)
             .bind(a.updated_at)
             .bind(a.version)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(storage(&a.name))?;
-        Ok(Pending::new((), tx))
+        Ok(())
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Article>, ArticleError> {
@@ -114,10 +105,11 @@ where
 
     async fn update(
         &self,
+        tx: &Tx,
         id: Uuid,
         input: &ArticleInput,
         at: DateTime<Utc>,
-    ) -> Result<Option<Pending<Article>>, ArticleError> {
+    ) -> Result<Option<Article>, ArticleError> {
         // The version and the latest `updated_at` are taken from the row as this statement
         // finds it, after any concurrent update of it committed: concurrent writes cannot
         // reuse a version or move `updated_at` back. In SQLite timestamps are RFC 3339 text
@@ -127,28 +119,28 @@ where
              updated_at = CASE WHEN updated_at > $4 THEN updated_at ELSE $4 END, \
              version = version + 1 WHERE id = $1 RETURNING {COLUMNS}"
         );
-        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
+        let mut conn = tx.connection::<DB>().await?;
         let row = sqlx::query_as::<DB, Row>(&sql)
             .bind(id)
             .bind(input.name.clone())
             .bind(input.description.clone())
             .bind(at)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(storage(&input.name))?;
-        Ok(row.map(|row| Pending::new(article(row), tx)))
+        Ok(row.map(article))
     }
 
-    async fn delete(&self, id: Uuid) -> Result<Option<Pending<i64>>, ArticleError> {
-        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
+    async fn delete(&self, tx: &Tx, id: Uuid) -> Result<Option<i64>, ArticleError> {
+        let mut conn = tx.connection::<DB>().await?;
         let deleted = sqlx::query_as::<DB, (i64,)>(
             "DELETE FROM articles WHERE id = $1 RETURNING version + 1",
         )
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(ArticleError::Storage)?;
-        Ok(deleted.map(|(version,)| Pending::new(version, tx)))
+        Ok(deleted.map(|(version,)| version))
     }
 }
 
@@ -156,7 +148,7 @@ where
 impl<T, DB> ActivityRepository for T
 where
     T: SqlArticles<Db = DB>,
-    DB: Database,
+    DB: SqlBackend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
@@ -168,11 +160,12 @@ where
     for<'r> (Uuid,): sqlx::FromRow<'r, DB::Row>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    async fn record(&self, event: &ArticleEvent) -> Result<(), ArticleError> {
+    async fn record(&self, tx: &Tx, event: &ArticleEvent) -> Result<(), ArticleError> {
         // Counted once per (article, version), in whatever order the events come: a
         // redelivered event changes nothing, and an older one is counted but does not replace
-        // the last event.
-        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
+        // the last event. (The consumer's inbox already skips a redelivered event; this also
+        // holds for the same change published twice, under two event ids.)
+        let mut tx = tx.connection::<DB>().await?;
         let new = sqlx::query_as::<DB, (i64,)>(
             "INSERT INTO article_changes (article_id, version) VALUES ($1, $2) \
              ON CONFLICT DO NOTHING RETURNING version",
@@ -199,7 +192,7 @@ where
             .execute(&mut *tx)
             .await
             .map_err(ArticleError::Storage)?;
-        tx.commit().await.map_err(ArticleError::Storage)
+        Ok(())
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Activity>, ArticleError> {
@@ -218,21 +211,21 @@ where
         }))
     }
 
-    async fn summarize(&self, taken_at: DateTime<Utc>) -> Result<(), ArticleError> {
+    async fn summarize(&self, tx: &Tx, taken_at: DateTime<Utc>) -> Result<(), ArticleError> {
         // SUM of BIGINT is NUMERIC in PostgreSQL: cast back.
         let sql = "INSERT INTO activity_summaries (taken_at, articles, changes) \
                    SELECT $1, (SELECT COUNT(*) FROM articles), \
                    (SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM article_activity) \
                    ON CONFLICT (taken_at) DO NOTHING";
-        // In a transaction, so that a run abandoned at its timeout (while the statement waits
-        // for a lock, say) stores nothing afterwards.
-        let mut tx = self.pool().begin().await.map_err(ArticleError::Storage)?;
+        // In the run's transaction, so that a run abandoned at its timeout (while the
+        // statement waits for a lock, say) stores nothing afterwards.
+        let mut conn = tx.connection::<DB>().await?;
         sqlx::query::<DB>(sql)
             .bind(taken_at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(ArticleError::Storage)?;
-        tx.commit().await.map_err(ArticleError::Storage)
+        Ok(())
     }
 
     async fn latest_summary(&self) -> Result<Option<Summary>, ArticleError> {
