@@ -58,6 +58,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     };
     let dependencies = crate::attr::inject_dependencies(&route.injected);
     let transactional = crate::attr::transactional(args.iter().copied());
+    let idempotency = route.idempotency;
     let location = crate::attr::location(name.span());
 
     quote! {
@@ -92,6 +93,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 mount: __framework_mount,
                 dependencies: || #dependencies,
                 transactional: #transactional,
+                idempotency: #idempotency,
                 #openapi_field
                 location: #location,
             };

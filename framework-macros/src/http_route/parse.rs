@@ -6,10 +6,14 @@ use crate::attr::Errors;
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
+const IDEMPOTENCY: &str = "idempotency";
+
 /// A validated route.
 pub(crate) struct Route {
     pub(crate) method: syn::Ident,
     pub(crate) path: syn::LitStr,
+    /// `idempotency`: the route honours `Idempotency-Key`.
+    pub(crate) idempotency: bool,
     pub(crate) item: syn::ItemFn,
     /// The `T` of each `Inject<T>` argument.
     pub(crate) injected: Vec<syn::Type>,
@@ -18,6 +22,8 @@ pub(crate) struct Route {
 struct Args {
     method: syn::Ident,
     path: syn::LitStr,
+    /// The options after the path.
+    options: Vec<crate::attr::FlagArg>,
 }
 
 impl Parse for Args {
@@ -42,24 +48,57 @@ impl Parse for Args {
             .parse()
             .map_err(|e| syn::Error::new(e.span(), USAGE))?;
         input.parse::<Option<Token![,]>>()?;
-        if !input.is_empty() {
-            return Err(input.error(
-                "unexpected argument after the path; `#[http_route]` takes a method and a path",
-            ));
-        }
-        Ok(Args { method, path })
+        let options =
+            syn::punctuated::Punctuated::<crate::attr::FlagArg, Token![,]>::parse_terminated(input)
+                .map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "after the path, `#[http_route]` takes options: `idempotency`",
+                    )
+                })?;
+        Ok(Args {
+            method,
+            path,
+            options: options.into_iter().collect(),
+        })
     }
 }
 
 impl Route {
     pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Route> {
-        let Args { method, path } = syn::parse2(args)?;
+        let Args {
+            method,
+            path,
+            options,
+        } = syn::parse2(args)?;
         let item: syn::ItemFn = syn::parse2(item).map_err(|e| {
             syn::Error::new(e.span(), "`#[http_route]` goes on an `async fn` handler")
         })?;
         let mut errors = Errors::default();
         check_method(&method, &mut errors);
         check_path(&path, &mut errors);
+        let mut idempotency = None;
+        for crate::attr::FlagArg { key, value } in options {
+            let name = crate::attr::path_name(&key);
+            if name != IDEMPOTENCY {
+                errors.spanned(
+                    &key,
+                    format!("unknown `#[http_route]` option `{name}`; expected: {IDEMPOTENCY}"),
+                );
+                continue;
+            }
+            if let Some(on) = crate::attr::flag(IDEMPOTENCY, value, &mut errors) {
+                // Only the methods that are not idempotent by definition (RFC 9110 §9.2.2)
+                // need the header (draft-ietf-httpapi-idempotency-key-header §1).
+                if on && !matches!(method.to_string().as_str(), "POST" | "PATCH") {
+                    errors.spanned(
+                        &key,
+                        format!("`idempotency` is for POST and PATCH routes: {method} is idempotent already"),
+                    );
+                }
+                crate::attr::set_once(&mut idempotency, on, &key, &mut errors);
+            }
+        }
 
         let sig = &item.sig;
         if sig.asyncness.is_none() {
@@ -82,6 +121,7 @@ impl Route {
         Ok(Route {
             method,
             path,
+            idempotency: idempotency.unwrap_or(false),
             item,
             injected,
         })

@@ -5,6 +5,7 @@
 //! their backend with `#[module(when = framework::db::is_postgres)]`.
 
 mod config;
+mod idempotency;
 pub(crate) mod migrate;
 mod outbox;
 mod plugin;

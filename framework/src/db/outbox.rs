@@ -23,7 +23,7 @@ use sqlx::Pool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::transaction::SqlBackend;
+use super::transaction::{Idempotency, SqlBackend};
 use crate::config::ConfigSection;
 use crate::di::BuildError;
 use crate::health::Probe;
@@ -382,7 +382,7 @@ impl<DB: Relay + super::schema::Migrate> StartRelay for PoolRelay<DB> {
             shutdown.clone(),
             status.clone(),
         ));
-        tracker.spawn(sample(pool, status.clone(), config, shutdown));
+        tracker.spawn(sample(pool, status.clone(), shutdown));
         stage.health().add_probed_unit("outbox", true, move || {
             let status = status.clone();
             async move { probe(&status) }
@@ -495,17 +495,15 @@ async fn relay<DB: Relay>(
 }
 
 /// Keeps the backlog gauges (`outbox_backlog_events`, `outbox_oldest_event_age_seconds`) and
-/// the status current, and prunes the inbox, until shutdown.
+/// the status current, until shutdown.
 async fn sample<DB: Relay>(
     pool: Pool<DB>,
     status: Arc<Mutex<Status>>,
-    config: OutboxConfig,
     shutdown: CancellationToken,
 ) {
     let backlog = metrics::gauge!("outbox_backlog_events");
     let age = metrics::gauge!("outbox_oldest_event_age_seconds");
     let mut every = tokio::time::interval(SAMPLE_EVERY);
-    let mut pruned_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -524,12 +522,33 @@ async fn sample<DB: Relay>(
             }
             Err(error) => tracing::debug!(%error, "outbox backlog not sampled"),
         }
-        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-            pruned_at = Some(tokio::time::Instant::now());
-            let before = Utc::now() - chrono::Duration::hours(config.inbox_retention_hours);
-            if let Err(error) = DB::prune_inbox(&pool, before).await {
-                tracing::warn!(%error, "inbox not pruned");
-            }
+    }
+}
+
+/// Deletes, every [`PRUNE_EVERY`] until the pool closes, the inbox's message ids older than
+/// `OUTBOX_INBOX_RETENTION_HOURS` and the expired idempotency keys. Runs with every pool,
+/// relay or not.
+pub(super) async fn prune<DB: Relay + super::schema::Migrate>(
+    pool: Pool<DB>,
+    retention_hours: i64,
+) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    while !pool.is_closed() {
+        every.tick().await;
+        // A database the framework's tables are not migrated to has nothing to prune.
+        if super::schema::require(&pool).await.is_err() {
+            continue;
+        }
+        let before = Utc::now() - chrono::Duration::hours(retention_hours);
+        if let Err(error) = DB::prune_inbox(&pool, before).await {
+            tracing::warn!(%error, "inbox not pruned");
+        }
+        let expired = async {
+            let mut conn = pool.acquire().await?;
+            DB::idempotency(&mut conn, Idempotency::Prune { before: Utc::now() }).await
+        };
+        if let Err(error) = expired.await {
+            tracing::warn!(%error, "expired idempotency keys not pruned");
         }
     }
 }

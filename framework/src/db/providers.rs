@@ -17,6 +17,7 @@ use sqlx::{PgPool, Postgres};
 use sqlx::{Sqlite, SqlitePool};
 
 use super::DatabaseConfig;
+use super::idempotency::PoolIdempotency;
 #[cfg(feature = "postgres")]
 use super::is_postgres;
 #[cfg(feature = "sqlite")]
@@ -31,7 +32,7 @@ use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
-use crate::transaction::Transactions;
+use crate::transaction::{IdempotencyStore, Transactions};
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -52,7 +53,12 @@ macro_rules! pool_provider {
         inventory::submit! {
             ProviderRecord {
                 name: concat!("sqlx::", stringify!($pool)),
-                provides: || vec![Key::of::<$pool>(), Key::of::<Transactions>(), Key::of::<OutboxRelay>()],
+                provides: || vec![
+                    Key::of::<$pool>(),
+                    Key::of::<Transactions>(),
+                    Key::of::<OutboxRelay>(),
+                    Key::of::<dyn IdempotencyStore>(),
+                ],
                 fields: Vec::new,
                 condition: Some(Condition {
                     name: concat!("framework::db::", stringify!($condition)),
@@ -206,6 +212,8 @@ where
         }
     });
     tokio::spawn(sample_pool(pool.clone(), DB::NAME));
+    let retention = super::OutboxConfig::load(ctx.settings())?.inbox_retention_hours;
+    tokio::spawn(super::outbox::prune(pool.clone(), retention));
     let closed = pool.clone();
     ctx.on_stop(Box::new(move || {
         Box::pin(async move { closed.close().await })
@@ -216,7 +224,9 @@ where
         pool: pool.clone(),
         relay: wake.clone(),
     };
+    let idempotency: Arc<dyn IdempotencyStore> = Arc::new(PoolIdempotency { pool: pool.clone() });
     Ok(vec![
+        Instance::of::<dyn IdempotencyStore>(idempotency),
         Instance::of::<Transactions>(Arc::new(Transactions::new(Arc::new(source)))),
         Instance::of::<OutboxRelay>(Arc::new(OutboxRelay::new(pool.clone(), wake))),
         Instance::of::<Pool<DB>>(Arc::new(pool)),

@@ -1,4 +1,4 @@
-//! The framework's own tables (the outbox, the inbox), migrated before the service's and
+//! The framework's own tables (the outbox, the inbox, idempotency keys), migrated before the service's and
 //! versioned apart from them, in `framework_schema`.
 //!
 //! sqlx's migrator keeps every version in `_sqlx_migrations` and refuses a database holding
@@ -21,10 +21,11 @@ pub(super) struct Migration {
 }
 
 /// Every migration, oldest first. Never edit one that shipped: add the next.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "outbox and inbox",
-    postgres: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "outbox and inbox",
+        postgres: "
         CREATE TABLE framework_outbox (
             id BIGSERIAL PRIMARY KEY,
             event_id UUID NOT NULL,
@@ -43,7 +44,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             PRIMARY KEY (inbox, message_id)
         );
         CREATE INDEX framework_inbox_received_at ON framework_inbox (received_at);",
-    sqlite: "
+        sqlite: "
         CREATE TABLE framework_outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             event_id BLOB NOT NULL,
@@ -61,7 +62,38 @@ const MIGRATIONS: &[Migration] = &[Migration {
             PRIMARY KEY (inbox, message_id)
         );
         CREATE INDEX framework_inbox_received_at ON framework_inbox (received_at);",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "idempotency keys",
+        postgres: "
+        CREATE TABLE framework_idempotency (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            status INTEGER,
+            headers TEXT,
+            body BYTEA,
+            locked_until TIMESTAMPTZ NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (scope, key)
+        );
+        CREATE INDEX framework_idempotency_expires_at ON framework_idempotency (expires_at);",
+        sqlite: "
+        CREATE TABLE framework_idempotency (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            status INTEGER,
+            headers TEXT,
+            body BLOB,
+            locked_until TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            PRIMARY KEY (scope, key)
+        );
+        CREATE INDEX framework_idempotency_expires_at ON framework_idempotency (expires_at);",
+    },
+];
 
 /// The version the running code needs.
 fn latest() -> i64 {
@@ -185,7 +217,7 @@ pub(super) async fn require<DB: Migrate>(pool: &Pool<DB>) -> Result<(), BuildErr
         .map_err(|e| format!("cannot read the framework's schema version: {e}"))?;
     if version < latest() {
         return Err(format!(
-            "the framework's tables (outbox, inbox) are at version {version}, this build needs {}: \
+            "the framework's tables (outbox, inbox, idempotency keys) are at version {version}, this build needs {}: \
              run the service's `migrate` command or set DATABASE_MIGRATE=true",
             latest()
         )

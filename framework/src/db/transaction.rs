@@ -5,12 +5,14 @@ use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::{Database, Pool};
 use tokio::sync::Notify;
 
-use crate::transaction::{OutboxEvent, Transaction, TransactionSource, Tx, TxError, TxGuard};
+use crate::transaction::{
+    OutboxEvent, StoredResponse, Transaction, TransactionSource, Tx, TxError, TxGuard,
+};
 
 /// A backend the unit of work runs on: `sqlx::Postgres` or `sqlx::Sqlite` (each with its
 /// feature).
@@ -34,6 +36,12 @@ pub(super) mod sealed {
             inbox: &'a str,
             id: &'a str,
         ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
+
+        /// Runs one of the idempotency store's statements.
+        fn idempotency<'a>(
+            conn: &'a mut Self::Connection,
+            statement: Idempotency<'a>,
+        ) -> BoxFuture<'a, Result<IdempotencyOutcome, sqlx::Error>>;
     }
 }
 
@@ -100,6 +108,105 @@ macro_rules! ops {
                     Ok(new.is_some())
                 })
             }
+
+            fn idempotency<'a>(
+                conn: &'a mut Self::Connection,
+                statement: Idempotency<'a>,
+            ) -> BoxFuture<'a, Result<IdempotencyOutcome, sqlx::Error>> {
+                Box::pin(async move {
+                    use IdempotencyOutcome::{Changed, Found};
+                    Ok(match statement {
+                        Idempotency::Insert { scope, key, fingerprint, locked_until, expires_at } => {
+                            let done = sqlx::query(
+                                "INSERT INTO framework_idempotency \
+                                 (scope, key, fingerprint, locked_until, expires_at) \
+                                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                            )
+                            .bind(scope)
+                            .bind(key)
+                            .bind(fingerprint)
+                            .bind(locked_until)
+                            .bind(expires_at)
+                            .execute(&mut *conn)
+                            .await?;
+                            Changed(done.rows_affected() == 1)
+                        }
+                        Idempotency::Find { scope, key } => Found(
+                            sqlx::query_as(
+                                "SELECT fingerprint, status, headers, body, locked_until, expires_at \
+                                 FROM framework_idempotency WHERE scope = $1 AND key = $2",
+                            )
+                            .bind(scope)
+                            .bind(key)
+                            .fetch_optional(&mut *conn)
+                            .await?,
+                        ),
+                        Idempotency::DeleteExpired { scope, key, expires_at } => {
+                            let done = sqlx::query(
+                                "DELETE FROM framework_idempotency \
+                                 WHERE scope = $1 AND key = $2 AND expires_at = $3",
+                            )
+                            .bind(scope)
+                            .bind(key)
+                            .bind(expires_at)
+                            .execute(&mut *conn)
+                            .await?;
+                            Changed(done.rows_affected() == 1)
+                        }
+                        Idempotency::TakeOver { scope, key, was_locked_until, locked_until } => {
+                            let done = sqlx::query(
+                                "UPDATE framework_idempotency SET locked_until = $4 \
+                                 WHERE scope = $1 AND key = $2 AND status IS NULL \
+                                 AND locked_until = $3",
+                            )
+                            .bind(scope)
+                            .bind(key)
+                            .bind(was_locked_until)
+                            .bind(locked_until)
+                            .execute(&mut *conn)
+                            .await?;
+                            Changed(done.rows_affected() == 1)
+                        }
+                        Idempotency::Complete { scope, key, response } => {
+                            let headers = serde_json::to_string(&response.headers)
+                                .unwrap_or_else(|_| "[]".to_owned());
+                            let done = sqlx::query(
+                                "UPDATE framework_idempotency \
+                                 SET status = $3, headers = $4, body = $5 \
+                                 WHERE scope = $1 AND key = $2",
+                            )
+                            .bind(scope)
+                            .bind(key)
+                            .bind(i32::from(response.status))
+                            .bind(headers)
+                            .bind(&response.body)
+                            .execute(&mut *conn)
+                            .await?;
+                            Changed(done.rows_affected() == 1)
+                        }
+                        Idempotency::Release { scope, key } => {
+                            let done = sqlx::query(
+                                "DELETE FROM framework_idempotency \
+                                 WHERE scope = $1 AND key = $2 AND status IS NULL",
+                            )
+                            .bind(scope)
+                            .bind(key)
+                            .execute(&mut *conn)
+                            .await?;
+                            Changed(done.rows_affected() == 1)
+                        }
+                        Idempotency::Prune { before } => {
+                            let done = sqlx::query(
+                                "DELETE FROM framework_idempotency WHERE expires_at < $1",
+                            )
+                            .bind(before)
+                            .execute(&mut *conn)
+                            .await?;
+                            Changed(done.rows_affected() > 0)
+                        }
+                    })
+                })
+            }
         }
 
         impl SqlBackend for $db {}
@@ -116,6 +223,64 @@ ops!(
 #[cfg(feature = "sqlite")]
 ops!(sqlx::Sqlite, None);
 
+/// A statement of the idempotency store (one per backend, written once in `ops!`).
+pub enum Idempotency<'a> {
+    Insert {
+        scope: &'a str,
+        key: &'a str,
+        fingerprint: &'a str,
+        locked_until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    },
+    Find {
+        scope: &'a str,
+        key: &'a str,
+    },
+    /// Deletes the row if it still expires at `expires_at` (as read).
+    DeleteExpired {
+        scope: &'a str,
+        key: &'a str,
+        expires_at: DateTime<Utc>,
+    },
+    /// Extends a running claim whose lease ran out, if nobody did first.
+    TakeOver {
+        scope: &'a str,
+        key: &'a str,
+        was_locked_until: DateTime<Utc>,
+        locked_until: DateTime<Utc>,
+    },
+    Complete {
+        scope: &'a str,
+        key: &'a str,
+        response: &'a StoredResponse,
+    },
+    Release {
+        scope: &'a str,
+        key: &'a str,
+    },
+    /// Deletes every key expired before `before`.
+    Prune {
+        before: DateTime<Utc>,
+    },
+}
+
+/// A stored key: fingerprint, status (none while running), headers, body, lease end, expiry.
+pub type IdempotencyRow = (
+    String,
+    Option<i32>,
+    Option<String>,
+    Option<Vec<u8>>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+/// What an [`Idempotency`] statement did.
+pub enum IdempotencyOutcome {
+    /// Whether it changed a row.
+    Changed(bool),
+    Found(Option<IdempotencyRow>),
+}
+
 /// An open sqlx transaction as the core's [`Transaction`].
 pub struct SqlTransaction<DB: Database> {
     tx: sqlx::Transaction<'static, DB>,
@@ -130,7 +295,7 @@ impl<DB: Database> std::fmt::Debug for SqlTransaction<DB> {
     }
 }
 
-fn statement(error: sqlx::Error) -> TxError {
+fn statement_error(error: sqlx::Error) -> TxError {
     TxError::Statement(Box::new(error))
 }
 
@@ -166,7 +331,7 @@ impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
             let first = !self.enqueued;
             DB::enqueue(&mut self.tx, event, first)
                 .await
-                .map_err(statement)?;
+                .map_err(statement_error)?;
             self.enqueued = true;
             Ok(())
         })
@@ -177,7 +342,30 @@ impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
         inbox: &'a str,
         id: &'a str,
     ) -> BoxFuture<'a, Result<bool, TxError>> {
-        Box::pin(async move { DB::claim(&mut self.tx, inbox, id).await.map_err(statement) })
+        Box::pin(async move {
+            DB::claim(&mut self.tx, inbox, id)
+                .await
+                .map_err(statement_error)
+        })
+    }
+
+    fn complete_idempotent<'a>(
+        &'a mut self,
+        scope: &'a str,
+        key: &'a str,
+        response: &'a StoredResponse,
+    ) -> BoxFuture<'a, Result<(), TxError>> {
+        Box::pin(async move {
+            let statement = Idempotency::Complete {
+                scope,
+                key,
+                response,
+            };
+            DB::idempotency(&mut self.tx, statement)
+                .await
+                .map(drop)
+                .map_err(statement_error)
+        })
     }
 
     fn as_any(&mut self) -> &mut dyn Any {

@@ -33,6 +33,10 @@ pub struct HttpConfig {
     /// byte on a kept-alive connection, is closed. At least 1; default 30, hyper's.
     #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout_secs: u64,
+    /// `HTTP_IDEMPOTENCY_TTL_SECS`: how long an `Idempotency-Key` and its response are kept
+    /// (a retry within it gets the first response); at least 1, default 86400 (a day).
+    #[serde(default = "default_idempotency_ttl")]
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +48,7 @@ impl Default for HttpConfig {
             request_timeout_secs: default_request_timeout(),
             body_limit_bytes: default_body_limit(),
             header_read_timeout_secs: default_header_read_timeout(),
+            idempotency_ttl_secs: default_idempotency_ttl(),
         }
     }
 }
@@ -67,6 +72,9 @@ impl ConfigSection for HttpConfig {
         }
         if self.header_read_timeout_secs == 0 {
             return Err(settings.invalid("HTTP_HEADER_READ_TIMEOUT_SECS", "must be at least 1"));
+        }
+        if self.idempotency_ttl_secs == 0 {
+            return Err(settings.invalid("HTTP_IDEMPOTENCY_TTL_SECS", "must be at least 1"));
         }
         Ok(self)
     }
@@ -96,6 +104,10 @@ fn default_port() -> u16 {
 fn default_base_path() -> String {
     "/api/v1".into()
 }
+fn default_idempotency_ttl() -> u64 {
+    86_400
+}
+
 fn default_request_timeout() -> u64 {
     30
 }

@@ -4,6 +4,7 @@
 mod config;
 mod decompression;
 mod health;
+pub(crate) mod idempotency;
 mod labels;
 #[cfg(feature = "metrics")]
 mod metrics;
@@ -22,6 +23,7 @@ mod valid;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
@@ -42,7 +44,7 @@ use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::health::Health;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
-use crate::transaction::Transactions;
+use crate::transaction::{IdempotencyStore, Transactions};
 
 /// The router state: the built components, for `Inject<T>`.
 #[derive(Clone)]
@@ -66,13 +68,28 @@ pub(crate) fn router(
         let path = full_path(&config.base_path, route.path);
         let method_router = by_path.remove(&path).unwrap_or_default();
         let mounted = (route.mount)();
-        // Checked at startup: a route whose handler takes a `Tx` depends on `Transactions`.
-        let mounted = match (route.transactional)()
+        // Checked at startup: a route whose handler takes a `Tx` depends on `Transactions`,
+        // an idempotent one on the `IdempotencyStore`.
+        let transactions = (route.transactional)()
             .then(|| state.container.get::<Transactions>())
-            .flatten()
-        {
-            Some(transactions) => unit_of_work::layer(mounted, transactions),
-            None => mounted,
+            .flatten();
+        let store = route
+            .idempotency
+            .then(|| state.container.get::<dyn IdempotencyStore>())
+            .flatten();
+        let mounted = match (store, transactions) {
+            (Some(store), transactions) => idempotency::layer(
+                mounted,
+                idempotency::Idempotent {
+                    store,
+                    transactions,
+                    scope: format!("{} {}", route.method, route.path),
+                    lease: Duration::from_secs(config.request_timeout_secs.saturating_mul(2)),
+                    ttl: Duration::from_secs(config.idempotency_ttl_secs),
+                },
+            ),
+            (None, Some(transactions)) => unit_of_work::layer(mounted, transactions),
+            (None, None) => mounted,
         };
         by_path.insert(path, method_router.merge(mounted));
     }

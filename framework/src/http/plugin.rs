@@ -13,7 +13,7 @@ use crate::di::{BuildError, Dependency, Key, Location, Needer, WiringError};
 use crate::error::ErrorKind;
 use crate::http::HttpConfig;
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
-use crate::transaction::Transactions;
+use crate::transaction::{IdempotencyStore, Transactions};
 
 inventory::submit! {
     PluginRecord {
@@ -60,6 +60,9 @@ impl Plugin for HttpPlugin {
                     let mut dependencies = (route.dependencies)();
                     if (route.transactional)() {
                         dependencies.push(Dependency::Component(Key::of::<Transactions>()));
+                    }
+                    if route.idempotency {
+                        dependencies.push(Dependency::Component(Key::of::<dyn IdempotencyStore>()));
                     }
                     dependencies
                 },
@@ -224,6 +227,7 @@ mod tests {
             mount,
             dependencies,
             transactional: || false,
+            idempotency: false,
             #[cfg(feature = "openapi")]
             openapi: no_openapi,
             location: Location {

@@ -19,6 +19,8 @@ pub struct RouteRecord {
     pub dependencies: fn() -> Vec<Dependency>,
     /// Whether an argument is the request's `Tx`: the route then runs as a unit of work.
     pub transactional: fn() -> bool,
+    /// `idempotency`: the route honours `Idempotency-Key`.
+    pub idempotency: bool,
     /// What its arguments and return type add to the OpenAPI document.
     #[cfg(feature = "openapi")]
     pub openapi: fn(&mut crate::http::openapi::Operation),

@@ -24,13 +24,17 @@ pub(super) fn layer(
     }))
 }
 
+/// Whether a response commits its unit of work: it is not an error (status below 400).
+pub(super) fn succeeded(status: axum::http::StatusCode) -> bool {
+    !(status.is_client_error() || status.is_server_error())
+}
+
 /// The handler inside its transaction; a commit that fails answers its problem instead (the
 /// handler's writes are not stored, so its response would be false).
-async fn run(transactions: Arc<Transactions>, request: Request, next: Next) -> Response {
+pub(super) async fn run(transactions: Arc<Transactions>, request: Request, next: Next) -> Response {
     let tx = transactions.begin();
     let response = tx.clone().scope(next.run(request)).await;
-    let succeeded = !(response.status().is_client_error() || response.status().is_server_error());
-    match tx.finish(succeeded).await {
+    match tx.finish(succeeded(response.status())).await {
         Ok(()) => response,
         Err(error) => Problem::from_domain_error(&error).into_response(),
     }

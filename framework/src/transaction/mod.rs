@@ -13,10 +13,12 @@
 //! [`TransactionSource`]) and relays the outbox to an [`EventSink`], which a messaging plugin
 //! provides; the deliveries only name this module.
 
+mod idempotency;
 mod outbox;
 mod param;
 mod tx;
 
+pub use idempotency::{Claim, IdempotencyStore, StoredResponse};
 pub use outbox::{EVENT_ID_HEADER, EventSink, OutboxEvent, SinkError};
 pub use param::{OtherParam, Param, TxParam};
 pub use tx::{Transaction, TransactionSource, Transactions, Tx, TxError, TxGuard};

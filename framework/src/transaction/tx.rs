@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
+use super::idempotency::StoredResponse;
 use super::outbox::OutboxEvent;
 use crate::di::{Container, Dependency, Injectable, Key, ResolveError};
 use crate::error::{DomainError, ErrorKind};
@@ -50,6 +51,18 @@ pub trait Transaction: Any + Send {
     /// [`TxError::Statement`] when the row cannot be written.
     fn claim<'a>(&'a mut self, inbox: &'a str, id: &'a str)
     -> BoxFuture<'a, Result<bool, TxError>>;
+
+    /// Keeps `response` as the answer of idempotency key `key` in `scope`, in this
+    /// transaction: it is stored with the request's writes, or not at all.
+    ///
+    /// # Errors
+    /// [`TxError::Statement`] when the row cannot be written.
+    fn complete_idempotent<'a>(
+        &'a mut self,
+        scope: &'a str,
+        key: &'a str,
+        response: &'a StoredResponse,
+    ) -> BoxFuture<'a, Result<(), TxError>>;
 
     /// The transaction as its concrete type, for the backend's typed access
     /// (`framework::db::SqlTx`).
@@ -349,6 +362,21 @@ impl Tx {
     pub async fn claim(&self, inbox: &str, id: &str) -> Result<bool, TxError> {
         let mut transaction = self.lock().await?;
         transaction.claim(inbox, id).await
+    }
+
+    /// Keeps `response` as the answer of an `Idempotency-Key`, in this transaction (see
+    /// [`Transaction::complete_idempotent`]).
+    ///
+    /// # Errors
+    /// As [`lock`](Tx::lock), or [`TxError::Statement`].
+    pub async fn complete_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), TxError> {
+        let mut transaction = self.lock().await?;
+        transaction.complete_idempotent(scope, key, response).await
     }
 
     /// Runs `work` after the transaction commits, before the commit returns (never if it

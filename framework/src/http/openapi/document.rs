@@ -102,6 +102,30 @@ fn build(
             .schema(Some(schema));
         parameters.insert(0, parameter.build());
     }
+    if route.idempotency {
+        // draft-ietf-httpapi-idempotency-key-header: a string, quoted or not.
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(crate::http::idempotency::MAX_KEY_LEN));
+        let parameter = ParameterBuilder::new()
+            .name(crate::http::idempotency::IDEMPOTENCY_KEY.as_str())
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes a retry safe: the first response for a key is kept and replayed \
+                 (with `idempotent-replayed: true`) to a retry of the same request.",
+            ))
+            .schema(Some(key));
+        parameters.push(parameter.build());
+        for (status, code) in [
+            (StatusCode::BAD_REQUEST, "IDEMPOTENCY_KEY_INVALID"),
+            (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_IN_USE"),
+            (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED"),
+        ] {
+            problems.entry(status.as_u16()).or_default().insert(code);
+        }
+    }
     // Any route can fail: a panic or an infrastructure error is a 500.
     problems
         .entry(StatusCode::INTERNAL_SERVER_ERROR.as_u16())
@@ -264,6 +288,7 @@ mod tests {
             mount: axum::routing::MethodRouter::new,
             dependencies: Vec::new,
             transactional: || false,
+            idempotency: false,
             openapi: |_| {},
             location: crate::di::Location {
                 file: "f.rs",
