@@ -26,8 +26,10 @@ pub struct ListQuery {
     pub offset: Option<u32>,
 }
 
-/// Creates an article; the article and its event are stored in the request's transaction.
-#[http_route(POST, "/articles")]
+/// Creates an article; the article and its event are stored in the request's transaction. A
+/// client that may retry sends an `Idempotency-Key`: a retry gets the first response (the same
+/// article) and creates nothing.
+#[http_route(POST, "/articles", idempotency)]
 pub async fn create(
     tx: Tx,
     svc: Inject<ArticleService>,
