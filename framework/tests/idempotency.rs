@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use framework::axum::Json;
 use framework::axum::http::StatusCode;
-use framework::db::SqlTx;
-use framework::sqlx::{self, Postgres, Sqlite};
+use framework::sqlx;
 use framework::testing::TestApp;
 use framework::transaction::{Transactions, TxError};
 use framework::{DomainError, Inject, Tx, http_route, module};
+use framework_test_support::on_connection;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,24 +79,13 @@ async fn create_stored(
     runs.stored.fetch_add(1, Ordering::SeqCst);
     let id = uuid::Uuid::new_v4().to_string();
     let sql = "INSERT INTO idem_notes (run, id) VALUES ($1, $2)";
-    match tx.connection::<Postgres>().await {
-        Ok(mut conn) => {
-            sqlx::query(sql)
-                .bind(&note.run)
-                .bind(&id)
-                .execute(&mut *conn)
-                .await?;
-        }
-        Err(TxError::Backend { .. }) => {
-            let mut conn = tx.connection::<Sqlite>().await?;
-            sqlx::query(sql)
-                .bind(&note.run)
-                .bind(&id)
-                .execute(&mut *conn)
-                .await?;
-        }
-        Err(error) => return Err(error.into()),
-    }
+    on_connection!(tx, |conn| {
+        sqlx::query(sql)
+            .bind(&note.run)
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+    });
     behave(&note, &runs).await?;
     Ok((
         StatusCode::CREATED,
@@ -156,6 +145,8 @@ impl Backend {
             ("KAFKA_BROKERS", ""),
             ("HTTP_BASE_PATH", ""),
             ("HTTP_IDEMPOTENCY_TTL_SECS", ttl_secs),
+            // A held request is given up on this soon.
+            ("HTTP_REQUEST_TIMEOUT_SECS", "2"),
         ])
         .await
         .expect("the app starts");
@@ -166,14 +157,10 @@ impl Backend {
         let table = "CREATE TABLE IF NOT EXISTS idem_notes (run TEXT NOT NULL, id TEXT NOT NULL)";
         transactions
             .run(|tx| async move {
-                match tx.connection::<Postgres>().await {
-                    Ok(mut conn) => sqlx::query(table).execute(&mut *conn).await.map(drop),
-                    Err(_) => {
-                        let mut conn = tx.connection::<Sqlite>().await?;
-                        sqlx::query(table).execute(&mut *conn).await.map(drop)
-                    }
-                }
-                .map_err(NoteError::from)
+                on_connection!(tx, |conn| {
+                    sqlx::query(table).execute(&mut *conn).await?;
+                });
+                Ok::<(), NoteError>(())
             })
             .await
             .expect("the table");
@@ -218,21 +205,12 @@ impl Setup {
         let sql = "SELECT COUNT(*) FROM idem_notes WHERE run = $1";
         transactions
             .run(|tx| async move {
-                let n: i64 = match tx.connection::<Postgres>().await {
-                    Ok(mut conn) => {
-                        sqlx::query_scalar(sql)
-                            .bind(&run)
-                            .fetch_one(&mut *conn)
-                            .await?
-                    }
-                    Err(_) => {
-                        let mut conn = tx.connection::<Sqlite>().await?;
-                        sqlx::query_scalar(sql)
-                            .bind(&run)
-                            .fetch_one(&mut *conn)
-                            .await?
-                    }
-                };
+                let n: i64 = on_connection!(tx, |conn| {
+                    sqlx::query_scalar(sql)
+                        .bind(&run)
+                        .fetch_one(&mut *conn)
+                        .await?
+                });
                 Ok::<i64, NoteError>(n)
             })
             .await
@@ -244,6 +222,7 @@ framework_test_support::on_backends!(Backend: sqlite, postgres; [
     a_replay_returns_the_first_response_and_runs_nothing,
     another_request_under_a_key_is_refused_and_a_running_one_conflicts,
     failures_give_the_key_up_and_keys_expire,
+    expired_keys_and_old_inbox_ids_are_pruned,
 ]);
 
 async fn a_replay_returns_the_first_response_and_runs_nothing(backend: Backend) {
@@ -386,5 +365,103 @@ async fn failures_give_the_key_up_and_keys_expire(backend: Backend) {
     assert_eq!(again.status(), 201);
     assert!(again.headers().get("idempotent-replayed").is_none());
     assert_eq!(setup.rows().await, 2);
+
+    // A request given up on (its timeout) gives its key up too: a retry runs again.
+    let key = format!("timed-out-{}", setup.run);
+    let held = setup.note("held", Some("hold"));
+    assert_eq!(setup.post("/plain", Some(&key), &held).await.status(), 408);
+    runs.gate.notify_one();
+    let mut retry = setup.post("/plain", Some(&key), &held).await;
+    // The key is released by a task of its own once the request is dropped.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while retry.status() == 409 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        retry = setup.post("/plain", Some(&key), &held).await;
+    }
+    assert_eq!(retry.status(), 201);
+    assert_eq!(runs.plain.load(Ordering::SeqCst), 2);
     setup.app.shutdown().await.unwrap();
+}
+
+/// The pruned tables, and the column that names a row.
+const PRUNED: [(&str, &str); 2] = [
+    ("framework_idempotency", "key"),
+    ("framework_inbox", "message_id"),
+];
+
+async fn expired_keys_and_old_inbox_ids_are_pruned(backend: Backend) {
+    let first = backend.start("86400").await;
+    let transactions = first.app.running().component::<Transactions>().unwrap();
+    let now = chrono::Utc::now();
+    let old = now - chrono::Duration::hours(200);
+    let run = first.run.clone();
+    transactions
+        .run(|tx| async move {
+            for (id, at) in [
+                (format!("old-{run}"), old),
+                (format!("new-{run}"), now + chrono::Duration::hours(1)),
+            ] {
+                on_connection!(tx, |conn| {
+                    sqlx::query(
+                        "INSERT INTO framework_idempotency \
+                         (scope, key, fingerprint, locked_until, expires_at) \
+                         VALUES ('prune', $1, 'f', $2, $2)",
+                    )
+                    .bind(&id)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+                let received = if id.starts_with("old") { old } else { now };
+                on_connection!(tx, |conn| {
+                    sqlx::query(
+                        "INSERT INTO framework_inbox (inbox, message_id, received_at) \
+                         VALUES ('prune', $1, $2)",
+                    )
+                    .bind(&id)
+                    .bind(received)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+            }
+            Ok::<(), NoteError>(())
+        })
+        .await
+        .expect("the rows");
+    // A replica starting on the database prunes at once (then hourly): the key expired and
+    // the id older than `OUTBOX_INBOX_RETENTION_HOURS` (168) go, the others stay.
+    let second = backend.start("86400").await;
+    let count = |id: String| {
+        let transactions = transactions.clone();
+        async move {
+            let mut counts = Vec::new();
+            for (table, column) in PRUNED {
+                let sql = format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1");
+                let id = id.clone();
+                let n = transactions
+                    .run(|tx| async move {
+                        let n: i64 = on_connection!(tx, |conn| {
+                            sqlx::query_scalar(&sql)
+                                .bind(&id)
+                                .fetch_one(&mut *conn)
+                                .await?
+                        });
+                        Ok::<i64, NoteError>(n)
+                    })
+                    .await
+                    .expect("counted");
+                counts.push(n);
+            }
+            counts
+        }
+    };
+    framework_test_support::eventually(
+        "the old rows are pruned",
+        Duration::from_secs(10),
+        async || count(format!("old-{}", first.run)).await == [0, 0],
+    )
+    .await;
+    assert_eq!(count(format!("new-{}", first.run)).await, [1, 1]);
+    second.app.shutdown().await.unwrap();
+    first.app.shutdown().await.unwrap();
 }

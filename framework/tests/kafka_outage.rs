@@ -7,75 +7,17 @@
 //! may have failed fatally meanwhile, e.g. `ProducerFenced`: it is replaced), health is up,
 //! and no record found on the topic was reported as not published.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use framework::DomainError;
 use framework::kafka::{Fetched, Producer, PublishError, Transport};
 use framework::testing::TestApp;
 use framework::{ErrorKind, module};
+use framework_test_support::Tansu;
 
 #[module]
 pub struct Publisher {
     producer: Producer,
-}
-
-/// A tansu broker of this test's own, stopped when dropped.
-struct Tansu {
-    child: Child,
-    address: String,
-}
-
-impl Tansu {
-    fn start() -> Tansu {
-        let port = free_low_port();
-        let address = format!("127.0.0.1:{port}");
-        let url = format!("tcp://{address}");
-        let child = Command::new("tansu")
-            .args(["broker", "--storage-engine", "memory://tansu/"])
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "tansu runs (scripts/test installs it: cargo install tansu --features dynostore)",
-            );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&address).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on {address}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Tansu { child, address }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill {signal} failed");
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        self.signal("-CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free port below 32768 (outside Linux's ephemeral range, so that no client of the
-/// frozen broker can take it by connecting to itself).
-fn free_low_port() -> u16 {
-    let start = 20_000 + (std::process::id() % 10_000) as u16;
-    (start..32_000)
-        .chain(20_000..start)
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port below 32768")
 }
 
 async fn kafka_status(app: &TestApp) -> String {

@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use framework::axum::Json;
 use framework::axum::http::StatusCode;
-use framework::db::SqlTx;
 use framework::kafka::{Header, Headers, Outgoing, Transport};
-use framework::sqlx::{self, Postgres, Sqlite};
+use framework::sqlx;
 use framework::testing::TestApp;
 use framework::transaction::{Transactions, TxError};
 use framework::{DomainError, Tx, http_route, kafka_consumer};
-use framework_test_support::eventually;
+use framework_test_support::{eventually, on_connection};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,24 +40,13 @@ pub enum NoteError {
 
 /// Runs `sql` with the note's run and id in the unit's transaction, on whichever backend it is.
 async fn write(tx: &Tx, sql: &str, note: &Note) -> Result<(), NoteError> {
-    match tx.connection::<Postgres>().await {
-        Ok(mut conn) => {
-            sqlx::query(sql)
-                .bind(&note.run)
-                .bind(&note.id)
-                .execute(&mut *conn)
-                .await?;
-        }
-        Err(TxError::Backend { .. }) => {
-            let mut conn = tx.connection::<Sqlite>().await?;
-            sqlx::query(sql)
-                .bind(&note.run)
-                .bind(&note.id)
-                .execute(&mut *conn)
-                .await?;
-        }
-        Err(error) => return Err(error.into()),
-    }
+    on_connection!(tx, |conn| {
+        sqlx::query(sql)
+            .bind(&note.run)
+            .bind(&note.id)
+            .execute(&mut *conn)
+            .await?;
+    });
     Ok(())
 }
 
@@ -150,23 +138,13 @@ async fn count_of(app: &TestApp, table: &str, run: &str, id: &str) -> i64 {
     };
     transactions
         .run(|tx| async move {
-            let n: i64 = match tx.connection::<Postgres>().await {
-                Ok(mut conn) => {
-                    sqlx::query_scalar(&sql)
-                        .bind(&note.run)
-                        .bind(&note.id)
-                        .fetch_one(&mut *conn)
-                        .await?
-                }
-                Err(_) => {
-                    let mut conn = tx.connection::<Sqlite>().await?;
-                    sqlx::query_scalar(&sql)
-                        .bind(&note.run)
-                        .bind(&note.id)
-                        .fetch_one(&mut *conn)
-                        .await?
-                }
-            };
+            let n: i64 = on_connection!(tx, |conn| {
+                sqlx::query_scalar(&sql)
+                    .bind(&note.run)
+                    .bind(&note.id)
+                    .fetch_one(&mut *conn)
+                    .await?
+            });
             Ok::<i64, NoteError>(n)
         })
         .await
@@ -195,14 +173,10 @@ async fn commits_publish_once_and_failures_leave_nothing(backend: Backend) {
         .expect("transactions");
     transactions
         .run(|tx| async move {
-            match tx.connection::<Postgres>().await {
-                Ok(mut conn) => sqlx::raw_sql(TABLES).execute(&mut *conn).await.map(drop),
-                Err(_) => {
-                    let mut conn = tx.connection::<Sqlite>().await?;
-                    sqlx::raw_sql(TABLES).execute(&mut *conn).await.map(drop)
-                }
-            }
-            .map_err(NoteError::from)
+            on_connection!(tx, |conn| {
+                sqlx::raw_sql(TABLES).execute(&mut *conn).await?;
+            });
+            Ok::<(), NoteError>(())
         })
         .await
         .expect("tables");

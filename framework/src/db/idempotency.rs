@@ -11,7 +11,7 @@ use chrono::{TimeDelta, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::{Database, Pool};
 
-use super::transaction::{Idempotency, IdempotencyOutcome, SqlBackend};
+use super::transaction::{Outcome, SqlBackend, Statement};
 use crate::transaction::{Claim, IdempotencyStore, StoredResponse, TxError};
 
 /// Rounds of a claim that keeps meeting concurrent changes to its key before it answers
@@ -32,22 +32,17 @@ fn delta(duration: Duration) -> TimeDelta {
 }
 
 impl<DB: SqlBackend> PoolIdempotency<DB> {
-    async fn run(&self, statement: Idempotency<'_>) -> Result<IdempotencyOutcome, TxError> {
+    async fn run(&self, statement: Statement<'_>) -> Result<Outcome, TxError> {
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(|e| TxError::Begin(Box::new(e)))?;
-        DB::idempotency(&mut conn, statement)
-            .await
-            .map_err(self::statement)
+        DB::run(&mut conn, statement).await.map_err(self::statement)
     }
 
-    async fn changed(&self, statement: Idempotency<'_>) -> Result<bool, TxError> {
-        Ok(matches!(
-            self.run(statement).await?,
-            IdempotencyOutcome::Changed(true)
-        ))
+    async fn changed(&self, statement: Statement<'_>) -> Result<bool, TxError> {
+        Ok(matches!(self.run(statement).await?, Outcome::Changed(true)))
     }
 }
 
@@ -64,7 +59,7 @@ impl<DB: SqlBackend> IdempotencyStore for PoolIdempotency<DB> {
             for _ in 0..CLAIM_ROUNDS {
                 let now = Utc::now();
                 let (locked_until, expires_at) = (now + delta(lease), now + delta(ttl));
-                let insert = Idempotency::Insert {
+                let insert = Statement::Insert {
                     scope,
                     key,
                     fingerprint,
@@ -74,9 +69,7 @@ impl<DB: SqlBackend> IdempotencyStore for PoolIdempotency<DB> {
                 if self.changed(insert).await? {
                     return Ok(Claim::Acquired);
                 }
-                let IdempotencyOutcome::Found(row) =
-                    self.run(Idempotency::Find { scope, key }).await?
-                else {
+                let Outcome::Found(row) = self.run(Statement::Find { scope, key }).await? else {
                     continue;
                 };
                 // Gone since the insert found it: try again.
@@ -84,7 +77,7 @@ impl<DB: SqlBackend> IdempotencyStore for PoolIdempotency<DB> {
                     continue;
                 };
                 if expires <= now {
-                    let expired = Idempotency::DeleteExpired {
+                    let expired = Statement::DeleteExpired {
                         scope,
                         key,
                         expires_at: expires,
@@ -108,7 +101,7 @@ impl<DB: SqlBackend> IdempotencyStore for PoolIdempotency<DB> {
                     return Ok(Claim::InProgress);
                 }
                 // Its request died holding it: the first to extend the lease takes it over.
-                let take_over = Idempotency::TakeOver {
+                let take_over = Statement::TakeOver {
                     scope,
                     key,
                     was_locked_until: locked,
@@ -131,7 +124,7 @@ impl<DB: SqlBackend> IdempotencyStore for PoolIdempotency<DB> {
         response: &'a StoredResponse,
     ) -> BoxFuture<'a, Result<(), TxError>> {
         Box::pin(async move {
-            let complete = Idempotency::Complete {
+            let complete = Statement::Complete {
                 scope,
                 key,
                 response,
@@ -141,10 +134,6 @@ impl<DB: SqlBackend> IdempotencyStore for PoolIdempotency<DB> {
     }
 
     fn release<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), TxError>> {
-        Box::pin(async move {
-            self.run(Idempotency::Release { scope, key })
-                .await
-                .map(drop)
-        })
+        Box::pin(async move { self.run(Statement::Release { scope, key }).await.map(drop) })
     }
 }

@@ -3,8 +3,12 @@
 //!
 //! Every replica runs one. Rows are spread over [`BUCKETS`] buckets by key; on PostgreSQL a
 //! relay takes each bucket's transaction-scoped advisory lock before reading its rows, so no
-//! two replicas publish one row (or one key) at a time. SQLite is one process's database, and
-//! its relay is the only one. A relay wakes when a commit of its replica stored events, on
+//! two replicas publish one row (or one key) at a time. A round takes every free bucket, so
+//! in practice one relay publishes at a time and the others stand by (their rounds find the
+//! buckets held), taking over within a wake-up when it stops; the buckets are what would let
+//! relays share the work. A round holds its transaction, and so a pooled connection, while it
+//! publishes: during a broker outage, up to the producer's delivery timeout per retry. SQLite
+//! is one process's database, and its relay is the only one. A relay wakes when a commit of its replica stored events, on
 //! PostgreSQL also on `NOTIFY framework_outbox` from any replica, and every
 //! `OUTBOX_POLL_INTERVAL_MS` in any case. While the sink fails, rows stay and the relay retries
 //! with backoff; `/health` (unit `outbox`) and the metrics show the backlog.
@@ -23,14 +27,14 @@ use sqlx::Pool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::transaction::{Idempotency, SqlBackend};
+use super::transaction::{SqlBackend, Statement};
 use crate::config::ConfigSection;
 use crate::di::BuildError;
 use crate::health::Probe;
 use crate::plugin::Stage;
 use crate::transaction::{EventSink, OutboxEvent, SinkError};
 
-/// How many buckets the keys are spread over: at most this many relays work at once.
+/// How many buckets the keys are spread over; each is published by one relay at a time.
 pub(super) const BUCKETS: i32 = 16;
 
 /// How often the backlog gauges are refreshed.
@@ -89,8 +93,6 @@ pub(super) struct Row {
 }
 
 type RawRow = (i64, uuid::Uuid, String, String, Vec<u8>, String);
-
-const PRUNE_INBOX: &str = "DELETE FROM framework_inbox WHERE received_at < $1";
 
 const SELECT_ROWS: &str = "SELECT id, event_id, topic, key, payload, headers FROM framework_outbox";
 
@@ -162,12 +164,6 @@ pub(super) trait Relay: SqlBackend {
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<(i64, Option<DateTime<Utc>>), sqlx::Error>> + Send;
 
-    /// Deletes the inbox's message ids received before `before`.
-    fn prune_inbox(
-        pool: &Pool<Self>,
-        before: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-
     /// Wakes `wake` on every `NOTIFY framework_outbox`, until `shutdown`; `None` where the
     /// backend has no notifications.
     fn listen(
@@ -219,14 +215,6 @@ impl Relay for sqlx::Postgres {
         sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM framework_outbox")
             .fetch_one(pool)
             .await
-    }
-
-    async fn prune_inbox(pool: &Pool<Self>, before: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        sqlx::query(PRUNE_INBOX)
-            .bind(before)
-            .execute(pool)
-            .await
-            .map(drop)
     }
 
     fn listen(
@@ -311,14 +299,6 @@ impl Relay for sqlx::Sqlite {
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc));
         Ok((count, oldest))
-    }
-
-    async fn prune_inbox(pool: &Pool<Self>, before: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        sqlx::query(PRUNE_INBOX)
-            .bind(before)
-            .execute(pool)
-            .await
-            .map(drop)
     }
 
     fn listen(
@@ -539,16 +519,18 @@ pub(super) async fn prune<DB: Relay + super::schema::Migrate>(
         if super::schema::require(&pool).await.is_err() {
             continue;
         }
-        let before = Utc::now() - chrono::Duration::hours(retention_hours);
-        if let Err(error) = DB::prune_inbox(&pool, before).await {
-            tracing::warn!(%error, "inbox not pruned");
-        }
-        let expired = async {
+        let inbox = Utc::now() - chrono::Duration::hours(retention_hours);
+        let pruned = async {
             let mut conn = pool.acquire().await?;
-            DB::idempotency(&mut conn, Idempotency::Prune { before: Utc::now() }).await
+            DB::run(&mut conn, Statement::PruneInbox { before: inbox }).await?;
+            DB::run(
+                &mut conn,
+                Statement::PruneIdempotency { before: Utc::now() },
+            )
+            .await
         };
-        if let Err(error) = expired.await {
-            tracing::warn!(%error, "expired idempotency keys not pruned");
+        if let Err(error) = pruned.await {
+            tracing::warn!(%error, "the inbox or the expired idempotency keys were not pruned");
         }
     }
 }

@@ -37,11 +37,11 @@ pub(super) mod sealed {
             id: &'a str,
         ) -> BoxFuture<'a, Result<bool, sqlx::Error>>;
 
-        /// Runs one of the idempotency store's statements.
-        fn idempotency<'a>(
+        /// Runs one of the framework's statements.
+        fn run<'a>(
             conn: &'a mut Self::Connection,
-            statement: Idempotency<'a>,
-        ) -> BoxFuture<'a, Result<IdempotencyOutcome, sqlx::Error>>;
+            statement: Statement<'a>,
+        ) -> BoxFuture<'a, Result<Outcome, sqlx::Error>>;
     }
 }
 
@@ -109,14 +109,14 @@ macro_rules! ops {
                 })
             }
 
-            fn idempotency<'a>(
+            fn run<'a>(
                 conn: &'a mut Self::Connection,
-                statement: Idempotency<'a>,
-            ) -> BoxFuture<'a, Result<IdempotencyOutcome, sqlx::Error>> {
+                statement: Statement<'a>,
+            ) -> BoxFuture<'a, Result<Outcome, sqlx::Error>> {
                 Box::pin(async move {
-                    use IdempotencyOutcome::{Changed, Found};
+                    use Outcome::{Changed, Found};
                     Ok(match statement {
-                        Idempotency::Insert { scope, key, fingerprint, locked_until, expires_at } => {
+                        Statement::Insert { scope, key, fingerprint, locked_until, expires_at } => {
                             let done = sqlx::query(
                                 "INSERT INTO framework_idempotency \
                                  (scope, key, fingerprint, locked_until, expires_at) \
@@ -131,7 +131,7 @@ macro_rules! ops {
                             .await?;
                             Changed(done.rows_affected() == 1)
                         }
-                        Idempotency::Find { scope, key } => Found(
+                        Statement::Find { scope, key } => Found(
                             sqlx::query_as(
                                 "SELECT fingerprint, status, headers, body, locked_until, expires_at \
                                  FROM framework_idempotency WHERE scope = $1 AND key = $2",
@@ -141,7 +141,7 @@ macro_rules! ops {
                             .fetch_optional(&mut *conn)
                             .await?,
                         ),
-                        Idempotency::DeleteExpired { scope, key, expires_at } => {
+                        Statement::DeleteExpired { scope, key, expires_at } => {
                             let done = sqlx::query(
                                 "DELETE FROM framework_idempotency \
                                  WHERE scope = $1 AND key = $2 AND expires_at = $3",
@@ -153,7 +153,7 @@ macro_rules! ops {
                             .await?;
                             Changed(done.rows_affected() == 1)
                         }
-                        Idempotency::TakeOver { scope, key, was_locked_until, locked_until } => {
+                        Statement::TakeOver { scope, key, was_locked_until, locked_until } => {
                             let done = sqlx::query(
                                 "UPDATE framework_idempotency SET locked_until = $4 \
                                  WHERE scope = $1 AND key = $2 AND status IS NULL \
@@ -167,7 +167,7 @@ macro_rules! ops {
                             .await?;
                             Changed(done.rows_affected() == 1)
                         }
-                        Idempotency::Complete { scope, key, response } => {
+                        Statement::Complete { scope, key, response } => {
                             let headers = serde_json::to_string(&response.headers)
                                 .unwrap_or_else(|_| "[]".to_owned());
                             let done = sqlx::query(
@@ -184,7 +184,7 @@ macro_rules! ops {
                             .await?;
                             Changed(done.rows_affected() == 1)
                         }
-                        Idempotency::Release { scope, key } => {
+                        Statement::Release { scope, key } => {
                             let done = sqlx::query(
                                 "DELETE FROM framework_idempotency \
                                  WHERE scope = $1 AND key = $2 AND status IS NULL",
@@ -195,9 +195,18 @@ macro_rules! ops {
                             .await?;
                             Changed(done.rows_affected() == 1)
                         }
-                        Idempotency::Prune { before } => {
+                        Statement::PruneIdempotency { before } => {
                             let done = sqlx::query(
                                 "DELETE FROM framework_idempotency WHERE expires_at < $1",
+                            )
+                            .bind(before)
+                            .execute(&mut *conn)
+                            .await?;
+                            Changed(done.rows_affected() > 0)
+                        }
+                        Statement::PruneInbox { before } => {
+                            let done = sqlx::query(
+                                "DELETE FROM framework_inbox WHERE received_at < $1",
                             )
                             .bind(before)
                             .execute(&mut *conn)
@@ -223,8 +232,9 @@ ops!(
 #[cfg(feature = "sqlite")]
 ops!(sqlx::Sqlite, None);
 
-/// A statement of the idempotency store (one per backend, written once in `ops!`).
-pub enum Idempotency<'a> {
+/// A statement of the idempotency store or of the housekeeping (each backend's, written once
+/// in `ops!`).
+pub enum Statement<'a> {
     Insert {
         scope: &'a str,
         key: &'a str,
@@ -259,7 +269,11 @@ pub enum Idempotency<'a> {
         key: &'a str,
     },
     /// Deletes every key expired before `before`.
-    Prune {
+    PruneIdempotency {
+        before: DateTime<Utc>,
+    },
+    /// Deletes the inbox's message ids received before `before`.
+    PruneInbox {
         before: DateTime<Utc>,
     },
 }
@@ -274,8 +288,8 @@ pub type IdempotencyRow = (
     DateTime<Utc>,
 );
 
-/// What an [`Idempotency`] statement did.
-pub enum IdempotencyOutcome {
+/// What a [`Statement`] did.
+pub enum Outcome {
     /// Whether it changed a row.
     Changed(bool),
     Found(Option<IdempotencyRow>),
@@ -356,12 +370,12 @@ impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
         response: &'a StoredResponse,
     ) -> BoxFuture<'a, Result<(), TxError>> {
         Box::pin(async move {
-            let statement = Idempotency::Complete {
+            let statement = Statement::Complete {
                 scope,
                 key,
                 response,
             };
-            DB::idempotency(&mut self.tx, statement)
+            DB::run(&mut self.tx, statement)
                 .await
                 .map(drop)
                 .map_err(statement_error)

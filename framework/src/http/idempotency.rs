@@ -156,22 +156,14 @@ struct Held {
 }
 
 impl Held {
-    async fn run(mut self, request: Request, next: Next) -> Response {
+    /// Runs the request, then keeps its response outside any transaction.
+    async fn run(self, request: Request, next: Next) -> Response {
         let (response, kept) = buffered(next.run(request).await).await;
-        if let Some(kept) = &kept
-            && let Err(error) = self
-                .route
-                .store
-                .complete(&self.route.scope, &self.key, kept)
-                .await
-        {
-            // The request ran: its response stands. The key lapses at the end of its lease.
-            tracing::error!(error = %crate::error::error_chain(&error), "the response of an Idempotency-Key was not kept");
-        }
-        self.done = kept.is_some();
-        response
+        self.keep(response, kept).await
     }
 
+    /// Runs the request in a transaction; a success is kept in it, so the writes and their
+    /// response commit together.
     async fn run_in_transaction(
         mut self,
         transactions: &Transactions,
@@ -180,48 +172,64 @@ impl Held {
     ) -> Response {
         let tx = transactions.begin();
         let (response, kept) = buffered(tx.clone().scope(next.run(request)).await).await;
-        let succeeded = super::unit_of_work::succeeded(response.status());
-        if !succeeded {
+        if !super::unit_of_work::succeeded(response.status()) {
             tx.rollback().await;
             // Nothing was written: a refusal is kept on its own.
-            return self.run_after(response, kept).await;
+            return self.keep(response, kept).await;
         }
-        let kept_in_tx = match &kept {
-            Some(kept) => {
-                tx.complete_idempotent(&self.route.scope, &self.key, kept)
-                    .await
-            }
-            None => Ok(()),
-        };
-        let committed = match kept_in_tx {
-            Ok(()) => tx.commit().await,
-            Err(error) => Err(error),
+        let committed = match &kept {
+            Some(kept) => match tx
+                .complete_idempotent(&self.route.scope, &self.key, kept)
+                .await
+            {
+                Ok(()) => tx.commit().await,
+                Err(error) => Err(error),
+            },
+            None => tx.commit().await,
         };
         match committed {
+            Ok(()) if kept.is_some() => {
+                self.done = true;
+                response
+            }
             Ok(()) => {
-                self.done = kept.is_some();
+                self.give_up().await;
                 response
             }
             Err(error) => {
                 tx.rollback().await;
+                self.give_up().await;
                 Problem::from_domain_error(&error).into_response()
             }
         }
     }
 
-    /// Keeps a response made outside the transaction (which rolled back).
-    async fn run_after(mut self, response: Response, kept: Option<StoredResponse>) -> Response {
-        if let Some(kept) = &kept
-            && self
-                .route
-                .store
-                .complete(&self.route.scope, &self.key, kept)
-                .await
-                .is_ok()
+    /// Keeps `kept` as the key's response, outside any transaction; without one (a 5xx, a
+    /// body too large), gives the key up before answering, so that a retry runs again.
+    async fn keep(mut self, response: Response, kept: Option<StoredResponse>) -> Response {
+        let Some(kept) = &kept else {
+            self.give_up().await;
+            return response;
+        };
+        if let Err(error) = self
+            .route
+            .store
+            .complete(&self.route.scope, &self.key, kept)
+            .await
         {
-            self.done = true;
+            // The request ran: its response stands, and a retry must not run it again. The
+            // key stays held until its lease ends (retries get 409 meanwhile).
+            tracing::error!(error = %crate::error::error_chain(&error), "the response of an Idempotency-Key was not kept");
         }
+        self.done = true;
         response
+    }
+
+    async fn give_up(&mut self) {
+        self.done = true;
+        if let Err(error) = self.route.store.release(&self.route.scope, &self.key).await {
+            tracing::warn!(error = %crate::error::error_chain(&error), "an Idempotency-Key was not given up; it lapses at the end of its lease");
+        }
     }
 }
 
@@ -230,15 +238,15 @@ impl Drop for Held {
         if self.done {
             return;
         }
-        let (route, key) = (self.route.clone(), std::mem::take(&mut self.key));
-        // Outside the request, which may be over: a key left held would refuse retries (409)
-        // until its lease ran out.
+        // The request was given up on (a panic, a timeout, a client gone): release the key on
+        // a task of its own, or it would refuse retries (409) until its lease ran out.
+        let mut held = Held {
+            route: self.route.clone(),
+            key: std::mem::take(&mut self.key),
+            done: true,
+        };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(error) = route.store.release(&route.scope, &key).await {
-                    tracing::warn!(error = %crate::error::error_chain(&error), "an Idempotency-Key was not given up; it lapses at the end of its lease");
-                }
-            });
+            runtime.spawn(async move { held.give_up().await });
         }
     }
 }

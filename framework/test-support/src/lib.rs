@@ -1,6 +1,7 @@
-//! Fixtures for `framework`'s tests and benchmarks: the generated code of `probe.proto`, a
-//! macro that runs each scenario on each backend, the Kafka backends, and a poll with a
-//! deadline.
+//! Fixtures for `framework`'s and example-service's tests and benchmarks: the generated code of
+//! `probe.proto`, a macro that runs each scenario on each backend, the Kafka backends, a tansu
+//! broker of a test's own, a statement on whichever SQL backend a `Tx` holds, and a poll with
+//! a deadline.
 
 #![allow(missing_docs, clippy::all)]
 
@@ -78,4 +79,87 @@ pub async fn eventually(
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// A tansu broker of a test's own (in-memory storage) on a port below 32768, so that it can be
+/// frozen (`SIGSTOP`) and thawed (`SIGCONT`) with its topics intact; thawed and killed when
+/// dropped.
+pub struct Tansu {
+    child: std::process::Child,
+    /// `127.0.0.1:<port>`, for `KAFKA_BROKERS`.
+    pub address: String,
+}
+
+impl Tansu {
+    /// Starts it and waits (at most 20 s) until it listens.
+    pub fn start() -> Tansu {
+        let port = free_low_port();
+        let address = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{address}");
+        let child = std::process::Command::new("tansu")
+            .args(["broker", "--storage-engine", "memory://tansu/"])
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(
+                "tansu runs (scripts/test installs it: cargo install tansu --features dynostore)",
+            );
+        let tansu = Tansu { child, address };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(&tansu.address).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tansu did not listen on {}",
+                tansu.address
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        tansu
+    }
+
+    /// Sends `signal` (`-STOP`, `-CONT`) to it.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port below 32768 (outside Linux's ephemeral range, so that no client of a frozen
+/// broker takes it by connecting to itself).
+pub fn free_low_port() -> u16 {
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    (start..32_000)
+        .chain(20_000..start)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port below 32768")
+}
+
+/// `$body` with `$conn` bound to the connection of the SQL backend `$tx` (a `framework::Tx`)
+/// runs on, PostgreSQL or SQLite, in a function whose error converts from
+/// `framework::transaction::TxError`.
+#[macro_export]
+macro_rules! on_connection {
+    ($tx:expr, |$conn:ident| $body:expr) => {{
+        use ::framework::db::SqlTx as _;
+        match $tx.connection::<::framework::sqlx::Postgres>().await {
+            Ok(mut $conn) => $body,
+            Err(::framework::transaction::TxError::Backend { .. }) => {
+                let mut $conn = $tx.connection::<::framework::sqlx::Sqlite>().await?;
+                $body
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }};
 }
