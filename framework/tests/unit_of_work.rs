@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 pub struct Note {
     run: String,
     id: String,
-    /// `"refuse"` (the handler returns an error after its writes), `"panic"`, or absent.
+    /// `"refuse"` (the handler returns an error after its writes), `"panic"`, `"slow"` (it
+    /// outlives the request timeout), `"retry"` (its consumer fails its first attempt after
+    /// its writes), or absent.
     #[serde(default)]
     fail: Option<String>,
 }
@@ -63,8 +65,31 @@ async fn create_note(tx: Tx, Json(note): Json<Note>) -> Result<StatusCode, NoteE
     match note.fail.as_deref() {
         Some("refuse") => Err(NoteError::Refused),
         Some("panic") => panic!("the handler panicked after its writes"),
+        Some("slow") => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(StatusCode::CREATED)
+        }
         _ => Ok(StatusCode::CREATED),
     }
+}
+
+/// The consumer's attempts at each run's `"retry"` note.
+static RETRY_ATTEMPTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Counts an attempt at `run`'s `"retry"` note; whether it is the first.
+fn first_attempt(run: &str) -> bool {
+    let mut attempts = RETRY_ATTEMPTS.lock().unwrap();
+    attempts.push(run.to_owned());
+    attempts.iter().filter(|r| *r == run).count() == 1
+}
+
+fn attempts(run: &str) -> usize {
+    RETRY_ATTEMPTS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| *r == run)
+        .count()
 }
 
 /// Counts each note it is handed: without the inbox a redelivery would count twice.
@@ -81,7 +106,13 @@ async fn count_note(tx: Tx, Json(note): Json<Note>) -> Result<(), NoteError> {
          ON CONFLICT (run, id) DO UPDATE SET n = uow_counts.n + 1",
         &note,
     )
-    .await
+    .await?;
+    // A retryable failure after the write: the attempt's transaction (the count and the inbox
+    // row) rolls back, and the retry counts it once.
+    if note.fail.as_deref() == Some("retry") && first_attempt(&note.run) {
+        return Err(NoteError::Transaction(TxError::OutsideUnit));
+    }
+    Ok(())
 }
 
 const TABLES: &str = "CREATE TABLE IF NOT EXISTS uow_notes (run TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (run, id));
@@ -163,6 +194,7 @@ async fn commits_publish_once_and_failures_leave_nothing(backend: Backend) {
         ("UOW_TOPIC", topic.as_str()),
         ("UOW_GROUP", group.as_str()),
         ("OUTBOX_POLL_INTERVAL_MS", "50"),
+        ("HTTP_REQUEST_TIMEOUT_SECS", "1"),
         ("HTTP_BASE_PATH", ""),
     ])
     .await
@@ -194,6 +226,8 @@ async fn commits_publish_once_and_failures_leave_nothing(backend: Backend) {
     // A refused and a panicking handler: their rows and events are rolled back.
     assert_eq!(post("refused", Some("refuse")).await.unwrap().status(), 400);
     assert_eq!(post("panicked", Some("panic")).await.unwrap().status(), 500);
+    // One given up on at its timeout: dropped with its transaction open.
+    assert_eq!(post("slow", Some("slow")).await.unwrap().status(), 408);
     // A handler that succeeds: its row is stored and its event consumed, once.
     assert_eq!(post("ok", None).await.unwrap().status(), 201);
     assert_eq!(count_of(&app, "uow_notes", &run, "ok").await, 1);
@@ -203,7 +237,7 @@ async fn commits_publish_once_and_failures_leave_nothing(backend: Backend) {
         async || count_of(&app, "uow_counts", &run, "ok").await == 1,
     )
     .await;
-    for id in ["refused", "panicked"] {
+    for id in ["refused", "panicked", "slow"] {
         assert_eq!(
             count_of(&app, "uow_notes", &run, id).await,
             0,
@@ -250,6 +284,19 @@ async fn commits_publish_once_and_failures_leave_nothing(backend: Backend) {
         1,
         "the redelivered event was applied again"
     );
+
+    // A consumer attempt that fails after its write is rolled back: the retry counts once.
+    assert_eq!(post("retried", Some("retry")).await.unwrap().status(), 201);
+    eventually(
+        "the retried event is consumed",
+        Duration::from_secs(30),
+        async || count_of(&app, "uow_counts", &run, "retried").await >= 1,
+    )
+    .await;
+    // Two attempts ran (the retry was not skipped as a duplicate: the failed attempt's inbox
+    // row rolled back too), and the count is one.
+    assert_eq!(attempts(&run), 2);
+    assert_eq!(count_of(&app, "uow_counts", &run, "retried").await, 1);
     app.shutdown().await.expect("stops");
 }
 
