@@ -14,7 +14,6 @@
 
 // Its load loops and alternating rounds are for request-response servers; this bench takes
 // its settings, its median and its CPU clock (all threads, librdkafka's included).
-#[allow(dead_code)]
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,14 +1,15 @@
 //! The outbox relay: publishes the events units of work stored ([`Tx::publish`]) to the
 //! [`EventSink`], at least once and in order per key, then deletes them.
 //!
-//! Every replica runs one. Rows are spread over [`BUCKETS`] buckets by key; on PostgreSQL a
-//! relay takes each bucket's transaction-scoped advisory lock before reading its rows, so no
-//! two replicas publish one row (or one key) at a time. A round takes every free bucket, so
-//! in practice one relay publishes at a time and the others stand by (their rounds find the
-//! buckets held), taking over within a wake-up when it stops; the buckets are what would let
-//! relays share the work. A round holds its transaction, and so a pooled connection, while it
-//! publishes: during a broker outage, up to the producer's delivery timeout per retry. SQLite
-//! is one process's database, and its relay is the only one. A relay wakes when a commit of its replica stored events, on
+//! Every replica runs one, as `OUTBOX_WORKERS` workers. Rows are spread over [`BUCKETS`]
+//! buckets by key, and each worker of a replica has its own share of the buckets, so the
+//! workers publish side by side while each key's rows stay with one of them, in order. On
+//! PostgreSQL a worker takes its buckets' transaction-scoped advisory locks before reading
+//! their rows, so no two replicas publish one row (or one key) at a time: the same worker of
+//! another replica stands by and takes over within a wake-up. A round holds its transaction,
+//! and so a pooled connection, while it publishes: during a broker outage, up to the
+//! producer's delivery timeout per retry. SQLite is one process's database, and its relay is
+//! the only one. A relay wakes when a commit of its replica stored events, on
 //! PostgreSQL also on `NOTIFY framework_outbox` from any replica, and every
 //! `OUTBOX_POLL_INTERVAL_MS` in any case. While the sink fails, rows stay and the relay retries
 //! with backoff; `/health` (unit `outbox`) and the metrics show the backlog.
@@ -24,7 +25,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde::Deserialize;
 use sqlx::Pool;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::transaction::{SqlBackend, Statement};
@@ -34,8 +35,24 @@ use crate::health::Probe;
 use crate::plugin::Stage;
 use crate::transaction::{EventSink, OutboxEvent, SinkError};
 
-/// How many buckets the keys are spread over; each is published by one relay at a time.
+/// How many buckets the keys are spread over; each is published by one worker at a time.
 pub(super) const BUCKETS: i32 = 16;
+
+/// Wakes the relay's workers: bumped by each commit that stored events and each
+/// `NOTIFY framework_outbox`. A watch, so that each worker sees every bump, even one that came
+/// while it was busy.
+#[derive(Clone)]
+pub(super) struct Wake(Arc<watch::Sender<u64>>);
+
+impl Wake {
+    pub(super) fn new() -> Wake {
+        Wake(Arc::new(watch::Sender::new(0)))
+    }
+
+    pub(super) fn wake(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
 
 /// How often the backlog gauges are refreshed.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -58,7 +75,12 @@ pub struct OutboxConfig {
     #[serde(default = "default_poll_ms")]
     #[validate(range(min = 10))]
     pub poll_interval_ms: u64,
-    /// `OUTBOX_BATCH_SIZE`: events read per round; default 256, 1 to 10000.
+    /// `OUTBOX_WORKERS`: the relay's workers on this replica, each publishing its share of
+    /// the keys; default 4, 1 to 16.
+    #[serde(default = "default_workers")]
+    #[validate(range(min = 1, max = 16))]
+    pub workers: i32,
+    /// `OUTBOX_BATCH_SIZE`: events a worker reads per round; default 256, 1 to 10000.
     #[serde(default = "default_batch")]
     #[validate(range(min = 1, max = 10000))]
     pub batch_size: i64,
@@ -74,6 +96,9 @@ fn yes() -> bool {
 }
 fn default_poll_ms() -> u64 {
     1000
+}
+fn default_workers() -> i32 {
+    4
 }
 fn default_batch() -> i64 {
     256
@@ -152,10 +177,12 @@ async fn publish(sink: &dyn EventSink, rows: Vec<Row>) -> (Vec<i64>, Option<Sink
 
 /// A backend's relay statements.
 pub(super) trait Relay: SqlBackend {
-    /// Publishes and deletes the next rows this replica may take, at most `limit`.
+    /// Publishes and deletes the next rows of `buckets` this replica may take, at most
+    /// `limit`.
     fn round<'a>(
         pool: &'a Pool<Self>,
         sink: &'a dyn EventSink,
+        buckets: &'a [i32],
         limit: i64,
     ) -> impl Future<Output = Result<Round, sqlx::Error>> + Send + 'a;
 
@@ -168,7 +195,7 @@ pub(super) trait Relay: SqlBackend {
     /// backend has no notifications.
     fn listen(
         pool: Pool<Self>,
-        wake: Arc<Notify>,
+        wake: Wake,
         shutdown: CancellationToken,
     ) -> Option<futures_util::future::BoxFuture<'static, ()>>;
 }
@@ -178,15 +205,15 @@ impl Relay for sqlx::Postgres {
     async fn round(
         pool: &Pool<Self>,
         sink: &dyn EventSink,
+        buckets: &[i32],
         limit: i64,
     ) -> Result<Round, sqlx::Error> {
         let mut tx = pool.begin().await?;
         // The locks last as long as this transaction: through the publishing and the delete.
         let buckets: Vec<i32> = sqlx::query_scalar(
-            "SELECT b FROM generate_series(0, $1 - 1) AS b \
-             WHERE pg_try_advisory_xact_lock(7262118, b)",
+            "SELECT b FROM unnest($1::int4[]) AS b WHERE pg_try_advisory_xact_lock(7262118, b)",
         )
-        .bind(BUCKETS)
+        .bind(buckets)
         .fetch_all(&mut *tx)
         .await?;
         if buckets.is_empty() {
@@ -219,7 +246,7 @@ impl Relay for sqlx::Postgres {
 
     fn listen(
         pool: Pool<Self>,
-        wake: Arc<Notify>,
+        wake: Wake,
         shutdown: CancellationToken,
     ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
         Some(Box::pin(async move {
@@ -244,7 +271,7 @@ impl Relay for sqlx::Postgres {
 #[cfg(feature = "postgres")]
 async fn listen_until_error(
     pool: &Pool<sqlx::Postgres>,
-    wake: &Notify,
+    wake: &Wake,
     failures: &mut u32,
 ) -> sqlx::Error {
     let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
@@ -255,13 +282,13 @@ async fn listen_until_error(
         return error;
     }
     // Events stored while nobody listened.
-    wake.notify_one();
+    wake.wake();
     loop {
         if let Err(error) = listener.recv().await {
             return error;
         }
         *failures = 0;
-        wake.notify_one();
+        wake.wake();
     }
 }
 
@@ -270,14 +297,20 @@ impl Relay for sqlx::Sqlite {
     async fn round(
         pool: &Pool<Self>,
         sink: &dyn EventSink,
+        buckets: &[i32],
         limit: i64,
     ) -> Result<Round, sqlx::Error> {
         // No transaction around the publishing: it would hold SQLite's only write lock, and
-        // every writer would wait for the broker. This relay is the database's only one.
-        let rows: Vec<RawRow> = sqlx::query_as(&format!("{SELECT_ROWS} ORDER BY id LIMIT $1"))
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
+        // every writer would wait for the broker. This relay is the database's only one, and
+        // its workers' buckets are disjoint.
+        let buckets = serde_json::to_string(buckets).unwrap_or_else(|_| "[]".to_owned());
+        let rows: Vec<RawRow> = sqlx::query_as(&format!(
+            "{SELECT_ROWS} WHERE bucket IN (SELECT value FROM json_each($1)) ORDER BY id LIMIT $2"
+        ))
+        .bind(buckets)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
         let (ids, failed) = publish(sink, rows.into_iter().map(row).collect()).await;
         let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
         sqlx::query("DELETE FROM framework_outbox WHERE id IN (SELECT value FROM json_each($1))")
@@ -303,7 +336,7 @@ impl Relay for sqlx::Sqlite {
 
     fn listen(
         _: Pool<Self>,
-        _: Arc<Notify>,
+        _: Wake,
         _: CancellationToken,
     ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
         None
@@ -338,7 +371,7 @@ trait StartRelay: Send + Sync {
 
 struct PoolRelay<DB: sqlx::Database> {
     pool: Pool<DB>,
-    wake: Arc<Notify>,
+    wake: Wake,
 }
 
 impl<DB: Relay + super::schema::Migrate> StartRelay for PoolRelay<DB> {
@@ -354,14 +387,20 @@ impl<DB: Relay + super::schema::Migrate> StartRelay for PoolRelay<DB> {
         if let Some(listen) = DB::listen(pool.clone(), wake.clone(), shutdown.clone()) {
             tracker.spawn(listen);
         }
-        tracker.spawn(relay(
-            pool.clone(),
-            sink,
-            wake,
-            config.clone(),
-            shutdown.clone(),
-            status.clone(),
-        ));
+        for worker in 0..config.workers {
+            let buckets = (0..BUCKETS)
+                .filter(|b| b % config.workers == worker)
+                .collect();
+            tracker.spawn(relay(
+                pool.clone(),
+                sink.clone(),
+                buckets,
+                wake.clone(),
+                config.clone(),
+                shutdown.clone(),
+                status.clone(),
+            ));
+        }
         tracker.spawn(sample(pool, status.clone(), shutdown));
         stage.health().add_probed_unit("outbox", true, move || {
             let status = status.clone();
@@ -373,7 +412,7 @@ impl<DB: Relay + super::schema::Migrate> StartRelay for PoolRelay<DB> {
 impl OutboxRelay {
     pub(super) fn new<DB: Relay + super::schema::Migrate>(
         pool: Pool<DB>,
-        wake: Arc<Notify>,
+        wake: Wake,
     ) -> OutboxRelay {
         OutboxRelay(Box::new(PoolRelay { pool, wake }))
     }
@@ -415,12 +454,13 @@ fn probe(status: &Mutex<Status>) -> Probe {
     }
 }
 
-/// The relay's loop: rounds while there is work, else a wait for a wake-up, the poll
-/// interval or shutdown. Shutdown waits for the round in progress.
+/// A worker's loop over its `buckets`: rounds while there is work, else a wait for a wake-up,
+/// the poll interval or shutdown. Shutdown waits for the round in progress.
 async fn relay<DB: Relay>(
     pool: Pool<DB>,
     sink: Arc<dyn EventSink>,
-    wake: Arc<Notify>,
+    buckets: Vec<i32>,
+    wake: Wake,
     config: OutboxConfig,
     shutdown: CancellationToken,
     status: Arc<Mutex<Status>>,
@@ -429,8 +469,11 @@ async fn relay<DB: Relay>(
     let failures_total = metrics::counter!("outbox_publish_failures_total");
     let poll = Duration::from_millis(config.poll_interval_ms);
     let mut failures = 0u32;
+    let mut woken = wake.0.subscribe();
     while !shutdown.is_cancelled() {
-        let pause = match DB::round(&pool, &*sink, config.batch_size).await {
+        // What is stored from here on is in this round or wakes the next one.
+        woken.mark_unchanged();
+        let pause = match DB::round(&pool, &*sink, &buckets, config.batch_size).await {
             Ok(Round::Published { count, failed }) => {
                 published.increment(count as u64);
                 match failed {
@@ -460,10 +503,8 @@ async fn relay<DB: Relay>(
         let Some(pause) = pause else { continue };
         // A failing sink is not retried at every commit's wake-up, only after its backoff.
         let woken = async {
-            if failures == 0 {
-                wake.notified().await
-            } else {
-                std::future::pending().await
+            if failures > 0 || woken.changed().await.is_err() {
+                std::future::pending::<()>().await
             }
         };
         tokio::select! {

@@ -219,7 +219,7 @@ where
         Box::pin(async move { closed.close().await })
     }));
     // Woken by each commit that stored events, so the relay publishes them at once.
-    let wake = Arc::new(tokio::sync::Notify::new());
+    let wake = super::outbox::Wake::new();
     let source = PoolSource {
         pool: pool.clone(),
         relay: wake.clone(),

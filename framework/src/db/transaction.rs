@@ -3,12 +3,10 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::{Database, Pool};
-use tokio::sync::Notify;
 
 use crate::transaction::{
     OutboxEvent, StoredResponse, Transaction, TransactionSource, Tx, TxError, TxGuard,
@@ -60,7 +58,7 @@ pub(super) fn encode_headers(event: &OutboxEvent) -> String {
 }
 
 macro_rules! ops {
-    ($db:ty, $notify:expr) => {
+    ($db:ty, $enqueue:expr) => {
         impl sealed::Ops for $db {
             fn enqueue<'a>(
                 conn: &'a mut Self::Connection,
@@ -68,11 +66,8 @@ macro_rules! ops {
                 first: bool,
             ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
                 Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO framework_outbox \
-                         (event_id, topic, key, bucket, payload, headers, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
+                    let (first_sql, next_sql): (&str, &str) = $enqueue;
+                    sqlx::query(if first { first_sql } else { next_sql })
                     .bind(event.id)
                     .bind(&event.topic)
                     .bind(&event.key)
@@ -82,10 +77,6 @@ macro_rules! ops {
                     .bind(Utc::now())
                     .execute(&mut *conn)
                     .await?;
-                    let notify: Option<&str> = $notify;
-                    if let (true, Some(notify)) = (first, notify) {
-                        sqlx::query(notify).execute(&mut *conn).await?;
-                    }
                     Ok(())
                 })
             }
@@ -222,15 +213,23 @@ macro_rules! ops {
     };
 }
 
-// Delivered at commit to every replica's relay listening (PostgreSQL folds repeats in one
-// transaction into one).
+/// The outbox row's insert.
+const ENQUEUE: &str = "INSERT INTO framework_outbox \
+     (event_id, topic, key, bucket, payload, headers, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// The same, with a `NOTIFY framework_outbox` in the same round trip, for a transaction's first
+/// event: delivered at commit to every replica's relay listening.
 #[cfg(feature = "postgres")]
-ops!(
-    sqlx::Postgres,
-    Some("SELECT pg_notify('framework_outbox', '')")
-);
+const ENQUEUE_NOTIFYING: &str = "INSERT INTO framework_outbox \
+     (event_id, topic, key, bucket, payload, headers, created_at) \
+     SELECT $1, $2, $3, $4, $5, $6, $7 FROM (SELECT pg_notify('framework_outbox', '')) AS notified";
+
+#[cfg(feature = "postgres")]
+ops!(sqlx::Postgres, (ENQUEUE_NOTIFYING, ENQUEUE));
+// SQLite has no notifications: its relay, the database's only one, is woken in process.
 #[cfg(feature = "sqlite")]
-ops!(sqlx::Sqlite, None);
+ops!(sqlx::Sqlite, (ENQUEUE, ENQUEUE));
 
 /// A statement of the idempotency store or of the housekeeping (each backend's, written once
 /// in `ops!`).
@@ -300,7 +299,7 @@ pub struct SqlTransaction<DB: Database> {
     tx: sqlx::Transaction<'static, DB>,
     /// Whether it stored an event, so that its commit wakes this replica's relay.
     enqueued: bool,
-    relay: Arc<Notify>,
+    relay: super::outbox::Wake,
 }
 
 impl<DB: Database> std::fmt::Debug for SqlTransaction<DB> {
@@ -325,7 +324,7 @@ impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
                 .await
                 .map_err(|e| TxError::Commit(Box::new(e)))?;
             if enqueued {
-                relay.notify_one();
+                relay.wake();
             }
             Ok(())
         })
@@ -391,7 +390,7 @@ impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
 pub(super) struct PoolSource<DB: Database> {
     pub(super) pool: Pool<DB>,
     /// Woken by every commit that stored an event.
-    pub(super) relay: Arc<Notify>,
+    pub(super) relay: super::outbox::Wake,
 }
 
 impl<DB: SqlBackend> TransactionSource for PoolSource<DB> {

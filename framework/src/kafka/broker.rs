@@ -59,6 +59,8 @@ pub struct Broker {
     brokers: String,
     session_timeout_ms: u64,
     group_instance_id: Option<String>,
+    /// librdkafka's `fetch.wait.max.ms`, when not its default.
+    fetch_wait_max_ms: Option<u64>,
     producer: ProducerSlot,
     /// Dead letters are as large as the records they keep plus the added headers: a producer
     /// of their own, whose size limit leaves that room.
@@ -169,6 +171,7 @@ impl Broker {
             brokers: brokers.to_owned(),
             session_timeout_ms,
             group_instance_id: None,
+            fetch_wait_max_ms: None,
             producer: ProducerSlot::new(producer)?,
             dead_letters: ProducerSlot::new(dead_letters)?,
             admin,
@@ -183,6 +186,15 @@ impl Broker {
     /// id: dynamic membership.
     pub fn with_group_instance_id(mut self, id: Option<String>) -> Broker {
         self.group_instance_id = id.filter(|id| !id.trim().is_empty());
+        self
+    }
+
+    /// How long the broker may hold a consumer's fetch while it has less than one byte to
+    /// return (librdkafka's `fetch.wait.max.ms`, Kafka's `fetch.max.wait.ms`; default 500). A
+    /// broker that holds every fetch that long (tansu 0.6 does) adds up to as much to each
+    /// record's delivery: a lower value trades more fetch requests for less latency.
+    pub fn with_fetch_wait_max_ms(mut self, ms: Option<u64>) -> Broker {
+        self.fetch_wait_max_ms = ms;
         self
     }
 
@@ -395,6 +407,9 @@ impl Transport for Broker {
             .set("enable.partition.eof", "false");
         if let Some(id) = &self.group_instance_id {
             config.set("group.instance.id", format!("{id}-{}", topics.join("-")));
+        }
+        if let Some(ms) = self.fetch_wait_max_ms {
+            config.set("fetch.wait.max.ms", ms.to_string());
         }
         let consumer: StreamConsumer<GroupEvents> = config
             .create_with_context(GroupEvents::default())

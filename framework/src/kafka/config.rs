@@ -26,6 +26,13 @@ pub struct KafkaConfig {
     /// name, say).
     #[serde(default)]
     pub group_instance_id: Option<String>,
+    /// `KAFKA_FETCH_WAIT_MAX_MS`: the longest the broker may hold a consumer's fetch while it
+    /// has nothing to return (librdkafka's `fetch.wait.max.ms`), 0 to 300000; unset:
+    /// librdkafka's 500. Kafka answers as soon as a record arrives; a broker that holds each
+    /// fetch the whole time (tansu 0.6) delays every record by up to this much.
+    #[serde(default)]
+    #[validate(range(max = 300_000))]
+    pub fetch_wait_max_ms: Option<u64>,
 }
 
 impl ConfigSection for KafkaConfig {

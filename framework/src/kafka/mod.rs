@@ -53,7 +53,8 @@ fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError>
         Some(name) => Ok(Arc::new(MemoryBroker::named(name))),
         None => Ok(Arc::new(
             Broker::new(brokers, config.session_timeout_ms)?
-                .with_group_instance_id(config.group_instance_id.clone()),
+                .with_group_instance_id(config.group_instance_id.clone())
+                .with_fetch_wait_max_ms(config.fetch_wait_max_ms),
         )),
     }
 }
