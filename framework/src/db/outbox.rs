@@ -355,8 +355,9 @@ fn backoff(failures: u32) -> Duration {
 struct Status {
     backlog: i64,
     oldest_age_seconds: f64,
-    /// The last round's failure, until a round succeeds.
-    failing: Option<String>,
+    /// Each failing worker's last failure (by its first bucket), until a round of it
+    /// succeeds.
+    failing: BTreeMap<i32, String>,
 }
 
 /// The relay of one pool, ready to start: a framework component the pool's provider
@@ -446,7 +447,7 @@ fn probe(status: &Mutex<Status>) -> Probe {
         ((status.oldest_age_seconds * 1000.0).round() / 1000.0).into(),
     );
     Probe {
-        result: match &status.failing {
+        result: match status.failing.values().next() {
             Some(error) => Err(format!("publishing fails: {error}")),
             None => Ok(()),
         },
@@ -469,6 +470,14 @@ async fn relay<DB: Relay>(
     let failures_total = metrics::counter!("outbox_publish_failures_total");
     let poll = Duration::from_millis(config.poll_interval_ms);
     let mut failures = 0u32;
+    let worker = buckets.first().copied().unwrap_or_default();
+    let failing = |error: Option<String>| {
+        let mut status = lock(&status);
+        match error {
+            Some(error) => status.failing.insert(worker, error),
+            None => status.failing.remove(&worker),
+        };
+    };
     let mut woken = wake.0.subscribe();
     while !shutdown.is_cancelled() {
         // What is stored from here on is in this round or wakes the next one.
@@ -481,12 +490,12 @@ async fn relay<DB: Relay>(
                         failures += 1;
                         failures_total.increment(1);
                         tracing::warn!(%error, published = count, "outbox relay: publishing failed; the events stay and are retried");
-                        lock(&status).failing = Some(error.message);
+                        failing(Some(error.message));
                         Some(backoff(failures))
                     }
                     None => {
                         failures = 0;
-                        lock(&status).failing = None;
+                        failing(None);
                         // A full round: there may be more.
                         (count < config.batch_size as usize).then_some(poll)
                     }
@@ -496,7 +505,7 @@ async fn relay<DB: Relay>(
             Err(error) => {
                 failures += 1;
                 tracing::warn!(%error, "outbox relay: the database failed; retrying");
-                lock(&status).failing = Some(format!("database: {error}"));
+                failing(Some(format!("database: {error}")));
                 Some(backoff(failures))
             }
         };

@@ -414,9 +414,14 @@ impl Tx {
             State::Finished("committed") => return Ok(()),
             State::Finished(how) => return Err(TxError::Finished(how)),
         };
+        let inner = self.inner.clone();
         crate::app::shield(async move {
-            if let Some(transaction) = transaction {
-                transaction.commit().await?;
+            if let Some(transaction) = transaction
+                && let Err(error) = transaction.commit().await
+            {
+                // The database dropped the writes: say so to a late commit or use.
+                *inner.state.lock().await = State::Finished("rolled back");
+                return Err(error);
             }
             for hook in hooks {
                 hook.await;
@@ -457,5 +462,167 @@ impl Tx {
         {
             tracing::warn!(error = %crate::error::error_chain(&error), "rollback failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// What the fake backend saw.
+    #[derive(Default)]
+    struct Seen {
+        begun: AtomicUsize,
+        committed: AtomicUsize,
+        rolled_back: AtomicUsize,
+    }
+
+    struct Source {
+        seen: Arc<Seen>,
+        fail_commit: bool,
+    }
+
+    struct Fake {
+        seen: Arc<Seen>,
+        fail_commit: bool,
+        done: bool,
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            if !self.done {
+                self.seen.rolled_back.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    impl TransactionSource for Source {
+        fn begin(&self) -> BoxFuture<'_, Result<Box<dyn Transaction>, TxError>> {
+            self.seen.begun.fetch_add(1, Ordering::SeqCst);
+            let fake = Fake {
+                seen: self.seen.clone(),
+                fail_commit: self.fail_commit,
+                done: false,
+            };
+            Box::pin(async move { Ok(Box::new(fake) as Box<dyn Transaction>) })
+        }
+    }
+
+    impl Transaction for Fake {
+        fn commit(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TxError>> {
+            Box::pin(async move {
+                if self.fail_commit {
+                    return Err(TxError::Commit("refused".into()));
+                }
+                self.done = true;
+                self.seen.committed.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        }
+        fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), TxError>> {
+            Box::pin(async move {
+                drop(self);
+                Ok(())
+            })
+        }
+        fn enqueue<'a>(&'a mut self, _: &'a OutboxEvent) -> BoxFuture<'a, Result<(), TxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn claim<'a>(&'a mut self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<bool, TxError>> {
+            Box::pin(async { Ok(true) })
+        }
+        fn complete_idempotent<'a>(
+            &'a mut self,
+            _: &'a str,
+            _: &'a str,
+            _: &'a StoredResponse,
+        ) -> BoxFuture<'a, Result<(), TxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn as_any(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    fn transactions(fail_commit: bool) -> (Transactions, Arc<Seen>) {
+        let seen = Arc::new(Seen::default());
+        let source = Source {
+            seen: seen.clone(),
+            fail_commit,
+        };
+        (Transactions::new(Arc::new(source)), seen)
+    }
+
+    #[tokio::test]
+    async fn a_unit_that_uses_nothing_begins_nothing() {
+        let (transactions, seen) = transactions(false);
+        let tx = transactions.begin();
+        tx.commit().await.unwrap();
+        assert_eq!(seen.begun.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn commit_runs_the_hooks_and_ends_the_transaction() {
+        let (transactions, seen) = transactions(false);
+        let tx = transactions.begin();
+        let hooked = Arc::new(AtomicUsize::new(0));
+        let counter = hooked.clone();
+        tx.lock().await.unwrap();
+        tx.after_commit(async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        tx.commit().await.unwrap();
+        assert_eq!(seen.committed.load(Ordering::SeqCst), 1);
+        assert_eq!(hooked.load(Ordering::SeqCst), 1);
+        assert!(matches!(
+            tx.lock().await,
+            Err(TxError::Finished("committed"))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_runs_no_hook_and_is_not_reported_committed_later() {
+        let (transactions, seen) = transactions(true);
+        let tx = transactions.begin();
+        let hooked = Arc::new(AtomicUsize::new(0));
+        let counter = hooked.clone();
+        tx.lock().await.unwrap();
+        tx.after_commit(async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(matches!(tx.commit().await, Err(TxError::Commit(_))));
+        assert_eq!(hooked.load(Ordering::SeqCst), 0);
+        assert!(matches!(
+            tx.commit().await,
+            Err(TxError::Finished("rolled back"))
+        ));
+        assert_eq!(seen.rolled_back.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn errors_and_drops_roll_back() {
+        let (transactions, seen) = transactions(false);
+        let failed: Result<(), TxError> = transactions
+            .run(|tx| async move {
+                tx.lock().await?;
+                Err(TxError::OutsideUnit)
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(seen.rolled_back.load(Ordering::SeqCst), 1);
+        let dropped = transactions.begin();
+        dropped.lock().await.unwrap();
+        drop(dropped);
+        assert_eq!(seen.rolled_back.load(Ordering::SeqCst), 2);
+        assert_eq!(seen.committed.load(Ordering::SeqCst), 0);
+        // `run` hands the unit's `Tx` to the work as `Tx::current` too.
+        let current = transactions
+            .run(|_| async { Ok::<bool, TxError>(Tx::current().is_some()) })
+            .await
+            .unwrap();
+        assert!(current);
+        assert!(Tx::current().is_none());
     }
 }
