@@ -38,19 +38,45 @@ use crate::transaction::{EventSink, OutboxEvent, SinkError};
 /// How many buckets the keys are spread over; each is published by one worker at a time.
 pub(super) const BUCKETS: i32 = 16;
 
-/// Wakes the relay's workers: bumped by each commit that stored events and each
-/// `NOTIFY framework_outbox`. A watch, so that each worker sees every bump, even one that came
-/// while it was busy.
+/// Wakes the relay's workers: a commit that stored events wakes the workers of their buckets,
+/// a `NOTIFY framework_outbox` (any replica's commit) every worker. A watch per worker, so
+/// that each sees every wake-up, even one that came while it was busy.
 #[derive(Clone)]
-pub(super) struct Wake(Arc<watch::Sender<u64>>);
+pub(super) struct Wake(Arc<[watch::Sender<u64>]>);
 
 impl Wake {
-    pub(super) fn new() -> Wake {
-        Wake(Arc::new(watch::Sender::new(0)))
+    /// For `workers` workers, worker `w` owning the buckets `b` with `b % workers == w`.
+    pub(super) fn new(workers: i32) -> Wake {
+        Wake((0..workers.max(1)).map(|_| watch::Sender::new(0)).collect())
     }
 
-    pub(super) fn wake(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    /// Wakes the workers of the buckets set in `mask` (bit `b` for bucket `b`).
+    pub(super) fn buckets(&self, mask: u32) {
+        for (worker, sender) in self.0.iter().enumerate() {
+            let owned = (0..BUCKETS)
+                .filter(|b| *b as usize % self.0.len() == worker)
+                .any(|b| mask & (1 << b) != 0);
+            if owned {
+                sender.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
+    }
+
+    /// Wakes every worker.
+    pub(super) fn all(&self) {
+        self.buckets(u32::MAX);
+    }
+
+    /// The worker's buckets and its wake-ups.
+    fn worker(&self, worker: usize) -> (Vec<i32>, watch::Receiver<u64>) {
+        let buckets = (0..BUCKETS)
+            .filter(|b| *b as usize % self.0.len() == worker)
+            .collect();
+        (buckets, self.0[worker].subscribe())
+    }
+
+    fn workers(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -282,13 +308,13 @@ async fn listen_until_error(
         return error;
     }
     // Events stored while nobody listened.
-    wake.wake();
+    wake.all();
     loop {
         if let Err(error) = listener.recv().await {
             return error;
         }
         *failures = 0;
-        wake.wake();
+        wake.all();
     }
 }
 
@@ -388,15 +414,13 @@ impl<DB: Relay + super::schema::Migrate> StartRelay for PoolRelay<DB> {
         if let Some(listen) = DB::listen(pool.clone(), wake.clone(), shutdown.clone()) {
             tracker.spawn(listen);
         }
-        for worker in 0..config.workers {
-            let buckets = (0..BUCKETS)
-                .filter(|b| b % config.workers == worker)
-                .collect();
+        for worker in 0..wake.workers() {
+            let (buckets, woken) = wake.worker(worker);
             tracker.spawn(relay(
                 pool.clone(),
                 sink.clone(),
                 buckets,
-                wake.clone(),
+                woken,
                 config.clone(),
                 shutdown.clone(),
                 status.clone(),
@@ -461,7 +485,7 @@ async fn relay<DB: Relay>(
     pool: Pool<DB>,
     sink: Arc<dyn EventSink>,
     buckets: Vec<i32>,
-    wake: Wake,
+    mut woken: watch::Receiver<u64>,
     config: OutboxConfig,
     shutdown: CancellationToken,
     status: Arc<Mutex<Status>>,
@@ -478,7 +502,6 @@ async fn relay<DB: Relay>(
             None => status.failing.remove(&worker),
         };
     };
-    let mut woken = wake.0.subscribe();
     while !shutdown.is_cancelled() {
         // What is stored from here on is in this round or wakes the next one.
         woken.mark_unchanged();
@@ -598,6 +621,20 @@ mod tests {
             .map(|i| super::super::transaction::bucket(&format!("k{i}")))
             .collect();
         assert_eq!(spread.len(), BUCKETS as usize);
+    }
+
+    #[test]
+    fn a_commit_wakes_the_workers_of_its_buckets_only() {
+        let wake = Wake::new(4);
+        let (buckets, mut second) = wake.worker(1);
+        let (_, first) = wake.worker(0);
+        assert_eq!(buckets, [1, 5, 9, 13]);
+        wake.buckets(1 << 5);
+        assert!(second.has_changed().unwrap());
+        assert!(!first.has_changed().unwrap());
+        second.mark_unchanged();
+        wake.all();
+        assert!(second.has_changed().unwrap() && first.has_changed().unwrap());
     }
 
     #[test]

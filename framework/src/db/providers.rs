@@ -212,14 +212,17 @@ where
         }
     });
     tokio::spawn(sample_pool(pool.clone(), DB::NAME));
-    let retention = super::OutboxConfig::load(ctx.settings())?.inbox_retention_hours;
-    tokio::spawn(super::outbox::prune(pool.clone(), retention));
+    let outbox = super::OutboxConfig::load(ctx.settings())?;
+    tokio::spawn(super::outbox::prune(
+        pool.clone(),
+        outbox.inbox_retention_hours,
+    ));
     let closed = pool.clone();
     ctx.on_stop(Box::new(move || {
         Box::pin(async move { closed.close().await })
     }));
     // Woken by each commit that stored events, so the relay publishes them at once.
-    let wake = super::outbox::Wake::new();
+    let wake = super::outbox::Wake::new(outbox.workers);
     let source = PoolSource {
         pool: pool.clone(),
         relay: wake.clone(),

@@ -297,8 +297,9 @@ pub enum Outcome {
 /// An open sqlx transaction as the core's [`Transaction`].
 pub struct SqlTransaction<DB: Database> {
     tx: sqlx::Transaction<'static, DB>,
-    /// Whether it stored an event, so that its commit wakes this replica's relay.
-    enqueued: bool,
+    /// The buckets of the events it stored (bit `b` for bucket `b`), whose relay workers its
+    /// commit wakes.
+    enqueued: u32,
     relay: super::outbox::Wake,
 }
 
@@ -323,8 +324,8 @@ impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
             tx.commit()
                 .await
                 .map_err(|e| TxError::Commit(Box::new(e)))?;
-            if enqueued {
-                relay.wake();
+            if enqueued != 0 {
+                relay.buckets(enqueued);
             }
             Ok(())
         })
@@ -341,11 +342,11 @@ impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
 
     fn enqueue<'a>(&'a mut self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<(), TxError>> {
         Box::pin(async move {
-            let first = !self.enqueued;
+            let first = self.enqueued == 0;
             DB::enqueue(&mut self.tx, event, first)
                 .await
                 .map_err(statement_error)?;
-            self.enqueued = true;
+            self.enqueued |= 1 << bucket(&event.key);
             Ok(())
         })
     }
@@ -403,7 +404,7 @@ impl<DB: SqlBackend> TransactionSource for PoolSource<DB> {
                 .map_err(|e| TxError::Begin(Box::new(e)))?;
             Ok(Box::new(SqlTransaction {
                 tx,
-                enqueued: false,
+                enqueued: 0,
                 relay: self.relay.clone(),
             }) as Box<dyn Transaction>)
         })
