@@ -339,6 +339,20 @@ async fn read_topic(
     }
 }
 
+/// The records of `topic`, read through `api`'s transport until every version of `expected`
+/// is there (at most 60 s), then 3 s more for any that follow.
+async fn every_version(api: &Api, topic: &str, expected: &BTreeMap<String, i64>) -> Vec<Record> {
+    let transport = api.app.running().component::<dyn Transport>().unwrap();
+    read_topic(
+        &*transport,
+        topic,
+        Duration::from_secs(60),
+        Duration::from_secs(3),
+        |records| missing_versions(expected, records),
+    )
+    .await
+}
+
 /// What of `expected` (article id -> its number of events, versions 1..=n) `records` lack.
 fn missing_versions(expected: &BTreeMap<String, i64>, records: &[Record]) -> Vec<String> {
     let seen: HashSet<(&str, i64)> = records.iter().map(|r| (r.article(), r.version())).collect();
@@ -540,15 +554,7 @@ async fn broker_frozen_20s_posts_still_201_and_all_events_arrive_in_order() {
     tansu.signal("-CONT");
     let thawed = Instant::now();
     let drain = drained(&pool, Duration::from_secs(60)).await;
-    let transport = api.app.running().component::<dyn Transport>().unwrap();
-    let records = read_topic(
-        &*transport,
-        &topic,
-        Duration::from_secs(60),
-        Duration::from_secs(3),
-        |records| missing_versions(&expected, records),
-    )
-    .await;
+    let records = every_version(&api, &topic, &expected).await;
     let on_topic = thawed.elapsed();
     let redelivered = check_in_order(&expected, &records);
     let counted = http.wait_activity(&expected, Duration::from_secs(60)).await;
@@ -857,15 +863,7 @@ async fn two_relays_on_one_postgres_publish_each_event_once_in_order() {
     writing.store(false, Ordering::Relaxed);
     let (most_holders, holders) = sampler.await.unwrap();
 
-    let transport = first.app.running().component::<dyn Transport>().unwrap();
-    let records = read_topic(
-        &*transport,
-        &topic,
-        Duration::from_secs(60),
-        Duration::from_secs(3),
-        |records| missing_versions(&expected, records),
-    )
-    .await;
+    let records = every_version(&first, &topic, &expected).await;
     let redelivered = check_in_order(&expected, &records);
     assert!(
         redelivered.is_empty(),

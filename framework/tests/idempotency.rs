@@ -13,7 +13,7 @@ use framework::sqlx;
 use framework::testing::TestApp;
 use framework::transaction::{Transactions, TxError};
 use framework::{DomainError, Inject, Tx, http_route, module};
-use framework_test_support::on_connection;
+use framework_test_support::{Database, on_connection};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,33 +114,27 @@ async fn create_plain(
     ))
 }
 
+/// Where a scenario runs.
 struct Backend {
-    database: String,
+    database: Database,
 }
 
 impl Backend {
     fn sqlite(name: &str) -> Backend {
-        let file = std::env::temp_dir().join(format!(
-            "framework-idempotency-{name}-{}.db",
-            uuid::Uuid::new_v4().simple()
-        ));
         Backend {
-            database: format!("sqlite://{}", file.display()),
+            database: Database::sqlite(name),
         }
     }
 
     fn postgres(_: &str) -> Backend {
-        let database = std::env::var("DATABASE_URL").unwrap_or_default();
-        assert!(
-            database.starts_with("postgres"),
-            "these tests need DATABASE_URL=postgres://... (scripts/test starts PostgreSQL); got {database:?}"
-        );
-        Backend { database }
+        Backend {
+            database: Database::postgres(),
+        }
     }
 
     async fn start(&self, ttl_secs: &str) -> Setup {
         let app = TestApp::start(&[
-            ("DATABASE_URL", self.database.as_str()),
+            ("DATABASE_URL", self.database.url.as_str()),
             ("DATABASE_MIGRATE", "true"),
             ("KAFKA_BROKERS", ""),
             ("HTTP_BASE_PATH", ""),
@@ -305,7 +299,7 @@ async fn another_request_under_a_key_is_refused_and_a_running_one_conflicts(back
     // request's open transaction holds the database's only write lock, so a second claim
     // waits for it: there only the route without a transaction can be held open.)
     let runs = setup.runs();
-    let routes: &[(&str, &AtomicU32)] = if backend.database.starts_with("sqlite") {
+    let routes: &[(&str, &AtomicU32)] = if backend.database.url.starts_with("sqlite") {
         &[("/plain", &runs.plain)]
     } else {
         &[("/stored", &runs.stored), ("/plain", &runs.plain)]

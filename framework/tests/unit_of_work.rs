@@ -13,7 +13,7 @@ use framework::sqlx;
 use framework::testing::TestApp;
 use framework::transaction::{Transactions, TxError};
 use framework::{DomainError, Tx, http_route, kafka_consumer};
-use framework_test_support::{eventually, on_connection};
+use framework_test_support::{Database, eventually, on_connection};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,30 +121,21 @@ CREATE TABLE IF NOT EXISTS uow_counts (run TEXT NOT NULL, id TEXT NOT NULL, n BI
 /// Where the scenario runs: SQLite and the in-process broker, or PostgreSQL and the broker.
 struct Backend {
     kafka: framework_test_support::KafkaBackend,
-    database: String,
+    database: Database,
 }
 
 impl Backend {
     fn memory(name: &str) -> Backend {
-        let file = std::env::temp_dir().join(format!(
-            "framework-uow-{name}-{}.db",
-            uuid::Uuid::new_v4().simple()
-        ));
         Backend {
             kafka: framework_test_support::KafkaBackend::memory(name),
-            database: format!("sqlite://{}", file.display()),
+            database: Database::sqlite(name),
         }
     }
 
     fn broker(name: &str) -> Backend {
-        let database = std::env::var("DATABASE_URL").unwrap_or_default();
-        assert!(
-            database.starts_with("postgres"),
-            "the broker tests need DATABASE_URL=postgres://... (scripts/test starts PostgreSQL); got {database:?}"
-        );
         Backend {
             kafka: framework_test_support::KafkaBackend::broker(name),
-            database,
+            database: Database::postgres(),
         }
     }
 }
@@ -187,7 +178,7 @@ async fn commits_publish_once_and_failures_leave_nothing(backend: Backend) {
     let topic = format!("uow-{run}");
     let group = backend.kafka.name("uow");
     let app = TestApp::start(&[
-        ("DATABASE_URL", backend.database.as_str()),
+        ("DATABASE_URL", backend.database.url.as_str()),
         ("DATABASE_MIGRATE", "true"),
         ("KAFKA_BROKERS", backend.kafka.brokers.as_str()),
         ("KAFKA_CREATE_TOPICS", "true"),

@@ -163,3 +163,45 @@ macro_rules! on_connection {
         }
     }};
 }
+
+/// The database a scenario runs on: a new SQLite file under the temporary directory (removed
+/// with its `-wal` and `-shm` when dropped), or the PostgreSQL server of `DATABASE_URL`.
+pub struct Database {
+    /// The `DATABASE_URL` value.
+    pub url: String,
+    file: Option<std::path::PathBuf>,
+}
+
+impl Database {
+    /// A new SQLite file named after `name`.
+    pub fn sqlite(name: &str) -> Database {
+        let file = std::env::temp_dir().join(format!(
+            "framework-{name}-{}.db",
+            uuid::Uuid::new_v4().simple()
+        ));
+        Database {
+            url: format!("sqlite://{}", file.display()),
+            file: Some(file),
+        }
+    }
+
+    /// The server of `DATABASE_URL`, which must be PostgreSQL (scripts/test starts one).
+    pub fn postgres() -> Database {
+        let url = std::env::var("DATABASE_URL").unwrap_or_default();
+        assert!(
+            url.starts_with("postgres"),
+            "these tests need DATABASE_URL=postgres://... (scripts/test starts PostgreSQL); got {url:?}"
+        );
+        Database { url, file: None }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some(file) = &self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+        }
+    }
+}
