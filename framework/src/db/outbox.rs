@@ -62,7 +62,8 @@ impl Wake {
         }
     }
 
-    /// Wakes every worker.
+    /// Wakes every worker (on PostgreSQL's `NOTIFY`).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(super) fn all(&self) {
         self.buckets(u32::MAX);
     }
