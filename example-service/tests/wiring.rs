@@ -21,11 +21,18 @@ async fn no_database_means_the_repository_ports_are_missing() {
     else {
         panic!("the app started without a repository");
     };
-    // The article repository, the activity projection's, and the transaction of each
-    // handler that takes a `Tx` (and of the gRPC service, which injects `Transactions`).
+    // The article repository, the activity projection's, the transaction of each handler
+    // that takes a `Tx` (and of the gRPC service, which injects `Transactions`), and the
+    // Idempotency-Key store of `POST /articles`.
     let text = report.to_string();
     let transactions = text.matches("nothing provides `Transactions`").count();
-    assert_eq!(report.errors.len(), 2 + transactions, "{report}");
+    assert_eq!(
+        text.matches("nothing provides `dyn IdempotencyStore`")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(report.errors.len(), 2 + transactions + 1, "{report}");
     for needer in [
         "handler `example_service::article::http::create`",
         "consumer `example_service::article::activity::on_article_event`",
