@@ -149,6 +149,10 @@ impl Backend {
             .component::<Transactions>()
             .expect("transactions");
         let table = "CREATE TABLE IF NOT EXISTS idem_notes (run TEXT NOT NULL, id TEXT NOT NULL)";
+        // One scenario at a time: PostgreSQL's `IF NOT EXISTS` does not hold against a
+        // concurrent create.
+        static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _creating = CREATING.lock().await;
         transactions
             .run(|tx| async move {
                 on_connection!(tx, |conn| {

@@ -106,6 +106,8 @@ pub(super) trait Dialect: Database {
     fn sql(migration: &Migration) -> &'static str;
     /// Run first in each migration's transaction: waits for any other replica migrating.
     const LOCK: &'static str;
+    /// The same before `framework_schema` exists.
+    const TABLE_LOCK: &'static str;
     /// Returns a row when `framework_schema` exists.
     const HAS_TABLE: &'static str;
 }
@@ -117,6 +119,7 @@ impl Dialect for sqlx::Postgres {
     }
     // Any fixed key; held until the migration's transaction ends.
     const LOCK: &'static str = "SELECT pg_advisory_xact_lock(7262117)";
+    const TABLE_LOCK: &'static str = Self::LOCK;
     const HAS_TABLE: &'static str =
         "SELECT CAST(1 AS BIGINT) WHERE to_regclass('framework_schema') IS NOT NULL";
 }
@@ -128,6 +131,8 @@ impl Dialect for sqlx::Sqlite {
     }
     // A write that takes SQLite's database lock at once, so two processes migrate in turn.
     const LOCK: &'static str = "DELETE FROM framework_schema WHERE version < 0";
+    // SQLite's `CREATE TABLE` takes the database's write lock itself.
+    const TABLE_LOCK: &'static str = "SELECT 1";
     const HAS_TABLE: &'static str =
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'framework_schema'";
 }
@@ -141,7 +146,13 @@ macro_rules! migrator {
     ($db:ty) => {
         impl Migrate for $db {
             async fn migrate(pool: &Pool<$db>) -> Result<(), sqlx::Error> {
-                pool.execute(sqlx::raw_sql(CREATE_TABLE)).await?;
+                // Under the lock: replicas starting together on a new database would race to
+                // create the table (PostgreSQL's `IF NOT EXISTS` is not safe against that).
+                let mut tx = pool.begin().await?;
+                tx.execute(sqlx::raw_sql(<$db as Dialect>::TABLE_LOCK))
+                    .await?;
+                tx.execute(sqlx::raw_sql(CREATE_TABLE)).await?;
+                tx.commit().await?;
                 for migration in MIGRATIONS {
                     let mut tx = pool.begin().await?;
                     tx.execute(sqlx::raw_sql(<$db as Dialect>::LOCK)).await?;
