@@ -57,6 +57,7 @@ const _: () = {
             false || (&__framework::Param::<Inject<ArticleService>>::new()).is_tx()
                 || (&__framework::Param::<Valid<Json<ArticleInput>>>::new()).is_tx()
         },
+        idempotency: false,
         openapi: __framework_openapi,
         location: __framework::Location {
             file: ::core::file!(),
