@@ -74,7 +74,7 @@ pub(super) fn layer(
     idempotent: Idempotent,
 ) -> MethodRouter<AppState> {
     let idempotent = Arc::new(idempotent);
-    route.layer(axum::middleware::from_fn(move |request, next| {
+    route.route_layer(axum::middleware::from_fn(move |request, next| {
         run(idempotent.clone(), request, next)
     }))
 }

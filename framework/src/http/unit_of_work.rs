@@ -19,7 +19,7 @@ pub(super) fn layer(
     route: MethodRouter<AppState>,
     transactions: Arc<Transactions>,
 ) -> MethodRouter<AppState> {
-    route.layer(axum::middleware::from_fn(move |request, next| {
+    route.route_layer(axum::middleware::from_fn(move |request, next| {
         run(transactions.clone(), request, next)
     }))
 }

@@ -107,7 +107,9 @@ fn build(
         let key = ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
-            .max_length(Some(crate::http::idempotency::MAX_KEY_LEN));
+            .max_length(Some(crate::http::idempotency::MAX_KEY_LEN))
+            // Visible ASCII but `"` and `\`, bare or as a structured-field string.
+            .pattern(Some(r#"^([!#-\[\]-~]+|"[!#-\[\]-~]+")$"#));
         let parameter = ParameterBuilder::new()
             .name(crate::http::idempotency::IDEMPOTENCY_KEY.as_str())
             .parameter_in(ParameterIn::Header)
