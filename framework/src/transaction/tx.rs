@@ -555,6 +555,18 @@ mod tests {
         (Transactions::new(Arc::new(source)), seen)
     }
 
+    /// A begun transaction with an `after_commit` hook, and how often the hook ran.
+    async fn begun_with_hook(transactions: &Transactions) -> (Tx, Arc<AtomicUsize>) {
+        let tx = transactions.begin();
+        let hooked = Arc::new(AtomicUsize::new(0));
+        let counter = hooked.clone();
+        tx.lock().await.unwrap();
+        tx.after_commit(async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        (tx, hooked)
+    }
+
     #[tokio::test]
     async fn a_unit_that_uses_nothing_begins_nothing() {
         let (transactions, seen) = transactions(false);
@@ -566,13 +578,7 @@ mod tests {
     #[tokio::test]
     async fn commit_runs_the_hooks_and_ends_the_transaction() {
         let (transactions, seen) = transactions(false);
-        let tx = transactions.begin();
-        let hooked = Arc::new(AtomicUsize::new(0));
-        let counter = hooked.clone();
-        tx.lock().await.unwrap();
-        tx.after_commit(async move {
-            counter.fetch_add(1, Ordering::SeqCst);
-        });
+        let (tx, hooked) = begun_with_hook(&transactions).await;
         tx.commit().await.unwrap();
         assert_eq!(seen.committed.load(Ordering::SeqCst), 1);
         assert_eq!(hooked.load(Ordering::SeqCst), 1);
@@ -585,13 +591,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_commit_runs_no_hook_and_is_not_reported_committed_later() {
         let (transactions, seen) = transactions(true);
-        let tx = transactions.begin();
-        let hooked = Arc::new(AtomicUsize::new(0));
-        let counter = hooked.clone();
-        tx.lock().await.unwrap();
-        tx.after_commit(async move {
-            counter.fetch_add(1, Ordering::SeqCst);
-        });
+        let (tx, hooked) = begun_with_hook(&transactions).await;
         assert!(matches!(tx.commit().await, Err(TxError::Commit(_))));
         assert_eq!(hooked.load(Ordering::SeqCst), 0);
         assert!(matches!(
