@@ -16,7 +16,8 @@ pub struct DatabaseConfig {
     #[serde(default)]
     pub migrate: bool,
     /// `DATABASE_MAX_CONNECTIONS`: the pool's size, at least 1; default 10 (an in-memory
-    /// SQLite database keeps exactly one).
+    /// SQLite database keeps exactly one). On PostgreSQL the outbox relay opens its own
+    /// connections beside it (`OUTBOX_WORKERS` + 1).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
 }

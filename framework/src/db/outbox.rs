@@ -7,9 +7,11 @@
 //! PostgreSQL a worker takes its buckets' transaction-scoped advisory locks before reading
 //! their rows, so no two replicas publish one row (or one key) at a time: the same worker of
 //! another replica stands by and takes over within a wake-up. A round holds its transaction,
-//! and so a pooled connection, while it publishes: during a broker outage, up to the
-//! producer's delivery timeout per retry. SQLite is one process's database, and its relay is
-//! the only one. A relay wakes when a commit of its replica stored events, on
+//! and so a connection, while it publishes: during a broker outage, up to the producer's
+//! delivery timeout per retry. On PostgreSQL these connections are the relay's own,
+//! `OUTBOX_WORKERS` + 1 (for `LISTEN`) beside `DATABASE_MAX_CONNECTIONS`, opened when first
+//! used. SQLite is one process's database, and its relay is the only one, on the service's
+//! pool. A relay wakes when a commit of its replica stored events, on
 //! PostgreSQL also on `NOTIFY framework_outbox` from any replica, and every
 //! `OUTBOX_POLL_INTERVAL_MS` in any case. While the sink fails, rows stay and the relay retries
 //! with backoff; `/health` (unit `outbox`) and the metrics show the backlog.
@@ -103,10 +105,21 @@ pub struct OutboxConfig {
     #[validate(range(min = 10))]
     pub poll_interval_ms: u64,
     /// `OUTBOX_WORKERS`: the relay's workers on this replica, each publishing its share of
-    /// the keys; default 4, 1 to 16.
+    /// the keys; default 1, 1 to 16. A worker publishes its round's keys side by side and
+    /// starts the next round when the slowest is acknowledged: more workers keep keys that
+    /// are slow to publish from holding up the others, at the cost of more, smaller rounds.
+    /// On PostgreSQL each has a connection of its own, and the relay's `LISTEN` one more,
+    /// beside `DATABASE_MAX_CONNECTIONS`.
     #[serde(default = "default_workers")]
     #[validate(range(min = 1, max = 16))]
     pub workers: i32,
+    /// `OUTBOX_LINGER_MS`: the least time between the starts of a worker's rounds, as a
+    /// producer's `linger.ms`: under load a round carries the events of that long rather
+    /// than one each, for a fraction of the statements; an event waits at most that much
+    /// longer. Default 5, 0 to 1000.
+    #[serde(default = "default_linger_ms")]
+    #[validate(range(max = 1000))]
+    pub linger_ms: u64,
     /// `OUTBOX_BATCH_SIZE`: events a worker reads per round; default 256, 1 to 10000.
     #[serde(default = "default_batch")]
     #[validate(range(min = 1, max = 10000))]
@@ -125,7 +138,10 @@ fn default_poll_ms() -> u64 {
     1000
 }
 fn default_workers() -> i32 {
-    4
+    1
+}
+fn default_linger_ms() -> u64 {
+    5
 }
 fn default_batch() -> i64 {
     256
@@ -162,17 +178,12 @@ fn row((id, event_id, topic, key, payload, headers): RawRow) -> Row {
     }
 }
 
-/// What a round did.
-pub(super) enum Round {
-    /// Published these many rows (deleted); `failed` when the sink refused one, whose key's
-    /// later rows were then left for the next round.
-    Published {
-        count: usize,
-        failed: Option<SinkError>,
-    },
-    /// Another replica holds every bucket (PostgreSQL only).
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    Busy,
+/// What a round did: published (and deleted) `count` rows; `failed` when the sink refused
+/// one, whose key's later rows were then left for the next round. No rows when the worker's
+/// buckets were empty or, on PostgreSQL, another replica's worker held them.
+pub(super) struct Round {
+    count: usize,
+    failed: Option<SinkError>,
 }
 
 /// Publishes `rows` (in id order): one key's rows one after another, stopping at its first
@@ -218,6 +229,10 @@ pub(super) trait Relay: SqlBackend {
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<(i64, Option<DateTime<Utc>>), sqlx::Error>> + Send;
 
+    /// A pool of the relay's own for its `workers` (and its listener), `None` where it
+    /// shares the service's pool.
+    fn relay_pool(pool: &Pool<Self>, workers: usize) -> Option<Pool<Self>>;
+
     /// Wakes `wake` on every `NOTIFY framework_outbox`, until `shutdown`; `None` where the
     /// backend has no notifications.
     fn listen(
@@ -236,30 +251,27 @@ impl Relay for sqlx::Postgres {
         limit: i64,
     ) -> Result<Round, sqlx::Error> {
         let mut tx = pool.begin().await?;
-        // The locks last as long as this transaction: through the publishing and the delete.
-        let buckets: Vec<i32> = sqlx::query_scalar(
-            "SELECT b FROM unnest($1::int4[]) AS b WHERE pg_try_advisory_xact_lock(7262118, b)",
-        )
-        .bind(buckets)
-        .fetch_all(&mut *tx)
-        .await?;
-        if buckets.is_empty() {
-            return Ok(Round::Busy);
-        }
+        // One statement takes the advisory locks of the buckets no other replica holds and
+        // reads their rows; the locks last as long as the transaction, through the publishing
+        // and the delete. MATERIALIZED: each lock is tried once, before any row is read.
         let rows: Vec<RawRow> = sqlx::query_as(&format!(
-            "{SELECT_ROWS} WHERE bucket = ANY($1) ORDER BY id LIMIT $2"
+            "WITH mine AS MATERIALIZED (SELECT b FROM unnest($1::int4[]) AS b \
+             WHERE pg_try_advisory_xact_lock(7262118, b)) \
+             {SELECT_ROWS} WHERE bucket IN (SELECT b FROM mine) ORDER BY id LIMIT $2"
         ))
-        .bind(&buckets)
+        .bind(buckets)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
         let (ids, failed) = publish(sink, rows.into_iter().map(row).collect()).await;
-        sqlx::query("DELETE FROM framework_outbox WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
+        if !ids.is_empty() {
+            sqlx::query("DELETE FROM framework_outbox WHERE id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        Ok(Round::Published {
+        Ok(Round {
             count: ids.len(),
             failed,
         })
@@ -269,6 +281,19 @@ impl Relay for sqlx::Postgres {
         sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM framework_outbox")
             .fetch_one(pool)
             .await
+    }
+
+    fn relay_pool(pool: &Pool<Self>, workers: usize) -> Option<Pool<Self>> {
+        // A connection per worker and one for LISTEN, apart from the handlers': a round does
+        // not queue behind them for the service's pool when it is busy, and a broker outage,
+        // through which every round holds its connection, takes none of theirs.
+        Some(
+            sqlx::pool::PoolOptions::new()
+                .max_connections(workers as u32 + 1)
+                .min_connections(0)
+                .acquire_timeout(pool.options().get_acquire_timeout())
+                .connect_lazy_with((*pool.connect_options()).clone()),
+        )
     }
 
     fn listen(
@@ -344,7 +369,7 @@ impl Relay for sqlx::Sqlite {
             .bind(ids_json)
             .execute(pool)
             .await?;
-        Ok(Round::Published {
+        Ok(Round {
             count: ids.len(),
             failed,
         })
@@ -359,6 +384,11 @@ impl Relay for sqlx::Sqlite {
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc));
         Ok((count, oldest))
+    }
+
+    fn relay_pool(_: &Pool<Self>, _: usize) -> Option<Pool<Self>> {
+        // One writer at a time in any case; and `:memory:` is one connection's database.
+        None
     }
 
     fn listen(
@@ -409,9 +439,22 @@ impl<DB: Relay + super::schema::Migrate> StartRelay for PoolRelay<DB> {
 
     fn start(&self, sink: Arc<dyn EventSink>, stage: &Stage<'_>, config: OutboxConfig) {
         let status = Arc::new(Mutex::new(Status::default()));
-        let (pool, wake) = (self.pool.clone(), self.wake.clone());
+        let wake = self.wake.clone();
         let shutdown = stage.shutdown().clone();
         let tracker = stage.tracker();
+        let pool = match DB::relay_pool(&self.pool, wake.workers()) {
+            Some(own) => {
+                let closed = own.clone();
+                let stopped = shutdown.clone();
+                // Closed once the rounds in progress at shutdown gave their connections back.
+                tracker.spawn(async move {
+                    stopped.cancelled().await;
+                    closed.close().await;
+                });
+                own
+            }
+            None => self.pool.clone(),
+        };
         if let Some(listen) = DB::listen(pool.clone(), wake.clone(), shutdown.clone()) {
             tracker.spawn(listen);
         }
@@ -427,7 +470,7 @@ impl<DB: Relay + super::schema::Migrate> StartRelay for PoolRelay<DB> {
                 status.clone(),
             ));
         }
-        tracker.spawn(sample(pool, status.clone(), shutdown));
+        tracker.spawn(sample(self.pool.clone(), status.clone(), shutdown));
         stage.health().add_probed_unit("outbox", true, move || {
             let status = status.clone();
             async move { probe(&status) }
@@ -494,6 +537,7 @@ async fn relay<DB: Relay>(
     let published = metrics::counter!("outbox_events_published_total");
     let failures_total = metrics::counter!("outbox_publish_failures_total");
     let poll = Duration::from_millis(config.poll_interval_ms);
+    let linger = Duration::from_millis(config.linger_ms);
     let mut failures = 0u32;
     let worker = buckets.first().copied().unwrap_or_default();
     let failing = |error: Option<String>| {
@@ -506,8 +550,9 @@ async fn relay<DB: Relay>(
     while !shutdown.is_cancelled() {
         // What is stored from here on is in this round or wakes the next one.
         woken.mark_unchanged();
+        let started = tokio::time::Instant::now();
         let pause = match DB::round(&pool, &*sink, &buckets, config.batch_size).await {
-            Ok(Round::Published { count, failed }) => {
+            Ok(Round { count, failed }) => {
                 published.increment(count as u64);
                 match failed {
                     Some(error) => {
@@ -525,7 +570,6 @@ async fn relay<DB: Relay>(
                     }
                 }
             }
-            Ok(Round::Busy) => Some(poll),
             Err(error) => {
                 failures += 1;
                 tracing::warn!(%error, "outbox relay: the database failed; retrying");
@@ -533,6 +577,9 @@ async fn relay<DB: Relay>(
                 Some(backoff(failures))
             }
         };
+        // Under load, the next round takes what came in meanwhile, rather than one event
+        // each; when the last round began longer ago than that, this waits nothing.
+        tokio::time::sleep_until(started + linger).await;
         let Some(pause) = pause else { continue };
         // A failing sink is not retried at every commit's wake-up, only after its backoff.
         let woken = async {
