@@ -64,7 +64,7 @@ async fn reads_articles_back_over_grpc_and_maps_remote_errors() {
 }
 
 #[tokio::test]
-async fn an_unreachable_remote_is_a_500_without_internals() {
+async fn an_unreachable_remote_is_a_503_with_retry_after_and_without_internals() {
     let closed = format!("http://127.0.0.1:{}", free_port());
     let api = Api::sqlite(&[
         ("ARTICLES_REMOTE_URL", closed.as_str()),
@@ -79,7 +79,12 @@ async fn an_unreachable_remote_is_a_500_without_internals() {
             None,
         )
         .await;
-    let body = problem(response, 500, "REMOTE_UNAVAILABLE").await;
+    assert!(
+        response.headers().contains_key("retry-after"),
+        "{:?}",
+        response.headers()
+    );
+    let body = problem(response, 503, "REMOTE_UNAVAILABLE").await;
     assert!(
         !body["detail"].as_str().unwrap().contains("127.0.0.1"),
         "{body}"

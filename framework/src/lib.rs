@@ -157,6 +157,7 @@ pub mod __private {
     pub use crate::di::container::{Container, Injectable, Instance, ResolveError};
     pub use crate::di::{Dependency, Key};
     pub use crate::error::Failure;
+    pub use crate::error::transient::classified;
     pub use crate::error::{DomainError, ErrorKind};
     #[cfg(feature = "grpc")]
     pub use crate::grpc::record::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};

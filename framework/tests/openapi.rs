@@ -158,7 +158,10 @@ async fn every_route_is_listed_with_its_error_responses() {
         (&"id".into(), &"path".into(), &true.into())
     );
     assert_eq!(id["schema"]["format"], "uuid");
-    assert_eq!(statuses(get), ["200", "400", "404", "409", "500"]);
+    assert_eq!(
+        statuses(get),
+        ["200", "400", "404", "409", "500", "503", "504"]
+    );
     let widget = &get["responses"]["200"]["content"]["application/json"]["schema"];
     assert_eq!(widget["required"], serde_json::json!(["id", "name"]));
     assert_eq!(
@@ -169,6 +172,11 @@ async fn every_route_is_listed_with_its_error_responses() {
     assert_eq!(codes(get, "404"), ["WIDGET_MISSING"]);
     assert_eq!(codes(get, "409"), ["WIDGET_NAME_TAKEN"]);
     assert_eq!(codes(get, "500"), ["INTERNAL", "WIDGET_STORE"]);
+    // An internal error over a dependency that is down or late answers 503 or 504.
+    assert_eq!(codes(get, "503"), ["WIDGET_STORE"]);
+    assert_eq!(codes(get, "504"), ["WIDGET_STORE"]);
+    let retry_after = &get["responses"]["503"]["headers"]["Retry-After"];
+    assert_eq!(retry_after["schema"]["type"], "integer", "{retry_after}");
 
     // A validated JSON body: its schema and every way the body is refused.
     let create = &paths["/api/v1/widgets"]["post"];
@@ -180,7 +188,9 @@ async fn every_route_is_listed_with_its_error_responses() {
     );
     assert_eq!(
         statuses(create),
-        ["2XX", "400", "404", "409", "413", "415", "500"]
+        [
+            "2XX", "400", "404", "409", "413", "415", "500", "503", "504"
+        ]
     );
     assert_eq!(
         codes(create, "400"),
@@ -210,7 +220,10 @@ async fn every_route_is_listed_with_its_error_responses() {
 
     // A bare status: some 2xx, no body.
     let delete = &paths["/api/v1/widgets/{id}"]["delete"];
-    assert_eq!(statuses(delete), ["2XX", "400", "404", "409", "500"]);
+    assert_eq!(
+        statuses(delete),
+        ["2XX", "400", "404", "409", "500", "503", "504"]
+    );
     assert!(delete["responses"]["2XX"].get("content").is_none());
 
     // `impl IntoResponse` cannot be described: some 2xx, and the 500 any route can give.

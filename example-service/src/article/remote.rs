@@ -53,6 +53,8 @@ pub enum RemoteError {
     #[error("the remote refused the request: {0}")]
     #[domain(bad_request, code = "REMOTE_INVALID_ARGUMENT")]
     InvalidArgument(String),
+    /// 503 when the remote is unreachable, 504 when it did not answer in time, else 500:
+    /// the framework reads the `Status` (an `internal` variant over a transient failure).
     #[error("the remote article service failed or is unreachable")]
     #[domain(internal, code = "REMOTE_UNAVAILABLE")]
     Unavailable(#[source] Status),

@@ -51,9 +51,12 @@ pub(crate) fn expand(error: &ErrorEnum<'_>) -> TokenStream {
             #[automatically_derived]
             impl __framework::DomainError for #name {
                 fn kind(&self) -> __framework::ErrorKind {
-                    match self {
+                    let declared = match self {
                         #(#patterns => __framework::ErrorKind::#kinds,)*
-                    }
+                    };
+                    // An `internal` variant over a dependency's transient failure answers
+                    // as `unavailable` or `timeout`.
+                    __framework::classified(self, declared)
                 }
 
                 fn code(&self) -> &'static str {

@@ -12,10 +12,11 @@ const _: () = {
     #[automatically_derived]
     impl __framework::DomainError for ArticleError {
         fn kind(&self) -> __framework::ErrorKind {
-            match self {
+            let declared = match self {
                 ArticleError::NotFound(..) => __framework::ErrorKind::NotFound,
                 ArticleError::Storage(..) => __framework::ErrorKind::Internal,
-            }
+            };
+            __framework::classified(self, declared)
         }
         fn code(&self) -> &'static str {
             match self {

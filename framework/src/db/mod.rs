@@ -12,6 +12,7 @@ mod plugin;
 mod providers;
 mod schema;
 mod transaction;
+mod transient;
 
 use crate::config::Settings;
 

@@ -3,6 +3,7 @@
 //! status, `framework::http::status_of`; gRPC to a code; Kafka to retry or dead-letter).
 
 pub(crate) mod record;
+pub mod transient;
 
 pub use crate::validation::{FieldError, field_errors};
 pub(crate) use record::ErrorCodeRecord;
@@ -67,6 +68,20 @@ impl ErrorKind {
                 | ErrorKind::Unavailable
                 | ErrorKind::Timeout
         )
+    }
+
+    /// The kinds an error declared with this kind may answer as: an `internal` one also as
+    /// `unavailable` or `timeout`, when a dependency's transient failure is among its sources
+    /// ([`transient`]); any other only as itself.
+    pub fn answered_as(self) -> &'static [ErrorKind] {
+        match self {
+            ErrorKind::Internal => &[
+                ErrorKind::Internal,
+                ErrorKind::Unavailable,
+                ErrorKind::Timeout,
+            ],
+            _ => std::slice::from_ref(&ErrorKind::ALL[self as usize]),
+        }
     }
 
     /// Whether a consumer should retry a message that failed with this kind.
@@ -164,5 +179,26 @@ impl Failure {
             std::borrow::Cow::Borrowed(_) => self,
             std::borrow::Cow::Owned(message) => Failure { message, ..self },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn each_kind_answers_as_itself_and_internal_as_a_dependency_failure_too() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind.answered_as()[0], kind);
+        }
+        assert_eq!(
+            ErrorKind::Internal.answered_as(),
+            [
+                ErrorKind::Internal,
+                ErrorKind::Unavailable,
+                ErrorKind::Timeout
+            ]
+        );
+        assert_eq!(ErrorKind::NotFound.answered_as().len(), 1);
     }
 }

@@ -24,6 +24,29 @@ fn code_of(kind: ErrorKind) -> Code {
     }
 }
 
+inventory::submit!(crate::error::transient::Classifier {
+    classify: remote_failure
+});
+
+/// A remote gRPC service's answer or channel failure, for [`crate::error::transient`]: a
+/// remote that is down (`UNAVAILABLE`, which tonic also answers when it cannot connect) or
+/// did not answer in time (`DEADLINE_EXCEEDED`; tonic's own per-call timeout, which it
+/// reports as `CANCELLED` with a `TimeoutExpired` source).
+fn remote_failure(error: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+    if let Some(status) = error.downcast_ref::<Status>() {
+        return match status.code() {
+            Code::Unavailable => Some(ErrorKind::Unavailable),
+            Code::DeadlineExceeded => Some(ErrorKind::Timeout),
+            _ => None,
+        };
+    }
+    if error.is::<tonic::TimeoutExpired>() {
+        return Some(ErrorKind::Timeout);
+    }
+    (error.is::<tonic::ConnectError>() || error.is::<tonic::transport::Error>())
+        .then_some(ErrorKind::Unavailable)
+}
+
 fn status(
     code: Code,
     message: String,
@@ -130,5 +153,29 @@ mod tests {
                 status.message()
             );
         }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the remote failed")]
+    struct Remote(#[source] tonic::Status);
+
+    #[test]
+    fn a_remote_down_or_late_is_a_dependency_failure() {
+        use crate::error::transient::classified;
+        let kind = |status| classified(&Remote(status), ErrorKind::Internal);
+        assert_eq!(
+            kind(tonic::Status::unavailable("connect")),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind(tonic::Status::deadline_exceeded("late")),
+            ErrorKind::Timeout
+        );
+        // tonic's own per-call timeout.
+        let expired: Box<dyn std::error::Error + Send + Sync> = Box::new(tonic::TimeoutExpired(()));
+        let status = tonic::Status::from_error(expired);
+        assert_eq!(status.code(), Code::Cancelled);
+        assert_eq!(kind(status), ErrorKind::Timeout);
+        assert_eq!(kind(tonic::Status::internal("bug")), ErrorKind::Internal);
     }
 }

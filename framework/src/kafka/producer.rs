@@ -93,6 +93,11 @@ impl DomainError for PublishError {
     }
 }
 
+// A service's `internal` variant over a `PublishError` answers as its kind.
+inventory::submit!(crate::error::transient::Classifier {
+    classify: crate::error::transient::own_kind::<PublishError>
+});
+
 impl PublishError {
     /// The failure of a send to `topic`, by what is known of the record's fate.
     fn of(topic: String, source: KafkaError) -> PublishError {

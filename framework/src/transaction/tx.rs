@@ -74,12 +74,15 @@ pub trait Transaction: Any + Send {
 /// | variant | kind | code |
 /// |---|---|---|
 /// | `Begin` | `Unavailable` | `TRANSACTION_UNAVAILABLE` |
-/// | `Statement` | `Internal` | `TRANSACTION_STATEMENT_FAILED` |
-/// | `Commit` | `Internal` | `TRANSACTION_COMMIT_FAILED` |
+/// | `Statement` | `Internal`\* | `TRANSACTION_STATEMENT_FAILED` |
+/// | `Commit` | `Internal`\* | `TRANSACTION_COMMIT_FAILED` |
 /// | `Finished` | `Internal` | `TRANSACTION_FINISHED` |
 /// | `Backend` | `Internal` | `TRANSACTION_BACKEND_MISMATCH` |
 /// | `Encode` | `Marshaling` | `EVENT_ENCODE_FAILED` |
 /// | `OutsideUnit` | `Internal` | `TRANSACTION_OUTSIDE_UNIT` |
+///
+/// \* `Unavailable` or `Timeout` when the database's failure underneath was transient (a
+/// connection refused or reset: see [`crate::error::transient`]).
 #[derive(Debug, thiserror::Error)]
 pub enum TxError {
     /// No connection could be had.
@@ -114,12 +117,19 @@ pub enum TxError {
     OutsideUnit,
 }
 
+// A service's `internal` variant over a `TxError` that could not begin answers as
+// unavailable.
+inventory::submit!(crate::error::transient::Classifier {
+    classify: crate::error::transient::own_kind::<TxError>
+});
+
 impl DomainError for TxError {
     fn kind(&self) -> ErrorKind {
         match self {
             TxError::Begin(_) => ErrorKind::Unavailable,
             TxError::Encode { .. } => ErrorKind::Marshaling,
-            _ => ErrorKind::Internal,
+            // A statement or commit over a connection that broke, say.
+            _ => crate::error::transient::classified(self, ErrorKind::Internal),
         }
     }
 

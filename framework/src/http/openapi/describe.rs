@@ -161,7 +161,9 @@ impl Describe for &&Success<()> {
 impl<E: DomainError> Describe for &&Errors<E> {
     fn describe(&self, operation: &mut Operation) {
         for (code, kind) in E::catalog() {
-            operation.problem(crate::http::status_of(*kind), code);
+            for kind in kind.answered_as() {
+                operation.problem(crate::http::status_of(*kind), code);
+            }
         }
     }
 }

@@ -235,13 +235,28 @@ fn problem_response(status: u16, codes: &BTreeSet<&'static str>) -> utoipa::open
         .item(Ref::from_schema_name("Problem"))
         .item(narrowed);
     let codes: Vec<&str> = codes.iter().copied().collect();
-    ResponseBuilder::new()
+    let mut response = ResponseBuilder::new()
         .description(format!("{reason}: {}", codes.join(", ")))
         .content(
             PROBLEM_JSON,
             ContentBuilder::new().schema(Some(schema)).build(),
-        )
-        .build()
+        );
+    if status == 503 {
+        // RFC 9110 §10.2.3, in its delay-seconds form.
+        let seconds = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0));
+        response = response.header(
+            "Retry-After",
+            utoipa::openapi::header::HeaderBuilder::new()
+                .schema(seconds)
+                .description(Some(
+                    "Seconds until the dependency that is down may be back.",
+                ))
+                .build(),
+        );
+    }
+    response.build()
 }
 
 /// RFC 9457 problem details, as `error::Problem` serializes them.
