@@ -485,7 +485,7 @@ async fn health(api: &Api) {
     assert_eq!(
         [&units[0], &units[1], &units[3]],
         [
-            &json!({ "name": "database", "status": "up" }),
+            &json!({ "name": "database", "status": "up", "circuit": "closed" }),
             &json!({ "name": "kafka", "status": "up" }),
             &json!({ "name": "redis", "status": "up", "optional": true }),
         ]

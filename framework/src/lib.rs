@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod breaker;
 pub mod cache;
 pub mod config;
 #[cfg(feature = "cron")]

@@ -53,6 +53,11 @@ impl Api {
         Api::start(&fresh_postgres_database().await, None, overrides).await
     }
 
+    /// The service on the database at `url` (a server of the test's own, say).
+    pub async fn at(url: &str, overrides: &[(&str, &str)]) -> Api {
+        Api::start(url, None, overrides).await
+    }
+
     /// A second replica of `first`: the same database and in-process broker.
     pub async fn on(first: &Api, overrides: &[(&str, &str)]) -> Api {
         let mut all = vec![("KAFKA_BROKERS", first.brokers.as_str())];

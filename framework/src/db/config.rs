@@ -20,6 +20,12 @@ pub struct DatabaseConfig {
     /// connections beside it (`OUTBOX_WORKERS` + 1).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS`: how long a query or a transaction waits for a
+    /// connection of the pool (connecting included) before it fails as unavailable (503,
+    /// `UNAVAILABLE`, a retry); default 2000, 10 to 60000.
+    #[serde(default = "default_acquire_timeout_ms")]
+    #[validate(range(min = 10, max = 60000))]
+    pub acquire_timeout_ms: u64,
 }
 
 impl ConfigSection for DatabaseConfig {
@@ -56,6 +62,10 @@ impl ConfigSection for DatabaseConfig {
 
 fn default_max_connections() -> u32 {
     10
+}
+
+fn default_acquire_timeout_ms() -> u64 {
+    2000
 }
 
 #[cfg(test)]

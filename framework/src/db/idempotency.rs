@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use futures_util::future::BoxFuture;
-use sqlx::{Database, Pool};
+use sqlx::Database;
+
+use super::pool::Pool;
 
 use super::transaction::{Outcome, SqlBackend, Statement};
 use crate::transaction::{Claim, IdempotencyStore, StoredResponse, TxError};

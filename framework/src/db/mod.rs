@@ -1,14 +1,16 @@
 //! The SQL database: a PostgreSQL or SQLite pool chosen by the scheme of `DATABASE_URL`,
 //! built only when a component needs it, with embedded migrations.
 //!
-//! A `#[module]` field of type `PgPool` or `SqlitePool` injects the pool; adapters pick
-//! their backend with `#[module(when = framework::db::is_postgres)]`.
+//! A `#[module]` field of type `PgPool` or `SqlitePool` injects the pool, behind the
+//! database's circuit breaker ([`Pool`]); adapters pick their backend with
+//! `#[module(when = framework::db::is_postgres)]`.
 
 mod config;
 mod idempotency;
 pub(crate) mod migrate;
 mod outbox;
 mod plugin;
+mod pool;
 mod providers;
 mod schema;
 mod transaction;
@@ -20,9 +22,10 @@ pub use config::DatabaseConfig;
 pub(crate) use migrate::{MigrationsRecord, run_migrations};
 pub use outbox::OutboxConfig;
 #[cfg(feature = "postgres")]
-pub use sqlx::PgPool;
+pub use pool::PgPool;
+pub use pool::Pool;
 #[cfg(feature = "sqlite")]
-pub use sqlx::SqlitePool;
+pub use pool::SqlitePool;
 pub use transaction::{SqlBackend, SqlTransaction, SqlTx};
 
 /// The database backend named by a URL.

@@ -5,16 +5,21 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "postgres")]
+use sqlx::Postgres;
+#[cfg(feature = "sqlite")]
+use sqlx::Sqlite;
 use sqlx::pool::PoolOptions;
 #[cfg(feature = "postgres")]
 use sqlx::postgres::PgConnectOptions;
 #[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, Database, Pool};
+
 #[cfg(feature = "postgres")]
-use sqlx::{PgPool, Postgres};
+use super::pool::PgPool;
 #[cfg(feature = "sqlite")]
-use sqlx::{Sqlite, SqlitePool};
+use super::pool::SqlitePool;
 
 use super::DatabaseConfig;
 use super::idempotency::PoolIdempotency;
@@ -32,9 +37,8 @@ use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
+use crate::health::Probe;
 use crate::transaction::{IdempotencyStore, Transactions};
-
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 macro_rules! pool_provider {
     ($pool:ty, $db:ty, $condition:ident, $hint:literal, $build:ident) => {
@@ -134,8 +138,15 @@ fn postgres_options(config: &DatabaseConfig) -> Result<Options<Postgres>, BuildE
     Ok(Options {
         url,
         connect,
-        pool: PoolOptions::new().max_connections(config.max_connections),
+        pool: pool_options(config),
     })
+}
+
+/// The pool's size and acquire timeout, as configured.
+fn pool_options<DB: Database>(config: &DatabaseConfig) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
 }
 
 #[cfg(feature = "sqlite")]
@@ -149,7 +160,7 @@ fn sqlite_options(config: &DatabaseConfig) -> Result<Options<Sqlite>, BuildError
     let in_memory = connect.get_filename() == std::path::Path::new(":memory:");
     let pool = if in_memory {
         // Every connection to `:memory:` is a new, empty database: keep exactly one.
-        PoolOptions::new()
+        pool_options(config)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -163,7 +174,7 @@ fn sqlite_options(config: &DatabaseConfig) -> Result<Options<Sqlite>, BuildError
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        PoolOptions::new().max_connections(config.max_connections)
+        pool_options(config)
     };
     Ok(Options {
         url,
@@ -181,7 +192,6 @@ async fn connect<DB: Backend>(options: Options<DB>) -> Result<Pool<DB>, BuildErr
     let redacted = redact_url(&options.url);
     let pool: Pool<DB> = options
         .pool
-        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options.connect)
         .await
         .map_err(|e| format!("cannot connect to the database at {redacted}: {e}"))?;
@@ -203,12 +213,27 @@ where
     if migrate {
         self::migrate(&pool).await?;
     }
+    let breaker = crate::breaker::Breaker::new(
+        DB::NAME,
+        crate::breaker::BreakerConfig::load(ctx.settings())?,
+    );
+    let guarded = super::pool::Pool::new(pool.clone(), breaker.clone());
+    // The check goes past the breaker: it says whether the database answers now.
     let checked = pool.clone();
-    ctx.health().add_unit("database", move || {
-        let pool = checked.clone();
+    ctx.health().add_probed_unit("database", false, move || {
+        let (pool, breaker) = (checked.clone(), breaker.clone());
         async move {
-            let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
-            conn.ping().await.map_err(|e| e.to_string())
+            let result = async {
+                let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
+                conn.ping().await.map_err(|e| e.to_string())
+            }
+            .await;
+            let mut details = serde_json::Map::new();
+            details.insert("circuit".into(), breaker.state().as_str().into());
+            Probe {
+                result,
+                details: Some(details),
+            }
         }
     });
     tokio::spawn(sample_pool(pool.clone(), DB::NAME));
@@ -224,15 +249,17 @@ where
     // Woken by each commit that stored events, so the relay publishes them at once.
     let wake = super::outbox::Wake::new(outbox.workers);
     let source = PoolSource {
-        pool: pool.clone(),
+        pool: guarded.clone(),
         relay: wake.clone(),
     };
-    let idempotency: Arc<dyn IdempotencyStore> = Arc::new(PoolIdempotency { pool: pool.clone() });
+    let idempotency: Arc<dyn IdempotencyStore> = Arc::new(PoolIdempotency {
+        pool: guarded.clone(),
+    });
     Ok(vec![
         Instance::of::<dyn IdempotencyStore>(idempotency),
         Instance::of::<Transactions>(Arc::new(Transactions::new(Arc::new(source)))),
-        Instance::of::<OutboxRelay>(Arc::new(OutboxRelay::new(pool.clone(), wake))),
-        Instance::of::<Pool<DB>>(Arc::new(pool)),
+        Instance::of::<OutboxRelay>(Arc::new(OutboxRelay::new(pool, wake))),
+        Instance::of::<super::pool::Pool<DB>>(Arc::new(guarded)),
     ])
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use sqlx::{Database, Pool};
+use sqlx::Database;
 
 use crate::transaction::{
     OutboxEvent, StoredResponse, Transaction, TransactionSource, Tx, TxError, TxGuard,
@@ -389,7 +389,9 @@ impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
 
 /// Begins transactions on a pool; what the pool's provider registers as `Transactions`.
 pub(super) struct PoolSource<DB: Database> {
-    pub(super) pool: Pool<DB>,
+    /// Behind the database's breaker: a unit of work that needs it fails at once while it
+    /// is known to be down.
+    pub(super) pool: super::pool::Pool<DB>,
     /// Woken by every commit that stored an event.
     pub(super) relay: super::outbox::Wake,
 }

@@ -53,9 +53,14 @@ fn status(
     error_code: &str,
     domain: &str,
     fields: &[FieldError],
+    retry: Option<std::time::Duration>,
 ) -> Status {
     let mut details =
         ErrorDetails::with_error_info(error_code, domain, std::collections::HashMap::new());
+    // `google.rpc.RetryInfo`: when an unavailable dependency may be back.
+    if let Some(delay) = retry {
+        details.set_retry_info(Some(delay));
+    }
     for field in fields {
         for message in &field.messages {
             details.add_bad_request_violation(field.field.clone(), truncated(message, MAX_MESSAGE));
@@ -87,6 +92,7 @@ pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
         error.code(),
         error.domain(),
         &error.field_errors(),
+        (code == Code::Unavailable).then(|| crate::breaker::retry_after(error)),
     )
 }
 
@@ -100,6 +106,7 @@ pub fn validate<T: Validate>(value: &T) -> Result<(), Status> {
             "VALIDATION_FAILED",
             "framework",
             &field_errors(&errors),
+            None,
         )
     })
 }
@@ -117,6 +124,7 @@ pub fn invalid_argument(field: &str, message: &str) -> Status {
         "INVALID_ARGUMENT",
         "framework",
         &fields,
+        None,
     )
 }
 

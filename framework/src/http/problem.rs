@@ -57,6 +57,10 @@ pub struct Problem {
     /// Field errors of a validation failure.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For a 503, when to try again (`Retry-After`, in whole seconds rounded up):
+    /// [`crate::breaker::retry_after`]; `None` for [`crate::breaker::DEFAULT_RETRY_AFTER`].
+    #[serde(skip)]
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Problem {
@@ -81,6 +85,7 @@ impl Problem {
             detail,
             request_id: None,
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -132,6 +137,7 @@ impl Problem {
         }
         Problem {
             errors: error.field_errors(),
+            retry_after: Some(crate::breaker::retry_after(error)),
             ..Problem::new(status, error.code(), message)
         }
     }
@@ -142,9 +148,6 @@ impl Problem {
     }
 }
 
-/// The `Retry-After` of a 503: long enough for a restarted or failed-over dependency.
-const RETRY_AFTER_SECS: &str = "5";
-
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = (self.status(), self.to_body()).into_response();
@@ -153,10 +156,13 @@ impl IntoResponse for Problem {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         // A dependency is down (RFC 9110 §10.2.3): when to try again, in seconds.
         if self.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+            let left = self
+                .retry_after
+                .unwrap_or(crate::breaker::DEFAULT_RETRY_AFTER);
+            let seconds = left.as_millis().div_ceil(1000).max(1) as u64;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         // The problem middleware finds it here to add the request id.
         response.extensions_mut().insert(self);

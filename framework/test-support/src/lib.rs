@@ -205,3 +205,136 @@ impl Drop for Database {
         }
     }
 }
+
+/// A PostgreSQL server of a test's own (a fresh `initdb` in a temporary folder, trust
+/// authentication) on a port below 32768, which the test can stop and start again; stopped
+/// and removed when dropped. Its binaries are the newest `/usr/lib/postgresql/*/bin`
+/// (Debian's `postgresql` package, which scripts/test installs), or `PG_BIN`; as root they
+/// run as the `postgres` user, since PostgreSQL refuses to run as root.
+pub struct OwnPostgres {
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl OwnPostgres {
+    /// Creates the cluster and starts it (waits until it accepts connections).
+    pub fn start() -> OwnPostgres {
+        let bin = std::env::var_os("PG_BIN")
+            .map(std::path::PathBuf::from)
+            .or_else(newest_pg_bin)
+            .expect("PostgreSQL's binaries (apt-get install postgresql, or set PG_BIN)");
+        let dir = std::env::temp_dir().join(format!("own-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder for the cluster");
+        let server = OwnPostgres {
+            dir,
+            bin,
+            port: free_low_port(),
+        };
+        if is_root() {
+            run("chown", &["postgres", &server.dir.to_string_lossy()]);
+        }
+        server.pg(&format!(
+            "{}/initdb -D {} -U postgres --auth=trust",
+            server.bin.display(),
+            server.data().display()
+        ));
+        server.restart();
+        server
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops it at once (`pg_ctl stop -m immediate`): connections are dropped.
+    pub fn stop(&self) {
+        self.pg_ctl("stop -m immediate -w");
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&self) {
+        self.pg_ctl(&format!(
+            "start -w -o '-h 127.0.0.1 -p {} -k {}' -l {}",
+            self.port,
+            self.dir.display(),
+            self.dir.join("log").display()
+        ));
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.join("data")
+    }
+
+    fn pg_ctl(&self, args: &str) {
+        self.pg(&format!(
+            "{}/pg_ctl -D {} {args}",
+            self.bin.display(),
+            self.data().display()
+        ));
+    }
+
+    fn pg(&self, command: &str) {
+        if is_root() {
+            run("su", &["postgres", "-c", command]);
+        } else {
+            run("sh", &["-c", command]);
+        }
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let command = format!(
+            "{}/pg_ctl -D {} stop -m immediate -w",
+            self.bin.display(),
+            self.data().display()
+        );
+        // Already stopped is fine here.
+        let _ = if is_root() {
+            std::process::Command::new("su")
+                .args(["postgres", "-c", &command])
+                .output()
+        } else {
+            std::process::Command::new("sh")
+                .args(["-c", &command])
+                .output()
+        };
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn newest_pg_bin() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| out.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, Utc};
 use framework::Tx;
-use framework::db::{SqlBackend, SqlTx};
-use framework::sqlx::{self, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use framework::db::{Pool, SqlBackend, SqlTx};
+use framework::sqlx::{self, Decode, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
 use crate::article::activity::{Activity, ActivityRepository, Summary};
@@ -18,7 +18,7 @@ use crate::article::error::ArticleError;
 use crate::article::events::ArticleEvent;
 use crate::article::repository::ArticleRepository;
 
-/// An adapter backed by a sqlx pool.
+/// An adapter backed by the framework's pool (sqlx's, behind the database's circuit breaker).
 pub trait SqlArticles: Send + Sync {
     type Db: SqlBackend;
     fn pool(&self) -> &Pool<Self::Db>;
