@@ -3,20 +3,23 @@
 //! retry for a consumer) instead of each waiting out its own timeout.
 //!
 //! A breaker is **closed** while calls go through. `BREAKER_FAILURES` consecutive calls that
-//! failed *transiently* (the dependency refused, reset or timed out: see
-//! [`crate::error::transient`]; a refused statement or a missing row is the call's own
-//! business and counts as a success) **open** it for `BREAKER_OPEN_MS`. Then it is
-//! **half-open**: one call at a time goes through as a trial, the others are refused; a trial
-//! that succeeds closes it, one that fails opens it again.
+//! found the dependency *unavailable* (it refused or reset the connection, or none could be
+//! had: see [`crate::error::transient`]) **open** it for `BREAKER_OPEN_MS`. Any other outcome
+//! counts as a success: a refused statement, a missing row or a statement that ran out of
+//! time is the call's own business, and the dependency answered. Then it is **half-open**:
+//! one call at a time goes through as a trial, the others are refused; a trial that
+//! succeeds closes it, one that fails opens it again. The outcome of a call admitted before
+//! the last change of state is not counted.
 //!
 //! Written here rather than taken from `failsafe` or `tower-circuitbreaker`: the first lets
 //! every call through when half-open (each then waits out the dependency's timeout), the
 //! second is a tower layer only (a database pool is not a tower service), and neither says
 //! how long the breaker stays open, which `Retry-After` tells the client.
 //!
-//! Each backend plugin keeps one per backend, each outbound client one per remote. Its state
-//! is in `/health` (the backend's unit) and in the metrics `circuit_breaker_state{breaker,
-//! state}` (1 for the current state) and `circuit_breaker_rejected_total{breaker}`.
+//! A backend plugin keeps one per backend: today the database's (`postgres` or `sqlite`, see
+//! `framework::db::Pool`). Its state is in `/health` (the backend's unit) and in the metrics
+//! `circuit_breaker_state{breaker, state}` (1 for the current state) and
+//! `circuit_breaker_rejected_total{breaker}`.
 
 use std::error::Error;
 use std::sync::{Arc, Mutex};
@@ -98,7 +101,7 @@ impl CircuitState {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("`{breaker}` is down: its circuit breaker is open")]
 pub struct CircuitOpen {
-    /// The breaker's name (`postgres`, `grpc_client.remote`, ...).
+    /// The breaker's name (`postgres`, `sqlite`).
     pub breaker: &'static str,
     /// How long until it lets a trial through.
     pub retry_after: Duration,
@@ -139,7 +142,15 @@ struct Inner {
     name: &'static str,
     failures: u32,
     open_for: Duration,
-    state: Mutex<State>,
+    state: Mutex<Period>,
+}
+
+/// The state, and how many times it changed: a permit counts only in the period it was
+/// given in.
+#[derive(Debug)]
+struct Period {
+    state: State,
+    epoch: u64,
 }
 
 impl std::fmt::Debug for Breaker {
@@ -159,7 +170,10 @@ impl Breaker {
                 name,
                 failures: config.failures.max(1),
                 open_for: Duration::from_millis(config.open_ms),
-                state: Mutex::new(State::Closed { failures: 0 }),
+                state: Mutex::new(Period {
+                    state: State::Closed { failures: 0 },
+                    epoch: 0,
+                }),
             }),
         };
         breaker.publish(CircuitState::Closed);
@@ -173,7 +187,7 @@ impl Breaker {
 
     /// The state now (an open breaker whose time is over is half-open).
     pub fn state(&self) -> CircuitState {
-        match *self.lock() {
+        match self.lock().state {
             State::Closed { .. } => CircuitState::Closed,
             State::Open { until } if Instant::now() < until => CircuitState::Open,
             State::Open { .. } | State::HalfOpen { .. } => CircuitState::HalfOpen,
@@ -183,31 +197,33 @@ impl Breaker {
     /// Asks to make a call: a [`Permit`] to report its outcome with, or [`CircuitOpen`]
     /// when the dependency is known to be down (or a trial is already under way).
     pub fn admit(&self) -> Result<Permit, CircuitOpen> {
-        let mut state = self.lock();
-        let trial = match *state {
+        let mut period = self.lock();
+        let trial = match period.state {
             State::Closed { .. } => false,
             State::Open { until } => {
                 let now = Instant::now();
                 if now < until {
-                    drop(state);
+                    drop(period);
                     return Err(self.refuse(until - now));
                 }
-                *state = State::HalfOpen { trial: true };
-                drop(state);
-                self.publish(CircuitState::HalfOpen);
-                return Ok(self.permit(true));
+                self.enter(&mut period, State::HalfOpen { trial: true });
+                true
             }
             State::HalfOpen { trial: true } => {
-                drop(state);
+                drop(period);
                 return Err(self.refuse(Duration::ZERO));
             }
             State::HalfOpen { trial: false } => {
-                *state = State::HalfOpen { trial: true };
+                period.state = State::HalfOpen { trial: true };
                 true
             }
         };
-        drop(state);
-        Ok(self.permit(trial))
+        Ok(Permit {
+            breaker: self.clone(),
+            epoch: period.epoch,
+            trial,
+            finished: false,
+        })
     }
 
     /// Runs `call` under the breaker: refused at once while it is open, and its outcome
@@ -223,14 +239,6 @@ impl Breaker {
         result
     }
 
-    fn permit(&self, trial: bool) -> Permit {
-        Permit {
-            breaker: self.clone(),
-            trial,
-            finished: false,
-        }
-    }
-
     fn refuse(&self, retry_after: Duration) -> CircuitOpen {
         metrics::counter!("circuit_breaker_rejected_total", "breaker" => self.inner.name)
             .increment(1);
@@ -240,51 +248,63 @@ impl Breaker {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Period> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a call's outcome.
-    fn record(&self, trial: bool, failed: bool) {
-        let mut state = self.lock();
-        let next = match (&mut *state, failed) {
-            (State::Closed { failures }, false) => {
-                *failures = 0;
-                None
-            }
+    /// Moves to `state`, a new period; the gauges follow under the lock, so that they end on
+    /// the last state.
+    fn enter(&self, period: &mut Period, state: State) {
+        let current = match state {
+            State::Closed { .. } => CircuitState::Closed,
+            State::Open { .. } => CircuitState::Open,
+            State::HalfOpen { .. } => CircuitState::HalfOpen,
+        };
+        period.state = state;
+        period.epoch += 1;
+        self.publish(current);
+    }
+
+    /// Records the outcome of a call admitted in period `epoch`.
+    fn record(&self, epoch: u64, trial: bool, failed: bool) {
+        let mut period = self.lock();
+        if period.epoch != epoch {
+            // Admitted before the last change: it says nothing of the dependency now.
+            return;
+        }
+        match (&mut period.state, failed) {
+            (State::Closed { failures }, false) => *failures = 0,
             (State::Closed { failures }, true) => {
                 *failures += 1;
-                (*failures >= self.inner.failures).then_some(CircuitState::Open)
+                if *failures >= self.inner.failures {
+                    self.open(&mut period);
+                }
             }
-            // A trial's outcome decides; the outcome of a call admitted before the breaker
-            // opened says nothing newer.
-            (State::HalfOpen { .. }, false) if trial => Some(CircuitState::Closed),
-            (State::HalfOpen { .. }, true) if trial => Some(CircuitState::Open),
-            _ => None,
-        };
-        let Some(next) = next else { return };
-        *state = match next {
-            CircuitState::Open => State::Open {
-                until: Instant::now() + self.inner.open_for,
-            },
-            _ => State::Closed { failures: 0 },
-        };
-        drop(state);
-        match next {
-            CircuitState::Open => tracing::warn!(
-                breaker = self.inner.name,
-                open_ms = self.inner.open_for.as_millis() as u64,
-                "circuit breaker opened: calls fail at once until a trial succeeds"
-            ),
-            _ => tracing::info!(breaker = self.inner.name, "circuit breaker closed"),
+            (State::HalfOpen { .. }, false) if trial => {
+                self.enter(&mut period, State::Closed { failures: 0 });
+                tracing::info!(breaker = self.inner.name, "circuit breaker closed");
+            }
+            (State::HalfOpen { .. }, true) if trial => self.open(&mut period),
+            _ => {}
         }
-        self.publish(next);
+    }
+
+    fn open(&self, period: &mut Period) {
+        let until = Instant::now() + self.inner.open_for;
+        self.enter(period, State::Open { until });
+        tracing::warn!(
+            breaker = self.inner.name,
+            open_ms = self.inner.open_for.as_millis() as u64,
+            "circuit breaker opened: calls fail at once until a trial succeeds"
+        );
     }
 
     /// A trial given up on without an outcome: the next call may try.
-    fn release(&self) {
-        let mut state = self.lock();
-        if let State::HalfOpen { trial } = &mut *state {
+    fn release(&self, epoch: u64) {
+        let mut period = self.lock();
+        if period.epoch == epoch
+            && let State::HalfOpen { trial } = &mut period.state
+        {
             *trial = false;
         }
     }
@@ -306,25 +326,27 @@ impl Breaker {
 #[must_use = "report the call's outcome with `finish`"]
 pub struct Permit {
     breaker: Breaker,
+    epoch: u64,
     trial: bool,
     finished: bool,
 }
 
 impl Permit {
     /// Records the outcome: `None` for success; an error counts as a failure only when it
-    /// is the dependency's transient failure (it or a source of it is unavailable or timed
-    /// out), anything else as a success: the dependency answered.
+    /// or a source of it says the dependency is unavailable
+    /// ([`transient::dependency_failure`]), anything else as a success: the dependency
+    /// answered.
     pub fn finish(mut self, error: Option<&(dyn Error + 'static)>) {
         self.finished = true;
-        let failed = error.is_some_and(transient::is_dependency_failure);
-        self.breaker.record(self.trial, failed);
+        let failed = error.and_then(transient::dependency_failure) == Some(ErrorKind::Unavailable);
+        self.breaker.record(self.epoch, self.trial, failed);
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         if !self.finished && self.trial {
-            self.breaker.release();
+            self.breaker.release(self.epoch);
         }
     }
 }
@@ -394,6 +416,32 @@ mod tests {
         breaker.admit().unwrap().finish(Some(&refused()));
         breaker.admit().unwrap().finish(None);
         breaker.admit().unwrap().finish(Some(&refused()));
+        assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outcome_of_an_earlier_period_is_not_counted() {
+        let breaker = breaker();
+        let before = breaker.admit().unwrap();
+        for _ in 0..2 {
+            breaker.admit().unwrap().finish(Some(&refused()));
+        }
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        breaker.admit().unwrap().finish(None);
+        assert_eq!(breaker.state(), CircuitState::Closed);
+        // Admitted while it was first closed, failed once it had been open and closed again.
+        before.finish(Some(&refused()));
+        breaker.admit().unwrap().finish(Some(&refused()));
+        assert_eq!(breaker.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_statement_that_ran_out_of_time_is_no_outage() {
+        let breaker = breaker();
+        for _ in 0..5 {
+            let late = io::Error::from(io::ErrorKind::TimedOut);
+            breaker.admit().unwrap().finish(Some(&late));
+        }
         assert_eq!(breaker.state(), CircuitState::Closed);
     }
 

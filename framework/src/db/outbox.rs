@@ -251,15 +251,27 @@ impl Relay for sqlx::Postgres {
         limit: i64,
     ) -> Result<Round, sqlx::Error> {
         let mut tx = pool.begin().await?;
-        // One statement takes the advisory locks of the buckets no other replica holds and
-        // reads their rows; the locks last as long as the transaction, through the publishing
-        // and the delete. MATERIALIZED: each lock is tried once, before any row is read.
-        let rows: Vec<RawRow> = sqlx::query_as(&format!(
-            "WITH mine AS MATERIALIZED (SELECT b FROM unnest($1::int4[]) AS b \
-             WHERE pg_try_advisory_xact_lock(7262118, b)) \
-             {SELECT_ROWS} WHERE bucket IN (SELECT b FROM mine) ORDER BY id LIMIT $2"
-        ))
+        // The locks last as long as the transaction: through the publishing and the delete.
+        let buckets: Vec<i32> = sqlx::query_scalar(
+            "SELECT b FROM unnest($1::int4[]) AS b WHERE pg_try_advisory_xact_lock(7262118, b)",
+        )
         .bind(buckets)
+        .fetch_all(&mut *tx)
+        .await?;
+        if buckets.is_empty() {
+            tx.commit().await?;
+            return Ok(Round {
+                count: 0,
+                failed: None,
+            });
+        }
+        // A statement of its own, after the locks: under READ COMMITTED its snapshot then
+        // holds the deletes of the replica that had them (one statement's snapshot would
+        // predate the locks, and could read rows that replica has just published).
+        let rows: Vec<RawRow> = sqlx::query_as(&format!(
+            "{SELECT_ROWS} WHERE bucket = ANY($1) ORDER BY id LIMIT $2"
+        ))
+        .bind(&buckets)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
@@ -570,6 +582,8 @@ async fn relay<DB: Relay>(
                     }
                 }
             }
+            // The relay's own pool closes at shutdown.
+            Err(_) if shutdown.is_cancelled() => break,
             Err(error) => {
                 failures += 1;
                 tracing::warn!(%error, "outbox relay: the database failed; retrying");
@@ -579,7 +593,10 @@ async fn relay<DB: Relay>(
         };
         // Under load, the next round takes what came in meanwhile, rather than one event
         // each; when the last round began longer ago than that, this waits nothing.
-        tokio::time::sleep_until(started + linger).await;
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep_until(started + linger) => {}
+        }
         let Some(pause) = pause else { continue };
         // A failing sink is not retried at every commit's wake-up, only after its backoff.
         let woken = async {

@@ -69,7 +69,7 @@ impl<DB: Database> Pool<DB> {
     /// As `sqlx::Pool::acquire` (`PoolTimedOut` after `DATABASE_ACQUIRE_TIMEOUT_MS`), or at
     /// once while the breaker is open.
     pub async fn acquire(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
-        guarded(&self.breaker, self.pool.acquire()).await
+        guarded(&self.pool, &self.breaker, self.pool.acquire()).await
     }
 
     /// A transaction on a connection of the pool.
@@ -77,7 +77,7 @@ impl<DB: Database> Pool<DB> {
     /// # Errors
     /// As [`acquire`](Pool::acquire), or the `BEGIN` failed.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
-        guarded(&self.breaker, self.pool.begin()).await
+        guarded(&self.pool, &self.breaker, self.pool.begin()).await
     }
 
     /// The database's circuit breaker.
@@ -92,24 +92,38 @@ impl<DB: Database> Pool<DB> {
     }
 }
 
-/// `call` under `breaker`: refused at once while it is open, its outcome recorded.
-async fn guarded<T>(
+/// `call` on `pool` under `breaker`: refused at once while it is open, its outcome recorded.
+async fn guarded<DB: Database, T>(
+    pool: &sqlx::Pool<DB>,
     breaker: &Breaker,
     call: impl Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, sqlx::Error> {
     let permit = breaker.admit().map_err(refused)?;
     let result = call.await;
-    permit.finish(result.as_ref().err().map(|e| e as _));
+    record(pool, permit, result.as_ref().err());
     result
 }
 
-/// A result stream whose first error, or its end, is the call's outcome.
-struct Recorded<S> {
+/// Records a call's outcome, but for a pool that timed out while every connection was
+/// open and busy: the database answers, the service is overloaded, and opening the breaker
+/// would turn that into an outage (the call still fails as unavailable).
+fn record<DB: Database>(pool: &sqlx::Pool<DB>, permit: Permit, error: Option<&sqlx::Error>) {
+    let saturated = || pool.size() >= pool.options().get_max_connections() && pool.num_idle() == 0;
+    match error {
+        Some(sqlx::Error::PoolTimedOut) if saturated() => drop(permit),
+        error => permit.finish(error.map(|e| e as _)),
+    }
+}
+
+/// A result stream whose first row is the call's success (the database answered; a caller
+/// may read no further), or whose first error or end, before any row, is its outcome.
+struct Recorded<DB: Database, S> {
     inner: S,
+    pool: sqlx::Pool<DB>,
     permit: Option<Permit>,
 }
 
-impl<S, T> Stream for Recorded<S>
+impl<DB: Database, S, T> Stream for Recorded<DB, S>
 where
     S: Stream<Item = Result<T, sqlx::Error>> + Unpin,
 {
@@ -117,18 +131,12 @@ where
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let item = std::task::ready!(Pin::new(&mut self.inner).poll_next(cx));
-        match &item {
-            Some(Err(error)) => {
-                if let Some(permit) = self.permit.take() {
-                    permit.finish(Some(error));
-                }
-            }
-            None => {
-                if let Some(permit) = self.permit.take() {
-                    permit.finish(None);
-                }
-            }
-            Some(Ok(_)) => {}
+        if let Some(permit) = self.permit.take() {
+            record(
+                &self.pool,
+                permit,
+                item.as_ref().and_then(|i| i.as_ref().err()),
+            );
         }
         Poll::Ready(item)
     }
@@ -154,6 +162,7 @@ where
             )))),
             Ok(permit) => Box::pin(Recorded {
                 inner: self.pool.fetch_many(query),
+                pool: self.pool.clone(),
                 permit: Some(permit),
             }),
         }
@@ -168,7 +177,7 @@ where
         E: 'q + Execute<'q, DB>,
     {
         let (pool, breaker) = (self.pool.clone(), self.breaker.clone());
-        Box::pin(async move { guarded(&breaker, pool.fetch_optional(query)).await })
+        Box::pin(async move { guarded(&pool, &breaker, pool.fetch_optional(query)).await })
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -180,7 +189,7 @@ where
         'p: 'e,
     {
         let (pool, breaker) = (self.pool.clone(), self.breaker.clone());
-        Box::pin(async move { guarded(&breaker, pool.prepare_with(sql, parameters)).await })
+        Box::pin(async move { guarded(&pool, &breaker, pool.prepare_with(sql, parameters)).await })
     }
 
     fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<DB>, sqlx::Error>>
@@ -188,7 +197,7 @@ where
         'p: 'e,
     {
         let (pool, breaker) = (self.pool.clone(), self.breaker.clone());
-        Box::pin(async move { guarded(&breaker, pool.describe(sql)).await })
+        Box::pin(async move { guarded(&pool, &breaker, pool.describe(sql)).await })
     }
 }
 

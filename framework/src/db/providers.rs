@@ -187,14 +187,32 @@ fn invalid_url(url: &str, error: sqlx::Error) -> BuildError {
     format!("invalid DATABASE_URL {}: {error}", redact_url(url)).into()
 }
 
-/// A pool connected with `options`.
+/// How long startup (and the `migrate` command) waits for the database to take a
+/// connection, retrying while it is unavailable: one started beside the service may still be
+/// coming up. A query waits only `DATABASE_ACQUIRE_TIMEOUT_MS`.
+const STARTUP_CONNECT: Duration = Duration::from_secs(10);
+
+/// A pool of `options`, once a first connection was made.
 async fn connect<DB: Backend>(options: Options<DB>) -> Result<Pool<DB>, BuildError> {
     let redacted = redact_url(&options.url);
-    let pool: Pool<DB> = options
-        .pool
-        .connect_with(options.connect)
-        .await
-        .map_err(|e| format!("cannot connect to the database at {redacted}: {e}"))?;
+    let pool: Pool<DB> = options.pool.connect_lazy_with(options.connect);
+    let deadline = tokio::time::Instant::now() + STARTUP_CONNECT;
+    loop {
+        match pool.acquire().await {
+            Ok(_) => break,
+            Err(error)
+                if tokio::time::Instant::now() < deadline
+                    && crate::error::transient::is_dependency_failure(&error) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => {
+                return Err(
+                    format!("cannot connect to the database at {redacted}: {error}").into(),
+                );
+            }
+        }
+    }
     tracing::info!(url = %redacted, "database connected");
     Ok(pool)
 }

@@ -9,13 +9,19 @@ use crate::error::transient::Classifier;
 inventory::submit!(Classifier { classify });
 
 /// A pool that timed out or closed, and the server's own refusals of a connection or of a
-/// statement that ran out of time. An `Io` error is left to its source, the `io::Error`.
+/// statement that ran out of time. Any other `Io` error is left to its source, the
+/// `io::Error`.
 fn classify(error: &(dyn Error + 'static)) -> Option<ErrorKind> {
     match error.downcast_ref::<sqlx::Error>()? {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
             Some(ErrorKind::Unavailable)
         }
         sqlx::Error::Database(error) => server(error.as_ref()),
+        // The server closed the connection under a statement (it stopped, say); the core
+        // leaves an end of file alone, which elsewhere is a truncated input.
+        sqlx::Error::Io(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Some(ErrorKind::Unavailable)
+        }
         _ => None,
     }
 }
@@ -28,13 +34,10 @@ fn server(error: &dyn sqlx::error::DatabaseError) -> Option<ErrorKind> {
     #[cfg(feature = "sqlite")]
     if let Some(error) = error.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
         use sqlx::error::DatabaseError;
-        // SQLITE_BUSY and SQLITE_LOCKED, once `busy_timeout` ran out: another writer held
-        // the database for longer (the primary code is the extended code's low byte).
-        let primary = error
-            .code()
-            .and_then(|c| c.parse::<i32>().ok())
-            .map(|c| c & 0xff);
-        return matches!(primary, Some(5 | 6)).then_some(ErrorKind::Timeout);
+        // SQLITE_BUSY (5) and SQLITE_BUSY_TIMEOUT (773), once `busy_timeout` ran out:
+        // another writer held the database for longer. Not SQLITE_BUSY_SNAPSHOT (517), which
+        // comes at once, nor SQLITE_LOCKED (6), a conflict within one connection.
+        return matches!(error.code().as_deref(), Some("5" | "773")).then_some(ErrorKind::Timeout);
     }
     let _ = error;
     None

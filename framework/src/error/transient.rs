@@ -84,7 +84,7 @@ fn io_kind(kind: io::ErrorKind) -> Option<ErrorKind> {
     use io::ErrorKind::*;
     match kind {
         ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe
-        | UnexpectedEof | HostUnreachable | NetworkUnreachable | NetworkDown | AddrNotAvailable => {
+        | HostUnreachable | NetworkUnreachable | NetworkDown | AddrNotAvailable => {
             Some(ErrorKind::Unavailable)
         }
         TimedOut => Some(ErrorKind::Timeout),

@@ -43,7 +43,10 @@ fn remote_failure(error: &(dyn std::error::Error + 'static)) -> Option<ErrorKind
     if error.is::<tonic::TimeoutExpired>() {
         return Some(ErrorKind::Timeout);
     }
-    (error.is::<tonic::ConnectError>() || error.is::<tonic::transport::Error>())
+    // A `tonic::transport::Error` may be a bad URI: only its connect failure says the
+    // remote is down, found as its source.
+    error
+        .is::<tonic::ConnectError>()
         .then_some(ErrorKind::Unavailable)
 }
 
