@@ -54,15 +54,6 @@ fn default_open_ms() -> u64 {
     2000
 }
 
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        BreakerConfig {
-            failures: default_failures(),
-            open_ms: default_open_ms(),
-        }
-    }
-}
-
 impl ConfigSection for BreakerConfig {
     const PREFIX: &'static str = "BREAKER_";
 }
@@ -132,6 +123,17 @@ enum State {
     HalfOpen { trial: bool },
 }
 
+impl State {
+    /// Its name, as an open breaker had it when it opened.
+    fn circuit(&self) -> CircuitState {
+        match self {
+            State::Closed { .. } => CircuitState::Closed,
+            State::Open { .. } => CircuitState::Open,
+            State::HalfOpen { .. } => CircuitState::HalfOpen,
+        }
+    }
+}
+
 /// One dependency's breaker; clones share it.
 #[derive(Clone)]
 pub struct Breaker {
@@ -180,17 +182,11 @@ impl Breaker {
         breaker
     }
 
-    /// The breaker's name.
-    pub fn name(&self) -> &'static str {
-        self.inner.name
-    }
-
     /// The state now (an open breaker whose time is over is half-open).
     pub fn state(&self) -> CircuitState {
         match self.lock().state {
-            State::Closed { .. } => CircuitState::Closed,
-            State::Open { until } if Instant::now() < until => CircuitState::Open,
-            State::Open { .. } | State::HalfOpen { .. } => CircuitState::HalfOpen,
+            State::Open { until } if Instant::now() >= until => CircuitState::HalfOpen,
+            ref state => state.circuit(),
         }
     }
 
@@ -226,19 +222,6 @@ impl Breaker {
         })
     }
 
-    /// Runs `call` under the breaker: refused at once while it is open, and its outcome
-    /// recorded ([`Permit::finish`]).
-    pub async fn call<T, E, F>(&self, call: F) -> Result<T, E>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: Error + From<CircuitOpen> + 'static,
-    {
-        let permit = self.admit()?;
-        let result = call.await;
-        permit.finish(result.as_ref().err().map(|e| e as &(dyn Error + 'static)));
-        result
-    }
-
     fn refuse(&self, retry_after: Duration) -> CircuitOpen {
         metrics::counter!("circuit_breaker_rejected_total", "breaker" => self.inner.name)
             .increment(1);
@@ -255,11 +238,7 @@ impl Breaker {
     /// Moves to `state`, a new period; the gauges follow under the lock, so that they end on
     /// the last state.
     fn enter(&self, period: &mut Period, state: State) {
-        let current = match state {
-            State::Closed { .. } => CircuitState::Closed,
-            State::Open { .. } => CircuitState::Open,
-            State::HalfOpen { .. } => CircuitState::HalfOpen,
-        };
+        let current = state.circuit();
         period.state = state;
         period.epoch += 1;
         self.publish(current);

@@ -77,9 +77,11 @@ fn status(
 /// The status of a domain error; an internal one is logged and reported to Sentry with its
 /// chain, and shows only its code.
 pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
-    let code = code_of(error.kind());
+    // Once: an internal error's kind walks its source chain.
+    let kind = error.kind();
+    let code = code_of(kind);
     // Server-side kinds (internal, a dependency down or late) say nothing internal.
-    let message = if error.kind().is_server_side() {
+    let message = if kind.is_server_side() {
         tracing::error!(code = error.code(), error = %error_chain(error), "call failed");
         crate::work::report_error(error, error.code());
         INTERNAL_MESSAGE.to_owned()

@@ -137,7 +137,8 @@ impl Problem {
         }
         Problem {
             errors: error.field_errors(),
-            retry_after: Some(crate::breaker::retry_after(error)),
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE)
+                .then(|| crate::breaker::retry_after(error)),
             ..Problem::new(status, error.code(), message)
         }
     }
