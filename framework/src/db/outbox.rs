@@ -11,15 +11,20 @@
 //! delivery timeout per retry. On PostgreSQL these connections are the relay's own,
 //! `OUTBOX_WORKERS` + 1 (for `LISTEN`) beside `DATABASE_MAX_CONNECTIONS`, opened when first
 //! used. SQLite is one process's database, and its relay is the only one, on the service's
-//! pool. A relay wakes when a commit of its replica stored events, on
-//! PostgreSQL also on `NOTIFY framework_outbox` from any replica, and every
-//! `OUTBOX_POLL_INTERVAL_MS` in any case. While the sink fails, rows stay and the relay retries
+//! pool. A relay wakes when a commit of its replica stored events, and every
+//! `OUTBOX_POLL_INTERVAL_MS` in any case. On PostgreSQL it also wakes on
+//! `NOTIFY framework_outbox`, which only the commits of a replica whose relay does not run
+//! send: PostgreSQL serialises the commits that notify (one database-wide lock, held through
+//! the commit's flush), and that cost 0.1 of the outbox bench's requests/s. A worker whose
+//! buckets another replica holds tries again after [`CONTENDED_RETRY`], so a row committed
+//! while that replica published waits no poll interval. While the sink fails, rows stay and the relay retries
 //! with backoff; `/health` (unit `outbox`) and the metrics show the backlog.
 //!
 //! [`Tx::publish`]: crate::transaction::Tx::publish
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,22 +46,35 @@ use crate::transaction::{EventSink, OutboxEvent, SinkError};
 pub(super) const BUCKETS: i32 = 16;
 
 /// Wakes the relay's workers: a commit that stored events wakes the workers of their buckets,
-/// a `NOTIFY framework_outbox` (any replica's commit) every worker. A watch per worker, so
-/// that each sees every wake-up, even one that came while it was busy.
+/// a `NOTIFY framework_outbox` (a commit of a replica without a relay) every worker. A watch
+/// per worker, so that each sees every wake-up, even one that came while it was busy.
 #[derive(Clone)]
-pub(super) struct Wake(Arc<[watch::Sender<u64>]>);
+pub(super) struct Wake {
+    workers: Arc<[watch::Sender<u64>]>,
+    /// Whether this replica's relay runs; set when it starts.
+    running: Arc<AtomicBool>,
+}
 
 impl Wake {
     /// For `workers` workers, worker `w` owning the buckets `b` with `b % workers == w`.
     pub(super) fn new(workers: i32) -> Wake {
-        Wake((0..workers.max(1)).map(|_| watch::Sender::new(0)).collect())
+        Wake {
+            workers: (0..workers.max(1)).map(|_| watch::Sender::new(0)).collect(),
+            running: Arc::default(),
+        }
+    }
+
+    /// Whether this replica's commits must tell the other replicas' relays about their
+    /// events: only while its own relay does not run.
+    pub(super) fn notifies(&self) -> bool {
+        !self.running.load(Ordering::Relaxed)
     }
 
     /// Wakes the workers of the buckets set in `mask` (bit `b` for bucket `b`).
     pub(super) fn buckets(&self, mask: u32) {
-        for (worker, sender) in self.0.iter().enumerate() {
+        for (worker, sender) in self.workers.iter().enumerate() {
             let owned = (0..BUCKETS)
-                .filter(|b| *b as usize % self.0.len() == worker)
+                .filter(|b| *b as usize % self.workers.len() == worker)
                 .any(|b| mask & (1 << b) != 0);
             if owned {
                 sender.send_modify(|n| *n = n.wrapping_add(1));
@@ -73,13 +91,13 @@ impl Wake {
     /// The worker's buckets and its wake-ups.
     fn worker(&self, worker: usize) -> (Vec<i32>, watch::Receiver<u64>) {
         let buckets = (0..BUCKETS)
-            .filter(|b| *b as usize % self.0.len() == worker)
+            .filter(|b| *b as usize % self.workers.len() == worker)
             .collect();
-        (buckets, self.0[worker].subscribe())
+        (buckets, self.workers[worker].subscribe())
     }
 
     fn workers(&self) -> usize {
-        self.0.len()
+        self.workers.len()
     }
 }
 
@@ -88,6 +106,11 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 /// How often handled message ids older than `INBOX_RETENTION_HOURS` are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How soon a worker tries again when another replica held some of its buckets: that
+/// replica's round may have begun before this replica's commit, whose rows would otherwise
+/// wait for the poll interval (commits notify no relay-running replica).
+const CONTENDED_RETRY: Duration = Duration::from_millis(20);
 
 /// The longest wait between retries while the sink fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -179,11 +202,13 @@ fn row((id, event_id, topic, key, payload, headers): RawRow) -> Row {
 }
 
 /// What a round did: published (and deleted) `count` rows; `failed` when the sink refused
-/// one, whose key's later rows were then left for the next round. No rows when the worker's
-/// buckets were empty or, on PostgreSQL, another replica's worker held them.
+/// one, whose key's later rows were then left for the next round; `contended` when, on
+/// PostgreSQL, another replica's worker held some of the buckets, which were left out.
+#[derive(Default)]
 pub(super) struct Round {
     count: usize,
     failed: Option<SinkError>,
+    contended: bool,
 }
 
 /// Publishes `rows` (in id order): one key's rows one after another, stopping at its first
@@ -233,6 +258,10 @@ pub(super) trait Relay: SqlBackend {
     /// shares the service's pool.
     fn relay_pool(pool: &Pool<Self>, workers: usize) -> Option<Pool<Self>>;
 
+    /// At this replica's stop, once its units of work ended: wakes the other replicas'
+    /// relays for the rows its own relay, stopped, left (committed after it stopped, say).
+    fn hand_over(pool: &Pool<Self>) -> impl Future<Output = ()> + Send;
+
     /// Wakes `wake` on every `NOTIFY framework_outbox`, until `shutdown`; `None` where the
     /// backend has no notifications.
     fn listen(
@@ -252,17 +281,18 @@ impl Relay for sqlx::Postgres {
     ) -> Result<Round, sqlx::Error> {
         let mut tx = pool.begin().await?;
         // The locks last as long as the transaction: through the publishing and the delete.
-        let buckets: Vec<i32> = sqlx::query_scalar(
+        let locked: Vec<i32> = sqlx::query_scalar(
             "SELECT b FROM unnest($1::int4[]) AS b WHERE pg_try_advisory_xact_lock(7262118, b)",
         )
         .bind(buckets)
         .fetch_all(&mut *tx)
         .await?;
-        if buckets.is_empty() {
+        let contended = locked.len() < buckets.len();
+        if locked.is_empty() {
             tx.commit().await?;
             return Ok(Round {
-                count: 0,
-                failed: None,
+                contended,
+                ..Round::default()
             });
         }
         // A statement of its own, after the locks: under READ COMMITTED its snapshot then
@@ -271,7 +301,7 @@ impl Relay for sqlx::Postgres {
         let rows: Vec<RawRow> = sqlx::query_as(&format!(
             "{SELECT_ROWS} WHERE bucket = ANY($1) ORDER BY id LIMIT $2"
         ))
-        .bind(&buckets)
+        .bind(&locked)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
@@ -286,6 +316,7 @@ impl Relay for sqlx::Postgres {
         Ok(Round {
             count: ids.len(),
             failed,
+            contended,
         })
     }
 
@@ -306,6 +337,15 @@ impl Relay for sqlx::Postgres {
                 .acquire_timeout(pool.options().get_acquire_timeout())
                 .connect_lazy_with((*pool.connect_options()).clone()),
         )
+    }
+
+    async fn hand_over(pool: &Pool<Self>) {
+        let notified = sqlx::query("SELECT pg_notify('framework_outbox', '')")
+            .execute(pool)
+            .await;
+        if let Err(error) = notified {
+            tracing::debug!(%error, "the other replicas' relays were not woken at stop");
+        }
     }
 
     fn listen(
@@ -384,6 +424,7 @@ impl Relay for sqlx::Sqlite {
         Ok(Round {
             count: ids.len(),
             failed,
+            contended: false,
         })
     }
 
@@ -401,6 +442,10 @@ impl Relay for sqlx::Sqlite {
     fn relay_pool(_: &Pool<Self>, _: usize) -> Option<Pool<Self>> {
         // One writer at a time in any case; and `:memory:` is one connection's database.
         None
+    }
+
+    async fn hand_over(_: &Pool<Self>) {
+        // The only relay of the database is this process's; the next start publishes.
     }
 
     fn listen(
@@ -454,6 +499,14 @@ impl<DB: Relay + super::schema::Migrate> StartRelay for PoolRelay<DB> {
         let wake = self.wake.clone();
         let shutdown = stage.shutdown().clone();
         let tracker = stage.tracker();
+        // From here on this replica's commits wake its own relay only; once it stops, those of
+        // the requests still draining notify the other replicas'.
+        wake.running.store(true, Ordering::Relaxed);
+        let (running, stopped) = (wake.running.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            stopped.cancelled().await;
+            running.store(false, Ordering::Relaxed);
+        });
         let pool = match DB::relay_pool(&self.pool, wake.workers()) {
             Some(own) => {
                 let closed = own.clone();
@@ -564,7 +617,11 @@ async fn relay<DB: Relay>(
         woken.mark_unchanged();
         let started = tokio::time::Instant::now();
         let pause = match DB::round(&pool, &*sink, &buckets, config.batch_size).await {
-            Ok(Round { count, failed }) => {
+            Ok(Round {
+                count,
+                failed,
+                contended,
+            }) => {
                 published.increment(count as u64);
                 match failed {
                     Some(error) => {
@@ -577,8 +634,14 @@ async fn relay<DB: Relay>(
                     None => {
                         failures = 0;
                         failing(None);
-                        // A full round: there may be more.
-                        (count < config.batch_size as usize).then_some(poll)
+                        if count == config.batch_size as usize {
+                            // A full round: there may be more.
+                            None
+                        } else if contended {
+                            Some(CONTENDED_RETRY.min(poll))
+                        } else {
+                            Some(poll)
+                        }
                     }
                 }
             }

@@ -21,11 +21,11 @@ pub(super) mod sealed {
 
     /// The framework's statements, in each backend's dialect.
     pub trait Ops: Database {
-        /// Stores `event` in the outbox; `first` for the transaction's first event.
+        /// Stores `event` in the outbox; with `notify`, also `NOTIFY framework_outbox`.
         fn enqueue<'a>(
             conn: &'a mut Self::Connection,
             event: &'a OutboxEvent,
-            first: bool,
+            notify: bool,
         ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 
         /// Inserts the inbox row; whether it was new.
@@ -63,11 +63,11 @@ macro_rules! ops {
             fn enqueue<'a>(
                 conn: &'a mut Self::Connection,
                 event: &'a OutboxEvent,
-                first: bool,
+                notify: bool,
             ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
                 Box::pin(async move {
-                    let (first_sql, next_sql): (&str, &str) = $enqueue;
-                    sqlx::query(if first { first_sql } else { next_sql })
+                    let (notifying, plain): (&str, &str) = $enqueue;
+                    sqlx::query(if notify { notifying } else { plain })
                     .bind(event.id)
                     .bind(&event.topic)
                     .bind(&event.key)
@@ -219,7 +219,8 @@ const ENQUEUE: &str = "INSERT INTO framework_outbox \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// The same, with a `NOTIFY framework_outbox` in the same round trip, for a transaction's first
-/// event: delivered at commit to every replica's relay listening.
+/// event where this replica runs no relay: delivered at commit to every replica's relay
+/// listening.
 #[cfg(feature = "postgres")]
 const ENQUEUE_NOTIFYING: &str = "INSERT INTO framework_outbox \
      (event_id, topic, key, bucket, payload, headers, created_at) \
@@ -342,8 +343,8 @@ impl<DB: SqlBackend> Transaction for SqlTransaction<DB> {
 
     fn enqueue<'a>(&'a mut self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<(), TxError>> {
         Box::pin(async move {
-            let first = self.enqueued == 0;
-            DB::enqueue(&mut self.tx, event, first)
+            let notify = self.enqueued == 0 && self.relay.notifies();
+            DB::enqueue(&mut self.tx, event, notify)
                 .await
                 .map_err(statement_error)?;
             self.enqueued |= 1 << bucket(&event.key);
