@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use framework::breaker::{Breaker, BreakerConfig};
 use framework::cache::{Cache, RedisStore};
 use fred::bytes::Bytes;
 use fred::prelude::{ClientLike, Config, KeysInterface};
@@ -62,7 +63,14 @@ async fn main() {
         (200, 1)
     };
 
-    let cache = Cache::new(Arc::new(RedisStore::connect(&url).await.unwrap()), "bench");
+    let cache = Cache::new(
+        Arc::new(
+            RedisStore::connect(&url, Breaker::new("redis", BreakerConfig::default()))
+                .await
+                .unwrap(),
+        ),
+        "bench",
+    );
     let article = Article {
         id: uuid::Uuid::new_v4().to_string(),
         name: "A cached article".into(),

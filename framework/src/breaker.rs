@@ -16,8 +16,8 @@
 //! second is a tower layer only (a database pool is not a tower service), and neither says
 //! how long the breaker stays open, which `Retry-After` tells the client.
 //!
-//! A backend plugin keeps one per backend: today the database's (`postgres` or `sqlite`, see
-//! `framework::db::Pool`). Its state is in `/health` (the backend's unit) and in the metrics
+//! A backend plugin keeps one per backend: the database's (`postgres` or `sqlite`, see
+//! `framework::db::Pool`) and Redis's (`redis`, where an open breaker is a cache miss). Its state is in `/health` (the backend's unit) and in the metrics
 //! `circuit_breaker_state{breaker, state}` (1 for the current state) and
 //! `circuit_breaker_rejected_total{breaker}`.
 
@@ -52,6 +52,16 @@ fn default_failures() -> u32 {
 }
 fn default_open_ms() -> u64 {
     2000
+}
+
+/// The defaults of the keys: 5 failures, open 2 s.
+impl Default for BreakerConfig {
+    fn default() -> BreakerConfig {
+        BreakerConfig {
+            failures: default_failures(),
+            open_ms: default_open_ms(),
+        }
+    }
 }
 
 impl ConfigSection for BreakerConfig {
@@ -92,7 +102,7 @@ impl CircuitState {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("`{breaker}` is down: its circuit breaker is open")]
 pub struct CircuitOpen {
-    /// The breaker's name (`postgres`, `sqlite`).
+    /// The breaker's name: `postgres`, `sqlite`, `redis`, or a `GrpcClient`'s own.
     pub breaker: &'static str,
     /// How long until it lets a trial through.
     pub retry_after: Duration,
@@ -110,6 +120,11 @@ pub fn retry_after(error: &(dyn Error + 'static)) -> Duration {
         .find_map(|link| link.downcast_ref::<CircuitOpen>())
         .map_or(DEFAULT_RETRY_AFTER, |open| open.retry_after)
         .max(Duration::from_secs(1))
+}
+
+/// Whether `error` or a source of it is a breaker's refusal ([`CircuitOpen`]).
+pub fn is_refusal(error: &(dyn Error + 'static)) -> bool {
+    transient::links(error).any(|link| link.is::<CircuitOpen>())
 }
 
 inventory::submit!(Classifier {
@@ -188,6 +203,13 @@ impl Breaker {
             State::Open { until } if Instant::now() >= until => CircuitState::HalfOpen,
             ref state => state.circuit(),
         }
+    }
+
+    /// Its state as a health unit's detail: `{"circuit": "closed" | "open" | "half_open"}`.
+    pub fn health_details(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut details = serde_json::Map::new();
+        details.insert("circuit".into(), self.state().as_str().into());
+        details
     }
 
     /// Asks to make a call: a [`Permit`] to report its outcome with, or [`CircuitOpen`]
@@ -319,6 +341,14 @@ impl Permit {
         self.finished = true;
         let failed = error.and_then(transient::dependency_failure) == Some(ErrorKind::Unavailable);
         self.breaker.record(self.epoch, self.trial, failed);
+    }
+
+    /// Records a failure that the caller knows means the dependency is unavailable, whatever
+    /// its error says: a Redis command that timed out, say, where a command is a lookup that
+    /// only a stuck server does not answer.
+    pub fn fail(mut self) {
+        self.finished = true;
+        self.breaker.record(self.epoch, self.trial, true);
     }
 }
 

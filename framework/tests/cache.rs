@@ -3,15 +3,18 @@
 //! TTL expiry, invalidation (also while a load is in progress), one load for many concurrent
 //! misses, failed loads. Then, on a
 //! redis-server of its own that the test stops and starts again: the API answers while Redis
-//! is down, health shows it, and the cache is used again once Redis is back.
+//! is down, health shows it, and the cache is used again once Redis is back; and the same
+//! under load, with a freeze (SIGSTOP) that opens the `redis` circuit breaker: no request
+//! fails, and none waits for Redis's command timeout once the breaker is open.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use framework::axum::Json;
 use framework::axum::extract::Path;
+use framework::breaker::{Breaker, BreakerConfig};
 use framework::cache::{Cache, MemoryStore, RedisStore, Store};
 use framework::testing::TestApp;
 use framework::{DomainError, Inject, http_route, module};
@@ -99,15 +102,19 @@ impl Backend {
     }
 
     async fn start(&self) -> TestApp {
-        TestApp::start(&[
+        self.start_with(&[]).await
+    }
+
+    async fn start_with(&self, overrides: &[(&str, &str)]) -> TestApp {
+        let mut env = vec![
             ("DATABASE_URL", ""),
             ("HTTP_BASE_PATH", ""),
             ("KAFKA_BROKERS", ""),
             ("REDIS_URL", self.url.as_str()),
             ("APP_NAME", self.service.as_str()),
-        ])
-        .await
-        .expect("the app starts")
+        ];
+        env.extend_from_slice(overrides);
+        TestApp::start(&env).await.expect("the app starts")
     }
 
     /// The store itself, to look at keys as they are stored.
@@ -115,7 +122,8 @@ impl Backend {
         match self.url.strip_prefix("memory://") {
             Some(name) => MemoryStore::named(name),
             None => {
-                let store = Arc::new(RedisStore::connect(&self.url).await.unwrap());
+                let breaker = Breaker::new("redis", BreakerConfig::default());
+                let store = Arc::new(RedisStore::connect(&self.url, breaker).await.unwrap());
                 eventually("a connection to Redis", STORE_WAIT, || {
                     let store = store.clone();
                     async move { store.ping().await.is_ok() }
@@ -294,7 +302,9 @@ async fn a_value_that_does_not_decode_is_replaced_by_the_next_load(backend: Back
     app.shutdown().await.unwrap();
 }
 
-/// A redis-server of the test's own, on a free port, that it can stop and start again.
+/// A redis-server of the test's own, on a free port below the ephemeral range (a client
+/// retrying it while it is stopped cannot end up holding it), that it can stop and start
+/// again.
 struct RedisServer {
     port: u16,
     child: Option<Child>,
@@ -302,11 +312,7 @@ struct RedisServer {
 
 impl RedisServer {
     fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = framework_test_support::free_low_port();
         let mut server = RedisServer { port, child: None };
         server.restart();
         server
@@ -319,9 +325,15 @@ impl RedisServer {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server on the PATH (apt-get install redis-server)");
-        self.child = Some(child);
+        let child = self.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Ok(Some(exit)) = child.try_wait() {
+                panic!(
+                    "redis-server exited ({exit}) instead of listening on {}",
+                    self.port
+                );
+            }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -337,6 +349,13 @@ impl RedisServer {
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+
+    /// Sends `signal` (`-STOP`, `-CONT`) to the running server.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
 }
 
 impl Drop for RedisServer {
@@ -345,8 +364,8 @@ impl Drop for RedisServer {
     }
 }
 
-/// The `redis` unit's status in `/health`, and the response status.
-async fn redis_health(app: &TestApp) -> (u16, String, String) {
+/// `/health`: its status code, its body and the body's `redis` unit.
+async fn health(app: &TestApp) -> (u16, serde_json::Value, serde_json::Value) {
     let response = reqwest::get(app.url("/health")).await.unwrap();
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap();
@@ -355,11 +374,22 @@ async fn redis_health(app: &TestApp) -> (u16, String, String) {
         .unwrap()
         .iter()
         .find(|u| u["name"] == "redis")
-        .expect("a redis unit")["status"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (status, body["status"].as_str().unwrap().to_owned(), unit)
+        .expect("a redis unit")
+        .clone();
+    (status, body, unit)
+}
+
+/// The `redis` unit's circuit breaker state in `/health`.
+async fn redis_circuit(app: &TestApp) -> String {
+    let (_, _, unit) = health(app).await;
+    unit["circuit"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The response status of `/health`, the app's status and the `redis` unit's.
+async fn redis_health(app: &TestApp) -> (u16, String, String) {
+    let (status, body, unit) = health(app).await;
+    let text = |value: &serde_json::Value| value.as_str().unwrap().to_owned();
+    (status, text(&body["status"]), text(&unit["status"]))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,6 +433,119 @@ async fn the_api_answers_while_redis_is_down_and_uses_the_cache_again_once_it_is
         assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
     }
     assert_eq!(catalog.loads(), 4, "cached again without a restart");
+    app.shutdown().await.unwrap();
+}
+
+/// One request of the load: when it started (since the load began), its status, how long
+/// it took.
+type Sample = (Duration, u16, Duration);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_redis_stopped_restarted_and_frozen_fails_no_request() {
+    const LOOPS: usize = 8;
+    let mut server = RedisServer::start();
+    let backend = Backend {
+        url: server.url(),
+        service: format!("load-{}", uuid::Uuid::new_v4().simple()),
+    };
+    // Open long enough for the second the test looks at it to hold no trial.
+    let app = backend.start_with(&[("BREAKER_OPEN_MS", "4000")]).await;
+    eventually("Redis up", STORE_WAIT, || async {
+        redis_health(&app).await.2 == "up"
+    })
+    .await;
+    let done = Arc::new(AtomicBool::new(false));
+    let began = Instant::now();
+    let loads: Vec<_> = (0..LOOPS)
+        .map(|k| {
+            let (done, url) = (done.clone(), app.url(&format!("/items/{}", k + 1)));
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut samples: Vec<Sample> = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let status = match client.get(&url).send().await {
+                        Ok(response) => response.status().as_u16(),
+                        Err(_) => 0,
+                    };
+                    samples.push((started - began, status, started.elapsed()));
+                }
+                samples
+            })
+        })
+        .collect();
+    let up = |circuit: &'static str| {
+        let app = &app;
+        move || async move { redis_health(app).await.2 == "up" && redis_circuit(app).await == circuit }
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    server.stop();
+    eventually("Redis down in /health", STORE_WAIT, || async {
+        redis_health(&app).await.2 == "down"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.restart();
+    eventually(
+        "Redis up again, its breaker closed",
+        STORE_WAIT,
+        up("closed"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Connected, but no answer: each command waits for its timeout until the breaker opens.
+    server.signal("-STOP");
+    eventually("the redis breaker open", STORE_WAIT, || async {
+        redis_circuit(&app).await == "open"
+    })
+    .await;
+    let open_from = began.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let open_until = began.elapsed();
+    server.signal("-CONT");
+    eventually(
+        "Redis answering again, its breaker closed",
+        STORE_WAIT,
+        up("closed"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    done.store(true, Ordering::Relaxed);
+
+    let mut samples = Vec::new();
+    for load in loads {
+        samples.extend(load.await.unwrap());
+    }
+    let failed: Vec<&Sample> = samples
+        .iter()
+        .filter(|(_, status, _)| *status != 200)
+        .collect();
+    let while_open: Vec<Duration> = samples
+        .iter()
+        .filter(|(at, _, _)| (open_from..open_until).contains(at))
+        .map(|(_, _, took)| *took)
+        .collect();
+    let slowest_while_open = while_open.iter().max().copied().unwrap_or_default();
+    println!(
+        "{} requests from {LOOPS} loops, {} not 200; {} while the breaker was open, the slowest \
+         in {slowest_while_open:?}",
+        samples.len(),
+        failed.len(),
+        while_open.len(),
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(
+        !while_open.is_empty(),
+        "the load ran while the breaker was open"
+    );
+    // The breaker's point: none waits for the 500 ms command timeout (a miss costs the
+    // loader's 50 ms).
+    assert!(
+        slowest_while_open < Duration::from_millis(450),
+        "{slowest_while_open:?}"
+    );
     app.shutdown().await.unwrap();
 }
 

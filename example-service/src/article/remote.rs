@@ -1,13 +1,16 @@
 //! An outbound gRPC client as a component: reads articles from a remote article service
 //! (configured by `ARTICLES_REMOTE_*`; by default this service's own gRPC listener, as bound),
-//! with a connect timeout and a per-call timeout, and maps the remote `Status` into a
-//! `DomainError`.
+//! with a connect timeout and a per-call timeout, through the framework's [`GrpcClient`]
+//! (a circuit breaker `articles-remote`, retries for this idempotent read), and maps the
+//! remote `Status` into a `DomainError`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use framework::app::Listeners;
-use framework::tonic::transport::{Channel, Endpoint};
+use framework::breaker::BreakerConfig;
+use framework::grpc::{GrpcClient, Retries};
+use framework::tonic::transport::Endpoint;
 use framework::tonic::{Code, Status};
 use framework::{Config, ConfigSection, DomainError, module};
 use serde::Deserialize;
@@ -31,6 +34,11 @@ pub struct RemoteConfig {
     #[validate(range(min = 1))]
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// `ARTICLES_REMOTE_ATTEMPTS`: attempts of a read in all while the remote answers
+    /// `UNAVAILABLE` (1: no retry); default 3, at most 10.
+    #[validate(range(min = 1, max = 10))]
+    #[serde(default = "default_attempts")]
+    pub attempts: usize,
 }
 
 impl ConfigSection for RemoteConfig {
@@ -42,6 +50,9 @@ fn default_connect_timeout() -> u64 {
 }
 fn default_timeout() -> u64 {
     2000
+}
+fn default_attempts() -> usize {
+    3
 }
 
 /// A remote call that failed, by what the remote said.
@@ -80,15 +91,16 @@ impl From<Status> for RemoteError {
 #[module]
 pub struct RemoteArticles {
     config: Config<RemoteConfig>,
+    breakers: Config<BreakerConfig>,
     listeners: Listeners,
     #[state]
-    channel: OnceLock<Channel>,
+    client: OnceLock<GrpcClient>,
 }
 
 impl RemoteArticles {
-    fn client(&self) -> Result<ArticleServiceClient<Channel>, RemoteError> {
-        if let Some(channel) = self.channel.get() {
-            return Ok(ArticleServiceClient::new(channel.clone()));
+    fn client(&self) -> Result<&GrpcClient, RemoteError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
         }
         let url = match &self.config.url {
             Some(url) => url.clone(),
@@ -97,18 +109,32 @@ impl RemoteArticles {
         // Validation checked it is a URL; tonic may still refuse one (a scheme it cannot use).
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|error| RemoteError::InvalidUrl(url, error))?;
-        let channel = self.channel.get_or_init(|| {
-            endpoint
+        Ok(self.client.get_or_init(|| {
+            let channel = endpoint
                 .connect_timeout(Duration::from_millis(self.config.connect_timeout_ms))
                 .timeout(Duration::from_millis(self.config.timeout_ms))
-                .connect_lazy()
-        });
-        Ok(ArticleServiceClient::new(channel.clone()))
+                .connect_lazy();
+            GrpcClient::new("articles-remote", channel, *self.breakers).with_retries(Retries {
+                max_attempts: self.config.attempts,
+                ..Retries::default()
+            })
+        }))
     }
 
     /// The article `id` as the remote has it.
     pub async fn get(&self, id: &str) -> Result<pb::Article, RemoteError> {
         let request = pb::GetArticleRequest { id: id.to_owned() };
-        Ok(self.client()?.get_article(request).await?.into_inner())
+        let article = self
+            .client()?
+            .call_idempotent(|channel| {
+                let request = request.clone();
+                async move {
+                    ArticleServiceClient::new(channel)
+                        .get_article(request)
+                        .await
+                }
+            })
+            .await?;
+        Ok(article.into_inner())
     }
 }

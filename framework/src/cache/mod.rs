@@ -22,11 +22,13 @@ pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use store::{Store, StoreError};
 
+use crate::breaker::Breaker;
 use crate::config::{ConfigSection, Settings};
 use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
+use crate::health::Probe;
 use crate::lease::{LeaseError, LeaseStore};
 
 /// `when` predicate: `REDIS_URL` is set.
@@ -76,7 +78,7 @@ impl Cache {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Lookup::Miss,
             Err(error) => {
-                tracing::warn!(key, %error, "cache read failed; treated as a miss");
+                store_failed(key, &error, "cache read failed; treated as a miss");
                 return Lookup::Miss;
             }
         };
@@ -107,7 +109,7 @@ impl Cache {
             }
         };
         if let Err(error) = self.store.set(key, bytes, ttl).await {
-            tracing::warn!(key, %error, "cache write skipped");
+            store_failed(key, &error, "cache write skipped");
         }
     }
 
@@ -253,18 +255,36 @@ impl Injectable for Cache {
     }
 }
 
+/// Logs a failed read or write of the store at WARN; one that Redis's open breaker refused
+/// at DEBUG: the breaker logged its opening, and a line per request would only repeat it.
+/// (A failed invalidation stays a warning: the entry then lives until its TTL ends.)
+fn store_failed(key: &str, error: &StoreError, what: &str) {
+    if matches!(error, StoreError::CircuitOpen(_)) {
+        tracing::debug!(key, %error, "{what}");
+    } else {
+        tracing::warn!(key, %error, "{what}");
+    }
+}
+
 /// The store `REDIS_URL` names: `memory`, `memory://<name>`, or a Redis URL (loading
-/// [`RedisConfig`] refused any other shape).
-async fn build_store(url: &str) -> Result<Arc<dyn Store>, BuildError> {
+/// [`RedisConfig`] refused any other shape), with its breaker (Redis's only).
+async fn build_store(
+    url: &str,
+    // The breaker's keys, for Redis.
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))] settings: &Settings,
+) -> Result<(Arc<dyn Store>, Option<Breaker>), BuildError> {
     let url = url.trim();
     match crate::config::in_process_name(url) {
-        Some(name) => Ok(MemoryStore::named(name)),
+        Some(name) => Ok((MemoryStore::named(name), None)),
         #[cfg(feature = "redis")]
-        None => match RedisStore::connect(url).await {
-            Ok(store) => Ok(Arc::new(store)),
-            // Not the URL itself: it may carry a password.
-            Err(e) => Err(format!("invalid REDIS_URL: {e}").into()),
-        },
+        None => {
+            let breaker = Breaker::new("redis", crate::breaker::BreakerConfig::load(settings)?);
+            match RedisStore::connect(url, breaker.clone()).await {
+                Ok(store) => Ok((Arc::new(store), Some(breaker))),
+                // Not the URL itself: it may carry a password.
+                Err(e) => Err(format!("invalid REDIS_URL: {e}").into()),
+            }
+        }
         #[cfg(not(feature = "redis"))]
         None => Err(
             "REDIS_URL names a Redis server, but framework was built without its \
@@ -291,13 +311,18 @@ inventory::submit! {
         build: |ctx: &BuildContext| -> BuildFuture<'_> {
             Box::pin(async move {
                 let url = RedisConfig::load(ctx.settings())?.url.unwrap_or_default();
-                let store = build_store(&url).await?;
+                let (store, breaker) = build_store(&url, ctx.settings()).await?;
                 let cache = Cache::new(store, &ctx.config().app_name);
                 let checked = cache.clone();
                 // The app does without its cache: down, it only degrades the app.
-                ctx.health().add_optional_unit("redis", move || {
-                    let cache = checked.clone();
-                    async move { cache.ping().await.map_err(|e| e.to_string()) }
+                ctx.health().add_probed_unit("redis", true, move || {
+                    let (cache, breaker) = (checked.clone(), breaker.clone());
+                    async move {
+                        Probe {
+                            result: cache.ping().await.map_err(|e| e.to_string()),
+                            details: breaker.map(|b| b.health_details()),
+                        }
+                    }
                 });
                 let leases: Arc<dyn LeaseStore> = Arc::new(cache.clone());
                 Ok(vec![

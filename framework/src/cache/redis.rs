@@ -1,6 +1,11 @@
 //! Redis through fred. The client reconnects by itself; while it is not connected, calls
 //! fail at once (the cache then falls through) instead of queueing behind a dead connection.
+//! A server that is connected but does not answer (stopped with SIGSTOP, or swamped) costs
+//! each command its timeout, until `BREAKER_FAILURES` of them in a row open the `redis`
+//! circuit breaker: then commands fail at once for `BREAKER_OPEN_MS` (see
+//! [`crate::breaker`]).
 
+use std::future::Future;
 use std::time::Duration;
 
 use fred::bytes::Bytes;
@@ -9,6 +14,7 @@ use fred::types::Builder;
 use fred::types::{SetOptions, Value};
 
 use super::store::{BoxFuture, Store, StoreError};
+use crate::breaker::Breaker;
 
 /// How long a command may take before it counts as failed.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
@@ -17,9 +23,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The delay between reconnection attempts, forever.
 const RECONNECT_DELAY_MS: u32 = 500;
 
-/// A Redis connection.
+/// A Redis connection, behind its breaker.
 pub struct RedisStore {
     client: fred::clients::Client,
+    breaker: Breaker,
 }
 
 fn backend(error: fred::error::Error) -> StoreError {
@@ -29,7 +36,8 @@ fn backend(error: fred::error::Error) -> StoreError {
 impl RedisStore {
     /// Connects to `url` (`redis://host:port[/db]`), waiting for the first connection up to
     /// a second; a server that is down is retried in the background until it answers.
-    pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
+    /// Commands go through `breaker`.
+    pub async fn connect(url: &str, breaker: Breaker) -> Result<RedisStore, StoreError> {
         let mut config = Config::from_url(url).map_err(backend)?;
         // Host and port only: the URL may carry a password.
         let server = config
@@ -61,23 +69,43 @@ impl RedisStore {
                 "Redis does not answer; the cache is skipped until it does"
             );
         }
-        Ok(RedisStore { client })
+        Ok(RedisStore { client, breaker })
     }
 
-    /// The client, when it is connected.
-    fn connected(&self) -> Result<&fred::clients::Client, StoreError> {
-        if self.client.is_connected() {
-            Ok(&self.client)
-        } else {
-            Err(StoreError::Disconnected)
+    /// Runs `command` when the breaker admits it and the client is connected, and reports
+    /// its outcome to the breaker: not connected, a transport failure or a timeout count
+    /// against Redis, anything else (a wrong type, say) is an answer.
+    async fn call<'a, T, F>(
+        &'a self,
+        command: impl FnOnce(&'a fred::clients::Client) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, fred::error::Error>>,
+    {
+        let permit = self.breaker.admit()?;
+        if !self.client.is_connected() {
+            permit.fail();
+            return Err(StoreError::Disconnected);
         }
+        let result = command(&self.client).await;
+        match &result {
+            Err(error) if unavailable(error) => permit.fail(),
+            _ => permit.finish(None),
+        }
+        result.map_err(backend)
     }
+}
+
+/// Whether `error` says Redis did not answer.
+fn unavailable(error: &fred::error::Error) -> bool {
+    use fred::error::ErrorKind::{Canceled, IO, Timeout};
+    matches!(error.kind(), IO | Timeout | Canceled)
 }
 
 impl Store for RedisStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
         Box::pin(async move {
-            let value: Option<Bytes> = self.connected()?.get(key).await.map_err(backend)?;
+            let value: Option<Bytes> = self.call(|client| client.get(key)).await?;
             Ok(value.map(|v| v.to_vec()))
         })
     }
@@ -90,19 +118,23 @@ impl Store for RedisStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let expiry = Expiration::PX(millis(ttl));
-            self.connected()?
-                .set::<(), _, _>(key, value, Some(expiry), None, false)
+            self.call(|client| client.set::<(), _, _>(key, value, Some(expiry), None, false))
                 .await
-                .map_err(backend)
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { self.connected()?.del::<(), _>(key).await.map_err(backend) })
+        Box::pin(async move { self.call(|client| client.del::<(), _>(key)).await })
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move { self.connected()?.ping::<()>(None).await.map_err(backend) })
+        // Past the breaker: health asks whether Redis answers now.
+        Box::pin(async move {
+            if !self.client.is_connected() {
+                return Err(StoreError::Disconnected);
+            }
+            self.client.ping::<()>(None).await.map_err(backend)
+        })
     }
 
     fn claim<'a>(
@@ -114,10 +146,8 @@ impl Store for RedisStore {
         Box::pin(async move {
             let expiry = Expiration::PX(millis(ttl));
             let set: Option<String> = self
-                .connected()?
-                .set(key, owner, Some(expiry), Some(SetOptions::NX), false)
-                .await
-                .map_err(backend)?;
+                .call(|client| client.set(key, owner, Some(expiry), Some(SetOptions::NX), false))
+                .await?;
             Ok(set.is_some())
         })
     }
@@ -130,11 +160,7 @@ impl Store for RedisStore {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let args = vec![owner.to_owned(), millis(ttl).to_string()];
-            let renewed: i64 = self
-                .connected()?
-                .eval(RENEW, key, args)
-                .await
-                .map_err(backend)?;
+            let renewed: i64 = self.call(|client| client.eval(RENEW, key, args)).await?;
             Ok(renewed == 1)
         })
     }
@@ -149,11 +175,7 @@ impl Store for RedisStore {
         Box::pin(async move {
             let args: Vec<Value> =
                 vec![owner.into(), Bytes::from(value).into(), millis(ttl).into()];
-            let replaced: i64 = self
-                .connected()?
-                .eval(REPLACE, key, args)
-                .await
-                .map_err(backend)?;
+            let replaced: i64 = self.call(|client| client.eval(REPLACE, key, args)).await?;
             Ok(replaced == 1)
         })
     }
@@ -164,11 +186,7 @@ impl Store for RedisStore {
         owner: &'a str,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let released: i64 = self
-                .connected()?
-                .eval(RELEASE, key, owner)
-                .await
-                .map_err(backend)?;
+            let released: i64 = self.call(|client| client.eval(RELEASE, key, owner)).await?;
             Ok(released == 1)
         })
     }

@@ -11,6 +11,10 @@ pub enum StoreError {
     /// Not connected (Redis down or not reached yet).
     #[error("the cache backend is not connected")]
     Disconnected,
+    /// The backend's circuit breaker is open: it failed just now, and is not asked again
+    /// until `BREAKER_OPEN_MS` passed.
+    #[error(transparent)]
+    CircuitOpen(#[from] crate::breaker::CircuitOpen),
     /// Anything the backend or client reported.
     #[error("{0}")]
     Backend(String),

@@ -246,11 +246,9 @@ where
                 conn.ping().await.map_err(|e| e.to_string())
             }
             .await;
-            let mut details = serde_json::Map::new();
-            details.insert("circuit".into(), breaker.state().as_str().into());
             Probe {
                 result,
-                details: Some(details),
+                details: Some(breaker.health_details()),
             }
         }
     });
@@ -262,7 +260,12 @@ where
     ));
     let closed = pool.clone();
     ctx.on_stop(Box::new(move || {
-        Box::pin(async move { closed.close().await })
+        Box::pin(async move {
+            // The units of work have ended: what they stored after this replica's relay
+            // stopped is for the other replicas'.
+            super::outbox::Relay::hand_over(&closed).await;
+            closed.close().await
+        })
     }));
     // Woken by each commit that stored events, so the relay publishes them at once.
     let wake = super::outbox::Wake::new(outbox.workers);

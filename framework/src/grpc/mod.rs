@@ -1,7 +1,9 @@
 //! gRPC delivery: every `#[grpc_service]` on one tonic server on `GRPC_HOST:GRPC_PORT`, with
-//! the standard health service and, when `GRPC_REFLECTION=true`, server reflection.
+//! the standard health service and, when `GRPC_REFLECTION=true`, server reflection; and
+//! outbound calls through a [`GrpcClient`] (a breaker, retries for idempotent methods).
 
 mod call;
+mod client;
 mod config;
 mod metrics;
 mod plugin;
@@ -9,6 +11,7 @@ pub(crate) mod record;
 mod server;
 mod status;
 
+pub use client::{GrpcClient, Retries};
 pub use config::GrpcConfig;
 pub use metrics::GrpcMetrics;
 pub(crate) use record::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};

@@ -5,7 +5,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use validator::Validate;
 
-use crate::error::{DomainError, ErrorKind, FieldError, error_chain, field_errors};
+use crate::error::{DomainError, ErrorKind, FieldError, field_errors};
 use crate::telemetry::bounded::{MAX_MESSAGE, truncated};
 
 /// What an internal error says to the client: nothing internal.
@@ -82,8 +82,7 @@ pub fn status_from_domain_error<E: DomainError>(error: &E) -> Status {
     let code = code_of(kind);
     // Server-side kinds (internal, a dependency down or late) say nothing internal.
     let message = if kind.is_server_side() {
-        tracing::error!(code = error.code(), error = %error_chain(error), "call failed");
-        crate::work::report_error(error, error.code());
+        crate::work::report_server_failure(error, error.code(), "call failed");
         INTERNAL_MESSAGE.to_owned()
     } else {
         let message = error.to_string();

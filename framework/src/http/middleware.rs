@@ -11,7 +11,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::HttpConfig;
@@ -91,8 +91,7 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
             TraceLayer::new_for_http()
                 .make_span_with(move |request: &Request| request_span(request, &modules))
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG))
-                // 5xx causes are logged where they happen, with the error chain.
-                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+                .on_failure(on_failure),
         )
         .layer(WorkContextLayer);
     router.layer(request_id_layer())
@@ -134,4 +133,19 @@ fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!(panic = %crate::work::Panicked::of(panic), "handler panicked");
     Problem::internal().into_response()
+}
+
+/// A response that failed: a 5xx's cause is logged where it happened, with its error chain
+/// (and a circuit breaker's refusals only at DEBUG), so a line per 5xx here would repeat it
+/// (a flood while a dependency is down); a body that broke off is logged nowhere else.
+fn on_failure(
+    failure: tower_http::classify::ServerErrorsFailureClass,
+    latency: Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass::{Error, StatusCode};
+    match failure {
+        StatusCode(status) => tracing::debug!(%status, ?latency, "response failed"),
+        Error(error) => tracing::warn!(%error, ?latency, "response body failed"),
+    }
 }

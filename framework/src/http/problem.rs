@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use validator::ValidationErrors;
 
-use crate::error::{DomainError, ErrorKind, FieldError, error_chain, field_errors};
+use crate::error::{DomainError, ErrorKind, FieldError, field_errors};
 use crate::telemetry::bounded::{MAX_MESSAGE, truncated};
 
 /// The HTTP status of an error `kind`: 400 for validation, bad request and domain, 404, 409,
@@ -128,8 +128,7 @@ impl Problem {
         let status = status_of(error.kind());
         let message = error.to_string();
         if status.is_server_error() {
-            tracing::error!(code = error.code(), error = %error_chain(error), "request failed");
-            crate::work::report_error(error, error.code());
+            crate::work::report_server_failure(error, error.code(), "request failed");
         } else {
             // Its message may quote the request.
             let refused = truncated(&message, MAX_MESSAGE);

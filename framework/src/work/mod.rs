@@ -52,5 +52,5 @@ pub use panic::{Panicked, catch, catch_now};
 
 pub use observer::{
     Observer, Scope, Tagger, Within, begin, current, enter, is_observed, observe, report_error,
-    report_failure, stop_observing, tag, within,
+    report_failure, report_server_failure, stop_observing, tag, within,
 };

@@ -100,6 +100,20 @@ pub fn report_error(error: &(dyn std::error::Error + 'static), code: &str) {
     }
 }
 
+/// Logs a server-side failure of the current unit (`what`: `"request failed"`) at ERROR with
+/// its chain, and reports it under `code`. A call that an open circuit breaker refused is
+/// logged at DEBUG only, unreported: the breaker logged its opening, and while it stays open
+/// an event per refused call would flood the logs and Sentry with that same news.
+pub fn report_server_failure(error: &(dyn std::error::Error + 'static), code: &str, what: &str) {
+    let chain = crate::error::error_chain(error);
+    if crate::breaker::is_refusal(error) {
+        tracing::debug!(code, error = %chain, "{what}: the circuit breaker is open");
+        return;
+    }
+    tracing::error!(code, error = %chain, "{what}");
+    report_error(error, code);
+}
+
 /// Reports a failure known by its code and message chain: `what` failed.
 pub fn report_failure(what: &str, code: &str, chain: &str) {
     if let Some(observer) = observer() {

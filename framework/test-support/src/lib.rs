@@ -105,9 +105,19 @@ impl Tansu {
             .expect(
                 "tansu runs (scripts/test installs it: cargo install tansu --features dynostore)",
             );
-        let tansu = Tansu { child, address };
+        let mut tansu = Tansu { child, address };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(&tansu.address).is_err() {
+        // Its own, not another process's on that port: it must still be running once the
+        // port answers.
+        while std::net::TcpStream::connect(&tansu.address).is_err()
+            || tansu.child.try_wait().is_ok_and(|exit| exit.is_some())
+        {
+            if let Ok(Some(exit)) = tansu.child.try_wait() {
+                panic!(
+                    "tansu exited ({exit}) instead of listening on {}",
+                    tansu.address
+                );
+            }
             assert!(
                 std::time::Instant::now() < deadline,
                 "tansu did not listen on {}",
@@ -137,13 +147,23 @@ impl Drop for Tansu {
 }
 
 /// A free port below 32768 (outside Linux's ephemeral range, so that no client of a frozen
-/// broker takes it by connecting to itself).
+/// broker takes it by connecting to itself). Each call of a process starts its search past
+/// the port the last one returned: tests running side by side get different ports even
+/// before their servers bind them.
 pub fn free_low_port() -> u16 {
-    let start = 20_000 + (std::process::id() % 10_000) as u16;
-    (start..32_000)
+    static LAST: std::sync::Mutex<Option<u16>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let start = match *last {
+        Some(port) if port + 1 < 32_000 => port + 1,
+        Some(_) => 20_000,
+        None => 20_000 + (std::process::id() % 10_000) as u16,
+    };
+    let port = (start..32_000)
         .chain(20_000..start)
         .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port below 32768")
+        .expect("a free port below 32768");
+    *last = Some(port);
+    port
 }
 
 /// `$body` with `$conn` bound to the connection of the SQL backend `$tx` (a `framework::Tx`)

@@ -1,0 +1,260 @@
+//! Outbound gRPC: a tonic [`Channel`] behind a circuit breaker of its own, with retries and
+//! backoff for the calls the caller says are idempotent.
+//!
+//! ```ignore
+//! let remote = GrpcClient::new("articles-remote", endpoint.connect_lazy(), *breakers)
+//!     .with_retries(Retries::default());
+//! let article = remote
+//!     .call_idempotent(|channel| {
+//!         let request = request.clone();
+//!         async move { ArticleServiceClient::new(channel).get_article(request).await }
+//!     })
+//!     .await?;
+//! ```
+//!
+//! While the remote is known to be down, a call fails at once with `UNAVAILABLE`, its source
+//! the [`CircuitOpen`] (a domain error wrapping it answers 503 with `Retry-After`, or gRPC
+//! `UNAVAILABLE` with `RetryInfo`). Only `UNAVAILABLE` outcomes (tonic's too: it cannot
+//! connect) count against the remote; any other answer, `DEADLINE_EXCEEDED` included, is an
+//! answer.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::breaker::{Breaker, BreakerConfig, CircuitOpen, is_refusal};
+
+/// How an idempotent call is retried: gRPC's retry policy (gRFC A6) for `UNAVAILABLE`, the
+/// code a server answers for what it did not do, with exponential backoff and jitter.
+#[derive(Debug, Clone, Copy)]
+pub struct Retries {
+    /// Attempts in all, the first included; default 3 (`1`, or `0`: no retry).
+    pub max_attempts: usize,
+    /// The backoff before the first retry, doubled for each next one, each plus a random
+    /// jitter of up to its own length; default 50 ms.
+    pub initial_backoff: Duration,
+    /// The longest backoff, before its jitter; default 1 s.
+    pub max_backoff: Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Retries {
+        Retries {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A channel to one remote service and its breaker (`circuit_breaker_state{breaker = name}`).
+/// Cheap to clone: clones share the channel and the breaker.
+#[derive(Debug, Clone)]
+pub struct GrpcClient {
+    channel: Channel,
+    breaker: Breaker,
+    retries: Retries,
+}
+
+impl GrpcClient {
+    /// `channel` (made with `connect_lazy`, so that building needs no remote) behind a
+    /// breaker named `name` with `breaker`'s settings (`BREAKER_*`, injected as
+    /// `Config<BreakerConfig>`); no retries until [`with_retries`](Self::with_retries).
+    pub fn new(name: &'static str, channel: Channel, breaker: BreakerConfig) -> GrpcClient {
+        GrpcClient {
+            channel,
+            breaker: Breaker::new(name, breaker),
+            retries: Retries {
+                max_attempts: 1,
+                ..Retries::default()
+            },
+        }
+    }
+
+    /// Retries idempotent calls with `retries`.
+    pub fn with_retries(mut self, retries: Retries) -> GrpcClient {
+        self.retries = retries;
+        self
+    }
+
+    /// The breaker, for its state.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// Makes `call` on the channel, through the breaker: for a method that must not run
+    /// twice. Fails with `UNAVAILABLE` at once while the breaker is open. A call that never
+    /// left this client is made again at once, up to 3 times: hyper cancels the
+    /// requests still queued for a connection that closes (a server's `GOAWAY` in a rolling
+    /// restart), and tonic would fail them (gRFC A6 calls this a transparent retry; grpc-go
+    /// makes it).
+    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let mut unsent = 0;
+        loop {
+            let permit = self.breaker.admit().map_err(refused)?;
+            let outcome = call(self.channel.clone()).await;
+            match &outcome {
+                // Says nothing of the remote: the permit goes uncounted.
+                Err(status) if never_sent(status) && unsent < MAX_UNSENT => unsent += 1,
+                Err(status) => {
+                    permit.finish(Some(status));
+                    return outcome;
+                }
+                Ok(_) => {
+                    permit.finish(None);
+                    return outcome;
+                }
+            }
+        }
+    }
+
+    /// Makes `call`, an idempotent method's, and makes it again after a backoff while it
+    /// fails with `UNAVAILABLE`, up to [`Retries::max_attempts`] in all; each attempt goes
+    /// through the breaker, and an open breaker ends the retries. Returns the last outcome.
+    pub async fn call_idempotent<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(self.retries.initial_backoff)
+            .with_max_delay(self.retries.max_backoff)
+            .with_max_times(self.retries.max_attempts.saturating_sub(1))
+            .with_jitter()
+            .build();
+        loop {
+            let outcome = self.call(&mut call).await;
+            match outcome {
+                Err(status) if status.code() == Code::Unavailable && !is_refusal(&status) => {
+                    match backoff.next() {
+                        Some(delay) => tokio::time::sleep(delay).await,
+                        None => return Err(status),
+                    }
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// How many times a call that never left the client is made again.
+const MAX_UNSENT: u32 = 3;
+
+/// Whether the call never left this client: hyper's `Canceled`, for a request that was still
+/// queued when its connection closed.
+fn never_sent(status: &Status) -> bool {
+    crate::error::transient::links(status).any(|link| {
+        link.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
+    })
+}
+
+/// The status of a call the breaker refused: `UNAVAILABLE`, its source the [`CircuitOpen`]
+/// (which says when to try again).
+fn refused(open: CircuitOpen) -> Status {
+    let mut status = Status::unavailable(open.to_string());
+    status.set_source(Arc::new(open));
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn client(retries: Retries) -> GrpcClient {
+        // Never connected: the calls here do not use it.
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let breaker = BreakerConfig {
+            failures: 3,
+            open_ms: 60_000,
+        };
+        GrpcClient::new("test-remote", channel, breaker).with_retries(retries)
+    }
+
+    const QUICK: Retries = Retries {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(2),
+    };
+
+    #[tokio::test]
+    async fn an_unavailable_idempotent_call_is_retried_up_to_its_attempts() {
+        let client = client(QUICK);
+        let calls = AtomicUsize::new(0);
+        let outcome: Result<(), Status> = client
+            .call_idempotent(|_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(Status::unavailable("down")) }
+            })
+            .await;
+        assert_eq!(outcome.unwrap_err().code(), Code::Unavailable);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_not_retried_and_a_retry_can_succeed() {
+        let client = client(QUICK);
+        let calls = AtomicUsize::new(0);
+        let outcome: Result<(), Status> = client
+            .call_idempotent(|_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(Status::not_found("none")) }
+            })
+            .await;
+        assert_eq!(outcome.unwrap_err().code(), Code::NotFound);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let calls = AtomicUsize::new(0);
+        let outcome = client
+            .call_idempotent(|_| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Err(Status::unavailable("down"))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(outcome.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_refuses_at_once_and_ends_the_retries() {
+        let client = client(QUICK);
+        let calls = AtomicUsize::new(0);
+        // 3 attempts: the breaker's 3 failures.
+        let _ = client
+            .call_idempotent(|_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(Status::unavailable("down")) }
+            })
+            .await;
+        assert_eq!(client.breaker().state().as_str(), "open");
+        let refused = client
+            .call_idempotent(|_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "not called while open");
+        assert_eq!(refused.code(), Code::Unavailable);
+        let after = crate::breaker::retry_after(&refused);
+        assert!(after > Duration::from_secs(50), "{after:?}");
+        // A call that must not run twice is refused the same way.
+        let once = client.call(|_| async { Ok(()) }).await.unwrap_err();
+        assert!(is_refusal(&once));
+    }
+}
