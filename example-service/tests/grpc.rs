@@ -626,43 +626,16 @@ async fn shutdown_ends_open_watches_at_once() {
 #[cfg(unix)]
 #[tokio::test]
 async fn sigterm_with_watches_open_exits_at_once() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
     let database = std::env::temp_dir().join(format!("sigterm-{}.db", uuid::Uuid::new_v4()));
     let _file = common::TempFile::new(database.clone());
-    let mut service = tokio::process::Command::new(env!("CARGO_BIN_EXE_example-service"))
-        .env("DATABASE_URL", format!("sqlite://{}", database.display()))
-        .env("HTTP_PORT", "0")
-        .env("GRPC_PORT", "0")
-        .env("KAFKA_BROKERS", "memory")
-        .env("REDIS_URL", "memory")
-        .env("SHUTDOWN_TIMEOUT_SECS", SHUTDOWN_TIMEOUT)
-        .env("LOG_FORMAT", "json")
-        .env("SENTRY_DSN", "")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let mut lines = BufReader::new(service.stdout.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let line: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if line["message"] == "gRPC listening" {
-                return line["address"].as_str().unwrap().to_owned();
-            }
-        }
-        panic!("the binary ended before listening");
-    })
-    .await
-    .expect("the binary listens");
-    // Its later logs are read (and dropped) so that it never blocks on a full pipe.
-    let logs = tokio::spawn(async move {
-        let mut tail = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tail.push(line);
-        }
-        tail
-    });
+    let database = format!("sqlite://{}", database.display());
+    let service = common::Process::start(&[
+        ("DATABASE_URL", &database),
+        ("KAFKA_BROKERS", "memory"),
+        ("SHUTDOWN_TIMEOUT_SECS", SHUTDOWN_TIMEOUT),
+    ])
+    .await;
+    let address = service.grpc.clone();
     let channel = Channel::from_shared(format!("http://{address}"))
         .unwrap()
         .connect()
@@ -683,17 +656,9 @@ async fn sigterm_with_watches_open_exits_at_once() {
     // gRPC listens while the app is still starting: wait until it is ready.
     while next(&mut health).await.unwrap().unwrap().status() != ServingStatus::Serving {}
 
-    let pid = service.id().unwrap().to_string();
     let started = Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let exit = tokio::time::timeout(PROMPT, service.wait())
-        .await
-        .expect("the process exits well before SHUTDOWN_TIMEOUT_SECS")
-        .unwrap();
+    service.terminate();
+    let (exit, logs) = service.exit(PROMPT).await;
     let elapsed = started.elapsed();
     assert!(exit.success(), "{exit:?}");
     assert!(elapsed < PROMPT, "{elapsed:?}");
@@ -704,7 +669,7 @@ async fn sigterm_with_watches_open_exits_at_once() {
     assert_eq!(status, ServingStatus::NotServing);
     let ended = next(&mut health).await.unwrap_err();
     assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
-    let logs = logs.await.unwrap().join("\n");
+    let logs = logs.join("\n");
     assert!(
         !logs.contains("did not drain before the deadline"),
         "{logs}"

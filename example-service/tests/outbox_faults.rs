@@ -24,7 +24,6 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -35,7 +34,6 @@ use framework::sqlx::{self, PgPool};
 use framework_test_support::Tansu;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -587,86 +585,34 @@ async fn broker_frozen_20s_posts_still_201_and_all_events_arrive_in_order() {
 // ---------------------------------------------------------------------------------------------
 // 2. A crash between commit and publication
 
-/// The example-service binary in a child process, killed when dropped.
+/// The example-service binary in a child process, ready, and a client for it.
 struct Service {
-    child: tokio::process::Child,
+    process: common::Process,
     http: Http,
-    logs: tokio::task::JoinHandle<Vec<String>>,
 }
 
 impl Service {
     async fn start(env: &[(&str, &str)]) -> Service {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_example-service"))
-            .current_dir(root)
-            .env("APP_ENV", "test")
-            .env("HTTP_HOST", "127.0.0.1")
-            .env("HTTP_PORT", "0")
-            .env("GRPC_HOST", "127.0.0.1")
-            .env("GRPC_PORT", "0")
-            .env("REDIS_URL", "memory")
-            .env("SENTRY_DSN", "")
-            .env("LOG_FORMAT", "json")
-            .env("LOG_LEVEL", "info,sqlx=warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the example-service binary starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let address = tokio::time::timeout(Duration::from_secs(60), async {
-            let mut seen = Vec::new();
-            while let Some(line) = lines.next_line().await.unwrap() {
-                let parsed: Value = serde_json::from_str(&line).unwrap_or_default();
-                if parsed["message"] == "HTTP listening" {
-                    return parsed["address"].as_str().unwrap().to_owned();
-                }
-                seen.push(line);
-            }
-            panic!("the service ended before listening: {seen:#?}");
-        })
-        .await
-        .expect("the service listens within 60 s");
-        // Its later logs are kept (for a failure's message) and never block it.
-        let logs = tokio::spawn(async move {
-            let mut tail = Vec::new();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tail.push(line);
-            }
-            tail
-        });
-        let service = Service {
-            child,
-            http: Http::new(format!("http://{address}")),
-            logs,
-        };
+        let process = common::Process::start(env).await;
+        let http = Http::new(format!("http://{}", process.http));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while service.http.get("/health/ready").await.status != StatusCode::OK {
+        while http.get("/health/ready").await.status != StatusCode::OK {
             assert!(Instant::now() < deadline, "the service never got ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        service
+        Service { process, http }
     }
 
     /// SIGTERM, and a clean exit within 20 s.
-    async fn terminate(mut self) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success(), "kill -TERM");
-        let exit = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("the service exits within 20 s of SIGTERM")
-            .unwrap();
-        assert!(exit.success(), "{exit:?}");
+    async fn terminate(self) {
+        self.process.terminate();
+        let (exit, logs) = self.process.exit(Duration::from_secs(20)).await;
+        assert!(exit.success(), "{exit:?}: {logs:#?}");
     }
 
     /// SIGKILL, and its logs.
-    async fn kill(mut self) -> Vec<String> {
-        self.child.kill().await.expect("SIGKILL the service");
-        self.logs.await.unwrap_or_default()
+    async fn kill(self) -> Vec<String> {
+        self.process.kill().await
     }
 }
 

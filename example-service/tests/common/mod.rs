@@ -169,3 +169,104 @@ pub async fn problem(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(body["request_id"], request_id.as_str(), "{body}");
     body
 }
+
+/// The example-service binary in a child process (killed when dropped), listening on ports
+/// the system picked on 127.0.0.1, logging JSON; its logs are kept for the test.
+pub struct Process {
+    child: tokio::process::Child,
+    /// `host:port` of its HTTP and gRPC listeners.
+    pub http: String,
+    pub grpc: String,
+    logs: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl Process {
+    /// Starts it with `APP_ENV=test`, an in-memory cache, no Sentry and the `env` given (which
+    /// names its database and brokers), and waits until both listeners are bound (the app
+    /// may still be starting: readiness is the test's to wait for).
+    pub async fn start(env: &[(&str, &str)]) -> Process {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_example-service"))
+            .current_dir(root)
+            .env("APP_ENV", "test")
+            .env("HTTP_HOST", "127.0.0.1")
+            .env("HTTP_PORT", "0")
+            .env("GRPC_HOST", "127.0.0.1")
+            .env("GRPC_PORT", "0")
+            .env("REDIS_URL", "memory")
+            .env("SENTRY_DSN", "")
+            .env("LOG_FORMAT", "json")
+            .env("LOG_LEVEL", "info,sqlx=warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the example-service binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (http, grpc) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            let (mut http, mut grpc, mut seen) = (None, None, Vec::new());
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let parsed: Value = serde_json::from_str(&line).unwrap_or_default();
+                let address = parsed["address"].as_str().map(str::to_owned);
+                match parsed["message"].as_str() {
+                    Some("HTTP listening") => http = address,
+                    Some("gRPC listening") => grpc = address,
+                    _ => seen.push(line),
+                }
+                if let (Some(http), Some(grpc)) = (&http, &grpc) {
+                    return (http.clone(), grpc.clone());
+                }
+            }
+            panic!("the service ended before listening: {seen:#?}");
+        })
+        .await
+        .expect("the service listens within 60 s");
+        // Its later logs are kept (for a failure's message) and never block it.
+        let logs = tokio::spawn(async move {
+            let mut tail = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tail.push(line);
+            }
+            tail
+        });
+        Process {
+            child,
+            http,
+            grpc,
+            logs,
+        }
+    }
+
+    /// Sends it SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
+    /// Waits up to `limit` for it to exit; its exit status and logs.
+    pub async fn exit(
+        mut self,
+        limit: std::time::Duration,
+    ) -> (std::process::ExitStatus, Vec<String>) {
+        let status = tokio::time::timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the service exits within {limit:?}"))
+            .unwrap();
+        (status, self.logs.await.unwrap_or_default())
+    }
+
+    /// SIGKILL, and its logs.
+    pub async fn kill(mut self) -> Vec<String> {
+        self.child.kill().await.expect("SIGKILL the service");
+        self.logs.await.unwrap_or_default()
+    }
+}

@@ -24,7 +24,9 @@ pub struct CoreConfig {
     #[serde(default)]
     pub log_format: LogFormat,
     /// `SHUTDOWN_DELAY_SECS`: after a signal, how long to keep serving with readiness false,
-    /// so load balancers stop sending traffic before the listener closes.
+    /// so load balancers stop sending traffic before the listener closes; default 0.
+    /// Meanwhile every HTTP response says `connection: close` and gRPC connections get
+    /// `GOAWAY`, so clients take their next requests to new connections.
     #[serde(default)]
     pub shutdown_delay_secs: u64,
     /// `SHUTDOWN_TIMEOUT_SECS`: the deadline for a graceful shutdown.

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Request, Response, StatusCode as HttpStatus};
-use tokio::net::TcpListener;
+use futures_util::StreamExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
@@ -23,6 +25,7 @@ use super::{FileDescriptorSetRecord, GrpcMetrics, GrpcServiceRecord, MountOption
 use crate::app::{Error, Result};
 use crate::di::Container;
 use crate::health::{Health, Phase, Report};
+use crate::serving::accept;
 use crate::serving::drain::Drain;
 use crate::serving::{WorkContextLayer, context_of, request_id_layer};
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
@@ -102,7 +105,12 @@ impl GrpcServer {
         // The server starts once health has its first status (see `follow_health`).
         let (health_set, starting) = tokio::sync::oneshot::channel();
         tokio::spawn(follow_health(
-            reporter, names, health, health_set, stop, said,
+            reporter,
+            names,
+            health.clone(),
+            health_set,
+            stop,
+            said,
         ));
         // Left for the rest of the process, as the drain is: tonic clones the span maker on
         // every call, and an `Arc` here would bounce its count between the cores.
@@ -124,9 +132,9 @@ impl GrpcServer {
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )
             .layer(CatchPanicLayer::custom(panic_response));
-        let incoming = tonic::transport::server::TcpIncoming::from(self.listener);
         // Deadlines and shutdown per call, innermost: what it answers is traced and counted.
-        let drain = Drain::new(not_serving);
+        // Leaving is the accept loop's business here (see `accept`).
+        let drain = Drain::new(not_serving, std::future::pending());
         let calls = CallLayer {
             limit: config.request_timeout(),
             drain,
@@ -137,21 +145,77 @@ impl GrpcServer {
             .http2_keepalive_interval(Some(keepalive))
             .http2_keepalive_timeout(Some(keepalive.min(KEEPALIVE_TIMEOUT)))
             .layer(outer);
+        let listener = self.listener;
         // `Server::layer` nests each new layer inside the ones before. Once no call is in
         // flight, connections still open (a client ignoring `GOAWAY`, or stalled before its
         // HTTP/2 preface) do not hold the drain.
         Ok(tokio::spawn(async move {
             let _ = starting.await;
-            let server = builder
+            let router = builder
                 .layer(inner)
                 .layer(calls)
-                .add_routes(routes.routes())
-                .serve_with_incoming_shutdown(incoming, drain.stopped());
+                .add_routes(routes.routes());
+            // Two servers on the one listener: tonic sends `GOAWAY` on all of a server's
+            // connections when it stops accepting, and a leaving server must keep accepting.
+            // The first has the connections from before shutdown was announced, and says
+            // `GOAWAY` then: their clients reconnect, to another replica or, until the
+            // listener closes, to the second.
+            let (before, after) = (mpsc::channel(1), mpsc::channel(1));
+            let leaving = async move { health.shutting_down().await };
+            let accepting = accept(listener, before.0, after.0, leaving, drain);
+            let served = futures_util::future::join(
+                router
+                    .clone()
+                    .serve_with_incoming_shutdown(incoming(before.1), std::future::pending()),
+                router.serve_with_incoming_shutdown(incoming(after.1), std::future::pending()),
+            );
+            let served = async {
+                let (first, second) = futures_util::future::join(served, accepting).await.0;
+                first.and(second)
+            };
             tokio::select! {
-                served = server => served,
+                served = served => served,
                 () = drain.idle() => Ok(()),
             }
         }))
+    }
+}
+
+/// A server's connections, as tonic takes them.
+fn incoming(
+    mut connections: mpsc::Receiver<TcpStream>,
+) -> impl futures_util::Stream<Item = std::io::Result<TcpStream>> {
+    futures_util::stream::poll_fn(move |cx| connections.poll_recv(cx).map(|io| io.map(Ok)))
+}
+
+/// Hands `listener`'s connections to `before` until `leaving` resolves, then to `after` until
+/// the drain stops; the end of a channel stops its server, with `GOAWAY` on its connections
+/// (`serve_with_incoming_shutdown` is given a signal that never comes, so that it shuts down
+/// gracefully when its incoming connections end).
+async fn accept(
+    listener: TcpListener,
+    before: mpsc::Sender<TcpStream>,
+    after: mpsc::Sender<TcpStream>,
+    leaving: impl Future<Output = ()>,
+    drain: Drain,
+) {
+    let mut to = Some(before);
+    let mut leaving = std::pin::pin!(leaving);
+    let mut incoming = std::pin::pin!(accept::connections(listener, "gRPC", drain.stopped()));
+    loop {
+        let io = tokio::select! {
+            io = incoming.next() => match io {
+                Some(io) => io,
+                None => return,
+            },
+            () = &mut leaving, if to.is_some() => {
+                to = None;
+                continue;
+            }
+        };
+        if to.as_ref().unwrap_or(&after).send(io).await.is_err() {
+            return;
+        }
     }
 }
 

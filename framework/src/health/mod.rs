@@ -167,6 +167,14 @@ impl Health {
         self.inner.phase.subscribe()
     }
 
+    /// Resolves once the app's shutdown is announced (the phase is `ShuttingDown`: at the
+    /// signal, before `SHUTDOWN_DELAY_SECS`).
+    pub async fn shutting_down(&self) {
+        let mut phase = self.subscribe();
+        // The sender lives in `self`: `wait_for` cannot fail while this waits.
+        let _ = phase.wait_for(|p| *p == Phase::ShuttingDown).await;
+    }
+
     pub(crate) fn set_phase(&self, phase: Phase) {
         self.inner.phase.send_replace(phase);
     }

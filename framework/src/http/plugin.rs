@@ -97,11 +97,13 @@ impl Plugin for HttpPlugin {
         tracing::info!(address = %bound, base_path = %config.base_path, "HTTP listening");
         stage.listening("http", bound);
         let switch = Switch::new(config, stage.health().clone());
+        let health = stage.health().clone();
         self.server = Some(super::serve(
             listener,
             switch.clone(),
             config,
             stage.shutdown().clone(),
+            async move { health.shutting_down().await },
         ));
         self.switch = Some(switch);
         Ok(())

@@ -3,8 +3,9 @@
 //! Written on hyper rather than with `axum::serve`, which installs no timer: without one,
 //! hyper's header read timeout is off and a client that sends half a request head holds its
 //! connection for as long as it likes (tokio-rs/axum#2741). Here `HTTP_HEADER_READ_TIMEOUT_SECS`
-//! bounds it, and shutdown follows [`super::drain`]: idle connections close at once, streaming
-//! bodies end, a request body that stalls is cut (503), and in-flight requests finish.
+//! bounds it, and shutdown follows [`crate::serving::drain`]: while leaving, responses say
+//! `connection: close`; then idle connections close at once, streaming bodies end, a request
+//! body that stalls is cut (503), and in-flight requests finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,6 +21,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::future::RouteFuture;
+use futures_util::StreamExt;
 use http_body::Frame;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -36,41 +38,36 @@ use super::Problem;
 use super::REQUEST_ID;
 use super::Switch;
 use super::read_buffer::ShortFirstRead;
+use crate::serving::accept;
 use crate::serving::drain::{BoxError, Cut, Drain, DrainBody, Ending};
 
 /// The response body: the router's, ending when shutdown cuts it.
 type ServedBody = DrainBody<Body, Abort>;
 
-/// Serves `switch` on `listener` until `stop` is cancelled, then drains.
+/// Serves `switch` on `listener`; once `leaving` resolves (shutdown announced) every response
+/// says `connection: close`; once `stop` is cancelled, drains.
 pub(crate) fn serve(
     listener: TcpListener,
     switch: Switch,
     config: &HttpConfig,
     stop: CancellationToken,
+    leaving: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<io::Result<()>> {
-    let drain = Drain::new(stop);
+    let drain = Drain::new(stop, leaving);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.header_read_timeout_secs));
     tokio::spawn(async move {
         let connections = TaskTracker::new();
-        let mut stopped = pin!(drain.stopped());
-        loop {
-            let io = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((io, _)) => io,
-                    Err(error) => {
-                        accept_failed(error).await;
-                        continue;
-                    }
-                },
-                () = &mut stopped => break,
-            };
+        let mut incoming = pin!(accept::connections(listener, "HTTP", drain.stopped()));
+        while let Some(io) = incoming.next().await {
+            let served = Arc::new(AtomicBool::new(false));
             let service = Connection {
                 router: switch.router(),
                 drain,
                 cut: Arc::default(),
+                served: served.clone(),
             };
             // A short first read gives hyper a read buffer it can reuse (see read_buffer.rs).
             let connection = builder
@@ -81,10 +78,16 @@ pub(crate) fn serve(
                 let result = tokio::select! {
                     result = connection.as_mut() => result,
                     () = drain.stopped() => {
-                        // Closes it after the request in flight, or at once if it is between
-                        // requests. A connection whose first request has not (fully) arrived
-                        // yet counts as busy to hyper: it is dropped once nothing is in flight.
-                        connection.as_mut().graceful_shutdown();
+                        // A connection that served a request closes after the one in flight,
+                        // or at once if it is between requests. One that has not had its
+                        // first yet may be a client's that connected just before the
+                        // listener closed, its request on the way: hyper would close it at
+                        // once (nothing read yet is idle to hyper), resetting that request.
+                        // It is answered instead (with `connection: close`: the server is
+                        // leaving), or dropped once nothing is in flight.
+                        if served.load(Ordering::Relaxed) {
+                            connection.as_mut().graceful_shutdown();
+                        }
                         tokio::select! {
                             result = connection => result,
                             () = drain.idle() => Ok(()),
@@ -96,26 +99,10 @@ pub(crate) fn serve(
                 }
             });
         }
-        // No new connections from here on.
-        drop(listener);
         connections.close();
         connections.wait().await;
         Ok(())
     })
-}
-
-/// As hyper 0.14's server did: a connection's own failure is its client's business; anything
-/// else (out of file descriptors, say) is logged, with a pause before accepting again.
-async fn accept_failed(error: io::Error) {
-    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(
-        error.kind(),
-        ConnectionAborted | ConnectionRefused | ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!(%error, "cannot accept HTTP connections");
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// One connection's service: its router, with the request and response bodies under the drain.
@@ -125,6 +112,8 @@ struct Connection {
     /// Set when shutdown cut this connection's request body (HTTP/1 serves one request at a
     /// time, so the flag belongs to the request in flight).
     cut: Arc<AtomicBool>,
+    /// Set once it had a request.
+    served: Arc<AtomicBool>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Connection {
@@ -133,6 +122,7 @@ impl hyper::service::Service<Request<Incoming>> for Connection {
     type Future = Respond;
 
     fn call(&self, request: Request<Incoming>) -> Respond {
+        self.served.store(true, Ordering::Relaxed);
         let call = self.drain.call();
         let ending = Abort {
             cut: Some(self.cut.clone()),
@@ -166,6 +156,13 @@ impl Future for Respond {
         let Ok(mut response) = std::task::ready!(this.inner.poll(cx));
         if this.cut.swap(false, Ordering::Relaxed) {
             response = shutting_down(&response);
+        } else if this.drain.leaving() && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            // The client sends its next request on a new connection (RFC 9112 §9.6), which
+            // lands on another replica once this one's readiness took it out, or here until
+            // the listener closes: none is left open for hyper to close under a request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         let call = this.call.take();
         Poll::Ready(Ok(response.map(|body| {

@@ -8,6 +8,12 @@
 //! shutdown starts, such a body ends at its first frame that is not ready. How it ends is
 //! the protocol's business ([`Ending`]). And a connection with nothing in flight (a client
 //! that ignores `GOAWAY`, or stalls mid-handshake) does not hold the drain either.
+//!
+//! Before all that, from the signal on (through `SHUTDOWN_DELAY_SECS`, which must be above 0
+//! for it to help), the server is *leaving*: it still serves and accepts, but tells clients to
+//! move away (HTTP/1.1 `connection: close` on every response, HTTP/2 `GOAWAY`), so that when
+//! its listener closes, the connections clients were using are gone. An HTTP/1.1 connection
+//! that stays idle through the whole delay hears nothing, and is closed at the stop.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,27 +56,47 @@ pub(crate) struct Drain {
 struct Shared {
     stop: CancellationToken,
     calls: TaskTracker,
+    /// Set once shutdown was announced (or `stop` cancelled, whichever comes first).
+    leaving: AtomicBool,
     /// Set once `stop` is cancelled, before `wake` wakes the bodies that wait.
     started: AtomicBool,
     wake: Notify,
 }
 
 impl Drain {
-    /// Shutdown starts when `stop` is cancelled. Spawns the task that relays it to the
-    /// bodies, so it must be called within the runtime.
-    pub(crate) fn new(stop: CancellationToken) -> Drain {
+    /// The server is leaving once `leaving` resolves (the app's shutdown announced, see
+    /// [`Health::shutting_down`]); shutdown starts when `stop` is cancelled. Spawns the task
+    /// that relays them to the connections and bodies, so it must be called within the
+    /// runtime.
+    ///
+    /// [`Health::shutting_down`]: crate::health::Health::shutting_down
+    pub(crate) fn new(
+        stop: CancellationToken,
+        leaving: impl Future<Output = ()> + Send + 'static,
+    ) -> Drain {
         let shared: &'static Shared = Box::leak(Box::new(Shared {
             stop: stop.clone(),
             calls: TaskTracker::new(),
+            leaving: AtomicBool::new(false),
             started: AtomicBool::new(false),
             wake: Notify::new(),
         }));
         tokio::spawn(async move {
+            tokio::select! {
+                () = leaving => {}
+                () = stop.cancelled() => {}
+            }
+            shared.leaving.store(true, Ordering::Relaxed);
             stop.cancelled().await;
             shared.started.store(true, Ordering::Release);
             shared.wake.notify_waiters();
         });
         Drain { shared }
+    }
+
+    /// Whether the server is leaving: its responses tell clients to go elsewhere.
+    pub(crate) fn leaving(&self) -> bool {
+        self.shared.leaving.load(Ordering::Relaxed)
     }
 
     /// Counts a call as in flight until the token is dropped (with its response body).
@@ -267,7 +293,7 @@ mod tests {
 
     fn drain() -> (CancellationToken, Drain) {
         let stop = CancellationToken::new();
-        (stop.clone(), Drain::new(stop))
+        (stop.clone(), Drain::new(stop, std::future::pending()))
     }
 
     /// One frame now, then nothing (a stream waiting for its next event).
