@@ -58,6 +58,22 @@ async fn reads_articles_back_over_grpc_and_maps_remote_errors() {
     api.app.shutdown().await.unwrap();
 }
 
+/// The `articles-remote` unit of `/health`.
+async fn remote_unit(api: &Api) -> serde_json::Value {
+    let health = json(
+        api.send(Method::GET, "/health", None).await,
+        "application/json",
+    )
+    .await;
+    health["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|unit| unit["name"] == "articles-remote")
+        .expect("the remote's unit")
+        .clone()
+}
+
 /// The remote is down, then comes up on its port: every read answers 503 (never 500) with
 /// `Retry-After` while it is down; once `BREAKER_FAILURES` (5) attempts failed the
 /// `articles-remote` breaker is open, and says how long in `Retry-After` (at most
@@ -107,6 +123,10 @@ async fn an_unreachable_remote_is_a_503_and_its_breaker_opens_then_closes() {
         "the breaker's time: {open_for}"
     );
     println!("breaker open: a read answered 503 in {took:?}, Retry-After {open_for}");
+    assert_eq!(
+        remote_unit(&api).await,
+        json!({ "name": "articles-remote", "status": "down", "optional": true, "circuit": "open" })
+    );
 
     // The remote comes up (an article service of its own on that port).
     let remote = Api::sqlite(&[("GRPC_HOST", "127.0.0.1"), ("GRPC_PORT", port.as_str())]).await;
@@ -135,6 +155,7 @@ async fn an_unreachable_remote_is_a_503_and_its_breaker_opens_then_closes() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    assert_eq!(remote_unit(&api).await["circuit"], "closed");
     // Closed: a read that fails now is the remote's answer, not the breaker's.
     let (response, _, _) = read(unknown).await;
     problem(response, 404, "REMOTE_ARTICLE_NOT_FOUND").await;

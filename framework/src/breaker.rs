@@ -16,8 +16,9 @@
 //! second is a tower layer only (a database pool is not a tower service), and neither says
 //! how long the breaker stays open, which `Retry-After` tells the client.
 //!
-//! A backend plugin keeps one per backend: the database's (`postgres` or `sqlite`, see
-//! `framework::db::Pool`) and Redis's (`redis`, where an open breaker is a cache miss). Its state is in `/health` (the backend's unit) and in the metrics
+//! A backend plugin keeps one per backend: the database's (`PostgreSQL` or `SQLite`, see
+//! `framework::db::Pool`), Redis's (`redis`, where an open breaker is a cache miss) and the
+//! Kafka producer's (`kafka`); and each `framework::grpc::GrpcClient` has its own. Its state is in `/health` (the backend's unit) and in the metrics
 //! `circuit_breaker_state{breaker, state}` (1 for the current state) and
 //! `circuit_breaker_rejected_total{breaker}`.
 
@@ -102,7 +103,7 @@ impl CircuitState {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("`{breaker}` is down: its circuit breaker is open")]
 pub struct CircuitOpen {
-    /// The breaker's name: `postgres`, `sqlite`, `redis`, or a `GrpcClient`'s own.
+    /// The breaker's name: `PostgreSQL`, `SQLite`, `redis`, `kafka`, or a `GrpcClient`'s own.
     pub breaker: &'static str,
     /// How long until it lets a trial through.
     pub retry_after: Duration,
@@ -203,6 +204,11 @@ impl Breaker {
             State::Open { until } if Instant::now() >= until => CircuitState::HalfOpen,
             ref state => state.circuit(),
         }
+    }
+
+    /// Its name (the `breaker` label of its metrics).
+    pub fn name(&self) -> &'static str {
+        self.inner.name
     }
 
     /// Its state as a health unit's detail: `{"circuit": "closed" | "open" | "half_open"}`.

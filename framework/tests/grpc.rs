@@ -202,11 +202,21 @@ async fn shutdown_turns_health_off_and_drains_in_flight_calls() {
     let mut client = ProbeClient::new(channel.clone());
     let in_flight = tokio::spawn(async move { client.sleep(SleepRequest { millis: 1500 }).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = app.grpc_url().expect("a gRPC port");
     let shutdown = tokio::spawn(app.shutdown());
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    // During the shutdown delay calls still work, but health says NOT_SERVING.
-    let status = health.check(check("")).await.unwrap().into_inner().status();
+    // During the shutdown delay calls still work, but health says NOT_SERVING. The open
+    // connection got GOAWAY at the signal, so the call goes on a new one, as GOAWAY asks (a
+    // bare tonic channel would queue it on the old one while its streams are open, and
+    // hyper cancels it there unsent: `GrpcClient` makes such calls again).
+    let moved = Channel::from_shared(url).unwrap().connect().await.unwrap();
+    let status = HealthClient::new(moved)
+        .check(check(""))
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
     assert_eq!(status, ServingStatus::NotServing);
     let status = watch.message().await.unwrap().unwrap().status();
     assert_eq!(status, ServingStatus::NotServing);

@@ -52,14 +52,23 @@ async fn app_on(tansu: &Tansu, stream_topic: &str) -> TestApp {
     .expect("the app starts")
 }
 
-async fn kafka_status(app: &TestApp) -> String {
+/// The `kafka` unit's status, and its producer's circuit breaker state.
+async fn kafka_unit(app: &TestApp) -> (String, String) {
     let report = app.running().health().report().await;
-    report
+    let unit = report
         .units
         .iter()
         .find(|u| u.name == "kafka")
-        .map(|u| u.status.to_owned())
-        .expect("a kafka unit")
+        .expect("a kafka unit");
+    let circuit = unit.details.as_ref().and_then(|d| d["circuit"].as_str());
+    (
+        unit.status.to_owned(),
+        circuit.unwrap_or_default().to_owned(),
+    )
+}
+
+async fn kafka_status(app: &TestApp) -> String {
+    kafka_unit(app).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +110,9 @@ async fn the_producer_recovers_after_a_broker_stall() {
             assert!(
                 matches!(
                     error,
-                    PublishError::Unavailable { .. } | PublishError::Unconfirmed { .. }
+                    PublishError::Unavailable { .. }
+                        | PublishError::Unconfirmed { .. }
+                        | PublishError::CircuitOpen { .. }
                 ),
                 "{error:?}"
             );
@@ -199,7 +210,8 @@ async fn a_consumer_waits_out_a_broker_stall_and_handles_every_record() {
                 let producer = producer.clone();
                 publishes.spawn(async move {
                     let published = producer.publish_json(topic, &n.to_string(), &n).await;
-                    (n, published.map(drop).map_err(|e| e.kind()))
+                    let refused = |e: &PublishError| matches!(e, PublishError::CircuitOpen { .. });
+                    (n, published.map(drop).map_err(|e| (e.kind(), refused(&e))))
                 });
                 n += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -216,9 +228,11 @@ async fn a_consumer_waits_out_a_broker_stall_and_handles_every_record() {
     tansu.signal("-STOP");
     let frozen = Instant::now();
     let before = count(&handled);
-    let mut seen_down = false;
+    let (mut seen_down, mut seen_open) = (false, false);
     while frozen.elapsed() < Duration::from_secs(15) {
-        seen_down |= kafka_status(&app).await == "down";
+        let (status, circuit) = kafka_unit(&app).await;
+        seen_down |= status == "down";
+        seen_open |= circuit == "open";
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let during = count(&handled) - before;
@@ -226,6 +240,9 @@ async fn a_consumer_waits_out_a_broker_stall_and_handles_every_record() {
         seen_down,
         "the kafka unit stayed up while the broker was frozen"
     );
+    // The first publishes of the stall waited out their delivery timeout; then the
+    // producer's breaker opened, and the rest failed at once.
+    assert!(seen_open, "the producer's breaker never opened");
 
     tansu.signal("-CONT");
     let thawed = Instant::now();
@@ -267,14 +284,20 @@ async fn a_consumer_waits_out_a_broker_stall_and_handles_every_record() {
         acknowledged.is_subset(&stored),
         "an acknowledged record is not on the topic"
     );
+    let refused = outcomes
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, Err((_, true))))
+        .count();
     println!(
-        "{} records published ({} acknowledged, {} stored), all {} stored handled; {during} \
-         handled during the 15 s stall; kafka unit up {up_after:?} after the thaw",
+        "{} records published ({} acknowledged, {refused} refused at once by the open \
+         breaker, {} stored), all {} stored handled; {during} handled during the 15 s stall; \
+         kafka unit up {up_after:?} after the thaw",
         outcomes.len(),
         acknowledged.len(),
         stored.len(),
         stored.len(),
     );
+    assert!(refused > 0, "no publish was refused by the open breaker");
     app.shutdown().await.unwrap();
     drop(tansu);
 }

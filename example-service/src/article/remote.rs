@@ -1,8 +1,8 @@
 //! An outbound gRPC client as a component: reads articles from a remote article service
 //! (configured by `ARTICLES_REMOTE_*`; by default this service's own gRPC listener, as bound),
 //! with a connect timeout and a per-call timeout, through the framework's [`GrpcClient`]
-//! (a circuit breaker `articles-remote`, retries for this idempotent read), and maps the
-//! remote `Status` into a `DomainError`.
+//! (a circuit breaker `articles-remote`, in `/health` once the client was first used, and
+//! retries for this idempotent read), and maps the remote `Status` into a `DomainError`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use framework::app::Listeners;
 use framework::breaker::BreakerConfig;
 use framework::grpc::{GrpcClient, Retries};
+use framework::health::Health;
 use framework::tonic::transport::Endpoint;
 use framework::tonic::{Code, Status};
 use framework::{Config, ConfigSection, DomainError, module};
@@ -93,6 +94,7 @@ pub struct RemoteArticles {
     config: Config<RemoteConfig>,
     breakers: Config<BreakerConfig>,
     listeners: Listeners,
+    health: Health,
     #[state]
     client: OnceLock<GrpcClient>,
 }
@@ -114,10 +116,13 @@ impl RemoteArticles {
                 .connect_timeout(Duration::from_millis(self.config.connect_timeout_ms))
                 .timeout(Duration::from_millis(self.config.timeout_ms))
                 .connect_lazy();
-            GrpcClient::new("articles-remote", channel, *self.breakers).with_retries(Retries {
-                max_attempts: self.config.attempts,
-                ..Retries::default()
-            })
+            GrpcClient::new("articles-remote", channel, *self.breakers)
+                .with_retries(Retries {
+                    max_attempts: self.config.attempts,
+                    ..Retries::default()
+                })
+                // An optional `/health` unit, from the first call on.
+                .with_health(&self.health)
         }))
     }
 

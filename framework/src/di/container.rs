@@ -66,7 +66,7 @@ impl Container {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be injected into a `#[module]` field",
     label = "not injectable",
-    note = "inject components as `Arc<T>` or `Arc<dyn Trait>`, config sections as `Config<T>`, pools as `PgPool` or `SqlitePool`, and `Producer`, `Cache` or `Listeners`"
+    note = "inject components as `Arc<T>` or `Arc<dyn Trait>`, config sections as `Config<T>`, pools as `PgPool` or `SqlitePool`, and `Producer`, `Cache`, `Listeners` or `Health`"
 )]
 pub trait Injectable: Sized + Send + Sync + 'static {
     /// What this field needs from the graph.

@@ -3,6 +3,7 @@
 
 pub(crate) mod container;
 pub(crate) mod graph;
+mod health;
 mod inject;
 mod listeners;
 pub(crate) mod records;

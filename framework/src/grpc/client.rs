@@ -26,7 +26,8 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::breaker::{Breaker, BreakerConfig, CircuitOpen, is_refusal};
+use crate::breaker::{Breaker, BreakerConfig, CircuitOpen, CircuitState, is_refusal};
+use crate::health::{Health, Probe};
 
 /// How an idempotent call is retried: gRPC's retry policy (gRFC A6) for `UNAVAILABLE`, the
 /// code a server answers for what it did not do, with exponential backoff and jitter.
@@ -78,6 +79,26 @@ impl GrpcClient {
     /// Retries idempotent calls with `retries`.
     pub fn with_retries(mut self, retries: Retries) -> GrpcClient {
         self.retries = retries;
+        self
+    }
+
+    /// Shows the breaker in `/health` as an optional unit named after it: down while open
+    /// (the app is degraded, not unready), with its `circuit` beside. `health` is injectable
+    /// (a `#[module]` field of type `Health`).
+    pub fn with_health(self, health: &Health) -> GrpcClient {
+        let breaker = self.breaker.clone();
+        health.add_probed_unit(breaker.name(), true, move || {
+            let breaker = breaker.clone();
+            async move {
+                Probe {
+                    result: match breaker.state() {
+                        CircuitState::Open => Err("the circuit breaker is open".to_owned()),
+                        _ => Ok(()),
+                    },
+                    details: Some(breaker.health_details()),
+                }
+            }
+        });
         self
     }
 

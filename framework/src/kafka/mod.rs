@@ -37,6 +37,7 @@ use crate::di::{
     BuildContext, BuildError, BuildFuture, Condition, Location, ProviderKind, ProviderRecord,
 };
 use crate::di::{Container, Instance, Key as DiKey};
+use crate::health::Probe;
 use crate::transaction::EventSink;
 
 /// `when` predicate: `KAFKA_BROKERS` is set.
@@ -62,7 +63,12 @@ fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError>
 inventory::submit! {
     ProviderRecord {
         name: "framework::kafka::Transport",
-        provides: || vec![DiKey::of::<dyn Transport>(), DiKey::of::<KafkaStatus>(), DiKey::of::<dyn EventSink>()],
+        provides: || vec![
+            DiKey::of::<dyn Transport>(),
+            DiKey::of::<KafkaStatus>(),
+            DiKey::of::<dyn EventSink>(),
+            DiKey::of::<Producer>(),
+        ],
         fields: Vec::new,
         condition: Some(Condition {
             name: "framework::kafka::is_configured",
@@ -73,18 +79,32 @@ inventory::submit! {
             Box::pin(async move {
                 let transport = build_transport(ctx)?;
                 let status = Arc::new(KafkaStatus::default());
-                let (checked, reported) = (transport.clone(), status.clone());
+                let breaker = crate::breaker::Breaker::new(
+                    "kafka",
+                    crate::breaker::BreakerConfig::load(ctx.settings())?,
+                );
+                let (checked, reported, shown) = (transport.clone(), status.clone(), breaker.clone());
                 // Down while the broker does not answer, the producer is unusable, a consumer
-                // is not running, or a dead letter cannot be written.
-                ctx.health().add_unit("kafka", move || {
-                    let (transport, status) = (checked.clone(), reported.clone());
+                // is not running, or a dead letter cannot be written; the producer's breaker
+                // beside.
+                ctx.health().add_probed_unit("kafka", false, move || {
+                    let (transport, status, breaker) =
+                        (checked.clone(), reported.clone(), shown.clone());
                     async move {
-                        transport.ping().await.map_err(|e| e.to_string())?;
-                        status.check()
+                        let result = match transport.ping().await {
+                            Ok(()) => status.check(),
+                            Err(error) => Err(error.to_string()),
+                        };
+                        Probe {
+                            result,
+                            details: Some(breaker.health_details()),
+                        }
                     }
                 });
-                let sink: Arc<dyn EventSink> = Arc::new(Producer::new(transport.clone()));
+                let producer = Producer::new(transport.clone(), breaker);
+                let sink: Arc<dyn EventSink> = Arc::new(producer.clone());
                 Ok(vec![
+                    Instance::of::<Producer>(Arc::new(producer)),
                     Instance::of::<dyn EventSink>(sink),
                     Instance::of::<dyn Transport>(transport),
                     Instance::of::<KafkaStatus>(status),

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::message::{Header, Outgoing};
 use super::transport::{KafkaError, Transport};
+use crate::breaker::{Breaker, CircuitOpen};
 use crate::di::{Container, Dependency, Injectable, Key, ResolveError};
 use crate::error::{DomainError, ErrorKind};
 use crate::telemetry::REQUEST_ID_KEY;
@@ -20,10 +21,14 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(11);
 /// Publishes records; a `#[module]` field of type `Producer`.
 ///
 /// Every call returns after the broker acknowledged the record (or failed), so a caller that
-/// got `Ok` knows the event is stored.
+/// got `Ok` knows the event is stored. Calls go through the `kafka` circuit breaker: while
+/// `BREAKER_FAILURES` publishes in a row found the broker unavailable or unresponsive, a
+/// publish fails at once ([`PublishError::CircuitOpen`]) instead of waiting up to the
+/// delivery timeout, for `BREAKER_OPEN_MS`.
 #[derive(Clone)]
 pub struct Producer {
     transport: Arc<dyn Transport>,
+    breaker: Breaker,
 }
 
 /// A record could not be published, or its publication was not confirmed.
@@ -32,6 +37,7 @@ pub struct Producer {
 /// |---|---|---|---|
 /// | `Encode` | `Marshaling` | `KAFKA_ENCODE_FAILED` | no: nothing was sent |
 /// | `Unavailable` | `Unavailable` | `KAFKA_UNAVAILABLE` | no: nothing was sent (the broker cannot be reached, or the producer is being replaced after a fatal error) |
+/// | `CircuitOpen` | `Unavailable` | `KAFKA_UNAVAILABLE` | no: nothing was sent (the broker failed just now, see [`crate::breaker`]) |
 /// | `Unconfirmed` | `Timeout` | `KAFKA_PUBLISH_UNCONFIRMED` | unknown: it was sent but not acknowledged in time, and may be stored (and consumed) later |
 /// | `Broker` | `Internal` | `KAFKA_PUBLISH_FAILED` | no: the broker refused it (an unknown topic, a record too large) |
 ///
@@ -56,6 +62,14 @@ pub enum PublishError {
         /// Why.
         source: KafkaError,
     },
+    /// Nothing was sent: the `kafka` circuit breaker is open.
+    #[error("cannot publish to `{topic}`: the broker failed just now")]
+    CircuitOpen {
+        /// The topic.
+        topic: String,
+        /// The refusal, with how long the breaker stays open.
+        source: CircuitOpen,
+    },
     /// The record was sent but not acknowledged in time: it may be stored.
     #[error("publishing to `{topic}` was not confirmed in time; the record may be stored")]
     Unconfirmed {
@@ -78,7 +92,9 @@ impl DomainError for PublishError {
     fn kind(&self) -> ErrorKind {
         match self {
             PublishError::Encode { .. } => ErrorKind::Marshaling,
-            PublishError::Unavailable { .. } => ErrorKind::Unavailable,
+            PublishError::Unavailable { .. } | PublishError::CircuitOpen { .. } => {
+                ErrorKind::Unavailable
+            }
             PublishError::Unconfirmed { .. } => ErrorKind::Timeout,
             PublishError::Broker { .. } => ErrorKind::Internal,
         }
@@ -86,7 +102,9 @@ impl DomainError for PublishError {
     fn code(&self) -> &'static str {
         match self {
             PublishError::Encode { .. } => "KAFKA_ENCODE_FAILED",
-            PublishError::Unavailable { .. } => "KAFKA_UNAVAILABLE",
+            PublishError::Unavailable { .. } | PublishError::CircuitOpen { .. } => {
+                "KAFKA_UNAVAILABLE"
+            }
             PublishError::Unconfirmed { .. } => "KAFKA_PUBLISH_UNCONFIRMED",
             PublishError::Broker { .. } => "KAFKA_PUBLISH_FAILED",
         }
@@ -118,8 +136,8 @@ impl PublishError {
 }
 
 impl Producer {
-    pub(crate) fn new(transport: Arc<dyn Transport>) -> Producer {
-        Producer { transport }
+    pub(crate) fn new(transport: Arc<dyn Transport>, breaker: Breaker) -> Producer {
+        Producer { transport, breaker }
     }
 
     /// Publishes `value` as JSON under `key`; the current request id travels as a header.
@@ -174,12 +192,21 @@ impl Producer {
     /// Sends a record as given; returns its partition and offset.
     pub async fn send(&self, record: Outgoing) -> Result<(i32, i64), PublishError> {
         let topic = record.topic.clone();
+        let permit = match self.breaker.admit() {
+            Ok(permit) => permit,
+            Err(source) => return Err(PublishError::CircuitOpen { topic, source }),
+        };
         let sent = tokio::time::timeout(DELIVERY_TIMEOUT, self.transport.send(record)).await;
         let result = sent.unwrap_or_else(|_| {
             Err(KafkaError::Timeout {
                 topic: topic.clone(),
             })
         });
+        match &result {
+            // Not sent, or not acknowledged: a broker that answers does both in time.
+            Err(KafkaError::Unavailable(_) | KafkaError::Timeout { .. }) => permit.fail(),
+            _ => permit.finish(None),
+        }
         result.map_err(|source| PublishError::of(topic, source))
     }
 }
@@ -218,13 +245,13 @@ impl EventSink for Producer {
 
 impl Injectable for Producer {
     fn dependency() -> Dependency {
-        Dependency::Component(Key::of::<dyn Transport>())
+        Dependency::Component(Key::of::<Producer>())
     }
 
     fn resolve(container: &Container) -> Result<Self, ResolveError> {
         container
-            .get::<dyn Transport>()
-            .map(Producer::new)
-            .ok_or(ResolveError::Missing("dyn Transport"))
+            .get::<Producer>()
+            .map(|producer| Producer::clone(&producer))
+            .ok_or(ResolveError::Missing("Producer"))
     }
 }

@@ -37,6 +37,11 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// flushed) before the server stops waiting for them.
 const IDLE_GRACE: Duration = Duration::from_millis(250);
 
+/// Once shutdown started, how long a request body may wait for its next frame before it is
+/// cut: a frame in transit (a unary call's message behind its headers) arrives well within
+/// it, a client that stalls or a client stream waiting for its next message does not.
+const REQUEST_GRACE: Duration = Duration::from_millis(250);
+
 /// One server's view of shutdown: whether it started, and the calls still in flight.
 ///
 /// Every call copies it for its bodies, and tonic clones the layers that hold it on every
@@ -150,6 +155,10 @@ pub(crate) struct DrainBody<B, E> {
     stopped: Option<Pin<Box<Notified<'static>>>>,
     deadline: Option<Instant>,
     timer: Option<Pin<Box<Sleep>>>,
+    /// How long it may wait once shutdown started ([`REQUEST_GRACE`] for a request body,
+    /// none for a response's), and the timer of that wait.
+    grace: Duration,
+    grace_timer: Option<Pin<Box<Sleep>>>,
     /// Keeps the call counted as in flight until the body is dropped.
     _call: Option<TaskTrackerToken>,
     done: bool,
@@ -157,7 +166,8 @@ pub(crate) struct DrainBody<B, E> {
 
 impl<B, E> DrainBody<B, E> {
     /// `inner`, cut by `drain`'s shutdown or at `deadline`; `call` is the call's token
-    /// (response bodies keep their call in flight; request bodies have none).
+    /// (response bodies keep their call in flight; request bodies have none, and get
+    /// [`REQUEST_GRACE`] after shutdown started before a frame that is not ready cuts them).
     pub(crate) fn new(
         inner: B,
         ending: E,
@@ -172,6 +182,12 @@ impl<B, E> DrainBody<B, E> {
             stopped: None,
             deadline,
             timer: None,
+            grace: if call.is_some() {
+                Duration::ZERO
+            } else {
+                REQUEST_GRACE
+            },
+            grace_timer: None,
             _call: call,
             done: false,
         }
@@ -196,6 +212,18 @@ where
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        timer.as_mut().poll(cx).is_ready()
+    }
+
+    /// Whether the grace after shutdown started is over; arms its timer when not.
+    fn past_grace(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.grace.is_zero() {
+            return true;
+        }
+        let grace = self.grace;
+        let timer = self
+            .grace_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(grace)));
         timer.as_mut().poll(cx).is_ready()
     }
 
@@ -249,7 +277,7 @@ where
                 this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending if this.stopping(cx) => this.cut(Cut::Shutdown),
+            Poll::Pending if this.stopping(cx) && this.past_grace(cx) => this.cut(Cut::Shutdown),
             Poll::Pending if this.past_deadline(cx) => this.cut(Cut::Deadline),
             Poll::Pending => Poll::Pending,
         }
@@ -336,6 +364,23 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(2), drain.idle())
             .await
             .expect("idle once the body is gone");
+    }
+
+    #[tokio::test]
+    async fn a_request_body_waits_out_its_grace_before_it_is_cut() {
+        let (stop, drain) = drain();
+        // No call: a request body.
+        let mut body = DrainBody::new(waiting(), Fail, drain, None, None);
+        body.frame().await.unwrap().unwrap();
+        stop.cancel();
+        let started = Instant::now();
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert_eq!(error.to_string(), "Shutdown");
+        assert!(
+            started.elapsed() >= REQUEST_GRACE,
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
