@@ -128,6 +128,12 @@ pub fn is_refusal(error: &(dyn Error + 'static)) -> bool {
     transient::links(error).any(|link| link.is::<CircuitOpen>())
 }
 
+inventory::submit!(transient::Refusal {
+    retry_after: |error| error
+        .downcast_ref::<CircuitOpen>()
+        .map(|open| open.retry_after)
+});
+
 inventory::submit!(Classifier {
     classify: |error| error.is::<CircuitOpen>().then_some(ErrorKind::Unavailable)
 });

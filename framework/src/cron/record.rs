@@ -68,6 +68,7 @@ impl<T: ?Sized + Send + Sync + 'static> FromJob for Inject<T> {
             kind: ErrorKind::Internal,
             code: "JOB_COMPONENT_MISSING",
             message: format!("component `{}` is not built", std::any::type_name::<T>()),
+            refused_for: None,
         })
     }
 }

@@ -112,6 +112,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// wait for the poll interval (commits notify no relay-running replica).
 const CONTENDED_RETRY: Duration = Duration::from_millis(20);
 
+/// The least wait after the sink's breaker refused a round (one refused while its trial is
+/// under way says 0).
+const REFUSED_WAIT: Duration = Duration::from_millis(100);
+
 /// The longest wait between retries while the sink fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -624,6 +628,19 @@ async fn relay<DB: Relay>(
             }) => {
                 published.increment(count as u64);
                 match failed {
+                    // The sink's breaker is open: no news, and no reason to wait longer than
+                    // it stays open (a trial then tells).
+                    Some(SinkError {
+                        refused_for: Some(open_for),
+                        ..
+                    }) => {
+                        tracing::debug!(
+                            published = count,
+                            ?open_for,
+                            "outbox relay: the broker is down; waiting for its breaker"
+                        );
+                        Some(open_for.max(REFUSED_WAIT))
+                    }
                     Some(error) => {
                         failures += 1;
                         failures_total.increment(1);

@@ -158,6 +158,10 @@ pub struct Failure {
     pub code: &'static str,
     /// The error chain, for logs and the dead-letter headers (never for clients).
     pub message: String,
+    /// When a circuit breaker refused the work (its dependency is known to be down): how
+    /// long it stays open. A consumer waits that long and tries again without spending a
+    /// retry, rather than dead-lettering what a dependency's outage refused.
+    pub refused_for: Option<std::time::Duration>,
 }
 
 impl Failure {
@@ -167,6 +171,7 @@ impl Failure {
             kind: error.kind(),
             code: error.code(),
             message: error_chain(error),
+            refused_for: transient::refused_for(error),
         }
     }
 

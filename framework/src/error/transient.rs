@@ -23,6 +23,25 @@ pub struct Classifier {
 
 inventory::collect!(Classifier);
 
+/// Recognises a refusal of a dependency known to be down (a circuit breaker's, registered by
+/// `framework::breaker`) and says how long until it takes calls again.
+pub struct Refusal {
+    /// Looks at one link.
+    pub retry_after: fn(&(dyn Error + 'static)) -> Option<std::time::Duration>,
+}
+
+inventory::collect!(Refusal);
+
+/// How long until the dependency that refused `error` (or a source of it) takes calls again;
+/// `None` when nothing in its chain is such a refusal.
+pub fn refused_for(error: &(dyn Error + 'static)) -> Option<std::time::Duration> {
+    links(error).find_map(|link| {
+        inventory::iter::<Refusal>
+            .into_iter()
+            .find_map(|refusal| (refusal.retry_after)(link))
+    })
+}
+
 /// A [`Classifier`] for a framework error type `E` whose own kind already says the
 /// dependency is down or late: such an error, wrapped in a service's `internal` variant,
 /// answers as its own kind. `inventory::submit!(Classifier { classify: own_kind::<E> })`.

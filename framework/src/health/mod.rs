@@ -145,16 +145,19 @@ impl Health {
         self.push(name, Arc::new(move || Box::pin(probe())), optional);
     }
 
+    /// Adds the unit `name`, or replaces the one of that name: a unit added twice (a client
+    /// built twice under one name) is one unit, its latest check.
     fn push(&self, name: &'static str, check: Check, optional: bool) {
-        self.inner
-            .units
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Unit {
-                name,
-                check,
-                optional,
-            });
+        let unit = Unit {
+            name,
+            check,
+            optional,
+        };
+        let mut units = self.inner.units.write().unwrap_or_else(|e| e.into_inner());
+        match units.iter_mut().find(|u| u.name == name) {
+            Some(existing) => *existing = unit,
+            None => units.push(unit),
+        }
     }
 
     /// The current phase.

@@ -137,6 +137,9 @@ pub mod dead_letter_headers {
 }
 
 /// Records fetched at once.
+/// The least a record waits for a dependency whose breaker refused it.
+const REFUSED_WAIT: Duration = Duration::from_millis(100);
+
 const BATCH: usize = 512;
 /// Batches a partition's worker may have queued.
 const QUEUED: usize = 4;
@@ -644,6 +647,7 @@ impl Worker {
                     kind: ErrorKind::Internal,
                     code: "CONSUMER_PANICKED",
                     message: format!("the consumer panicked outside the handler: {panic}"),
+                    refused_for: None,
                 };
                 let attempts = attempts.load(Ordering::Relaxed);
                 self.dead_letter(message, &failure, attempts, taken).await
@@ -722,6 +726,7 @@ impl Worker {
                 kind: ErrorKind::Marshaling,
                 code: "MESSAGE_UNREADABLE",
                 message: unreadable.reason.clone(),
+                refused_for: None,
             };
             return self.dead_letter(message, &failure, 0, Instant::now()).await;
         }
@@ -740,10 +745,24 @@ impl Worker {
                     kind: ErrorKind::Marshaling,
                     code: "MESSAGE_REJECTED",
                     message: rejection.0,
+                    refused_for: None,
                 },
                 Outcome::Failed(failure) => failure,
             }
             .bounded();
+            // A dependency's breaker refused it: the record waits for the dependency, as
+            // long as the breaker stays open, without spending a retry (an outage would
+            // otherwise dead-letter every record that needs it). Shutdown or a revocation
+            // ends the wait, uncommitted.
+            if let Some(open_for) = failure.refused_for {
+                // A refusal while a breaker's trial is under way says 0.
+                let open_for = open_for.max(REFUSED_WAIT);
+                tracing::debug!(code = failure.code, error = %failure.message, ?open_for, "a dependency is down; the record waits for it");
+                if self.pause(open_for).await {
+                    return false;
+                }
+                continue;
+            }
             let delays = delays.get_or_insert_with(|| {
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(record.backoff_ms.max(1)))
@@ -808,6 +827,7 @@ impl Worker {
                 kind: ErrorKind::Internal,
                 code: "HANDLER_PANICKED",
                 message: format!("the handler panicked: {panic}"),
+                refused_for: None,
             }),
         }
     }

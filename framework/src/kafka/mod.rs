@@ -60,6 +60,9 @@ fn build_transport(ctx: &BuildContext) -> Result<Arc<dyn Transport>, BuildError>
     }
 }
 
+/// How long the `kafka` unit waits for the broker's metadata.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 inventory::submit! {
     ProviderRecord {
         name: "framework::kafka::Transport",
@@ -91,9 +94,12 @@ inventory::submit! {
                     let (transport, status, breaker) =
                         (checked.clone(), reported.clone(), shown.clone());
                     async move {
-                        let result = match transport.ping().await {
-                            Ok(()) => status.check(),
-                            Err(error) => Err(error.to_string()),
+                        // Within the check's own 2 s, so that the breaker's state shows too.
+                        let pinged = tokio::time::timeout(PING_TIMEOUT, transport.ping()).await;
+                        let result = match pinged {
+                            Ok(Ok(())) => status.check(),
+                            Ok(Err(error)) => Err(error.to_string()),
+                            Err(_) => Err("the broker did not answer in time".to_owned()),
                         };
                         Probe {
                             result,

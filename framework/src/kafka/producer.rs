@@ -238,6 +238,7 @@ impl EventSink for Producer {
                 .map_err(|error| SinkError {
                     message: crate::error::error_chain(&error),
                     may_be_stored: error.may_be_stored(),
+                    refused_for: crate::error::transient::refused_for(&error),
                 })
         })
     }

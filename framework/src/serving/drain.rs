@@ -267,6 +267,8 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 // Nothing may follow trailers.
                 this.done = frame.is_trailers();
+                // The grace is per frame: a body still arriving is not a stalled one.
+                this.grace_timer = None;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
@@ -381,6 +383,32 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_body_frame_in_transit_at_shutdown_still_arrives() {
+        let (stop, drain) = drain();
+        let frames = futures_util::stream::unfold(0, |n| async move {
+            match n {
+                0 => Some((Ok::<_, Infallible>(Frame::data(Bytes::from("first"))), 1)),
+                // In transit when shutdown starts.
+                1 => {
+                    tokio::time::sleep(REQUEST_GRACE / 2).await;
+                    Some((Ok(Frame::data(Bytes::from("second"))), 2))
+                }
+                _ => std::future::pending().await,
+            }
+        });
+        let mut body = DrainBody::new(StreamBody::new(Box::pin(frames)), Fail, drain, None, None);
+        body.frame().await.unwrap().unwrap();
+        stop.cancel();
+        let second = body.frame().await.unwrap().unwrap();
+        assert_eq!(second.into_data().unwrap(), "second");
+        // Then nothing more comes: cut once a grace passed without a frame.
+        let waited = Instant::now();
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert_eq!(error.to_string(), "Shutdown");
+        assert!(waited.elapsed() >= REQUEST_GRACE, "{:?}", waited.elapsed());
     }
 
     #[tokio::test]

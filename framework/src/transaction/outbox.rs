@@ -56,6 +56,9 @@ pub struct SinkError {
     /// Whether the event may have been stored by the broker anyway (sent, not acknowledged):
     /// it will be published again, so it may arrive twice.
     pub may_be_stored: bool,
+    /// When the sink's circuit breaker refused it (the broker is known to be down): how long
+    /// the breaker stays open. The relay waits that long, without backing off further.
+    pub refused_for: Option<std::time::Duration>,
 }
 
 /// Where the outbox relay publishes: a messaging plugin provides it (the Kafka plugin, on its
