@@ -117,17 +117,18 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// first [`CircuitOpen`] in it or its sources, else [`DEFAULT_RETRY_AFTER`]; at least 1 s.
 /// HTTP sends it as `Retry-After`, gRPC as `google.rpc.RetryInfo`.
 pub fn retry_after(error: &(dyn Error + 'static)) -> Duration {
-    transient::links(error)
-        .find_map(|link| link.downcast_ref::<CircuitOpen>())
-        .map_or(DEFAULT_RETRY_AFTER, |open| open.retry_after)
+    transient::refused_for(error)
+        .unwrap_or(DEFAULT_RETRY_AFTER)
         .max(Duration::from_secs(1))
 }
 
 /// Whether `error` or a source of it is a breaker's refusal ([`CircuitOpen`]).
 pub fn is_refusal(error: &(dyn Error + 'static)) -> bool {
-    transient::links(error).any(|link| link.is::<CircuitOpen>())
+    transient::refused_for(error).is_some()
 }
 
+// How `transient::refused_for` (which `error` answers without importing this module) finds
+// a refusal: `retry_after` and `is_refusal` above go through it too.
 inventory::submit!(transient::Refusal {
     retry_after: |error| error
         .downcast_ref::<CircuitOpen>()
