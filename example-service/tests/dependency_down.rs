@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::{Api, problem};
 use example_service::proto::article::v1 as pb;
-use example_service::proto::article::v1::article_service_client::ArticleServiceClient;
 use framework_test_support::OwnPostgres;
 use reqwest::Method;
 use serde_json::json;
@@ -76,7 +75,7 @@ async fn postgres_stopped_answers_503_at_once_and_the_service_recovers_when_it_r
     println!("20 requests with the breaker open: 503 each, the slowest in {slowest:?}");
     // gRPC says the same in its own words.
     let url = api.app.grpc_url().expect("the service has a gRPC port");
-    let mut client = ArticleServiceClient::connect(url).await.unwrap();
+    let mut client = common::connect_authorized(url).await;
     let sent = Instant::now();
     let status = client
         .list_articles(pb::ListArticlesRequest::default())

@@ -8,11 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Api;
+use common::{Api, ArticleClient, authorized};
 use example_service::article::feed::ArticleFeed;
 use example_service::proto::article::v1 as pb;
 use example_service::proto::article::v1::article_change::Kind;
-use example_service::proto::article::v1::article_service_client::ArticleServiceClient;
 use reqwest::Method;
 use serde_json::json;
 use tonic::transport::{Channel, Endpoint};
@@ -51,7 +50,7 @@ async fn channel(api: &Api) -> Channel {
 
 async fn exercise(api: &Api) {
     let channel = channel(api).await;
-    let mut client = ArticleServiceClient::new(channel.clone());
+    let mut client = authorized(channel.clone());
     rpcs(&mut client).await;
     errors(&mut client).await;
     request_id(&mut client).await;
@@ -66,7 +65,7 @@ fn create(name: &str, description: &str) -> pb::CreateArticleRequest {
     }
 }
 
-async fn rpcs(client: &mut ArticleServiceClient<Channel>) {
+async fn rpcs(client: &mut ArticleClient) {
     let created = client
         .create_article(create("Over gRPC", "Created by tonic"))
         .await
@@ -138,7 +137,7 @@ async fn rpcs(client: &mut ArticleServiceClient<Channel>) {
     assert_eq!(gone.code(), Code::NotFound);
 }
 
-async fn errors(client: &mut ArticleServiceClient<Channel>) {
+async fn errors(client: &mut ArticleClient) {
     let invalid = client
         .create_article(create("ab", "   "))
         .await
@@ -230,7 +229,7 @@ async fn errors(client: &mut ArticleServiceClient<Channel>) {
     );
 }
 
-async fn request_id(client: &mut ArticleServiceClient<Channel>) {
+async fn request_id(client: &mut ArticleClient) {
     let mut request = Request::new(pb::ListArticlesRequest::default());
     request
         .metadata_mut()
@@ -374,7 +373,7 @@ async fn watch_articles_on_postgres() {
 /// Changes made over HTTP and over gRPC reach every watcher, in order; a watcher of one
 /// article sees only that article's.
 async fn watching(api: &Api) {
-    let mut client = ArticleServiceClient::new(channel(api).await);
+    let mut client = authorized(channel(api).await);
     let created = api
         .send(
             Method::POST,
@@ -500,7 +499,7 @@ async fn wait_for_watchers(api: &Api, count: usize) {
 #[tokio::test]
 async fn a_watch_ends_with_deadline_exceeded_at_the_clients_deadline() {
     let api = Api::sqlite(&[]).await;
-    let mut client = ArticleServiceClient::new(channel(&api).await);
+    let mut client = authorized(channel(&api).await);
     let mut request = Request::new(watch_all());
     request.set_timeout(Duration::from_millis(500));
     let started = Instant::now();
@@ -523,12 +522,12 @@ async fn a_watcher_that_falls_behind_is_aborted_rather_than_shown_a_gap() {
         .connect()
         .await
         .unwrap();
-    let mut changes = ArticleServiceClient::new(slow)
+    let mut changes = authorized(slow)
         .watch_articles(watch_all())
         .await
         .unwrap()
         .into_inner();
-    let mut client = ArticleServiceClient::new(channel(&api).await);
+    let mut client = authorized(channel(&api).await);
     let article = client
         .create_article(pb::CreateArticleRequest {
             name: "step 00".into(),
@@ -568,7 +567,7 @@ async fn a_watcher_that_falls_behind_is_aborted_rather_than_shown_a_gap() {
 #[tokio::test]
 async fn a_watcher_whose_client_goes_away_is_closed_and_watchers_are_capped() {
     let api = Api::sqlite(&[("ARTICLES_MAX_WATCHERS", "1")]).await;
-    let mut client = ArticleServiceClient::new(channel(&api).await);
+    let mut client = authorized(channel(&api).await);
     let first = client.watch_articles(watch_all()).await.unwrap();
     wait_for_watchers(&api, 1).await;
     let refused = client.watch_articles(watch_all()).await.unwrap_err();
@@ -589,7 +588,7 @@ async fn a_watcher_whose_client_goes_away_is_closed_and_watchers_are_capped() {
 async fn shutdown_ends_open_watches_at_once() {
     let api = Api::sqlite(&[("SHUTDOWN_TIMEOUT_SECS", SHUTDOWN_TIMEOUT)]).await;
     let channel = channel(&api).await;
-    let mut changes = ArticleServiceClient::new(channel.clone())
+    let mut changes = authorized(channel.clone())
         .watch_articles(watch_all())
         .await
         .unwrap()
@@ -641,7 +640,7 @@ async fn sigterm_with_watches_open_exits_at_once() {
         .connect()
         .await
         .unwrap();
-    let mut changes = ArticleServiceClient::new(channel.clone())
+    let mut changes = authorized(channel.clone())
         .watch_articles(watch_all())
         .await
         .unwrap()

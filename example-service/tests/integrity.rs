@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use common::{Api, json, problem};
 use example_service::proto::article::v1 as pb;
-use example_service::proto::article::v1::article_service_client::ArticleServiceClient;
 use framework::sqlx::{Connection, PgConnection, SqliteConnection};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -200,9 +199,7 @@ async fn given_up(api: &Api) {
         );
     };
     let past_deadline = async {
-        let mut grpc = ArticleServiceClient::connect(api.app.grpc_url().unwrap())
-            .await
-            .unwrap();
+        let mut grpc = common::connect_authorized(api.app.grpc_url().unwrap()).await;
         let mut request = tonic::Request::new(pb::CreateArticleRequest {
             name: NAMES[1].into(),
             description: "Waits for a lock".into(),
@@ -375,9 +372,7 @@ async fn unstorable_text(api: &Api) {
         json!([{ "field": "description", "messages": [NUL_MESSAGE] }])
     );
 
-    let mut grpc = ArticleServiceClient::connect(api.app.grpc_url().unwrap())
-        .await
-        .unwrap();
+    let mut grpc = common::connect_authorized(api.app.grpc_url().unwrap()).await;
     let status = grpc
         .create_article(pb::CreateArticleRequest {
             name: "Nul\u{0}byte".into(),

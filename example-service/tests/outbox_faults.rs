@@ -92,6 +92,14 @@ impl Http {
         Http {
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
+                .default_headers(
+                    [(
+                        reqwest::header::HeaderName::from_static("x-api-key"),
+                        reqwest::header::HeaderValue::from_static(common::API_KEY),
+                    )]
+                    .into_iter()
+                    .collect(),
+                )
                 .build()
                 .unwrap(),
             base,

@@ -2,6 +2,7 @@
 //! names the runtime only through `::framework::__private`.
 #![warn(missing_docs)]
 
+mod access;
 mod attr;
 #[cfg(feature = "cron")]
 mod cron_job;

@@ -3,7 +3,9 @@
 //! and a graceful stop, as the framework's server has (the target: the framework within 2% of
 //! it), and as a bare axum route with neither, so the standard stack's own cost shows. A
 //! keep-alive client loads each in rotating rounds over loopback and reports requests/s, p99
-//! latency and the ratios.
+//! latency and the ratios. Then the same route behind `scope = ..`, called with a valid bearer
+//! token (ES256, verified against a JWKS served here), against the route without
+//! authentication (the target: within 5% of it).
 //!
 //! Run with `cargo bench -p framework --bench http` (env: BENCH_ROUNDS, BENCH_SECS,
 //! BENCH_CONCURRENCY).
@@ -22,6 +24,7 @@ use framework::axum::{Json, Router};
 use framework::config::Settings;
 use framework::http::HttpConfig;
 use framework::{App, Inject, http_route, module};
+use framework_test_support::issuer::{self, Issuer, SigningKey};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
@@ -57,6 +60,12 @@ async fn greet(greeter: Inject<Greeter>) -> Json<Reply> {
     Json(greeter.reply())
 }
 
+/// The same handler, for callers holding `greet`.
+#[http_route(GET, "/greet/secure", scope = "greet")]
+async fn greet_secure(greeter: Inject<Greeter>) -> Json<Reply> {
+    Json(greeter.reply())
+}
+
 /// What a hand-wiring axum user writes: state holds the component, same layers.
 async fn greet_by_hand(State(greeter): State<Arc<Greeter>>) -> Json<Reply> {
     Json(greeter.reply())
@@ -88,21 +97,34 @@ async fn serve_by_hand(bare: bool) -> SocketAddr {
     addr
 }
 
-/// `concurrency` keep-alive loops against `url` for `length`.
-async fn load(url: &str, concurrency: usize, length: Duration) -> common::Round {
+/// `concurrency` keep-alive loops against `url` for `length`, each request with
+/// `authorization` when given.
+async fn load(
+    url: &str,
+    authorization: Option<&str>,
+    concurrency: usize,
+    length: Duration,
+) -> common::Round {
     let uri: hyper::Uri = url.parse().unwrap();
     // A client per loop, each with its own pool and so its own connection, as wrk's
     // connections are: loops sharing one pool take each other's connections, and the pool's
     // bookkeeping then varies with timing and moves the client's share from side to side.
+    let authorization =
+        authorization.map(|value| value.parse::<hyper::header::HeaderValue>().unwrap());
     let clients = (0..concurrency)
         .map(|_| {
             let client: Client<_, Empty<Bytes>> =
                 Client::builder(TokioExecutor::new()).build_http();
-            (client, uri.clone())
+            (client, uri.clone(), authorization.clone())
         })
         .collect();
-    common::round(clients, length, |(client, uri)| async move {
-        let response = client.get(uri.clone()).await.expect("request");
+    common::round(clients, length, |(client, uri, authorization)| async move {
+        let mut request = hyper::Request::get(uri.clone());
+        if let Some(value) = &authorization {
+            request = request.header(hyper::header::AUTHORIZATION, value);
+        }
+        let request = request.body(Empty::new()).expect("a request");
+        let response = client.request(request).await.expect("request");
         assert!(response.status().is_success());
         let body = response
             .into_body()
@@ -111,7 +133,7 @@ async fn load(url: &str, concurrency: usize, length: Duration) -> common::Round 
             .expect("body")
             .to_bytes();
         assert!(!body.is_empty());
-        (client, uri)
+        (client, uri, authorization)
     })
     .await
 }
@@ -120,9 +142,25 @@ async fn load(url: &str, concurrency: usize, length: Duration) -> common::Round 
 async fn main() {
     let plan = common::Plan::from_env(4);
     let concurrency = common::env("BENCH_CONCURRENCY", 32) as usize;
-    let settings = Settings::from_pairs([("DATABASE_URL", ""), ("HTTP_PORT", "0")]);
+    let issuer = Issuer::default();
+    let key = SigningKey::new("bench");
+    issuer.publish(&key);
+    let jwks = issuer.serve().await;
+    let settings = Settings::from_pairs([
+        ("DATABASE_URL", ""),
+        ("HTTP_PORT", "0"),
+        ("AUTH_JWKS_URL", &jwks),
+        ("AUTH_ISSUER", "https://issuer.bench"),
+        ("AUTH_AUDIENCE", "bench"),
+        ("AUTH_ALGORITHMS", "ES256"),
+    ]);
     let app = App::from_settings(settings).unwrap().start().await.unwrap();
     let framework_url = format!("http://{}/api/v1/greet", app.http_addr());
+    let secure_url = format!("http://{}/api/v1/greet/secure", app.http_addr());
+    let bearer = format!(
+        "Bearer {}",
+        key.token(&issuer::claims("https://issuer.bench", "bench", "greet"))
+    );
     let hand_url = format!("http://{}/api/v1/greet", serve_by_hand(false).await);
     let bare_url = format!("http://{}/api/v1/greet", serve_by_hand(true).await);
     println!("{concurrency} keep-alive connections");
@@ -130,16 +168,31 @@ async fn main() {
         "req",
         vec![
             common::side("#[http_route] + Inject", |length| {
-                load(&framework_url, concurrency, length)
+                load(&framework_url, None, concurrency, length)
             }),
             common::side("hand-written axum", |length| {
-                load(&hand_url, concurrency, length)
+                load(&hand_url, None, concurrency, length)
             }),
             common::side("bare axum, no layers", |length| {
-                load(&bare_url, concurrency, length)
+                load(&bare_url, None, concurrency, length)
             }),
         ],
     )
     .await;
+    println!("\nthe route behind `scope = \"greet\"`, with a valid bearer token, and without:");
+    plan.pair("bearer token / no authentication")
+        .target(0.95)
+        .compare_sides(
+            "req",
+            vec![
+                common::side("scope + bearer token", |length| {
+                    load(&secure_url, Some(&bearer), concurrency, length)
+                }),
+                common::side("no authentication", |length| {
+                    load(&framework_url, None, concurrency, length)
+                }),
+            ],
+        )
+        .await;
     app.shutdown().await.unwrap();
 }

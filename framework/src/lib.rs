@@ -43,6 +43,8 @@
 #![warn(missing_docs)]
 
 pub mod app;
+#[cfg(feature = "auth")]
+pub mod auth;
 pub mod breaker;
 pub mod cache;
 pub mod config;
@@ -57,6 +59,7 @@ pub mod grpc;
 pub mod health;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod identity;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lease;
@@ -121,6 +124,7 @@ pub use framework_macros::module;
 pub use http::openapi;
 #[cfg(feature = "http")]
 pub use http::{Problem, Valid};
+pub use identity::{Claims, Principal};
 pub use transaction::{Transactions, Tx};
 
 /// `#[async_trait]`, for ports (`Arc<dyn Trait>`) with async methods.
@@ -161,11 +165,14 @@ pub mod __private {
     pub use crate::error::transient::classified;
     pub use crate::error::{DomainError, ErrorKind};
     #[cfg(feature = "grpc")]
-    pub use crate::grpc::record::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
+    pub use crate::grpc::record::{
+        FileDescriptorSetRecord, GrpcMethod, GrpcServiceRecord, MountOptions,
+    };
     #[cfg(feature = "grpc")]
     pub use crate::grpc::status_from_domain_error;
     #[cfg(feature = "http")]
     pub use crate::http::Problem;
+    pub use crate::identity::Requirement;
     #[cfg(feature = "kafka")]
     pub use crate::kafka::consumer::ConsumerRecord;
     #[cfg(feature = "kafka")]

@@ -17,7 +17,7 @@ use super::service::ArticleService;
 use crate::proto::article::v1 as pb;
 use crate::proto::article::v1::article_service_server;
 
-/// Serves `article.v1.ArticleService`.
+/// Serves `article.v1.ArticleService`: reads are public, writes need `articles:write`.
 #[module]
 pub struct ArticleGrpc {
     articles: Arc<ArticleService>,
@@ -28,6 +28,7 @@ pub struct ArticleGrpc {
 
 #[grpc_service]
 impl article_service_server::ArticleService for ArticleGrpc {
+    #[rpc(scope = "articles:write")]
     async fn create_article(
         &self,
         request: Request<pb::CreateArticleRequest>,
@@ -74,6 +75,7 @@ impl article_service_server::ArticleService for ArticleGrpc {
         }))
     }
 
+    #[rpc(scope = "articles:write")]
     async fn update_article(
         &self,
         request: Request<pb::UpdateArticleRequest>,
@@ -93,6 +95,7 @@ impl article_service_server::ArticleService for ArticleGrpc {
         Ok(Response::new(updated.into()))
     }
 
+    #[rpc(scope = "articles:write")]
     async fn delete_article(
         &self,
         request: Request<pb::DeleteArticleRequest>,

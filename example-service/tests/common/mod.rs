@@ -9,6 +9,40 @@ use serde_json::Value;
 
 // Links the service's registrations into the test binary.
 use example_service as _;
+use example_service::proto::article::v1::article_service_client::ArticleServiceClient;
+
+/// The local API key of `envs/.env`, which holds `articles:write`: writes need it.
+pub const API_KEY: &str = "local-dev-key-not-a-secret";
+
+/// An article client whose calls carry [`API_KEY`].
+pub type ArticleClient = ArticleServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+    >,
+>;
+
+/// An article client on `channel` whose calls carry [`API_KEY`].
+pub fn authorized(channel: tonic::transport::Channel) -> ArticleClient {
+    fn with_key(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert(
+            "x-api-key",
+            tonic::metadata::MetadataValue::from_static(API_KEY),
+        );
+        Ok(request)
+    }
+    ArticleServiceClient::with_interceptor(channel, with_key as fn(_) -> _)
+}
+
+/// [`authorized`] on a new connection to `url`.
+pub async fn connect_authorized(url: String) -> ArticleClient {
+    let channel = tonic::transport::Channel::from_shared(url)
+        .expect("a gRPC URL")
+        .connect()
+        .await
+        .expect("connect to gRPC");
+    authorized(channel)
+}
 
 /// The app and a client for it.
 pub struct Api {
@@ -84,7 +118,7 @@ impl Api {
             .map_or(brokers.clone(), |(_, value)| (*value).to_owned());
         Api {
             app,
-            client: Client::new(),
+            client: authorized_http(),
             database_url: url.to_owned(),
             brokers,
             _file: file,
@@ -98,6 +132,19 @@ impl Api {
         }
         request.send().await.expect("the request reaches the app")
     }
+}
+
+/// An HTTP client whose requests carry [`API_KEY`].
+pub fn authorized_http() -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-api-key",
+        reqwest::header::HeaderValue::from_static(API_KEY),
+    );
+    Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }
 
 /// The Redis of `REDIS_URL`, which tests on real servers need (scripts/test starts one).

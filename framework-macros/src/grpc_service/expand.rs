@@ -3,13 +3,20 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::parse::GrpcService;
+use crate::access::Access;
 
 /// The impl (through async-trait, as tonic's traits require), then the record that mounts the
 /// generated `<Service>Server` over the DI-built component.
 pub(crate) fn expand(service: &GrpcService) -> TokenStream {
     let item = &service.item;
     let component = &service.component;
-    let methods = service.methods.iter().map(|m| m.to_string());
+    // A method's own `#[rpc]`, else the service's.
+    let methods = service.methods.iter().map(|(name, access)| {
+        let name = syn::ext::IdentExt::unraw(name).to_string();
+        let requirement = Access::tokens(access.as_ref().or(service.access.as_ref()));
+        quote! { __framework::GrpcMethod { name: #name, requirement: #requirement } }
+    });
+    let requirement = Access::tokens(service.access.as_ref());
 
     // tonic generates `<service>_server::<Service>Server` beside the trait.
     let mut server = service.trait_path.clone();
@@ -55,6 +62,7 @@ pub(crate) fn expand(service: &GrpcService) -> TokenStream {
                 service: <#server_type as __framework::tonic::server::NamedService>::NAME,
                 implementation: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#component)),
                 methods: &[#(#methods),*],
+                requirement: #requirement,
                 dependencies: || ::std::vec::Vec::from([
                     __framework::Dependency::Component(__framework::Key::of::<#component>()),
                 ]),

@@ -8,5 +8,5 @@ use proc_macro2::TokenStream;
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     parse::GrpcService::parse(args, item.clone())
         .map(|service| expand::expand(&service))
-        .unwrap_or_else(|error| crate::attr::with_item(error, item))
+        .unwrap_or_else(|error| crate::attr::with_item(error, parse::without_rpc_attributes(item)))
 }

@@ -1,7 +1,8 @@
 use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 
-use crate::attr::Errors;
+use crate::access::{AUTHENTICATED, Access, AccessArgs, PUBLIC, SCOPE};
+use crate::attr::{Errors, FlagArg};
 
 /// A validated `impl <tonic service trait> for <component>`.
 pub(crate) struct GrpcService {
@@ -10,17 +11,21 @@ pub(crate) struct GrpcService {
     pub(crate) trait_path: syn::Path,
     /// The component implementing it.
     pub(crate) component: syn::TypePath,
-    /// The implemented methods.
-    pub(crate) methods: Vec<syn::Ident>,
+    /// The implemented methods, each with what its `#[rpc]` declares.
+    pub(crate) methods: Vec<(syn::Ident, Option<Access>)>,
+    /// `#[grpc_service(scope = ..)]`: what every method requires unless its `#[rpc]` says
+    /// otherwise.
+    pub(crate) access: Option<Access>,
 }
+
+/// The attribute a method of the impl declares its own access with.
+const RPC: &str = "rpc";
 
 impl GrpcService {
     pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<GrpcService> {
         let mut errors = Errors::default();
-        if !args.is_empty() {
-            errors.spanned(&args, "`#[grpc_service]` takes no arguments");
-        }
-        let item: syn::ItemImpl = syn::parse2(item).map_err(|e| {
+        let access = service_access(args, &mut errors);
+        let mut item: syn::ItemImpl = syn::parse2(item).map_err(|e| {
             syn::Error::new(
                 e.span(),
                 "`#[grpc_service]` goes on `impl <tonic service trait> for <module>`, e.g. \
@@ -57,14 +62,13 @@ impl GrpcService {
                 None
             }
         };
-        let methods = item
-            .items
-            .iter()
-            .filter_map(|i| match i {
-                syn::ImplItem::Fn(f) => Some(f.sig.ident.clone()),
-                _ => None,
-            })
-            .collect();
+        let mut methods = Vec::new();
+        for i in &mut item.items {
+            if let syn::ImplItem::Fn(f) = i {
+                let access = method_access(&mut f.attrs, &mut errors);
+                methods.push((f.sig.ident.clone(), access));
+            }
+        }
         errors.finish()?;
         let trait_path = trait_path.clone();
         let component =
@@ -74,6 +78,98 @@ impl GrpcService {
             trait_path,
             component,
             methods,
+            access,
         })
+    }
+}
+
+/// `#[grpc_service(scope = "..")]` or `#[grpc_service(authenticated)]`.
+fn service_access(args: TokenStream, errors: &mut Errors) -> Option<Access> {
+    let parsed = syn::parse::Parser::parse2(
+        syn::punctuated::Punctuated::<FlagArg, syn::Token![,]>::parse_terminated,
+        args,
+    );
+    let options = match parsed {
+        Ok(options) => options,
+        Err(error) => {
+            errors.push(syn::Error::new(
+                error.span(),
+                format!(
+                    "`#[grpc_service]` takes `{SCOPE} = \"..\"` or `{AUTHENTICATED}`, or nothing"
+                ),
+            ));
+            return None;
+        }
+    };
+    let mut access = AccessArgs::default();
+    for FlagArg { key, value } in options {
+        if !access.take(&key, value, false, errors) {
+            errors.spanned(
+                &key,
+                format!(
+                    "unknown `#[grpc_service]` option `{}`; expected one of: {SCOPE}, {AUTHENTICATED}",
+                    crate::attr::path_name(&key)
+                ),
+            );
+        }
+    }
+    access.resolve(errors)
+}
+
+/// A method's `#[rpc(..)]`, removed from the impl: `scope = "..."`, `authenticated` or
+/// `public`.
+fn method_access(attrs: &mut Vec<syn::Attribute>, errors: &mut Errors) -> Option<Access> {
+    let mut access = AccessArgs::default();
+    let mut seen = false;
+    attrs.retain(|attr| {
+        if !attr.path().is_ident(RPC) {
+            return true;
+        }
+        if seen {
+            // Its options would only add errors of their own to this one.
+            errors.spanned(attr, "`#[rpc]` specified more than once");
+            return false;
+        }
+        seen = true;
+        let parsed = attr.parse_args_with(
+            syn::punctuated::Punctuated::<FlagArg, syn::Token![,]>::parse_terminated,
+        );
+        match parsed {
+            Ok(options) => {
+                for FlagArg { key, value } in options {
+                    if !access.take(&key, value, true, errors) {
+                        errors.spanned(
+                            &key,
+                            format!(
+                                "unknown `#[rpc]` option `{}`; expected one of: {SCOPE}, {AUTHENTICATED}, {PUBLIC}",
+                                crate::attr::path_name(&key)
+                            ),
+                        );
+                    }
+                }
+            }
+            Err(_) => errors.spanned(
+                attr,
+                format!("expected `#[rpc({SCOPE} = \"..\")]`, `#[rpc({AUTHENTICATED})]` or `#[rpc({PUBLIC})]`"),
+            ),
+        }
+        false
+    });
+    access.resolve(errors)
+}
+
+/// The impl without its methods' `#[rpc]` attributes, which only this macro reads: emitted
+/// beside an error, so that the compiler does not add "cannot find attribute `rpc`".
+pub(crate) fn without_rpc_attributes(item: TokenStream) -> TokenStream {
+    match syn::parse2::<syn::ItemImpl>(item.clone()) {
+        Ok(mut parsed) => {
+            for i in &mut parsed.items {
+                if let syn::ImplItem::Fn(f) = i {
+                    f.attrs.retain(|attr| !attr.path().is_ident(RPC));
+                }
+            }
+            quote::ToTokens::into_token_stream(parsed)
+        }
+        Err(_) => item,
     }
 }

@@ -59,6 +59,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     let dependencies = crate::attr::inject_dependencies(&route.injected);
     let transactional = crate::attr::transactional(args.iter().copied());
     let idempotency = route.idempotency;
+    let requirement = crate::access::Access::tokens(route.access.as_ref());
     let location = crate::attr::location(name.span());
 
     quote! {
@@ -94,6 +95,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 dependencies: || #dependencies,
                 transactional: #transactional,
                 idempotency: #idempotency,
+                requirement: #requirement,
                 #openapi_field
                 location: #location,
             };

@@ -2,6 +2,7 @@ use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream};
 use syn::{FnArg, Token};
 
+use crate::access::{AUTHENTICATED, Access, AccessArgs, SCOPE};
 use crate::attr::Errors;
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -14,6 +15,8 @@ pub(crate) struct Route {
     pub(crate) path: syn::LitStr,
     /// `idempotency`: the route honours `Idempotency-Key`.
     pub(crate) idempotency: bool,
+    /// `scope = ..` or `authenticated`, or a `Principal` argument; `None`: public.
+    pub(crate) access: Option<Access>,
     pub(crate) item: syn::ItemFn,
     /// The `T` of each `Inject<T>` argument.
     pub(crate) injected: Vec<syn::Type>,
@@ -53,7 +56,7 @@ impl Parse for Args {
                 .map_err(|e| {
                     syn::Error::new(
                         e.span(),
-                        "after the path, `#[http_route]` takes options: `idempotency`",
+                        "after the path, `#[http_route]` takes options: `idempotency`, `scope = \"..\"`, `authenticated`",
                     )
                 })?;
         Ok(Args {
@@ -78,13 +81,16 @@ impl Route {
         check_method(&method, &mut errors);
         check_path(&path, &mut errors);
         let mut idempotency = None;
+        let mut access = AccessArgs::default();
         for crate::attr::FlagArg { key, value } in options {
             let name = crate::attr::path_name(&key);
             if name != IDEMPOTENCY {
-                errors.spanned(
-                    &key,
-                    format!("unknown `#[http_route]` option `{name}`; expected: {IDEMPOTENCY}"),
-                );
+                if !access.take(&key, value, false, &mut errors) {
+                    errors.spanned(
+                        &key,
+                        format!("unknown `#[http_route]` option `{name}`; expected one of: {IDEMPOTENCY}, {SCOPE}, {AUTHENTICATED}"),
+                    );
+                }
                 continue;
             }
             if let Some(on) = crate::attr::flag(IDEMPOTENCY, value, &mut errors) {
@@ -108,20 +114,38 @@ impl Route {
             errors.spanned(&sig.generics, "an `#[http_route]` handler cannot be generic: the router needs one concrete function");
         }
         let mut injected = Vec::new();
+        let mut names_caller = false;
         for input in &sig.inputs {
             match input {
                 FnArg::Receiver(receiver) => errors.spanned(
                     receiver,
                     "an `#[http_route]` handler is a free function; take the component as an argument instead: `svc: Inject<MyService>`",
                 ),
-                FnArg::Typed(arg) => injected.extend(crate::attr::inject_target(&arg.ty)),
+                FnArg::Typed(arg) => {
+                    injected.extend(crate::attr::inject_target(&arg.ty));
+                    names_caller |= names_principal(&arg.ty);
+                }
             }
         }
+        // A handler that takes the caller needs one: it is authenticated even when the
+        // attribute does not say so.
+        let access = match access.resolve(&mut errors) {
+            None if names_caller => Some(Access::Scopes(Vec::new())),
+            Some(Access::Public) if names_caller => {
+                errors.spanned(
+                    &item.sig.inputs,
+                    "this handler takes a `Principal` or `Claims`, so its route cannot be public: remove `authenticated = false`, or take `Option<Principal>`",
+                );
+                None
+            }
+            access => access,
+        };
         errors.finish()?;
         Ok(Route {
             method,
             path,
             idempotency: idempotency.unwrap_or(false),
+            access,
             item,
             injected,
         })
@@ -197,4 +221,16 @@ fn check_path(path: &syn::LitStr, errors: &mut Errors) {
             }
         }
     }
+}
+
+/// Whether `ty` is `Principal` or `Claims<T>` (by its last path segment), which only an
+/// authenticated request can give; `Option<Principal>` is not.
+fn names_principal(ty: &syn::Type) -> bool {
+    let syn::Type::Path(path) = ty else {
+        return false;
+    };
+    path.path
+        .segments
+        .last()
+        .is_some_and(|last| last.ident == "Principal" || last.ident == "Claims")
 }

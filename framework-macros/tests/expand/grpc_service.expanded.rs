@@ -41,7 +41,15 @@ const _: () = {
         implementation: ::core::concat!(
             ::core::module_path!(), "::", ::core::stringify!(ArticleGrpc)
         ),
-        methods: &["get_article"],
+        methods: &[
+            __framework::GrpcMethod {
+                name: "get_article",
+                requirement: ::core::option::Option::None,
+            },
+        ],
+        requirement: ::core::option::Option::Some(__framework::Requirement {
+            scopes: &[],
+        }),
         dependencies: || ::std::vec::Vec::from([
             __framework::Dependency::Component(__framework::Key::of::<ArticleGrpc>()),
         ]),

@@ -1,5 +1,6 @@
-#[grpc_service]
+#[grpc_service(authenticated)]
 impl article_service_server::ArticleService for ArticleGrpc {
+    #[rpc(public)]
     async fn get_article(
         &self,
         request: Request<pb::GetArticleRequest>,

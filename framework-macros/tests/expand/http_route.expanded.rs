@@ -58,6 +58,9 @@ const _: () = {
                 || (&__framework::Param::<Valid<Json<ArticleInput>>>::new()).is_tx()
         },
         idempotency: false,
+        requirement: ::core::option::Option::Some(__framework::Requirement {
+            scopes: &["articles:write"],
+        }),
         openapi: __framework_openapi,
         location: __framework::Location {
             file: ::core::file!(),

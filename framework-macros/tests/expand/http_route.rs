@@ -1,4 +1,4 @@
-#[http_route(POST, "/articles")]
+#[http_route(POST, "/articles", scope = "articles:write")]
 pub async fn create(
     svc: Inject<ArticleService>,
     Valid(Json(input)): Valid<Json<ArticleInput>>,

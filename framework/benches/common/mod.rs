@@ -84,6 +84,8 @@ pub struct Plan {
     length: Duration,
     /// The framework / hand-written ratio to reach.
     target: f64,
+    /// What the first two sides are, for the ratios' lines.
+    pair: &'static str,
 }
 
 impl Plan {
@@ -106,12 +108,19 @@ impl Plan {
             rounds,
             length,
             target: 0.98,
+            pair: "framework / hand-written",
         }
     }
 
     /// How long a round lasts (`BENCH_SECS`).
     pub fn length(&self) -> Duration {
         self.length
+    }
+
+    /// What the first side over the second is, in the ratios' lines (`framework /
+    /// hand-written` unless a benchmark says otherwise).
+    pub fn pair(self, pair: &'static str) -> Plan {
+        Plan { pair, ..self }
     }
 
     /// The ratio the framework's side must reach (0.98 unless a benchmark says otherwise).
@@ -184,8 +193,8 @@ impl Plan {
             .collect();
         by_round.sort_by(f64::total_cmp);
         println!(
-            "  ratio (framework / hand-written): {:.3} of the totals, {:.3} median of the rounds \
-             (target >= {})",
+            "  ratio ({}): {:.3} of the totals, {:.3} median of the rounds (target >= {})",
+            self.pair,
             summaries[0].0 / summaries[1].0,
             median(&by_round),
             self.target
@@ -204,7 +213,8 @@ impl Plan {
             println!("  {label:<24} {value:>9.0} {unit} per CPU-second (median of the rounds)");
         }
         println!(
-            "  ratio of calls per CPU-second (framework / hand-written): {:.3}",
+            "  ratio of calls per CPU-second ({}): {:.3}",
+            self.pair,
             per_cpu[0] / per_cpu[1]
         );
         for ((label, _), (rate, _)) in sides.iter().zip(&summaries).skip(2) {

@@ -5,6 +5,7 @@
 mod call;
 mod client;
 mod config;
+mod identity;
 mod metrics;
 mod plugin;
 pub(crate) mod record;
@@ -13,6 +14,7 @@ mod status;
 
 pub use client::{GrpcClient, Retries};
 pub use config::GrpcConfig;
+pub use identity::principal;
 pub use metrics::GrpcMetrics;
 pub(crate) use record::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
 pub use status::{invalid_argument, status_from_domain_error, validate};

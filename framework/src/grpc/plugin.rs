@@ -10,7 +10,8 @@ use super::GrpcConfig;
 use super::server::{GrpcServer, bind};
 use super::{FileDescriptorSetRecord, GrpcServiceRecord};
 use crate::config::{ConfigError, ConfigSection, Settings};
-use crate::di::{BuildError, Location, Needer, WiringError, shared};
+use crate::di::{BuildError, Dependency, Key, Location, Needer, WiringError, shared};
+use crate::identity::Authenticator;
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
 
 inventory::submit! {
@@ -56,7 +57,15 @@ impl Plugin for GrpcPlugin {
                     description: format!("`#[grpc_service]` {}", service.service),
                     location: service.location,
                 },
-                dependencies: (service.dependencies)(),
+                dependencies: {
+                    let mut dependencies = (service.dependencies)();
+                    let guarded = service.requirement.is_some()
+                        || service.methods.iter().any(|m| m.requirement.is_some());
+                    if guarded {
+                        dependencies.push(Dependency::Component(Key::of::<dyn Authenticator>()));
+                    }
+                    dependencies
+                },
             });
         }
         for (service, impls) in shared(&self.services, |s| s.service) {
@@ -88,7 +97,10 @@ impl Plugin for GrpcPlugin {
                 service.service, service.implementation, service.location
             );
             for method in service.methods {
-                let _ = writeln!(wiring, "    {method}");
+                let requirement = method
+                    .requirement
+                    .map_or_else(|| "public".to_owned(), |r| r.describe());
+                let _ = writeln!(wiring, "    {}  [{requirement}]", method.name);
             }
         }
     }

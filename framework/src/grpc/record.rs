@@ -4,6 +4,7 @@
 use tonic::service::RoutesBuilder;
 
 use crate::di::{Container, Dependency, Location, ResolveError};
+use crate::identity::Requirement;
 
 /// A `#[grpc_service]` impl.
 pub struct GrpcServiceRecord {
@@ -11,14 +12,27 @@ pub struct GrpcServiceRecord {
     pub service: &'static str,
     /// The implementing component's type path.
     pub implementation: &'static str,
-    /// The implemented methods, as written in Rust.
-    pub methods: &'static [&'static str],
+    /// The implemented methods.
+    pub methods: &'static [GrpcMethod],
+    /// `#[grpc_service(scope = ..)]`: what every method requires unless it says otherwise
+    /// (`#[rpc(..)]`), and what a method the impl does not list requires.
+    pub requirement: Option<Requirement>,
     /// The implementing component.
     pub dependencies: fn() -> Vec<Dependency>,
     /// Adds the tonic server of the built component to `routes`.
     pub mount: fn(&Container, &MountOptions, &mut RoutesBuilder) -> Result<(), ResolveError>,
     /// Where the impl is written.
     pub location: Location,
+}
+
+/// A method of a `#[grpc_service]` impl.
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcMethod {
+    /// Its name as written in Rust (`create_article`; prost derives it from the protobuf
+    /// name, `CreateArticle`).
+    pub name: &'static str,
+    /// What the caller must hold; `None`: public.
+    pub requirement: Option<Requirement>,
 }
 
 /// Per-service settings applied when mounting.

@@ -25,6 +25,7 @@ use super::{FileDescriptorSetRecord, GrpcMetrics, GrpcServiceRecord, MountOption
 use crate::app::{Error, Result};
 use crate::di::Container;
 use crate::health::{Health, Phase, Report};
+use crate::identity::Authenticator;
 use crate::serving::accept;
 use crate::serving::drain::Drain;
 use crate::serving::{WorkContextLayer, context_of, request_id_layer};
@@ -139,6 +140,9 @@ impl GrpcServer {
             limit: config.request_timeout(),
             drain,
         };
+        // Innermost: a refused call never reaches its service; `None` (nothing in the way)
+        // when no method declares a requirement.
+        let guard = super::identity::guard(services, container.get::<dyn Authenticator>());
         let keepalive = Duration::from_secs(config.keepalive_secs);
         let builder = tonic::transport::Server::builder()
             .max_concurrent_streams(config.max_concurrent_streams)
@@ -154,6 +158,7 @@ impl GrpcServer {
             let router = builder
                 .layer(inner)
                 .layer(calls)
+                .layer(tower::util::option_layer(guard))
                 .add_routes(routes.routes());
             // Two servers on the one listener: tonic sends `GOAWAY` on all of a server's
             // connections when it stops accepting, and a leaving server must keep accepting.

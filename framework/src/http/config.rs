@@ -37,6 +37,34 @@ pub struct HttpConfig {
     /// (a retry within it gets the first response); at least 1, default 86400 (a day).
     #[serde(default = "default_idempotency_ttl")]
     pub idempotency_ttl_secs: u64,
+    /// `HTTP_CORS_ALLOWED_ORIGINS`: the origins browsers may call from, separated by commas
+    /// (`https://app.example.com`), or `*`; empty (the default): no CORS headers, so browsers
+    /// refuse cross-origin reads. A preflight from another origin gets no CORS headers either.
+    #[serde(default)]
+    pub cors_allowed_origins: Option<String>,
+    /// `HTTP_CORS_ALLOWED_METHODS`: default `GET,POST,PUT,PATCH,DELETE`.
+    #[serde(default = "default_cors_methods")]
+    pub cors_allowed_methods: String,
+    /// `HTTP_CORS_ALLOWED_HEADERS`: the request headers a page may send; default
+    /// `authorization,content-type,idempotency-key,x-api-key,x-request-id`.
+    #[serde(default = "default_cors_headers")]
+    pub cors_allowed_headers: String,
+    /// `HTTP_CORS_EXPOSE_HEADERS`: the response headers a page may read; default
+    /// `x-request-id,retry-after,www-authenticate,idempotent-replayed`.
+    #[serde(default = "default_cors_expose")]
+    pub cors_expose_headers: String,
+    /// `HTTP_CORS_ALLOW_CREDENTIALS`: whether pages may send cookies and read the answer
+    /// (not with `*` origins); default false.
+    #[serde(default)]
+    pub cors_allow_credentials: bool,
+    /// `HTTP_CORS_MAX_AGE_SECS`: how long a browser may keep a preflight's answer; default 600.
+    #[serde(default = "default_cors_max_age")]
+    pub cors_max_age_secs: u64,
+    /// `HTTP_HSTS_MAX_AGE_SECS`: above 0, every response says
+    /// `strict-transport-security: max-age=<it>` (RFC 6797; set it where TLS ends in front of
+    /// the service); default 0, none.
+    #[serde(default)]
+    pub hsts_max_age_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -49,6 +77,13 @@ impl Default for HttpConfig {
             body_limit_bytes: default_body_limit(),
             header_read_timeout_secs: default_header_read_timeout(),
             idempotency_ttl_secs: default_idempotency_ttl(),
+            cors_allowed_origins: None,
+            cors_allowed_methods: default_cors_methods(),
+            cors_allowed_headers: default_cors_headers(),
+            cors_expose_headers: default_cors_expose(),
+            cors_allow_credentials: false,
+            cors_max_age_secs: default_cors_max_age(),
+            hsts_max_age_secs: 0,
         }
     }
 }
@@ -76,6 +111,7 @@ impl ConfigSection for HttpConfig {
         if self.idempotency_ttl_secs == 0 {
             return Err(settings.invalid("HTTP_IDEMPOTENCY_TTL_SECS", "must be at least 1"));
         }
+        super::cors::layer(&self).map_err(|(key, reason)| settings.invalid(key, reason))?;
         Ok(self)
     }
 }
@@ -106,6 +142,19 @@ fn default_base_path() -> String {
 }
 fn default_idempotency_ttl() -> u64 {
     86_400
+}
+
+fn default_cors_methods() -> String {
+    "GET,POST,PUT,PATCH,DELETE".into()
+}
+fn default_cors_headers() -> String {
+    "authorization,content-type,idempotency-key,x-api-key,x-request-id".into()
+}
+fn default_cors_expose() -> String {
+    "x-request-id,retry-after,www-authenticate,idempotent-replayed".into()
+}
+fn default_cors_max_age() -> u64 {
+    600
 }
 
 fn default_request_timeout() -> u64 {

@@ -98,6 +98,12 @@ async fn run(route: Arc<Idempotent>, request: Request, next: Next) -> Response {
         )
         .into_response();
     };
+    // An authenticated caller's keys are its own: another caller's same key and request must
+    // not replay the first one's response.
+    let key = match request.extensions().get::<crate::identity::Principal>() {
+        Some(caller) => owned_key(&key, caller),
+        None => key,
+    };
     let (parts, body) = request.into_parts();
     let body = match Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await {
         Ok(body) => body,
@@ -264,6 +270,18 @@ fn parse_key(value: &HeaderValue) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
     valid.then(|| key.to_owned())
+}
+
+/// `key` and a digest of the caller's scheme and subject, after a space (which no key holds):
+/// bounded, and storable whatever the subject's characters.
+fn owned_key(key: &str, caller: &crate::identity::Principal) -> String {
+    let mut hash = Sha256::new();
+    hash.update(caller.scheme().as_str());
+    hash.update([0]);
+    hash.update(caller.subject());
+    let digest = hash.finalize();
+    let owner: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{key} {owner}")
 }
 
 /// SHA-256 (hex) of what makes two requests the same one: method, path and query, content

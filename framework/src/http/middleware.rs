@@ -24,7 +24,10 @@ use crate::telemetry::bounded::{MAX_FIELD, truncated};
 
 /// The standard stack, outermost first: request id (an invalid one dropped, a missing one
 /// generated, then echoed: see [`request_id_layer`]), the work context (request id and trace,
-/// and the observer's scope when one watches: see [`WorkContextLayer`]), a tracing span, request metrics, response compression, problem+json
+/// and the observer's scope when one watches: see [`WorkContextLayer`]), CORS (when
+/// `HTTP_CORS_ALLOWED_ORIGINS` is set), the security headers (`x-content-type-options`,
+/// `x-frame-options`, `referrer-policy`, `content-security-policy`, and HSTS when
+/// configured), a tracing span, request metrics, response compression, problem+json
 /// rendering, panic -> 500, timeout, request decompression (`Content-Encoding: gzip`; any
 /// other coding answers 415 `UNSUPPORTED_CONTENT_ENCODING` with `Accept-Encoding: gzip`), and
 /// the body limit, on the decoded body.
@@ -94,6 +97,16 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
                 .on_failure(on_failure),
         )
         .layer(WorkContextLayer);
+    let router = super::cors::security_headers(config)
+        .into_iter()
+        .fold(router, Router::layer);
+    // Outermost but for the request id: a preflight is answered before any route runs (no
+    // credentials needed), and every answer to an allowed origin, refusals included, carries
+    // the CORS headers a page needs to read it. Checked when the config loaded.
+    let router = match super::cors::layer(config).ok().flatten() {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
     router.layer(request_id_layer())
 }
 

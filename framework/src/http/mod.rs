@@ -2,9 +2,11 @@
 //! the standard middleware stack.
 
 mod config;
+mod cors;
 mod decompression;
 mod health;
 pub(crate) mod idempotency;
+mod identity;
 mod labels;
 #[cfg(feature = "metrics")]
 mod metrics;
@@ -43,6 +45,7 @@ pub use valid::Valid;
 use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::health::Health;
+use crate::identity::Authenticator;
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::transaction::{IdempotencyStore, Transactions};
 
@@ -64,6 +67,8 @@ pub(crate) fn router(
     // Each route at its full path rather than the API nested under the base path: axum's
     // `nest` wraps every nested route in `StripPrefix`, which rebuilds each request's URI.
     let mut by_path: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
+    #[cfg(feature = "openapi")]
+    let security = state.container.get::<dyn Authenticator>();
     for route in routes {
         let path = full_path(&config.base_path, route.path);
         let method_router = by_path.remove(&path).unwrap_or_default();
@@ -91,6 +96,15 @@ pub(crate) fn router(
             (None, Some(transactions)) => unit_of_work::layer(mounted, transactions),
             (None, None) => mounted,
         };
+        // Outermost: nothing runs for a caller refused, an idempotent replay included.
+        let mounted = match route.requirement {
+            Some(requirement) => identity::layer(
+                mounted,
+                state.container.get::<dyn Authenticator>(),
+                requirement,
+            ),
+            None => mounted,
+        };
         by_path.insert(path, method_router.merge(mounted));
     }
     let app = by_path
@@ -105,7 +119,12 @@ pub(crate) fn router(
         None => app,
     };
     #[cfg(feature = "openapi")]
-    let app = app.merge(crate::http::openapi::router(routes, core, config));
+    let app = app.merge(crate::http::openapi::router(
+        routes,
+        core,
+        config,
+        security.as_deref(),
+    ));
     #[cfg(not(feature = "openapi"))]
     let _ = core;
     let app = app.fallback(route_not_found);

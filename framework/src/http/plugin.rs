@@ -12,6 +12,7 @@ use crate::config::{ConfigError, ConfigSection, CoreConfig, Settings};
 use crate::di::{BuildError, Dependency, Key, Location, Needer, WiringError};
 use crate::error::ErrorKind;
 use crate::http::HttpConfig;
+use crate::identity::Authenticator;
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
 use crate::transaction::{IdempotencyStore, Transactions};
 
@@ -64,6 +65,9 @@ impl Plugin for HttpPlugin {
                     if route.idempotency {
                         dependencies.push(Dependency::Component(Key::of::<dyn IdempotencyStore>()));
                     }
+                    if route.requirement.is_some() {
+                        dependencies.push(Dependency::Component(Key::of::<dyn Authenticator>()));
+                    }
                     dependencies
                 },
             });
@@ -74,9 +78,12 @@ impl Plugin for HttpPlugin {
     fn describe(&self, wiring: &mut Wiring<'_>) {
         let _ = writeln!(wiring, "\nroutes (under {:?}):", self.config.base_path);
         for route in &self.routes {
+            let requirement = route
+                .requirement
+                .map_or_else(|| "public".to_owned(), |r| r.describe());
             let _ = writeln!(
                 wiring,
-                "  {:<7} {:<28} {}  {}",
+                "  {:<7} {:<28} {}  [{requirement}]  {}",
                 route.method, route.path, route.handler, route.location
             );
         }
@@ -230,6 +237,7 @@ mod tests {
             dependencies,
             transactional: || false,
             idempotency: false,
+            requirement: None,
             #[cfg(feature = "openapi")]
             openapi: no_openapi,
             location: Location {

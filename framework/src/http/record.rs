@@ -4,6 +4,7 @@ use axum::routing::MethodRouter;
 
 use super::AppState;
 use crate::di::{Dependency, Location};
+use crate::identity::Requirement;
 
 /// A `#[http_route]` handler.
 pub struct RouteRecord {
@@ -21,6 +22,9 @@ pub struct RouteRecord {
     pub transactional: fn() -> bool,
     /// `idempotency`: the route honours `Idempotency-Key`.
     pub idempotency: bool,
+    /// `scope = ..` or `authenticated`, or a `Principal` or `Claims<T>` argument: what the
+    /// caller must hold; `None`: public.
+    pub requirement: Option<Requirement>,
     /// What its arguments and return type add to the OpenAPI document.
     #[cfg(feature = "openapi")]
     pub openapi: fn(&mut crate::http::openapi::Operation),

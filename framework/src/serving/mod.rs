@@ -1,9 +1,11 @@
 //! What the HTTP and gRPC plugins share, so neither imports the other (built with the `http`
 //! feature, which `grpc` turns on): the tower layers that give each request its request id and
-//! its unit of work, accepting connections, and the drain of connections and bodies at shutdown.
+//! its unit of work, the guard of routes and methods with a requirement, accepting
+//! connections, and the drain of connections and bodies at shutdown.
 
 pub(crate) mod accept;
 pub(crate) mod drain;
+pub(crate) mod guard;
 mod request_id;
 mod work_context;
 

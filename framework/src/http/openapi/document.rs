@@ -11,6 +11,9 @@ use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, Para
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required,
 };
@@ -20,16 +23,18 @@ use crate::config::CoreConfig;
 use crate::http::HttpConfig;
 use crate::http::PROBLEM_JSON;
 use crate::http::RouteRecord;
+use crate::identity::{Authenticator, Scheme};
 
 /// `GET /openapi.json`, the document of `routes`, built once.
 pub(crate) fn router<S: Clone + Send + Sync + 'static>(
     routes: &[&'static RouteRecord],
     core: &CoreConfig,
     http: &HttpConfig,
+    authenticator: Option<&dyn Authenticator>,
 ) -> Router<S> {
     // The document is plain data: serializing it cannot fail.
     let json = Bytes::from(
-        document(routes, core, http)
+        document(routes, core, http, authenticator)
             .to_pretty_json()
             .unwrap_or_default(),
     );
@@ -43,10 +48,32 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
 }
 
 /// The OpenAPI 3.1 document of `routes`, served under `http.base_path`, titled with the
-/// service's `APP_NAME` and `APP_VERSION`.
-pub fn document(routes: &[&'static RouteRecord], core: &CoreConfig, http: &HttpConfig) -> OpenApi {
+/// service's `APP_NAME` and `APP_VERSION`; the schemes `authenticator` accepts are its
+/// `securitySchemes` (`bearer`: HTTP bearer, JWT; `api_key`: the API key header), and each
+/// route with a requirement lists them as its `security`, with its scopes.
+pub fn document(
+    routes: &[&'static RouteRecord],
+    core: &CoreConfig,
+    http: &HttpConfig,
+    authenticator: Option<&dyn Authenticator>,
+) -> OpenApi {
     let mut paths = Paths::new();
     let mut components = ComponentsBuilder::new().schema("Problem", problem_schema());
+    let schemes = authenticator.map_or(&[][..], |a| a.schemes());
+    for scheme in schemes {
+        let described = match scheme {
+            Scheme::Bearer => SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+            Scheme::ApiKey => SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(
+                authenticator.map_or("", |a| a.api_key_header()),
+            ))),
+        };
+        components = components.security_scheme(scheme.as_str(), described);
+    }
     // How many handlers share each function name, counted once (not per route: 1,000 routes
     // would make a million comparisons).
     let mut names: HashMap<&str, usize> = HashMap::new();
@@ -61,7 +88,7 @@ pub fn document(routes: &[&'static RouteRecord], core: &CoreConfig, http: &HttpC
         }
         let path = crate::http::full_path(&http.base_path, route.path);
         let (template, parameters) = template_and_parameters(&path);
-        let operation = build(route, &names, operation, &parameters);
+        let operation = build(route, &names, operation, &parameters, schemes);
         paths.add_path_operation(template, vec![method(route.method)], operation);
     }
     OpenApiBuilder::new()
@@ -80,6 +107,7 @@ fn build(
     names: &HashMap<&str, usize>,
     operation: Operation,
     path_parameters: &[String],
+    schemes: &[Scheme],
 ) -> utoipa::openapi::path::Operation {
     let Operation {
         mut parameters,
@@ -128,6 +156,25 @@ fn build(
             problems.entry(status.as_u16()).or_default().insert(code);
         }
     }
+    if let Some(requirement) = route.requirement {
+        // The refusals of the guard (`crate::identity::AuthError`).
+        let mut refusals = vec![
+            (StatusCode::UNAUTHORIZED, "AUTHENTICATION_REQUIRED"),
+            (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
+            (StatusCode::UNAUTHORIZED, "SCHEME_NOT_ACCEPTED"),
+            (StatusCode::BAD_REQUEST, "MALFORMED_CREDENTIALS"),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "AUTHENTICATION_UNAVAILABLE",
+            ),
+        ];
+        if !requirement.scopes.is_empty() {
+            refusals.push((StatusCode::FORBIDDEN, "INSUFFICIENT_SCOPE"));
+        }
+        for (status, code) in refusals {
+            problems.entry(status.as_u16()).or_default().insert(code);
+        }
+    }
     // Any route can fail: a panic or an infrastructure error is a 500.
     problems
         .entry(StatusCode::INTERNAL_SERVER_ERROR.as_u16())
@@ -153,6 +200,15 @@ fn build(
         .responses(responses.build());
     for parameter in parameters {
         builder = builder.parameter(parameter);
+    }
+    // Alternatives: any one accepted scheme, holding the route's scopes.
+    if let Some(requirement) = route.requirement {
+        for scheme in schemes {
+            builder = builder.security(SecurityRequirement::new(
+                scheme.as_str(),
+                requirement.scopes.iter().copied(),
+            ));
+        }
     }
     if let Some(schema) = body {
         let content = ContentBuilder::new().schema(Some(schema)).build();
@@ -306,6 +362,7 @@ mod tests {
             dependencies: Vec::new,
             transactional: || false,
             idempotency: false,
+            requirement: None,
             openapi: |_| {},
             location: crate::di::Location {
                 file: "f.rs",
@@ -327,7 +384,7 @@ mod tests {
             .collect();
         let core = CoreConfig::load(&Default::default());
         let http = HttpConfig::default();
-        let document = document(&routes, &core.unwrap(), &http);
+        let document = document(&routes, &core.unwrap(), &http, None);
         let json = serde_json::to_value(&document).unwrap();
         let id = |path: &str| {
             json["paths"][format!("{}{path}", http.base_path)]["get"]["operationId"].clone()
