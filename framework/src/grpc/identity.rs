@@ -99,27 +99,31 @@ pub(crate) fn guard(
     services: &[&GrpcServiceRecord],
     authenticator: Option<Arc<dyn Authenticator>>,
 ) -> Option<GuardLayer> {
-    let guarded = services
-        .iter()
-        .any(|s| s.requirement.is_some() || s.methods.iter().any(|m| m.requirement.is_some()));
-    if !guarded {
-        return None;
+    let requirements = Requirements::of_services(services)?;
+    Some(guard::GuardLayer::new(authenticator, requirements, refused))
+}
+
+impl Requirements {
+    /// What `services` require; `None` when no method has a requirement.
+    fn of_services(services: &[&GrpcServiceRecord]) -> Option<Requirements> {
+        let guarded = services
+            .iter()
+            .any(|s| s.requirement.is_some() || s.methods.iter().any(|m| m.requirement.is_some()));
+        if !guarded {
+            return None;
+        }
+        let services = services
+            .iter()
+            .map(|s| {
+                let requirements = ServiceRequirements {
+                    methods: s.methods.iter().map(|m| (m.name, m.requirement)).collect(),
+                    unmatched: s.requirement.or_else(|| strictest(s)),
+                };
+                (s.service, requirements)
+            })
+            .collect();
+        Some(Requirements { services })
     }
-    let services = services
-        .iter()
-        .map(|s| {
-            let requirements = ServiceRequirements {
-                methods: s.methods.iter().map(|m| (m.name, m.requirement)).collect(),
-                unmatched: s.requirement.or_else(|| strictest(s)),
-            };
-            (s.service, requirements)
-        })
-        .collect();
-    Some(guard::GuardLayer::new(
-        authenticator,
-        Requirements { services },
-        refused,
-    ))
 }
 
 /// The status of a refusal, or `INTERNAL` without an authenticator.
@@ -132,7 +136,64 @@ fn refused(refusal: Option<(&AuthError, &dyn Authenticator)>) -> Response<Body> 
 
 #[cfg(test)]
 mod tests {
-    use super::rust_name;
+    use super::*;
+    use crate::di::{Container, Location, ResolveError};
+    use crate::grpc::record::{GrpcMethod, MountOptions};
+
+    fn mount(
+        _: &Container,
+        _: &MountOptions,
+        _: &mut tonic::service::RoutesBuilder,
+    ) -> Result<(), ResolveError> {
+        Ok(())
+    }
+
+    const WRITE: Requirement = Requirement {
+        scopes: &["notes:write"],
+    };
+    const ADMIN: Requirement = Requirement {
+        scopes: &["notes:admin"],
+    };
+
+    static NOTES: GrpcServiceRecord = GrpcServiceRecord {
+        service: "notes.v1.Notes",
+        implementation: "notes::NotesGrpc",
+        methods: &[
+            GrpcMethod {
+                name: "get_note",
+                requirement: None,
+            },
+            GrpcMethod {
+                name: "put_note",
+                requirement: Some(WRITE),
+            },
+            GrpcMethod {
+                name: "super_",
+                requirement: Some(ADMIN),
+            },
+        ],
+        requirement: None,
+        dependencies: Vec::new,
+        mount,
+        location: Location {
+            file: "notes.rs",
+            line: 1,
+        },
+    };
+
+    #[test]
+    fn each_method_gets_its_requirement_and_an_unknown_one_the_strictest() {
+        let requirements = Requirements::of_services(&[&NOTES]).unwrap();
+        assert_eq!(requirements.of("/notes.v1.Notes/GetNote"), None);
+        assert_eq!(requirements.of("/notes.v1.Notes/PutNote"), Some(WRITE));
+        assert_eq!(requirements.of("/notes.v1.Notes/Super"), Some(ADMIN));
+        // A name this guard would map wrongly is not public: it needs every scope.
+        let unmatched = requirements.of("/notes.v1.Notes/PutNOTE2").unwrap();
+        assert_eq!(unmatched.scopes, ["notes:admin", "notes:write"]);
+        // Other services and paths are not this guard's.
+        assert_eq!(requirements.of("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(requirements.of("not-a-path"), None);
+    }
 
     #[test]
     fn method_names_map_as_prost_derives_them() {
