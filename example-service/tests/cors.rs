@@ -62,6 +62,13 @@ async fn preflights_are_answered_as_configured_and_other_origins_get_nothing() {
     ] {
         assert_eq!(header(&other, name), None, "{name} for another origin");
     }
+    // A cache keeps answers apart by origin.
+    let listed = api.send(Method::GET, "/api/v1/articles", None).await;
+    let vary: Vec<_> = listed.headers().get_all("vary").iter().collect();
+    assert!(
+        vary.iter().any(|v| v.to_str().unwrap().contains("origin")),
+        "{vary:?}"
+    );
 
     // A refusal to an allowed origin is readable by its page: CORS headers, and the
     // headers it needs exposed.

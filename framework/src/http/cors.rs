@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, header};
+use futures_util::FutureExt as _;
 use futures_util::future::Either;
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -124,7 +125,8 @@ where
 {
     type Response = Response<R>;
     type Error = S::Error;
-    type Future = Either<tower_http::cors::ResponseFuture<S::Future>, S::Future>;
+    type Future =
+        Either<tower_http::cors::ResponseFuture<S::Future>, Plain<S::Future, R, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         match self.plain.poll_ready(cx) {
@@ -143,11 +145,35 @@ where
         let not_preflight = request.method() == Method::OPTIONS
             && !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
         if allowed && !not_preflight {
-            Either::Left(self.cors.call(request))
-        } else {
-            Either::Right(self.plain.call(request))
+            return Either::Left(self.cors.call(request));
         }
+        // The answer depends on the origin when only some are allowed: a cache must not give
+        // this one (without CORS headers) to an allowed origin (the Fetch standard, "CORS
+        // protocol and HTTP caches").
+        let vary = if self.origins.is_some() {
+            vary_origin
+        } else {
+            unchanged
+        };
+        Either::Right(self.plain.call(request).map(vary))
     }
+}
+
+/// The future of a request CORS leaves alone.
+type Plain<F, R, E> =
+    futures_util::future::Map<F, fn(Result<Response<R>, E>) -> Result<Response<R>, E>>;
+
+fn vary_origin<R, E>(result: Result<Response<R>, E>) -> Result<Response<R>, E> {
+    result.map(|mut response| {
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("origin"));
+        response
+    })
+}
+
+fn unchanged<R, E>(result: Result<Response<R>, E>) -> Result<Response<R>, E> {
+    result
 }
 
 fn split(list: &str) -> impl Iterator<Item = &str> {
