@@ -397,6 +397,16 @@ async fn api_keys_and_a_jwks_that_is_down() {
         .await
         .unwrap();
     problem(both, 400, "MALFORMED_CREDENTIALS").await;
+    // Two keys: which one counts would be a guess.
+    let twice = Client::new()
+        .post(api.app.url("/api/v1/articles"))
+        .header("x-api-key", API_KEY)
+        .header("x-api-key", "another-key-0123456789")
+        .json(&json!({"name": "twice", "description": "a description"}))
+        .send()
+        .await
+        .unwrap();
+    problem(twice, 400, "MALFORMED_CREDENTIALS").await;
     api.app.shutdown().await.unwrap();
 }
 

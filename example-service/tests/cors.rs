@@ -27,9 +27,10 @@ async fn preflight(api: &Api, origin: &str) -> reqwest::Response {
 #[tokio::test]
 async fn preflights_are_answered_as_configured_and_other_origins_get_nothing() {
     let api = Api::sqlite(&[
+        // As a browser sends it: `https://app.example.com`.
         (
             "HTTP_CORS_ALLOWED_ORIGINS",
-            "https://app.example.com, http://localhost:5173",
+            "HTTPS://App.Example.com:443, http://localhost:5173",
         ),
         ("HTTP_CORS_MAX_AGE_SECS", "120"),
     ])
@@ -89,6 +90,15 @@ async fn preflights_are_answered_as_configured_and_other_origins_get_nothing() {
         exposed.contains("www-authenticate") && exposed.contains("x-request-id"),
         "{exposed}"
     );
+    api.app.shutdown().await.unwrap();
+
+    // `*`: every answer says so, with or without an `Origin`, and no credentials.
+    let api = Api::sqlite(&[("HTTP_CORS_ALLOWED_ORIGINS", "*")]).await;
+    let any = preflight(&api, "https://anywhere.example").await;
+    assert_eq!(header(&any, "access-control-allow-origin"), Some("*"));
+    let plain = api.send(Method::GET, "/api/v1/articles", None).await;
+    assert_eq!(header(&plain, "access-control-allow-origin"), Some("*"));
+    assert_eq!(header(&plain, "access-control-allow-credentials"), None);
     api.app.shutdown().await.unwrap();
 }
 

@@ -16,6 +16,9 @@ use crate::identity::AuthError;
 /// The largest JWK Set read: a set holds a few keys of under 2 KiB each.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 
+/// The least time between two fetches of a stale set, or of none yet.
+const RETRY: Duration = Duration::from_secs(1);
+
 /// The longest one fetch may take, connecting included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -94,9 +97,11 @@ impl Jwks {
             // background, so that a slow or down issuer does not hold requests up.
             // One task at a time: none while a fetch runs.
             let stale = keys.fetched.is_some_and(|at| at.elapsed() >= source.ttl);
-            if let Some(mut last) = stale
+            let idle = stale
                 .then(|| source.last_fetch.clone().try_lock_owned().ok())
-                .flatten()
+                .flatten();
+            // Not again within a second of a fetch that failed.
+            if let Some(mut last) = idle.filter(|last| !last.is_some_and(|at| at.elapsed() < RETRY))
             {
                 let (source, seen) = (source.clone(), keys.fetched);
                 tokio::spawn(async move { source.refresh_locked(&mut last, seen, true).await });
@@ -157,7 +162,7 @@ impl Source {
         let wait = if known || seen.is_none() {
             // A stale or missing set is fetched at once, but a failing issuer not on every
             // request.
-            Duration::from_secs(1).min(self.refetch)
+            RETRY.min(self.refetch)
         } else {
             self.refetch
         };

@@ -116,7 +116,12 @@ impl JwtVerifier {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation)
             .map_err(|e| AuthError::InvalidToken(reason(e.kind())))?;
         // Required and validated as a number by `decode`.
-        let expires = data.claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        // A NumericDate may have a fraction (RFC 7519 §2); 0 would only skip the cache.
+        let expires = data
+            .claims
+            .get("exp")
+            .and_then(|exp| exp.as_u64().or_else(|| exp.as_f64().map(|e| e as u64)))
+            .unwrap_or(0);
         Ok((principal(data.claims)?, expires))
     }
 }

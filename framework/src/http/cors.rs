@@ -8,7 +8,8 @@ use std::time::Duration;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, header};
 use futures_util::FutureExt as _;
 use futures_util::future::Either;
-use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
+use tower::Layer as _;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::HttpConfig;
@@ -34,9 +35,8 @@ pub(crate) fn layer(config: &HttpConfig) -> Result<Option<CorsGateLayer>, (&'sta
     } else {
         let list = split(origins)
             .map(|origin| {
-                is_origin(origin)
-                    .then(|| HeaderValue::from_str(origin).ok())
-                    .flatten()
+                serialized_origin(origin)
+                    .and_then(|origin| HeaderValue::from_str(&origin).ok())
                     .ok_or_else(|| {
                         (
                             "HTTP_CORS_ALLOWED_ORIGINS",
@@ -103,9 +103,8 @@ impl<S: Clone> tower::Layer<S> for CorsGateLayer {
 
     fn layer(&self, inner: S) -> CorsGate<S> {
         CorsGate {
-            cors: self.cors.layer(inner.clone()),
-            plain: inner,
-            origins: self.origins.clone(),
+            inner,
+            layer: self.clone(),
         }
     }
 }
@@ -113,9 +112,8 @@ impl<S: Clone> tower::Layer<S> for CorsGateLayer {
 /// See [`CorsGateLayer`].
 #[derive(Clone)]
 pub(crate) struct CorsGate<S> {
-    cors: Cors<S>,
-    plain: S,
-    origins: Option<Arc<Vec<HeaderValue>>>,
+    inner: S,
+    layer: CorsGateLayer,
 }
 
 impl<S, B, R> tower::Service<Request<B>> for CorsGate<S>
@@ -129,33 +127,37 @@ where
         Either<tower_http::cors::ResponseFuture<S::Future>, Plain<S::Future, R, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        match self.plain.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.cors.poll_ready(cx),
-            other => other,
-        }
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let headers = request.headers();
-        let allowed = headers.get(header::ORIGIN).is_some_and(|origin| {
-            self.origins
-                .as_ref()
-                .is_none_or(|origins| origins.contains(origin))
-        });
+        let origins = self.layer.origins.as_deref();
+        // `*` is every response's (the Fetch standard: a constant answer needs no `Vary`);
+        // a list's, only for a listed origin.
+        let allowed = match origins {
+            None => true,
+            Some(listed) => headers
+                .get(header::ORIGIN)
+                .is_some_and(|origin| listed.contains(origin)),
+        };
         let not_preflight = request.method() == Method::OPTIONS
             && !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
         if allowed && !not_preflight {
-            return Either::Left(self.cors.call(request));
+            // The ready service goes to this call's `Cors`; a clone stays (tower's contract).
+            let ready = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, ready);
+            return Either::Left(self.layer.cors.layer(inner).call(request));
         }
         // The answer depends on the origin when only some are allowed: a cache must not give
         // this one (without CORS headers) to an allowed origin (the Fetch standard, "CORS
         // protocol and HTTP caches").
-        let vary = if self.origins.is_some() {
+        let vary = if origins.is_some() {
             vary_origin
         } else {
             unchanged
         };
-        Either::Right(self.plain.call(request).map(vary))
+        Either::Right(self.inner.call(request).map(vary))
     }
 }
 
@@ -165,9 +167,12 @@ type Plain<F, R, E> =
 
 fn vary_origin<R, E>(result: Result<Response<R>, E>) -> Result<Response<R>, E> {
     result.map(|mut response| {
-        response
-            .headers_mut()
-            .append(header::VARY, HeaderValue::from_static("origin"));
+        response.headers_mut().append(
+            header::VARY,
+            HeaderValue::from_static(
+                "origin, access-control-request-method, access-control-request-headers",
+            ),
+        );
         response
     })
 }
@@ -180,18 +185,31 @@ fn split(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// `scheme://host[:port]`, as browsers send `Origin` (RFC 6454 §6.2): no path, no
-/// trailing slash.
-fn is_origin(value: &str) -> bool {
-    let Some((scheme, rest)) = value.split_once("://") else {
-        return false;
-    };
-    !scheme.is_empty()
+/// `value` as browsers send `Origin` (the Fetch standard's serialized origin, RFC 6454
+/// §6.2): `scheme://host[:port]`, scheme and host in lowercase, no default port (80 for
+/// http, 443 for https), no path; `None` for anything else. A listed origin is compared with
+/// the header byte for byte, so `https://App.example.com:443` is stored as a browser sends it.
+fn serialized_origin(value: &str) -> Option<String> {
+    let (scheme, rest) = value.split_once("://")?;
+    let valid_scheme = !scheme.is_empty()
         && scheme
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        && !rest.is_empty()
-        && !rest.contains(['/', '?', '#', ' '])
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !valid_scheme || rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
+        return None;
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    let rest = rest.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => Some(":80"),
+        "https" => Some(":443"),
+        _ => None,
+    };
+    let host = match default_port {
+        Some(port) => rest.strip_suffix(port).unwrap_or(&rest),
+        None => &rest,
+    };
+    Some(format!("{scheme}://{host}"))
 }
 
 /// The headers every response carries unless its handler set them: an API serves data, not
@@ -243,6 +261,14 @@ mod tests {
             "https://app.example.com, http://localhost:5173",
         )]);
         assert!(layer(&listed).unwrap().is_some());
+        assert_eq!(
+            serialized_origin("HTTPS://App.Example.com:443").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            serialized_origin("http://localhost:5173").as_deref(),
+            Some("http://localhost:5173")
+        );
         for bad in [
             "app.example.com",
             "https://app.example.com/",

@@ -97,6 +97,8 @@ pub struct Presented<'a> {
     pub authorization: Option<&'a [u8]>,
     /// The API key header or metadata value.
     pub api_key: Option<&'a [u8]>,
+    /// Whether either came more than once: which one counts would be a guess.
+    pub repeated: bool,
 }
 
 impl<'a> Presented<'a> {
@@ -105,8 +107,13 @@ impl<'a> Presented<'a> {
     /// # Errors
     /// [`AuthError::UnsupportedScheme`] for an `authorization` value that is not `Bearer ..`;
     /// [`AuthError::InvalidRequest`] for an empty token, a value that is not visible ASCII,
-    /// or both a token and an API key.
+    /// a header sent twice, or both a token and an API key.
     pub fn credentials(&self) -> Result<Option<Credentials<'a>>, AuthError> {
+        if self.repeated {
+            return Err(AuthError::InvalidRequest(
+                "send one Authorization or API key header, not several",
+            ));
+        }
         let text = |value: &'a [u8]| {
             std::str::from_utf8(value)
                 .ok()
@@ -131,11 +138,14 @@ impl<'a> Presented<'a> {
                 Some(Credentials::Bearer(token))
             }
         };
+        // An empty key header is no key.
         let api_key = self
             .api_key
             .map(text)
             .transpose()?
-            .map(|key| Credentials::ApiKey(key.trim_matches(' ')));
+            .map(|key| key.trim_matches(' '))
+            .filter(|key| !key.is_empty())
+            .map(Credentials::ApiKey);
         match (bearer, api_key) {
             (Some(_), Some(_)) => Err(AuthError::InvalidRequest(
                 "send either a bearer token or an API key, not both",
@@ -192,6 +202,7 @@ mod tests {
         Presented {
             authorization: authorization.map(str::as_bytes),
             api_key: api_key.map(str::as_bytes),
+            repeated: false,
         }
     }
 
@@ -209,6 +220,15 @@ mod tests {
             Some(Credentials::ApiKey("k1"))
         ));
         assert!(presented(None, None).credentials().unwrap().is_none());
+        assert!(presented(None, Some(" ")).credentials().unwrap().is_none());
+        let twice = Presented {
+            repeated: true,
+            ..presented(Some("Bearer abc"), None)
+        };
+        assert!(matches!(
+            twice.credentials(),
+            Err(AuthError::InvalidRequest(_))
+        ));
     }
 
     #[test]

@@ -16,13 +16,14 @@ pub(crate) fn presented<'a>(
     headers: &'a HeaderMap,
     authenticator: &dyn Authenticator,
 ) -> Presented<'a> {
+    let api_key = authenticator.api_key_header();
+    let more_than_one = |name| headers.get_all(name).iter().nth(1).is_some();
     Presented {
         authorization: headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes),
-        api_key: headers
-            .get(authenticator.api_key_header())
-            .map(HeaderValue::as_bytes),
+        api_key: headers.get(api_key).map(HeaderValue::as_bytes),
+        repeated: more_than_one(header::AUTHORIZATION.as_str()) || more_than_one(api_key),
     }
 }
 
