@@ -16,14 +16,13 @@ pub(crate) fn presented<'a>(
     headers: &'a HeaderMap,
     authenticator: &dyn Authenticator,
 ) -> Presented<'a> {
-    let api_key = authenticator.api_key_header();
-    let more_than_one = |name| headers.get_all(name).iter().nth(1).is_some();
+    // The first value of each, and whether there is a second, from one lookup.
+    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
+    let mut api_key = headers.get_all(authenticator.api_key_header()).iter();
     Presented {
-        authorization: headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes),
-        api_key: headers.get(api_key).map(HeaderValue::as_bytes),
-        repeated: more_than_one(header::AUTHORIZATION.as_str()) || more_than_one(api_key),
+        authorization: authorization.next().map(HeaderValue::as_bytes),
+        api_key: api_key.next().map(HeaderValue::as_bytes),
+        repeated: authorization.next().is_some() || api_key.next().is_some(),
     }
 }
 
