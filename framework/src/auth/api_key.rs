@@ -14,17 +14,11 @@ const MIN_KEY_CHARS: usize = 16;
 /// The longest key a client may present; a longer one is refused without hashing.
 const MAX_KEY_BYTES: usize = 512;
 
-/// One configured key.
-#[derive(Debug, Clone)]
-struct Entry {
-    name: String,
-    scopes: Vec<String>,
-}
-
-/// The configured keys, by digest.
+/// The configured keys, by digest, each with its principal (the entry's name and scopes),
+/// built once: a request with a key clones a reference count.
 #[derive(Debug, Clone)]
 pub(crate) struct ApiKeys {
-    by_digest: HashMap<[u8; 32], Entry>,
+    by_digest: HashMap<[u8; 32], Principal>,
 }
 
 impl ApiKeys {
@@ -65,11 +59,8 @@ impl ApiKeys {
                 }
                 None => Sha256::digest(key.as_bytes()).into(),
             };
-            let entry = Entry {
-                name: name.to_owned(),
-                scopes: words.map(str::to_owned).collect(),
-            };
-            if by_digest.insert(digest, entry).is_some() {
+            let principal = Principal::new(name, Scheme::ApiKey, words, None);
+            if by_digest.insert(digest, principal).is_some() {
                 return Err(format!("{at} (`{name}`): the same key as an earlier entry"));
             }
             names.push(name);
@@ -91,16 +82,10 @@ impl ApiKeys {
             return Err(AuthError::InvalidToken("the API key is not known"));
         }
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        let entry = self
-            .by_digest
+        self.by_digest
             .get(&digest)
-            .ok_or(AuthError::InvalidToken("the API key is not known"))?;
-        Ok(Principal::new(
-            entry.name.clone(),
-            Scheme::ApiKey,
-            entry.scopes.iter().cloned(),
-            None,
-        ))
+            .cloned()
+            .ok_or(AuthError::InvalidToken("the API key is not known"))
     }
 }
 

@@ -92,13 +92,11 @@ impl ConfigSection for AuthConfig {
             {
                 return Err(settings.invalid("AUTH_JWKS_URL", "not an http(s) URL"));
             }
-            for key in ["AUTH_ISSUER", "AUTH_AUDIENCE"] {
-                let set = if key == "AUTH_ISSUER" {
-                    &self.issuer
-                } else {
-                    &self.audience
-                };
-                if set.is_none() {
+            for (key, value) in [
+                ("AUTH_ISSUER", &self.issuer),
+                ("AUTH_AUDIENCE", &self.audience),
+            ] {
+                if value.is_none() {
                     return Err(settings.invalid(
                         key,
                         "required with AUTH_JWKS_URL: a token from another issuer, or meant \
@@ -118,7 +116,7 @@ impl ConfigSection for AuthConfig {
             }
         }
         let header = self.api_key_header.trim().to_ascii_lowercase();
-        if axum_header_name_is_invalid(&header) {
+        if !is_header_name(&header) {
             return Err(settings.invalid("AUTH_API_KEY_HEADER", "not a header name"));
         }
         self.api_key_header = header;
@@ -130,9 +128,9 @@ impl ConfigSection for AuthConfig {
 }
 
 /// A header name is a token (RFC 9110 §5.6.2); gRPC metadata keys are lowercase.
-fn axum_header_name_is_invalid(name: &str) -> bool {
-    name.is_empty()
-        || !name
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
