@@ -195,9 +195,10 @@ async fn sigterm_under_http_load_fails_no_request() {
 }
 
 /// Through the framework's `GrpcClient` (tonic underneath): a bare tonic `Channel` fails the
-/// calls still queued in hyper when a `GOAWAY` closes their connection, calls that never left
-/// the client (seen: 17 of 2761 in one run); `GrpcClient::call` makes those again, as
-/// gRFC A6's transparent retry says.
+/// calls the server never processed, those still queued in hyper when a `GOAWAY` closes their
+/// connection (seen: 17 of 2761 in one run) and those on streams above the `GOAWAY`'s last
+/// stream id (seen: 13 of 1471 in CI); `GrpcClient::call` makes those again, as gRFC A6's
+/// transparent retry says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_grpc_load_fails_no_call() {
     let service = service().await;

@@ -108,23 +108,25 @@ impl GrpcClient {
     }
 
     /// Makes `call` on the channel, through the breaker: for a method that must not run
-    /// twice. Fails with `UNAVAILABLE` at once while the breaker is open. A call that never
-    /// left this client is made again at once, up to 3 times: hyper cancels the
-    /// requests still queued for a connection that closes (a server's `GOAWAY` in a rolling
-    /// restart), and tonic would fail them (gRFC A6 calls this a transparent retry; grpc-go
-    /// makes it).
+    /// twice. Fails with `UNAVAILABLE` at once while the breaker is open. A call the remote
+    /// never processed is made again at once, up to 3 times (gRFC A6's transparent retry,
+    /// which grpc-go makes and tonic does not): one hyper still held when its connection
+    /// closed, one the server's `GOAWAY` (a rolling restart) left above its last stream id
+    /// or that was opened after it, and one the server reset with `REFUSED_STREAM`.
     pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
     where
         F: FnMut(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        let mut unsent = 0;
+        let mut unprocessed = 0;
         loop {
             let permit = self.breaker.admit().map_err(refused)?;
             let outcome = call(self.channel.clone()).await;
             match &outcome {
                 // Says nothing of the remote: the permit goes uncounted.
-                Err(status) if never_sent(status) && unsent < MAX_UNSENT => unsent += 1,
+                Err(status) if never_processed(status) && unprocessed < MAX_UNPROCESSED => {
+                    unprocessed += 1
+                }
                 Err(status) => {
                     permit.finish(Some(status));
                     return outcome;
@@ -166,15 +168,23 @@ impl GrpcClient {
     }
 }
 
-/// How many times a call that never left the client is made again.
-const MAX_UNSENT: u32 = 3;
+/// How many times a call the remote never processed is made again.
+const MAX_UNPROCESSED: u32 = 3;
 
-/// Whether the call never left this client: hyper's `Canceled`, for a request that was still
-/// queued when its connection closed.
-fn never_sent(status: &Status) -> bool {
+/// Whether the remote never processed the call, so that making it again cannot run it twice:
+/// hyper's `Canceled` (still queued when its connection closed); h2's remote `GOAWAY`, which
+/// h2 gives only to the streams above the frame's last stream id and to those opened after it
+/// (RFC 9113 §6.8), while the streams at or below it are answered or end in a broken pipe;
+/// a stream reset by the remote with `REFUSED_STREAM` (§8.7).
+fn never_processed(status: &Status) -> bool {
     crate::error::transient::links(status).any(|link| {
-        link.downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_canceled)
+        if let Some(error) = link.downcast_ref::<hyper::Error>() {
+            return error.is_canceled();
+        }
+        link.downcast_ref::<h2::Error>().is_some_and(|error| {
+            error.is_remote()
+                && (error.is_go_away() || error.reason() == Some(h2::Reason::REFUSED_STREAM))
+        })
     })
 }
 
@@ -277,5 +287,101 @@ mod tests {
         // A call that must not run twice is refused the same way.
         let once = client.call(|_| async { Ok(()) }).await.unwrap_err();
         assert!(is_refusal(&once));
+    }
+
+    /// A listener whose first connection is a bare HTTP/2 peer that waits for the client's
+    /// first request, answers `GOAWAY(last_stream_id, NO_ERROR)` and closes, and whose
+    /// later connections reach a real tonic server (the health service). Returns its
+    /// address and how many connections it took.
+    async fn going_away_once(last_stream_id: u32) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (_, health) = tonic_health::server::health_reporter();
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let served = server.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(server)),
+        );
+        let front = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = front.local_addr().unwrap();
+        let taken = Arc::new(AtomicUsize::new(0));
+        let count = taken.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = front.accept().await {
+                if count.fetch_add(1, Ordering::SeqCst) > 0 {
+                    let mut upstream = tokio::net::TcpStream::connect(served).await.unwrap();
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    });
+                    continue;
+                }
+                // The server's (empty) SETTINGS, then frames until the first HEADERS.
+                client
+                    .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+                    .await
+                    .unwrap();
+                let mut preface = [0; 24];
+                client.read_exact(&mut preface).await.unwrap();
+                loop {
+                    let mut header = [0; 9];
+                    client.read_exact(&mut header).await.unwrap();
+                    let length = u32::from_be_bytes([0, header[0], header[1], header[2]]);
+                    let mut payload = vec![0; length as usize];
+                    client.read_exact(&mut payload).await.unwrap();
+                    if header[3] == 1 {
+                        break;
+                    }
+                }
+                let mut go_away = vec![0, 0, 8, 7, 0, 0, 0, 0, 0];
+                go_away.extend_from_slice(&last_stream_id.to_be_bytes());
+                go_away.extend_from_slice(&0u32.to_be_bytes());
+                client.write_all(&go_away).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        (address, taken)
+    }
+
+    async fn health_check(client: &GrpcClient, calls: &AtomicUsize) -> Result<(), Status> {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        client
+            .call(|channel| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    HealthClient::new(channel)
+                        .check(HealthCheckRequest::default())
+                        .await
+                        .map(drop)
+                }
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_call_left_above_a_goaway_is_made_again_on_a_new_connection() {
+        let (address, connections) = going_away_once(0).await;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect_lazy();
+        let client = GrpcClient::new("goaway-remote", channel, BreakerConfig::default());
+        let calls = AtomicUsize::new(0);
+        health_check(&client, &calls).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_call_at_or_below_the_goaway_last_stream_id_is_not_made_again() {
+        // Stream 1 may have been processed: the connection's close fails it, once.
+        let (address, _) = going_away_once(1).await;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect_lazy();
+        let client = GrpcClient::new("goaway-remote", channel, BreakerConfig::default());
+        let calls = AtomicUsize::new(0);
+        let failed = health_check(&client, &calls).await.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{failed:?}");
     }
 }
