@@ -1,7 +1,8 @@
 //! The access options `#[http_route]`, `#[grpc_service]` and `#[rpc]` share: `scope =
 //! "articles:write"` (OAuth 2.0 scope tokens separated by spaces, RFC 6749 §3.3; all are
-//! required), `authenticated` (a caller, no scope), and, on `#[rpc]`, `public` (none of the
-//! service's requirement).
+//! required), `authenticated` (a caller, no scope), on `#[rpc]` `public` (none of the
+//! service's requirement), and `rate_limit = "100/min"` (or `"${KEY}"`: a setting holding
+//! one), requests per client.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -11,6 +12,7 @@ use crate::attr::{Errors, flag, set_once};
 pub(crate) const SCOPE: &str = "scope";
 pub(crate) const AUTHENTICATED: &str = "authenticated";
 pub(crate) const PUBLIC: &str = "public";
+pub(crate) const RATE_LIMIT: &str = "rate_limit";
 
 /// What a declaration requires of its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,7 @@ pub(crate) struct AccessArgs {
     scope: Option<(syn::Path, Vec<String>)>,
     authenticated: Option<(syn::Path, bool)>,
     public: Option<(syn::Path, bool)>,
+    rate_limit: Option<syn::LitStr>,
 }
 
 impl AccessArgs {
@@ -55,6 +58,14 @@ impl AccessArgs {
                     set_once(&mut self.authenticated, (key.clone(), on), key, errors);
                 }
             }
+            RATE_LIMIT => match value {
+                Some(syn::Lit::Str(spec)) => set_once(&mut self.rate_limit, spec, key, errors),
+                Some(other) => errors.spanned(
+                    other,
+                    "`rate_limit` expects a string: requests per `s`, `min`, `h` or `d` (`rate_limit = \"100/min\"`), or `\"${KEY}\"` naming a setting",
+                ),
+                None => crate::attr::needs_value(key, errors),
+            },
             PUBLIC if allow_public => {
                 if let Some(on) = flag(PUBLIC, value, errors) {
                     set_once(&mut self.public, (key.clone(), on), key, errors);
@@ -63,6 +74,19 @@ impl AccessArgs {
             _ => return false,
         }
         true
+    }
+
+    /// The `rate_limit` declared: `Option<RateLimit>` tokens, checked at compile time by
+    /// `RateLimit::declared` (a const fn: one grammar, the runtime's).
+    pub(crate) fn rate_limit(&self) -> Option<TokenStream> {
+        self.rate_limit.as_ref().map(|spec| {
+            quote::quote_spanned! {spec.span()=>
+                {
+                    const LIMIT: __framework::RateLimit = __framework::RateLimit::declared(#spec);
+                    LIMIT
+                }
+            }
+        })
     }
 
     /// The access declared; `None` when nothing was.
@@ -102,6 +126,14 @@ impl Access {
             },
             Some(Access::Public) | None => quote! { ::core::option::Option::None },
         }
+    }
+}
+
+/// The record's `Option<RateLimit>`.
+pub(crate) fn rate_limit_tokens(limit: Option<&TokenStream>) -> TokenStream {
+    match limit {
+        Some(limit) => quote! { ::core::option::Option::Some(#limit) },
+        None => quote! { ::core::option::Option::None },
     }
 }
 

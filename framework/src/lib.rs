@@ -67,6 +67,7 @@ pub mod metrics;
 pub mod plugin;
 #[cfg(feature = "metrics")]
 mod prometheus;
+pub mod rate_limit;
 pub mod registry;
 #[cfg(feature = "sentry")]
 pub mod reporting;
@@ -179,6 +180,7 @@ pub mod __private {
     pub use crate::kafka::extract::FromMessage;
     #[cfg(feature = "kafka")]
     pub use crate::kafka::{BoxFuture, Message, Outcome};
+    pub use crate::rate_limit::RateLimit;
     pub use crate::transaction::{OtherParam, Param, TxParam};
 
     /// What `#[cron_job]` functions return: a failed run is reported.

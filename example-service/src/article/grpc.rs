@@ -28,7 +28,7 @@ pub struct ArticleGrpc {
 
 #[grpc_service]
 impl article_service_server::ArticleService for ArticleGrpc {
-    #[rpc(scope = "articles:write")]
+    #[rpc(scope = "articles:write", rate_limit = "${ARTICLES_WRITE_RATE_LIMIT}")]
     async fn create_article(
         &self,
         request: Request<pb::CreateArticleRequest>,
@@ -75,7 +75,7 @@ impl article_service_server::ArticleService for ArticleGrpc {
         }))
     }
 
-    #[rpc(scope = "articles:write")]
+    #[rpc(scope = "articles:write", rate_limit = "${ARTICLES_WRITE_RATE_LIMIT}")]
     async fn update_article(
         &self,
         request: Request<pb::UpdateArticleRequest>,
@@ -95,7 +95,7 @@ impl article_service_server::ArticleService for ArticleGrpc {
         Ok(Response::new(updated.into()))
     }
 
-    #[rpc(scope = "articles:write")]
+    #[rpc(scope = "articles:write", rate_limit = "${ARTICLES_WRITE_RATE_LIMIT}")]
     async fn delete_article(
         &self,
         request: Request<pb::DeleteArticleRequest>,

@@ -28,8 +28,15 @@ pub struct ListQuery {
 
 /// Creates an article; the article and its event are stored in the request's transaction. A
 /// client that may retry sends an `Idempotency-Key`: a retry gets the first response (the same
-/// article) and creates nothing. Writes need the `articles:write` scope; reads are public.
-#[http_route(POST, "/articles", idempotency, scope = "articles:write")]
+/// article) and creates nothing. Writes need the `articles:write` scope, and each caller gets
+/// `ARTICLES_WRITE_RATE_LIMIT` of them (429 past it); reads are public.
+#[http_route(
+    POST,
+    "/articles",
+    idempotency,
+    scope = "articles:write",
+    rate_limit = "${ARTICLES_WRITE_RATE_LIMIT}"
+)]
 pub async fn create(
     tx: Tx,
     svc: Inject<ArticleService>,
@@ -54,7 +61,12 @@ pub async fn list(
     Ok(Json(svc.list(query.limit, query.offset).await?))
 }
 
-#[http_route(PUT, "/articles/{id}", scope = "articles:write")]
+#[http_route(
+    PUT,
+    "/articles/{id}",
+    scope = "articles:write",
+    rate_limit = "${ARTICLES_WRITE_RATE_LIMIT}"
+)]
 pub async fn update(
     tx: Tx,
     svc: Inject<ArticleService>,
@@ -64,7 +76,12 @@ pub async fn update(
     Ok(Json(svc.update(&tx, id, input).await?))
 }
 
-#[http_route(DELETE, "/articles/{id}", scope = "articles:write")]
+#[http_route(
+    DELETE,
+    "/articles/{id}",
+    scope = "articles:write",
+    rate_limit = "${ARTICLES_WRITE_RATE_LIMIT}"
+)]
 pub async fn delete(
     tx: Tx,
     svc: Inject<ArticleService>,

@@ -3,7 +3,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::parse::GrpcService;
-use crate::access::Access;
+use crate::access::{Access, rate_limit_tokens};
 
 /// The impl (through async-trait, as tonic's traits require), then the record that mounts the
 /// generated `<Service>Server` over the DI-built component.
@@ -11,12 +11,27 @@ pub(crate) fn expand(service: &GrpcService) -> TokenStream {
     let item = &service.item;
     let component = &service.component;
     // A method's own `#[rpc]`, else the service's.
-    let methods = service.methods.iter().map(|(name, access)| {
+    let service_declared = &service.declared;
+    let methods = service.methods.iter().map(|(name, declared)| {
         let name = syn::ext::IdentExt::unraw(name).to_string();
-        let requirement = Access::tokens(access.as_ref().or(service.access.as_ref()));
-        quote! { __framework::GrpcMethod { name: #name, requirement: #requirement } }
+        let requirement = Access::tokens(
+            declared
+                .access
+                .as_ref()
+                .or(service_declared.access.as_ref()),
+        );
+        let rate_limit = rate_limit_tokens(
+            declared
+                .rate_limit
+                .as_ref()
+                .or(service_declared.rate_limit.as_ref()),
+        );
+        quote! {
+            __framework::GrpcMethod { name: #name, requirement: #requirement, rate_limit: #rate_limit }
+        }
     });
-    let requirement = Access::tokens(service.access.as_ref());
+    let requirement = Access::tokens(service_declared.access.as_ref());
+    let rate_limit = rate_limit_tokens(service_declared.rate_limit.as_ref());
 
     // tonic generates `<service>_server::<Service>Server` beside the trait.
     let mut server = service.trait_path.clone();
@@ -63,6 +78,7 @@ pub(crate) fn expand(service: &GrpcService) -> TokenStream {
                 implementation: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#component)),
                 methods: &[#(#methods),*],
                 requirement: #requirement,
+                rate_limit: #rate_limit,
                 dependencies: || ::std::vec::Vec::from([
                     __framework::Dependency::Component(__framework::Key::of::<#component>()),
                 ]),

@@ -1,7 +1,7 @@
 use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 
-use crate::access::{AUTHENTICATED, Access, AccessArgs, PUBLIC, SCOPE};
+use crate::access::{AUTHENTICATED, Access, AccessArgs, PUBLIC, RATE_LIMIT, SCOPE};
 use crate::attr::{Errors, FlagArg};
 
 /// A validated `impl <tonic service trait> for <component>`.
@@ -12,10 +12,28 @@ pub(crate) struct GrpcService {
     /// The component implementing it.
     pub(crate) component: syn::TypePath,
     /// The implemented methods, each with what its `#[rpc]` declares.
-    pub(crate) methods: Vec<(syn::Ident, Option<Access>)>,
-    /// `#[grpc_service(scope = ..)]`: what every method requires unless its `#[rpc]` says
-    /// otherwise.
+    pub(crate) methods: Vec<(syn::Ident, Declared)>,
+    /// `#[grpc_service(scope = .., rate_limit = ..)]`: what every method has unless its
+    /// `#[rpc]` says otherwise.
+    pub(crate) declared: Declared,
+}
+
+/// What a `#[grpc_service]` or `#[rpc]` declares.
+#[derive(Default)]
+pub(crate) struct Declared {
     pub(crate) access: Option<Access>,
+    /// An `Option<RateLimit>` expression.
+    pub(crate) rate_limit: Option<TokenStream>,
+}
+
+impl AccessArgs {
+    fn declared(self, errors: &mut Errors) -> Declared {
+        let rate_limit = self.rate_limit();
+        Declared {
+            access: self.resolve(errors),
+            rate_limit,
+        }
+    }
 }
 
 /// The attribute a method of the impl declares its own access with.
@@ -24,7 +42,7 @@ const RPC: &str = "rpc";
 impl GrpcService {
     pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<GrpcService> {
         let mut errors = Errors::default();
-        let access = service_access(args, &mut errors);
+        let declared = service_access(args, &mut errors);
         let mut item: syn::ItemImpl = syn::parse2(item).map_err(|e| {
             syn::Error::new(
                 e.span(),
@@ -65,8 +83,8 @@ impl GrpcService {
         let mut methods = Vec::new();
         for i in &mut item.items {
             if let syn::ImplItem::Fn(f) = i {
-                let access = method_access(&mut f.attrs, &mut errors);
-                methods.push((f.sig.ident.clone(), access));
+                let declared = method_access(&mut f.attrs, &mut errors);
+                methods.push((f.sig.ident.clone(), declared));
             }
         }
         errors.finish()?;
@@ -78,13 +96,13 @@ impl GrpcService {
             trait_path,
             component,
             methods,
-            access,
+            declared,
         })
     }
 }
 
-/// `#[grpc_service(scope = "..")]` or `#[grpc_service(authenticated)]`.
-fn service_access(args: TokenStream, errors: &mut Errors) -> Option<Access> {
+/// `#[grpc_service(scope = "..")]` or `#[grpc_service(authenticated)]`, and `rate_limit`.
+fn service_access(args: TokenStream, errors: &mut Errors) -> Declared {
     let parsed = syn::parse::Parser::parse2(
         syn::punctuated::Punctuated::<FlagArg, syn::Token![,]>::parse_terminated,
         args,
@@ -95,10 +113,10 @@ fn service_access(args: TokenStream, errors: &mut Errors) -> Option<Access> {
             errors.push(syn::Error::new(
                 error.span(),
                 format!(
-                    "`#[grpc_service]` takes `{SCOPE} = \"..\"` or `{AUTHENTICATED}`, or nothing"
+                    "`#[grpc_service]` takes `{SCOPE} = \"..\"` or `{AUTHENTICATED}`, `{RATE_LIMIT} = \"..\"`, or nothing"
                 ),
             ));
-            return None;
+            return Declared::default();
         }
     };
     let mut access = AccessArgs::default();
@@ -107,18 +125,18 @@ fn service_access(args: TokenStream, errors: &mut Errors) -> Option<Access> {
             errors.spanned(
                 &key,
                 format!(
-                    "unknown `#[grpc_service]` option `{}`; expected one of: {SCOPE}, {AUTHENTICATED}",
+                    "unknown `#[grpc_service]` option `{}`; expected one of: {SCOPE}, {AUTHENTICATED}, {RATE_LIMIT}",
                     crate::attr::path_name(&key)
                 ),
             );
         }
     }
-    access.resolve(errors)
+    access.declared(errors)
 }
 
 /// A method's `#[rpc(..)]`, removed from the impl: `scope = "..."`, `authenticated` or
-/// `public`.
-fn method_access(attrs: &mut Vec<syn::Attribute>, errors: &mut Errors) -> Option<Access> {
+/// `public`, and `rate_limit`.
+fn method_access(attrs: &mut Vec<syn::Attribute>, errors: &mut Errors) -> Declared {
     let mut access = AccessArgs::default();
     let mut seen = false;
     attrs.retain(|attr| {
@@ -141,7 +159,7 @@ fn method_access(attrs: &mut Vec<syn::Attribute>, errors: &mut Errors) -> Option
                         errors.spanned(
                             &key,
                             format!(
-                                "unknown `#[rpc]` option `{}`; expected one of: {SCOPE}, {AUTHENTICATED}, {PUBLIC}",
+                                "unknown `#[rpc]` option `{}`; expected one of: {SCOPE}, {AUTHENTICATED}, {PUBLIC}, {RATE_LIMIT}",
                                 crate::attr::path_name(&key)
                             ),
                         );
@@ -150,12 +168,12 @@ fn method_access(attrs: &mut Vec<syn::Attribute>, errors: &mut Errors) -> Option
             }
             Err(_) => errors.spanned(
                 attr,
-                format!("expected `#[rpc({SCOPE} = \"..\")]`, `#[rpc({AUTHENTICATED})]` or `#[rpc({PUBLIC})]`"),
+                format!("expected `#[rpc({SCOPE} = \"..\")]`, `#[rpc({AUTHENTICATED})]` or `#[rpc({PUBLIC})]`, and `{RATE_LIMIT} = \"..\"`"),
             ),
         }
         false
     });
-    access.resolve(errors)
+    access.declared(errors)
 }
 
 /// The impl without its methods' `#[rpc]` attributes, which only this macro reads: emitted

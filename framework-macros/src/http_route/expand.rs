@@ -60,6 +60,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
     let transactional = crate::attr::transactional(args.iter().copied());
     let idempotency = route.idempotency;
     let requirement = crate::access::Access::tokens(route.access.as_ref());
+    let rate_limit = crate::access::rate_limit_tokens(route.rate_limit.as_ref());
     let location = crate::attr::location(name.span());
 
     quote! {
@@ -96,6 +97,7 @@ pub(crate) fn expand(route: &Route) -> TokenStream {
                 transactional: #transactional,
                 idempotency: #idempotency,
                 requirement: #requirement,
+                rate_limit: #rate_limit,
                 #openapi_field
                 location: #location,
             };

@@ -2,7 +2,7 @@ use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream};
 use syn::{FnArg, Token};
 
-use crate::access::{AUTHENTICATED, Access, AccessArgs, SCOPE};
+use crate::access::{AUTHENTICATED, Access, AccessArgs, RATE_LIMIT, SCOPE};
 use crate::attr::Errors;
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -17,6 +17,8 @@ pub(crate) struct Route {
     pub(crate) idempotency: bool,
     /// `scope = ..` or `authenticated`, or a `Principal` argument; `None`: public.
     pub(crate) access: Option<Access>,
+    /// `rate_limit = ".."`: an `Option<RateLimit>` expression.
+    pub(crate) rate_limit: Option<TokenStream>,
     pub(crate) item: syn::ItemFn,
     /// The `T` of each `Inject<T>` argument.
     pub(crate) injected: Vec<syn::Type>,
@@ -56,7 +58,7 @@ impl Parse for Args {
                 .map_err(|e| {
                     syn::Error::new(
                         e.span(),
-                        "after the path, `#[http_route]` takes options: `idempotency`, `scope = \"..\"`, `authenticated`",
+                        "after the path, `#[http_route]` takes options: `idempotency`, `scope = \"..\"`, `authenticated`, `rate_limit = \"..\"`",
                     )
                 })?;
         Ok(Args {
@@ -88,7 +90,7 @@ impl Route {
                 if !access.take(&key, value, false, &mut errors) {
                     errors.spanned(
                         &key,
-                        format!("unknown `#[http_route]` option `{name}`; expected one of: {IDEMPOTENCY}, {SCOPE}, {AUTHENTICATED}"),
+                        format!("unknown `#[http_route]` option `{name}`; expected one of: {IDEMPOTENCY}, {SCOPE}, {AUTHENTICATED}, {RATE_LIMIT}"),
                     );
                 }
                 continue;
@@ -127,6 +129,7 @@ impl Route {
                 }
             }
         }
+        let rate_limit = access.rate_limit();
         // A handler that takes the caller needs one: it is authenticated even when the
         // attribute does not say so.
         let access = match access.resolve(&mut errors) {
@@ -146,6 +149,7 @@ impl Route {
             path,
             idempotency: idempotency.unwrap_or(false),
             access,
+            rate_limit,
             item,
             injected,
         })

@@ -45,10 +45,22 @@ const _: () = {
             __framework::GrpcMethod {
                 name: "get_article",
                 requirement: ::core::option::Option::None,
+                rate_limit: ::core::option::Option::Some({
+                    const LIMIT: __framework::RateLimit = __framework::RateLimit::declared(
+                        "${ARTICLES_RATE_LIMIT}",
+                    );
+                    LIMIT
+                }),
             },
         ],
         requirement: ::core::option::Option::Some(__framework::Requirement {
             scopes: &[],
+        }),
+        rate_limit: ::core::option::Option::Some({
+            const LIMIT: __framework::RateLimit = __framework::RateLimit::declared(
+                "${ARTICLES_RATE_LIMIT}",
+            );
+            LIMIT
         }),
         dependencies: || ::std::vec::Vec::from([
             __framework::Dependency::Component(__framework::Key::of::<ArticleGrpc>()),

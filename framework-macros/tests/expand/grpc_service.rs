@@ -1,4 +1,4 @@
-#[grpc_service(authenticated)]
+#[grpc_service(authenticated, rate_limit = "${ARTICLES_RATE_LIMIT}")]
 impl article_service_server::ArticleService for ArticleGrpc {
     #[rpc(public)]
     async fn get_article(

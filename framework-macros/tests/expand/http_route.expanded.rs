@@ -61,6 +61,12 @@ const _: () = {
         requirement: ::core::option::Option::Some(__framework::Requirement {
             scopes: &["articles:write"],
         }),
+        rate_limit: ::core::option::Option::Some({
+            const LIMIT: __framework::RateLimit = __framework::RateLimit::declared(
+                "100/min",
+            );
+            LIMIT
+        }),
         openapi: __framework_openapi,
         location: __framework::Location {
             file: ::core::file!(),

@@ -1,4 +1,4 @@
-#[http_route(POST, "/articles", scope = "articles:write")]
+#[http_route(POST, "/articles", scope = "articles:write", rate_limit = "100/min")]
 pub async fn create(
     svc: Inject<ArticleService>,
     Valid(Json(input)): Valid<Json<ArticleInput>>,

@@ -4,6 +4,8 @@ mod config;
 mod flight;
 mod memory;
 mod plugin;
+#[cfg(all(feature = "redis", feature = "ratelimit"))]
+mod rate_limit;
 #[cfg(feature = "redis")]
 mod redis;
 mod store;
@@ -30,6 +32,7 @@ use crate::di::{
 use crate::di::{Container, Dependency, Injectable, Instance, Key, ResolveError};
 use crate::health::Probe;
 use crate::lease::{LeaseError, LeaseStore};
+use crate::rate_limit::RateLimiter;
 
 /// `when` predicate: `REDIS_URL` is set.
 pub fn is_configured(settings: &Settings) -> bool {
@@ -266,21 +269,55 @@ fn store_failed(key: &str, error: &StoreError, what: &str) {
     }
 }
 
-/// The store `REDIS_URL` names: `memory`, `memory://<name>`, or a Redis URL (loading
-/// [`RedisConfig`] refused any other shape), with its breaker (Redis's only).
+/// What `REDIS_URL` names: the store, its breaker (Redis's), and the rate limiter on it
+/// (`None` without the `ratelimit` feature).
+struct Backend {
+    store: Arc<dyn Store>,
+    breaker: Option<Breaker>,
+    limiter: Option<Arc<dyn RateLimiter>>,
+}
+
+/// The backend `REDIS_URL` names: `memory`, `memory://<name>`, or a Redis URL (loading
+/// [`RedisConfig`] refused any other shape).
 async fn build_store(
     url: &str,
     // The breaker's keys, for Redis.
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))] settings: &Settings,
-) -> Result<(Arc<dyn Store>, Option<Breaker>), BuildError> {
+    // The service's key prefix, for the Redis rate limiter.
+    #[cfg_attr(
+        not(all(feature = "redis", feature = "ratelimit")),
+        allow(unused_variables)
+    )]
+    prefix: &Arc<str>,
+) -> Result<Backend, BuildError> {
     let url = url.trim();
     match crate::config::in_process_name(url) {
-        Some(name) => Ok((MemoryStore::named(name), None)),
+        Some(name) => Ok(Backend {
+            store: MemoryStore::named(name),
+            breaker: None,
+            #[cfg(feature = "ratelimit")]
+            limiter: Some(Arc::new(crate::rate_limit::LocalLimiter::default())),
+            #[cfg(not(feature = "ratelimit"))]
+            limiter: None,
+        }),
         #[cfg(feature = "redis")]
         None => {
             let breaker = Breaker::new("redis", crate::breaker::BreakerConfig::load(settings)?);
             match RedisStore::connect(url, breaker.clone()).await {
-                Ok(store) => Ok((Arc::new(store), Some(breaker))),
+                Ok(store) => {
+                    let store = Arc::new(store);
+                    Ok(Backend {
+                        #[cfg(feature = "ratelimit")]
+                        limiter: Some(Arc::new(rate_limit::RedisLimiter::new(
+                            store.clone(),
+                            prefix.clone(),
+                        ))),
+                        #[cfg(not(feature = "ratelimit"))]
+                        limiter: None,
+                        store,
+                        breaker: Some(breaker),
+                    })
+                }
                 // Not the URL itself: it may carry a password.
                 Err(e) => Err(format!("invalid REDIS_URL: {e}").into()),
             }
@@ -297,7 +334,13 @@ async fn build_store(
 inventory::submit! {
     ProviderRecord {
         name: "framework::cache::Cache",
-        provides: || vec![Key::of::<Cache>(), Key::of::<dyn LeaseStore>()],
+        provides: || {
+            let mut keys = vec![Key::of::<Cache>(), Key::of::<dyn LeaseStore>()];
+            if cfg!(feature = "ratelimit") {
+                keys.push(Key::of::<dyn RateLimiter>());
+            }
+            keys
+        },
         fields: Vec::new,
         condition: Some(Condition {
             name: "framework::cache::is_configured",
@@ -311,7 +354,9 @@ inventory::submit! {
         build: |ctx: &BuildContext| -> BuildFuture<'_> {
             Box::pin(async move {
                 let url = RedisConfig::load(ctx.settings())?.url.unwrap_or_default();
-                let (store, breaker) = build_store(&url, ctx.settings()).await?;
+                let prefix: Arc<str> = format!("{}:", ctx.config().app_name).into();
+                let Backend { store, breaker, limiter } =
+                    build_store(&url, ctx.settings(), &prefix).await?;
                 let cache = Cache::new(store, &ctx.config().app_name);
                 let checked = cache.clone();
                 // The app does without its cache: down, it only degrades the app.
@@ -325,10 +370,12 @@ inventory::submit! {
                     }
                 });
                 let leases: Arc<dyn LeaseStore> = Arc::new(cache.clone());
-                Ok(vec![
+                let mut built = vec![
                     Instance::of::<Cache>(Arc::new(cache)),
                     Instance::of::<dyn LeaseStore>(leases),
-                ])
+                ];
+                built.extend(limiter.map(Instance::of::<dyn RateLimiter>));
+                Ok(built)
             })
         },
         kind: ProviderKind::Framework,

@@ -205,3 +205,49 @@ const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
 fn millis(duration: Duration) -> i64 {
     duration.as_millis().max(1) as i64
 }
+
+/// GCRA on the server's clock (`TIME`), so that replicas whose clocks differ agree:
+/// `KEYS[1]` holds the theoretical arrival time in µs; `ARGV[1]` is the interval in µs,
+/// `ARGV[2]` the burst. Returns `{admitted, remaining, retry_after_us, reset_us}`. The time is
+/// written with `%.0f`: Lua's own conversion of a number keeps 14 digits, not the 16 here. A
+/// stored value that no step could have written (not a number, NaN, beyond a whole burst
+/// ahead) counts as absent, so that it cannot lock its client out.
+#[cfg(feature = "ratelimit")]
+const GCRA: &str = "redis.replicate_commands() \
+    local interval = tonumber(ARGV[1]) local burst = tonumber(ARGV[2]) \
+    local time = redis.call('TIME') \
+    local now = tonumber(time[1]) * 1000000 + tonumber(time[2]) \
+    local tat = tonumber(redis.call('GET', KEYS[1])) \
+    if not tat or tat ~= tat or tat < now or tat > now + interval * burst then tat = now end \
+    local allow_at = tat + interval - interval * burst \
+    if allow_at > now then return {0, 0, allow_at - now, tat - now} end \
+    local next_tat = tat + interval \
+    redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', \
+        math.ceil((next_tat - now) / 1000)) \
+    return {1, math.floor((now - allow_at) / interval), 0, next_tat - now}";
+
+#[cfg(feature = "ratelimit")]
+impl RedisStore {
+    /// Counts one request under `key` against `quota`, atomically on the server.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis does not answer (or its breaker is open).
+    pub(crate) async fn admit(
+        &self,
+        key: &str,
+        quota: crate::rate_limit::Quota,
+    ) -> Result<crate::rate_limit::Decision, StoreError> {
+        let interval = quota.interval().as_micros().max(1) as i64;
+        let args: Vec<i64> = vec![interval, i64::from(quota.limit)];
+        let reply: Vec<i64> = self.call(|client| client.eval(GCRA, key, args)).await?;
+        let micros = |n: Option<&i64>| Duration::from_micros(n.copied().unwrap_or(0).max(0) as u64);
+        Ok(crate::rate_limit::Decision {
+            admitted: reply.first() == Some(&1),
+            remaining: reply
+                .get(1)
+                .map_or(0, |&n| n.clamp(0, i64::from(u32::MAX)) as u32),
+            retry_after: micros(reply.get(2)),
+            reset: micros(reply.get(3)),
+        })
+    }
+}

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use crate::config::{ConfigError, ConfigSection, Settings};
+use crate::serving::client_address::TrustedProxies;
 
 /// The `GRPC_*` keys (see `envs/.env`).
 #[derive(Debug, Clone, Deserialize, validator::Validate)]
@@ -38,16 +39,24 @@ pub struct GrpcConfig {
     /// servers share, else 30.
     #[serde(default)]
     pub request_timeout_secs: Option<u64>,
+    /// `GRPC_TRUSTED_PROXIES`: the reverse proxies in front of the gRPC server, as
+    /// addresses or CIDR networks separated by commas; a call from one counts, for rate
+    /// limits, as its `x-forwarded-for` client's. Unset: `HTTP_TRUSTED_PROXIES`, the
+    /// service's; empty: none (the peer is the client).
+    #[serde(default)]
+    pub trusted_proxies: Option<String>,
 }
 
-/// The shared limit gRPC falls back to.
+/// The HTTP keys the service's servers share, which gRPC falls back to.
 #[derive(Deserialize, validator::Validate)]
-struct SharedTimeout {
+struct Shared {
     #[serde(default)]
     request_timeout_secs: Option<u64>,
+    #[serde(default)]
+    trusted_proxies: Option<String>,
 }
 
-impl ConfigSection for SharedTimeout {
+impl ConfigSection for Shared {
     const PREFIX: &'static str = "HTTP_";
 }
 
@@ -64,11 +73,12 @@ impl ConfigSection for GrpcConfig {
         if self.max_concurrent_streams == 0 {
             return Err(settings.invalid("GRPC_MAX_CONCURRENT_STREAMS", "must be at least 1"));
         }
+        let shared = Shared::load(settings)?;
         let (key, timeout) = match self.request_timeout_secs {
             Some(timeout) => ("GRPC_REQUEST_TIMEOUT_SECS", timeout),
             None => (
                 "HTTP_REQUEST_TIMEOUT_SECS",
-                SharedTimeout::load(settings)?
+                shared
                     .request_timeout_secs
                     .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECS),
             ),
@@ -77,11 +87,26 @@ impl ConfigSection for GrpcConfig {
             return Err(settings.invalid(key, "must be at least 1"));
         }
         self.request_timeout_secs = Some(timeout);
+        let (key, proxies) = match self.trusted_proxies.take() {
+            Some(proxies) => ("GRPC_TRUSTED_PROXIES", proxies),
+            None => (
+                "HTTP_TRUSTED_PROXIES",
+                shared.trusted_proxies.unwrap_or_default(),
+            ),
+        };
+        TrustedProxies::parse(&proxies).map_err(|reason| settings.invalid(key, reason))?;
+        self.trusted_proxies = Some(proxies);
         Ok(self)
     }
 }
 
 impl GrpcConfig {
+    /// The trusted proxies, resolved by [`ConfigSection::load`] (and checked then).
+    pub(crate) fn proxies(&self) -> TrustedProxies {
+        TrustedProxies::parse(self.trusted_proxies.as_deref().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     /// The limit on one call, resolved by [`ConfigSection::load`].
     pub fn request_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(

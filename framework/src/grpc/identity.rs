@@ -3,15 +3,14 @@
 //! the `authorization` metadata (`Bearer <token>`) or the API key metadata; a refusal is
 //! `UNAUTHENTICATED` or `PERMISSION_DENIED` with the error code as `google.rpc.ErrorInfo`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::http::Response;
-use heck::ToSnakeCase;
 use tonic::Status;
 use tonic::body::Body;
 
 use super::GrpcServiceRecord;
+use super::methods::{MethodTable, ServiceTable};
 use crate::identity::{AuthError, Authenticator, Principal, Requirement};
 use crate::serving::guard::{self, Policy};
 
@@ -21,45 +20,8 @@ pub fn principal<T>(request: &tonic::Request<T>) -> Option<&Principal> {
     request.extensions().get::<Principal>()
 }
 
-/// What each method of a service requires.
-struct ServiceRequirements {
-    /// By the method's Rust name.
-    methods: HashMap<&'static str, Option<Requirement>>,
-    /// What a method not found by name requires: the service's own requirement, else, when
-    /// some method has one, every scope any method requires (a name this guard maps wrongly
-    /// must not make a guarded method public).
-    unmatched: Option<Requirement>,
-}
-
 /// What each method of each service requires.
-pub(crate) struct Requirements {
-    /// By protobuf service name.
-    services: HashMap<&'static str, ServiceRequirements>,
-}
-
-impl Requirements {
-    /// The requirement of the call at `path` (`/{service}/{method}`, PROTOCOL-HTTP2.md);
-    /// `None` for a public method or a path no service serves.
-    fn of(&self, path: &str) -> Option<Requirement> {
-        let (service, method) = path.strip_prefix('/')?.split_once('/')?;
-        let service = self.services.get(service)?;
-        match service.methods.get(rust_name(method).as_str()) {
-            Some(requirement) => *requirement,
-            None => service.unmatched,
-        }
-    }
-}
-
-/// The Rust name prost-build gives the method `name` (its `to_snake` and
-/// `sanitize_identifier`): snake case, with `_` after the names Rust cannot use even raw
-/// (keywords it escapes as `r#type` are recorded unescaped).
-fn rust_name(name: &str) -> String {
-    let mut snake = name.to_snake_case();
-    if matches!(snake.as_str(), "self" | "super" | "crate" | "extern") {
-        snake.push('_');
-    }
-    snake
-}
+pub(crate) type Requirements = MethodTable<Requirement>;
 
 /// Every scope the methods of `service` require (leaked once per process, at startup); `None`
 /// when no method has a requirement.
@@ -85,7 +47,7 @@ fn strictest(service: &GrpcServiceRecord) -> Option<Requirement> {
 
 impl Policy for Requirements {
     fn requirement(&self, path: &str) -> Option<Requirement> {
-        self.of(path)
+        self.of(path).copied()
     }
 }
 
@@ -99,31 +61,31 @@ pub(crate) fn guard(
     services: &[&GrpcServiceRecord],
     authenticator: Option<Arc<dyn Authenticator>>,
 ) -> Option<GuardLayer> {
-    let requirements = Requirements::of_services(services)?;
-    Some(guard::GuardLayer::new(authenticator, requirements, refused))
+    let requirements = requirements(services)?;
+    Some(guard::Guard::layer(authenticator, requirements, refused))
 }
 
-impl Requirements {
-    /// What `services` require; `None` when no method has a requirement.
-    fn of_services(services: &[&GrpcServiceRecord]) -> Option<Requirements> {
-        let guarded = services
-            .iter()
-            .any(|s| s.requirement.is_some() || s.methods.iter().any(|m| m.requirement.is_some()));
-        if !guarded {
-            return None;
-        }
-        let services = services
-            .iter()
-            .map(|s| {
-                let requirements = ServiceRequirements {
-                    methods: s.methods.iter().map(|m| (m.name, m.requirement)).collect(),
-                    unmatched: s.requirement.or_else(|| strictest(s)),
-                };
-                (s.service, requirements)
-            })
-            .collect();
-        Some(Requirements { services })
+/// What `services` require; `None` when no method has a requirement. A method not found by
+/// name requires the service's requirement, else, when some method has one, every scope any
+/// method requires.
+fn requirements(services: &[&GrpcServiceRecord]) -> Option<Requirements> {
+    let guarded = services
+        .iter()
+        .any(|s| s.requirement.is_some() || s.methods.iter().any(|m| m.requirement.is_some()));
+    if !guarded {
+        return None;
     }
+    let services = services
+        .iter()
+        .map(|s| {
+            let requirements = ServiceTable {
+                methods: s.methods.iter().map(|m| (m.name, m.requirement)).collect(),
+                unmatched: s.requirement.or_else(|| strictest(s)),
+            };
+            (s.service, requirements)
+        })
+        .collect();
+    Some(MethodTable::new(services))
 }
 
 /// The status of a refusal, or `INTERNAL` without an authenticator.
@@ -162,17 +124,21 @@ mod tests {
             GrpcMethod {
                 name: "get_note",
                 requirement: None,
+                rate_limit: None,
             },
             GrpcMethod {
                 name: "put_note",
                 requirement: Some(WRITE),
+                rate_limit: None,
             },
             GrpcMethod {
                 name: "super_",
                 requirement: Some(ADMIN),
+                rate_limit: None,
             },
         ],
         requirement: None,
+        rate_limit: None,
         dependencies: Vec::new,
         mount,
         location: Location {
@@ -183,25 +149,18 @@ mod tests {
 
     #[test]
     fn each_method_gets_its_requirement_and_an_unknown_one_the_strictest() {
-        let requirements = Requirements::of_services(&[&NOTES]).unwrap();
+        let requirements = requirements(&[&NOTES]).unwrap();
         assert_eq!(requirements.of("/notes.v1.Notes/GetNote"), None);
-        assert_eq!(requirements.of("/notes.v1.Notes/PutNote"), Some(WRITE));
-        assert_eq!(requirements.of("/notes.v1.Notes/Super"), Some(ADMIN));
+        assert_eq!(requirements.of("/notes.v1.Notes/PutNote"), Some(&WRITE));
+        assert_eq!(requirements.of("/notes.v1.Notes/Super"), Some(&ADMIN));
         // A name this guard would map wrongly is not public: it needs every scope.
-        let unmatched = requirements.of("/notes.v1.Notes/PutNOTE2").unwrap();
+        let unmatched = requirements
+            .of("/notes.v1.Notes/PutNOTE2")
+            .copied()
+            .unwrap();
         assert_eq!(unmatched.scopes, ["notes:admin", "notes:write"]);
         // Other services and paths are not this guard's.
         assert_eq!(requirements.of("/grpc.health.v1.Health/Check"), None);
         assert_eq!(requirements.of("not-a-path"), None);
-    }
-
-    #[test]
-    fn method_names_map_as_prost_derives_them() {
-        assert_eq!(rust_name("CreateArticle"), "create_article");
-        assert_eq!(rust_name("GetHTTPStatus"), "get_http_status");
-        assert_eq!(rust_name("ListV2"), "list_v2");
-        assert_eq!(rust_name("Super"), "super_");
-        // Raw identifiers are recorded unescaped.
-        assert_eq!(rust_name("Type"), "type");
     }
 }

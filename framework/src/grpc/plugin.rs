@@ -3,16 +3,19 @@
 //! shutdown.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
 use super::GrpcConfig;
+use super::rate_limit::Limits;
 use super::server::{GrpcServer, bind};
 use super::{FileDescriptorSetRecord, GrpcServiceRecord};
 use crate::config::{ConfigError, ConfigSection, Settings};
 use crate::di::{BuildError, Dependency, Key, Location, Needer, WiringError, shared};
 use crate::identity::Authenticator;
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
+use crate::rate_limit::RateLimiter;
 
 inventory::submit! {
     PluginRecord {
@@ -27,6 +30,8 @@ struct GrpcPlugin {
     config: GrpcConfig,
     services: Vec<&'static GrpcServiceRecord>,
     descriptor_sets: Vec<&'static FileDescriptorSetRecord>,
+    /// Each method's rate limit.
+    limits: Option<Arc<Limits>>,
     bound: Option<GrpcServer>,
     server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
 }
@@ -37,6 +42,7 @@ impl GrpcPlugin {
         services.sort_by_key(|g| (g.service, g.location));
         Ok(Box::new(GrpcPlugin {
             config: GrpcConfig::load(settings)?,
+            limits: super::rate_limit::limits(&services, settings)?.map(Arc::new),
             services,
             descriptor_sets: inventory::iter::<FileDescriptorSetRecord>
                 .into_iter()
@@ -63,6 +69,11 @@ impl Plugin for GrpcPlugin {
                         || service.methods.iter().any(|m| m.requirement.is_some());
                     if guarded {
                         dependencies.push(Dependency::Component(Key::of::<dyn Authenticator>()));
+                    }
+                    let limited = service.rate_limit.is_some()
+                        || service.methods.iter().any(|m| m.rate_limit.is_some());
+                    if limited {
+                        dependencies.push(Dependency::Component(Key::of::<dyn RateLimiter>()));
                     }
                     dependencies
                 },
@@ -100,7 +111,12 @@ impl Plugin for GrpcPlugin {
                 let requirement = method
                     .requirement
                     .map_or_else(|| "public".to_owned(), |r| r.describe());
-                let _ = writeln!(wiring, "    {}  [{requirement}]", method.name);
+                let limit = self
+                    .limits
+                    .as_ref()
+                    .and_then(|l| l.method(service.service, method.name))
+                    .map_or_else(String::new, |l| format!(", {} per client", l.policy.quota));
+                let _ = writeln!(wiring, "    {}  [{requirement}{limit}]", method.name);
             }
         }
     }
@@ -117,7 +133,7 @@ impl Plugin for GrpcPlugin {
         let (Some(bound), Some(container)) = (self.bound.take(), stage.container) else {
             return Ok(());
         };
-        let server = bound.serve(
+        let server = bound.limited(self.limits.clone()).serve(
             &self.services,
             &self.descriptor_sets,
             container,

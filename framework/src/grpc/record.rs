@@ -5,6 +5,7 @@ use tonic::service::RoutesBuilder;
 
 use crate::di::{Container, Dependency, Location, ResolveError};
 use crate::identity::Requirement;
+use crate::rate_limit::RateLimit;
 
 /// A `#[grpc_service]` impl.
 pub struct GrpcServiceRecord {
@@ -17,6 +18,9 @@ pub struct GrpcServiceRecord {
     /// `#[grpc_service(scope = ..)]`: what every method requires unless it says otherwise
     /// (`#[rpc(..)]`), and what a method the impl does not list requires.
     pub requirement: Option<Requirement>,
+    /// `#[grpc_service(rate_limit = ..)]`: each method's limit unless it says otherwise, and
+    /// that of a method the impl does not list.
+    pub rate_limit: Option<RateLimit>,
     /// The implementing component.
     pub dependencies: fn() -> Vec<Dependency>,
     /// Adds the tonic server of the built component to `routes`.
@@ -33,6 +37,8 @@ pub struct GrpcMethod {
     pub name: &'static str,
     /// What the caller must hold; `None`: public.
     pub requirement: Option<Requirement>,
+    /// `rate_limit = ..` of its `#[rpc]`, else of the service; `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Per-service settings applied when mounting.

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Request, Response, StatusCode as HttpStatus};
@@ -26,6 +27,7 @@ use crate::app::{Error, Result};
 use crate::di::Container;
 use crate::health::{Health, Phase, Report};
 use crate::identity::Authenticator;
+use crate::rate_limit::RateLimiter;
 use crate::serving::accept;
 use crate::serving::drain::Drain;
 use crate::serving::{WorkContextLayer, context_of, request_id_layer};
@@ -42,6 +44,8 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) struct GrpcServer {
     listener: TcpListener,
     pub(crate) addr: SocketAddr,
+    /// The methods' rate limits, if any.
+    limits: Option<Arc<super::rate_limit::Limits>>,
 }
 
 /// Binds `GRPC_HOST:GRPC_PORT` when there is a service to serve.
@@ -55,10 +59,20 @@ pub(crate) async fn bind(
     let address = SocketAddr::new(config.host, config.port);
     let (listener, addr) = crate::plugin::bind(address, "gRPC", "GRPC_HOST/GRPC_PORT").await?;
     tracing::info!(address = %addr, services = services.len(), "gRPC listening");
-    Ok(Some(GrpcServer { listener, addr }))
+    Ok(Some(GrpcServer {
+        listener,
+        addr,
+        limits: None,
+    }))
 }
 
 impl GrpcServer {
+    /// Serves with the methods' rate limits.
+    pub(crate) fn limited(mut self, limits: Option<Arc<super::rate_limit::Limits>>) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Serves every service until `stop` is cancelled, then drains in-flight calls (streams
     /// end with `UNAVAILABLE`).
     pub(crate) fn serve(
@@ -143,6 +157,12 @@ impl GrpcServer {
         // Innermost: a refused call never reaches its service; `None` (nothing in the way)
         // when no method declares a requirement.
         let guard = super::identity::guard(services, container.get::<dyn Authenticator>());
+        // Inside the guard, which names the client.
+        let limit = super::rate_limit::layer(
+            self.limits,
+            container.get::<dyn RateLimiter>(),
+            config.proxies(),
+        );
         let keepalive = Duration::from_secs(config.keepalive_secs);
         let builder = tonic::transport::Server::builder()
             .max_concurrent_streams(config.max_concurrent_streams)
@@ -159,6 +179,7 @@ impl GrpcServer {
                 .layer(inner)
                 .layer(calls)
                 .layer(tower::util::option_layer(guard))
+                .layer(tower::util::option_layer(limit))
                 .add_routes(routes.routes());
             // Two servers on the one listener: tonic sends `GOAWAY` on all of a server's
             // connections when it stops accepting, and a leaving server must keep accepting.

@@ -60,7 +60,8 @@ fn status(
 ) -> Status {
     let mut details =
         ErrorDetails::with_error_info(error_code, domain, std::collections::HashMap::new());
-    // `google.rpc.RetryInfo`: when an unavailable dependency may be back.
+    // `google.rpc.RetryInfo`: when an unavailable dependency may be back, or a client over
+    // its rate limit may call again.
     if let Some(delay) = retry {
         details.set_retry_info(Some(delay));
     }
@@ -72,6 +73,19 @@ fn status(
     // It may quote the request; it travels as the `grpc-message` header.
     let message = truncated(&message, MAX_MESSAGE).into_owned();
     Status::with_error_details(code, message, details)
+}
+
+/// `RESOURCE_EXHAUSTED` for a client over its rate limit, with `RATE_LIMITED` and when to
+/// call again.
+pub(crate) fn rate_limited(message: String, retry_after: std::time::Duration) -> Status {
+    status(
+        Code::ResourceExhausted,
+        message,
+        "RATE_LIMITED",
+        "framework",
+        &[],
+        Some(retry_after),
+    )
 }
 
 /// The status of a domain error; an internal one is logged and reported to Sentry with its

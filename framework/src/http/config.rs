@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use crate::config::{ConfigError, ConfigSection, Settings};
+use crate::serving::client_address::TrustedProxies;
 
 /// The `HTTP_*` keys (see `envs/.env`).
 #[derive(Debug, Clone, Deserialize, validator::Validate)]
@@ -37,6 +38,12 @@ pub struct HttpConfig {
     /// (a retry within it gets the first response); at least 1, default 86400 (a day).
     #[serde(default = "default_idempotency_ttl")]
     pub idempotency_ttl_secs: u64,
+    /// `HTTP_TRUSTED_PROXIES`: the reverse proxies (load balancers) in front of the service,
+    /// as addresses or CIDR networks separated by commas (`10.0.0.0/8`); a request from one
+    /// counts, for rate limits, as its `X-Forwarded-For` client's. Default empty: the
+    /// connection's peer is the client, and `X-Forwarded-For` is ignored.
+    #[serde(default)]
+    pub trusted_proxies: String,
     /// `HTTP_CORS_ALLOWED_ORIGINS`: the origins browsers may call from, separated by commas
     /// (`https://app.example.com`), or `*`; empty (the default): no CORS headers, so browsers
     /// refuse cross-origin reads. A preflight from another origin gets no CORS headers either.
@@ -50,7 +57,7 @@ pub struct HttpConfig {
     #[serde(default = "default_cors_headers")]
     pub cors_allowed_headers: String,
     /// `HTTP_CORS_EXPOSE_HEADERS`: the response headers a page may read; default
-    /// `x-request-id,retry-after,www-authenticate,idempotent-replayed`.
+    /// `x-request-id,retry-after,www-authenticate,idempotent-replayed,ratelimit,ratelimit-policy`.
     #[serde(default = "default_cors_expose")]
     pub cors_expose_headers: String,
     /// `HTTP_CORS_ALLOW_CREDENTIALS`: whether pages may send cookies and read the answer
@@ -77,6 +84,7 @@ impl Default for HttpConfig {
             body_limit_bytes: default_body_limit(),
             header_read_timeout_secs: default_header_read_timeout(),
             idempotency_ttl_secs: default_idempotency_ttl(),
+            trusted_proxies: String::new(),
             cors_allowed_origins: None,
             cors_allowed_methods: default_cors_methods(),
             cors_allowed_headers: default_cors_headers(),
@@ -112,7 +120,17 @@ impl ConfigSection for HttpConfig {
             return Err(settings.invalid("HTTP_IDEMPOTENCY_TTL_SECS", "must be at least 1"));
         }
         super::cors::layer(&self).map_err(|(key, reason)| settings.invalid(key, reason))?;
+        TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|reason| settings.invalid("HTTP_TRUSTED_PROXIES", reason))?;
         Ok(self)
+    }
+}
+
+impl HttpConfig {
+    /// `HTTP_TRUSTED_PROXIES`, parsed (checked when the config loaded: an entry that does not
+    /// parse cannot be left by then).
+    pub(crate) fn proxies(&self) -> TrustedProxies {
+        TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
     }
 }
 
@@ -151,7 +169,8 @@ fn default_cors_headers() -> String {
     "authorization,content-type,idempotency-key,x-api-key,x-request-id".into()
 }
 fn default_cors_expose() -> String {
-    "x-request-id,retry-after,www-authenticate,idempotent-replayed".into()
+    "x-request-id,retry-after,www-authenticate,idempotent-replayed,ratelimit,ratelimit-policy"
+        .into()
 }
 fn default_cors_max_age() -> u64 {
     600

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::{AppState, Problem};
 use crate::identity::{AuthError, Authenticator, Claims, Principal, Requirement, authorize};
-use crate::serving::guard::{GuardLayer, presented};
+use crate::serving::guard::{Guard, presented};
 
 /// `mounted` behind the guard of `requirement`. Without an `authenticator` (the wiring check
 /// makes sure there is one) every request is refused, never let through.
@@ -24,7 +24,7 @@ pub(crate) fn layer(
     requirement: Requirement,
 ) -> MethodRouter<AppState> {
     // A route layer: the method router's 405 for other methods stays unguarded.
-    mounted.route_layer(GuardLayer::new(authenticator, requirement, refused))
+    mounted.route_layer(Guard::layer(authenticator, requirement, refused))
 }
 
 /// The guard's answer: the problem, or a 500 without an authenticator.

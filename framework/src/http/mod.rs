@@ -16,6 +16,7 @@ pub mod openapi;
 pub(crate) mod plugin;
 mod problem;
 mod problem_layer;
+mod rate_limit;
 mod read_buffer;
 pub(crate) mod record;
 mod serve;
@@ -46,6 +47,7 @@ use crate::config::CoreConfig;
 use crate::di::Container;
 use crate::health::Health;
 use crate::identity::Authenticator;
+use crate::rate_limit::{Policy, RateLimiter};
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 use crate::transaction::{IdempotencyStore, Transactions};
 
@@ -59,6 +61,7 @@ pub struct AppState {
 /// fallback and the standard layers.
 pub(crate) fn router(
     routes: &[&'static RouteRecord],
+    policies: &[Option<Policy>],
     core: &CoreConfig,
     config: &HttpConfig,
     state: AppState,
@@ -69,7 +72,7 @@ pub(crate) fn router(
     let mut by_path: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
     #[cfg(feature = "openapi")]
     let security = state.container.get::<dyn Authenticator>();
-    for route in routes {
+    for (route, policy) in routes.iter().zip(policies) {
         let path = full_path(&config.base_path, route.path);
         let method_router = by_path.remove(&path).unwrap_or_default();
         let mounted = (route.mount)();
@@ -95,6 +98,17 @@ pub(crate) fn router(
             ),
             (None, Some(transactions)) => unit_of_work::layer(mounted, transactions),
             (None, None) => mounted,
+        };
+        // Before the handler and a replay, after the guard (which names the client): the
+        // wiring check made sure there is a limiter.
+        let limiter = policy
+            .as_ref()
+            .and_then(|_| state.container.get::<dyn RateLimiter>());
+        let mounted = match (limiter, policy) {
+            (Some(limiter), Some(policy)) => {
+                rate_limit::layer(mounted, limiter, policy.clone(), config.proxies())
+            }
+            _ => mounted,
         };
         // Outermost: nothing runs for a caller refused, an idempotent replay included.
         let mounted = match route.requirement {

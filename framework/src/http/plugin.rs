@@ -14,6 +14,7 @@ use crate::error::ErrorKind;
 use crate::http::HttpConfig;
 use crate::identity::Authenticator;
 use crate::plugin::{Check, Plugin, PluginRecord, Root, Stage, Wiring};
+use crate::rate_limit::{Policy, RateLimiter};
 use crate::transaction::{IdempotencyStore, Transactions};
 
 inventory::submit! {
@@ -29,6 +30,8 @@ struct HttpPlugin {
     core: CoreConfig,
     config: HttpConfig,
     routes: Vec<&'static RouteRecord>,
+    /// Each route's rate limit, its quota resolved, by the index of `routes`.
+    policies: Vec<Option<Policy>>,
     switch: Option<Switch>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -37,10 +40,23 @@ impl HttpPlugin {
     fn create(settings: &Settings) -> Result<Box<dyn Plugin>, ConfigError> {
         let mut routes: Vec<_> = inventory::iter::<RouteRecord>.into_iter().collect();
         routes.sort_by_key(|r| (r.path, r.method, r.location));
+        let policies = routes
+            .iter()
+            .map(|route| {
+                let Some(limit) = route.rate_limit else {
+                    return Ok(None);
+                };
+                Ok(Some(Policy {
+                    name: format!("{} {}", route.method, route.path),
+                    quota: limit.quota(settings)?,
+                }))
+            })
+            .collect::<Result<_, ConfigError>>()?;
         Ok(Box::new(HttpPlugin {
             core: CoreConfig::load(settings)?,
             config: HttpConfig::load(settings)?,
             routes,
+            policies,
             switch: None,
             server: None,
         }))
@@ -68,6 +84,9 @@ impl Plugin for HttpPlugin {
                     if route.requirement.is_some() {
                         dependencies.push(Dependency::Component(Key::of::<dyn Authenticator>()));
                     }
+                    if route.rate_limit.is_some() {
+                        dependencies.push(Dependency::Component(Key::of::<dyn RateLimiter>()));
+                    }
                     dependencies
                 },
             });
@@ -77,13 +96,16 @@ impl Plugin for HttpPlugin {
 
     fn describe(&self, wiring: &mut Wiring<'_>) {
         let _ = writeln!(wiring, "\nroutes (under {:?}):", self.config.base_path);
-        for route in &self.routes {
+        for (route, policy) in self.routes.iter().zip(&self.policies) {
             let requirement = route
                 .requirement
                 .map_or_else(|| "public".to_owned(), |r| r.describe());
+            let limit = policy
+                .as_ref()
+                .map_or_else(String::new, |p| format!(", {} per client", p.quota));
             let _ = writeln!(
                 wiring,
-                "  {:<7} {:<28} {}  [{requirement}]  {}",
+                "  {:<7} {:<28} {}  [{requirement}{limit}]  {}",
                 route.method, route.path, route.handler, route.location
             );
         }
@@ -127,7 +149,14 @@ impl Plugin for HttpPlugin {
         // still becomes a startup error rather than a crash.
         let health = stage.health().clone();
         let router = crate::work::catch_now(|| {
-            super::router(&self.routes, &self.core, &self.config, state, health)
+            super::router(
+                &self.routes,
+                &self.policies,
+                &self.core,
+                &self.config,
+                state,
+                health,
+            )
         });
         match router {
             Ok(router) => {
@@ -238,6 +267,7 @@ mod tests {
             transactional: || false,
             idempotency: false,
             requirement: None,
+            rate_limit: None,
             #[cfg(feature = "openapi")]
             openapi: no_openapi,
             location: Location {

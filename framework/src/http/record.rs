@@ -5,6 +5,7 @@ use axum::routing::MethodRouter;
 use super::AppState;
 use crate::di::{Dependency, Location};
 use crate::identity::Requirement;
+use crate::rate_limit::RateLimit;
 
 /// A `#[http_route]` handler.
 pub struct RouteRecord {
@@ -25,6 +26,8 @@ pub struct RouteRecord {
     /// `scope = ..` or `authenticated`, or a `Principal` or `Claims<T>` argument: what the
     /// caller must hold; `None`: public.
     pub requirement: Option<Requirement>,
+    /// `rate_limit = ..`: requests per client; `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
     /// What its arguments and return type add to the OpenAPI document.
     #[cfg(feature = "openapi")]
     pub openapi: fn(&mut crate::http::openapi::Operation),

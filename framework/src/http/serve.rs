@@ -10,6 +10,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::future::RouteFuture;
@@ -65,6 +67,7 @@ pub(crate) fn serve(
             let served = Arc::new(AtomicBool::new(false));
             let service = Connection {
                 router: switch.router(),
+                peer: io.peer_addr().ok().map(ConnectInfo),
                 drain,
                 cut: Arc::default(),
                 served: served.clone(),
@@ -108,6 +111,9 @@ pub(crate) fn serve(
 /// One connection's service: its router, with the request and response bodies under the drain.
 struct Connection {
     router: Router,
+    /// The client's address, for each request (`ConnectInfo<SocketAddr>`, as axum's own
+    /// server gives it): rate limits count by it.
+    peer: Option<ConnectInfo<SocketAddr>>,
     drain: Drain,
     /// Set when shutdown cut this connection's request body (HTTP/1 serves one request at a
     /// time, so the flag belongs to the request in flight).
@@ -127,7 +133,10 @@ impl hyper::service::Service<Request<Incoming>> for Connection {
         let ending = Abort {
             cut: Some(self.cut.clone()),
         };
-        let request = request.map(|body| DrainBody::new(body, ending, self.drain, None, None));
+        let mut request = request.map(|body| DrainBody::new(body, ending, self.drain, None, None));
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(peer);
+        }
         Respond {
             inner: self.router.clone().call(request),
             drain: self.drain,

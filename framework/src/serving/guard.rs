@@ -4,11 +4,11 @@
 //! request's extensions for the handler, or answers the refusal in the protocol's own words.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::http::{HeaderMap, HeaderValue, Request, Response, header};
-use futures_util::future::{BoxFuture, Either};
+use futures_util::future::Either;
 
+use super::gate::{Gate, GateFuture, GateLayer, Inner, take_ready};
 use crate::identity::{AuthError, Authenticator, Presented, Requirement, authorize, authorize_now};
 
 /// The credentials in `headers`: `authorization`, and the authenticator's API key header.
@@ -44,82 +44,40 @@ impl Policy for Requirement {
 /// an internal error, since a guarded request must never get through.
 pub(crate) type Refuse<B> = fn(Option<(&AuthError, &dyn Authenticator)>) -> Response<B>;
 
-struct Guard<P, B> {
+/// The guard of a service, by `policy`.
+pub(crate) struct Guard<P, B> {
     authenticator: Option<Arc<dyn Authenticator>>,
     policy: P,
     refuse: Refuse<B>,
 }
 
-/// Guards a service by `policy`.
-pub(crate) struct GuardLayer<P, B>(Arc<Guard<P, B>>);
+/// Guards a service by its policy.
+pub(crate) type GuardLayer<P, B> = GateLayer<Guard<P, B>>;
 
-impl<P, B> Clone for GuardLayer<P, B> {
-    fn clone(&self) -> Self {
-        GuardLayer(self.0.clone())
-    }
-}
-
-impl<P: Policy, B> GuardLayer<P, B> {
-    pub(crate) fn new(
+impl<P: Policy, B> Guard<P, B> {
+    /// The layer of this guard.
+    pub(crate) fn layer(
         authenticator: Option<Arc<dyn Authenticator>>,
         policy: P,
         refuse: Refuse<B>,
-    ) -> Self {
-        GuardLayer(Arc::new(Guard {
+    ) -> GuardLayer<P, B> {
+        GateLayer::new(Guard {
             authenticator,
             policy,
             refuse,
-        }))
+        })
     }
 }
 
-impl<S, P, B> tower::Layer<S> for GuardLayer<P, B> {
-    type Service = Guarded<S, P, B>;
-
-    fn layer(&self, inner: S) -> Guarded<S, P, B> {
-        Guarded {
-            inner,
-            guard: self.0.clone(),
-        }
-    }
-}
-
-/// See [`GuardLayer`].
-pub(crate) struct Guarded<S, P, B> {
-    inner: S,
-    guard: Arc<Guard<P, B>>,
-}
-
-impl<S: Clone, P, B> Clone for Guarded<S, P, B> {
-    fn clone(&self) -> Self {
-        Guarded {
-            inner: self.inner.clone(),
-            guard: self.guard.clone(),
-        }
-    }
-}
-
-impl<S, P, B, R> tower::Service<Request<R>> for Guarded<S, P, B>
-where
-    S: tower::Service<Request<R>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    P: Policy,
-    B: Send + 'static,
-    R: Send + 'static,
-{
-    type Response = Response<B>;
-    type Error = S::Error;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response<B>, S::Error>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<R>) -> Self::Future {
-        let guard = &self.guard;
+impl<P: Policy, B: Send + 'static> Gate<B> for Guard<P, B> {
+    fn call<S: Inner<R, B>, R: Send + 'static>(
+        self: &Arc<Self>,
+        inner: &mut S,
+        mut request: Request<R>,
+    ) -> GateFuture<S::Future, B, S::Error> {
+        let guard = self;
         let Some(requirement) = guard.policy.requirement(request.uri().path()) else {
-            return Either::Left(self.inner.call(request));
+            return Either::Left(inner.call(request));
         };
         let Some(authenticator) = guard.authenticator.as_deref() else {
             tracing::error!("a request needs a caller, but no authentication is configured");
@@ -132,7 +90,7 @@ where
         match authorize_now(authenticator, &requirement, found) {
             Some(Ok(principal)) => {
                 request.extensions_mut().insert(principal);
-                return Either::Left(self.inner.call(request));
+                return Either::Left(inner.call(request));
             }
             Some(Err(error)) => {
                 let refused = (guard.refuse)(Some((&error, authenticator)));
@@ -140,10 +98,8 @@ where
             }
             None => {}
         }
-        // The clone is not ready: call the one that is (tower's `Service` contract).
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
-        let guard = self.guard.clone();
+        let mut inner = take_ready(inner);
+        let guard = self.clone();
         Either::Right(Box::pin(async move {
             let Some(authenticator) = guard.authenticator.as_deref() else {
                 return Ok((guard.refuse)(None));

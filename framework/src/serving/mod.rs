@@ -4,8 +4,11 @@
 //! connections, and the drain of connections and bodies at shutdown.
 
 pub(crate) mod accept;
+pub(crate) mod client_address;
 pub(crate) mod drain;
+pub(crate) mod gate;
 pub(crate) mod guard;
+pub(crate) mod limit;
 mod request_id;
 mod work_context;
 

@@ -175,6 +175,13 @@ fn build(
             problems.entry(status.as_u16()).or_default().insert(code);
         }
     }
+    if route.rate_limit.is_some() {
+        // The limiter's refusal (`crate::http::rate_limit`).
+        problems
+            .entry(StatusCode::TOO_MANY_REQUESTS.as_u16())
+            .or_default()
+            .insert("RATE_LIMITED");
+    }
     // Any route can fail: a panic or an infrastructure error is a 500.
     problems
         .entry(StatusCode::INTERNAL_SERVER_ERROR.as_u16())
@@ -297,7 +304,12 @@ fn problem_response(status: u16, codes: &BTreeSet<&'static str>) -> utoipa::open
             PROBLEM_JSON,
             ContentBuilder::new().schema(Some(schema)).build(),
         );
-    if status == 503 {
+    let retry = match status {
+        503 => Some("Seconds until the dependency that is down may be back."),
+        429 => Some("Seconds until the client's next request would be admitted."),
+        _ => None,
+    };
+    if let Some(description) = retry {
         // RFC 9110 §10.2.3, in its delay-seconds form.
         let seconds = ObjectBuilder::new()
             .schema_type(Type::Integer)
@@ -306,9 +318,7 @@ fn problem_response(status: u16, codes: &BTreeSet<&'static str>) -> utoipa::open
             "Retry-After",
             utoipa::openapi::header::HeaderBuilder::new()
                 .schema(seconds)
-                .description(Some(
-                    "Seconds until the dependency that is down may be back.",
-                ))
+                .description(Some(description))
                 .build(),
         );
     }
@@ -363,6 +373,7 @@ mod tests {
             transactional: || false,
             idempotency: false,
             requirement: None,
+            rate_limit: None,
             openapi: |_| {},
             location: crate::di::Location {
                 file: "f.rs",

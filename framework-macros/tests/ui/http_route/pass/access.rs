@@ -36,6 +36,17 @@ async fn hello(principal: Option<Principal>) -> String {
     principal.map_or_else(|| "stranger".to_owned(), |p| p.subject().to_owned())
 }
 
+// Each caller gets its own allowance; the quota as written, or from a setting.
+#[http_route(POST, "/limited", scope = "notes:write", rate_limit = "100/min")]
+async fn limited() -> &'static str {
+    "created"
+}
+
+#[http_route(GET, "/configured", rate_limit = "${NOTES_READ_RATE_LIMIT}")]
+async fn configured() -> &'static str {
+    "read"
+}
+
 fn main() {
-    let _ = (create, me, whoami, tenant, hello);
+    let _ = (create, me, whoami, tenant, hello, limited, configured);
 }
