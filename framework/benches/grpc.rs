@@ -77,20 +77,28 @@ async fn serve_by_hand(graceful: bool) -> SocketAddr {
     let header = framework::axum::http::HeaderName::from_static("x-request-id");
     let layers = tower::ServiceBuilder::new()
         .layer(framework::serving::request_id_layer())
-        // W3C trace context, as a hand-wiring user who propagates traces would add.
-        .layer(framework::serving::WorkContextLayer)
+        // W3C trace context, as a hand-wiring user who propagates traces would add, with a
+        // span per call.
+        .layer(framework::serving::WorkContextLayer::new(
+            move |request: &framework::axum::http::Request<tonic::body::Body>| {
+                let id = request
+                    .headers()
+                    .get(&header)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "grpc",
+                    method = %request.uri().path(),
+                    request_id = id,
+                    trace_id = tracing::field::Empty,
+                    span_id = tracing::field::Empty,
+                )
+            },
+        ))
         // The framework's call metrics, as a hand-wiring user would add some.
         .layer(
-            TraceLayer::new(framework::grpc::GrpcMetrics).make_span_with(
-                move |request: &framework::axum::http::Request<tonic::body::Body>| {
-                    let id = request
-                        .headers()
-                        .get(&header)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default();
-                    tracing::info_span!("grpc", method = %request.uri().path(), request_id = id)
-                },
-            ),
+            TraceLayer::new(framework::grpc::GrpcMetrics)
+                .make_span_with(framework::serving::span_of),
         )
         .layer(CatchPanicLayer::new());
     let service = ProbeServer::new(HandEcho)

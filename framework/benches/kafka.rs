@@ -16,6 +16,7 @@
 // its settings, its median and its CPU clock (all threads, librdkafka's included).
 mod common;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use framework::axum::Json;
 use framework::config::Settings;
 use framework::kafka::{Outgoing, Transport};
-use framework::telemetry::{REQUEST_ID_KEY, TRACEPARENT, WorkContext};
+use framework::telemetry::{REQUEST_ID_KEY, TRACEPARENT, TRACESTATE, WorkContext};
 use framework::{App, Inject, kafka_consumer, module};
 use futures_util::FutureExt;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -173,23 +174,30 @@ async fn by_hand(brokers: &str, topic: &str, hand: Hand) -> Rates {
                 ticks.tick();
             };
             if hand == Hand::Equivalent {
-                let (mut request_id, mut traceparent) = (None, None);
+                // The trace context by OpenTelemetry's propagators, off the headers as text.
+                let (mut request_id, mut trace) = (None, HashMap::new());
                 for header in message.headers().iter().flat_map(|h| h.iter()) {
-                    match header.key {
-                        REQUEST_ID_KEY => request_id = header.value,
-                        TRACEPARENT => traceparent = header.value,
+                    match (header.key, header.value) {
+                        (REQUEST_ID_KEY, value) => request_id = value,
+                        (TRACEPARENT | TRACESTATE, Some(value)) => {
+                            if let Ok(value) = std::str::from_utf8(value) {
+                                trace.insert(header.key.to_owned(), value.to_owned());
+                            }
+                        }
                         _ => {}
                     }
                 }
-                let context = WorkContext::from_headers(request_id, traceparent);
                 let span = tracing::info_span!(
                     "kafka",
                     topic = message.topic(),
                     partition = message.partition(),
                     offset = message.offset(),
-                    request_id = context.request_id.as_deref().unwrap_or_default(),
-                    trace_id = %context.trace.trace_id(),
+                    request_id = tracing::field::Empty,
+                    trace_id = tracing::field::Empty,
+                    span_id = tracing::field::Empty,
                 );
+                let parent = framework::telemetry::extract(&trace);
+                let context = WorkContext::begin(request_id, parent, &span);
                 let started = Instant::now();
                 let guarded = AssertUnwindSafe(handle).catch_unwind();
                 if context.scope(guarded).instrument(span).await.is_ok() {

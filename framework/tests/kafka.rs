@@ -263,7 +263,7 @@ async fn proto_payloads_keys_headers_and_the_request_id_travel(backend: Backend)
     };
     // Published while handling "request 42": the id travels with the record.
     let publish = shop.producer.publish_proto(&topic, "the-key", &echo);
-    WorkContext::from_headers(Some(b"req-42"), None)
+    WorkContext::begin(Some(b"req-42"), Default::default(), &tracing::Span::none())
         .scope(publish)
         .await
         .unwrap();

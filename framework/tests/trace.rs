@@ -1,6 +1,7 @@
 //! One trace follows a request through Kafka: the `traceparent` of an HTTP request (or a new
 //! trace when it has none) is the HTTP span's trace, goes out in the header of the record the
-//! handler publishes, and the consumer's span and handler continue it, on the in-process
+//! handler publishes (with the caller's `tracestate`), and the consumer's span and handler
+//! continue it, on the in-process
 //! broker and on the real one of `KAFKA_BROKERS`. A gRPC call continues its caller's trace
 //! too. Spans are read off a real `tracing` subscriber as they close.
 
@@ -25,6 +26,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
+const CALLER_STATE: &str = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Order {
@@ -32,12 +34,15 @@ pub struct Order {
     id: u32,
 }
 
-/// What the consumer saw of each order: its `traceparent` header and the handler's context.
+/// What the consumer saw of each order: its `traceparent` and `tracestate` headers and the
+/// handler's context.
 #[module]
 pub struct Ledger {
     #[state]
-    seen: Mutex<HashMap<u32, (Option<String>, WorkContext)>>,
+    seen: Mutex<HashMap<u32, Seen>>,
 }
+
+type Seen = (Option<String>, Option<String>, WorkContext);
 
 #[module]
 pub struct Shop {
@@ -67,15 +72,14 @@ async fn take(
     headers: Headers,
     ledger: Inject<Ledger>,
 ) -> Result<(), ShopError> {
-    let traceparent = headers
-        .get("traceparent")
-        .map(|value| String::from_utf8_lossy(value).into_owned());
+    let header = |name| {
+        headers
+            .get(name)
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+    };
     let context = WorkContext::current().expect("the consumer runs the handler in a context");
-    ledger
-        .seen
-        .lock()
-        .unwrap()
-        .insert(order.id, (traceparent, context));
+    let seen = (header("traceparent"), header("tracestate"), context);
+    ledger.seen.lock().unwrap().insert(order.id, seen);
     Ok(())
 }
 
@@ -223,7 +227,9 @@ async fn one_trace_follows_a_request_through_kafka(backend: Backend) {
             id,
         });
         if let Some(traceparent) = traceparent {
-            request = request.header("traceparent", traceparent);
+            request = request
+                .header("traceparent", traceparent)
+                .header("tracestate", CALLER_STATE);
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 202, "{:?}", response.text().await);
@@ -237,13 +243,15 @@ async fn one_trace_follows_a_request_through_kafka(backend: Backend) {
     let seen = ledger.seen.lock().unwrap().clone();
     let mut traces = Vec::new();
     for id in [1, 2] {
-        let (header, handler_context) = &seen[&id];
+        let (header, state, handler_context) = &seen[&id];
         let header = header.as_deref().expect("the record has a traceparent");
         let trace = handler_context.trace.trace_id().to_string();
 
         // The HTTP span: the caller's trace, or a new one.
         let http = closed_span("http", "trace_id", &trace).await;
-        assert_eq!(http.fields["route"], "/orders");
+        assert_eq!(http.fields["http.route"], "/orders");
+        assert_eq!(http.fields["http.request.method"], "POST");
+        assert_eq!(http.fields["otel.name"], "POST /orders");
         assert_eq!(http.fields["module"], "trace");
         if id == 1 {
             assert_eq!(trace, caller_trace);
@@ -259,11 +267,14 @@ async fn one_trace_follows_a_request_through_kafka(backend: Backend) {
             format!("00-{trace}-{}-01", http.fields["span_id"]),
             "order {id}"
         );
-        // ...and the consumer continues it: a child of the HTTP span, in the same trace.
-        let parent = handler_context.trace.parent_id().map(|p| p.to_string());
-        assert_eq!(parent.as_deref(), Some(http.fields["span_id"].as_str()));
+        // ...with the caller's trace state, kept as it came...
+        let expected_state = (id == 1).then_some(CALLER_STATE);
+        assert_eq!(state.as_deref(), expected_state, "order {id}");
+        // ...and the consumer continues it, in the same trace, with a span of its own.
         let kafka = closed_span("kafka", "trace_id", &trace).await;
-        assert_eq!(kafka.fields["topic"], topic);
+        assert_ne!(kafka.fields["span_id"], http.fields["span_id"]);
+        assert_eq!(kafka.fields["messaging.destination.name"], topic);
+        assert_eq!(kafka.fields["messaging.operation.type"], "process");
         assert_eq!(kafka.fields["module"], "trace");
         assert_eq!(
             kafka.fields["span_id"],
@@ -298,7 +309,9 @@ async fn a_grpc_call_continues_the_callers_trace() {
     );
 
     let span = closed_span("grpc", "trace_id", CALLER_TRACE).await;
-    assert_eq!(span.fields["method"], "/probe.v1.Probe/Echo");
+    assert_eq!(span.fields["rpc.method"], "probe.v1.Probe/Echo");
+    assert_eq!(span.fields["rpc.system.name"], "grpc");
+    assert_eq!(span.fields["rpc.response.status_code"], "OK");
     assert_eq!(span.fields["module"], "trace");
     app.shutdown().await.unwrap();
 }

@@ -96,7 +96,7 @@ impl App {
     pub fn tracing_layers(&self) -> Vec<crate::telemetry::TracingLayer> {
         self.plugins
             .iter()
-            .filter_map(|l| l.plugin.tracing_layer())
+            .flat_map(|l| l.plugin.tracing_layers())
             .collect()
     }
 

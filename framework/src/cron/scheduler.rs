@@ -129,15 +129,19 @@ impl Scheduler {
         self.running.store(true, Ordering::SeqCst);
         // One span and trace per run: the job's own logs carry them, and so do the records
         // it publishes.
-        let context = WorkContext::from_headers(None, None);
         let span = tracing::info_span!(
             "job",
+            otel.name = job.handler,
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
             job = job.handler,
             module = crate::telemetry::module_of(job.handler),
             %tick,
-            trace_id = %context.trace.trace_id(),
-            span_id = %context.trace.span_id(),
+            request_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
+        let context = WorkContext::begin(None, Default::default(), &span);
         let tags = |tag: &mut Tagger<'_>| {
             tag("job", job.handler);
             tag("module", crate::telemetry::module_of(job.handler));
@@ -210,18 +214,17 @@ impl Scheduler {
             }
             Some(Ok(Err(failure))) => {
                 tracing::error!(job = job.handler, %tick, code = failure.code, error = %failure.message, ?elapsed, "job run failed");
+                crate::telemetry::record_error(&tracing::Span::current(), failure.code);
                 crate::work::report_failure("job run failed", failure.code, &failure.message);
             }
             // Sentry's panic integration has reported it already, on the run's hub.
-            Some(Err(panic)) => tracing::error!(
-                job = job.handler,
-                %tick,
-                code = "JOB_PANICKED",
-                error = %panic,
-                "job run panicked"
-            ),
+            Some(Err(panic)) => {
+                tracing::error!(job = job.handler, %tick, code = "JOB_PANICKED", error = %panic, "job run panicked");
+                crate::telemetry::record_error(&tracing::Span::current(), "JOB_PANICKED");
+            }
             None => {
                 tracing::error!(job = job.handler, %tick, code = "JOB_TIMED_OUT", ?elapsed, "job run abandoned: it timed out or lost its lease");
+                crate::telemetry::record_error(&tracing::Span::current(), "JOB_TIMED_OUT");
                 crate::work::report_failure(
                     "job run abandoned",
                     "JOB_TIMED_OUT",

@@ -1,5 +1,6 @@
 //! Outbound gRPC: a tonic [`Channel`] behind a circuit breaker of its own, with retries and
-//! backoff for the calls the caller says are idempotent.
+//! backoff for the calls the caller says are idempotent; each call is traced and carries the
+//! work's trace and request id on (see [`TracedChannel`]).
 //!
 //! ```ignore
 //! let remote = GrpcClient::new("articles-remote", endpoint.connect_lazy(), *breakers)
@@ -26,6 +27,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use super::TracedChannel;
 use crate::breaker::{Breaker, BreakerConfig, CircuitOpen, CircuitState, is_refusal};
 use crate::health::{Health, Probe};
 
@@ -115,13 +117,13 @@ impl GrpcClient {
     /// or that was opened after it, and one the server reset with `REFUSED_STREAM`.
     pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
     where
-        F: FnMut(Channel) -> Fut,
+        F: FnMut(TracedChannel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
         let mut unprocessed = 0;
         loop {
             let permit = self.breaker.admit().map_err(refused)?;
-            let outcome = call(self.channel.clone()).await;
+            let outcome = call(super::traced_channel::traced(self.channel.clone())).await;
             match &outcome {
                 // Says nothing of the remote: the permit goes uncounted.
                 Err(status) if never_processed(status) && unprocessed < MAX_UNPROCESSED => {
@@ -144,7 +146,7 @@ impl GrpcClient {
     /// through the breaker, and an open breaker ends the retries. Returns the last outcome.
     pub async fn call_idempotent<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
     where
-        F: FnMut(Channel) -> Fut,
+        F: FnMut(TracedChannel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
         let mut backoff = ExponentialBuilder::default()

@@ -12,7 +12,9 @@ mod plugin;
 mod rate_limit;
 pub(crate) mod record;
 mod server;
+mod span;
 mod status;
+mod traced_channel;
 
 pub use client::{GrpcClient, Retries};
 pub use config::GrpcConfig;
@@ -20,6 +22,7 @@ pub use identity::principal;
 pub use metrics::GrpcMetrics;
 pub(crate) use record::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
 pub use status::{invalid_argument, status_from_domain_error, validate};
+pub use traced_channel::TracedChannel;
 
 /// Registers an encoded protobuf `FileDescriptorSet` for gRPC server reflection.
 ///

@@ -22,6 +22,7 @@ use tracing::Level;
 
 use super::GrpcConfig;
 use super::call::CallLayer;
+use super::span::Served;
 use super::{FileDescriptorSetRecord, GrpcMetrics, GrpcServiceRecord, MountOptions};
 use crate::app::{Error, Result};
 use crate::di::Container;
@@ -30,8 +31,7 @@ use crate::identity::Authenticator;
 use crate::rate_limit::RateLimiter;
 use crate::serving::accept;
 use crate::serving::drain::Drain;
-use crate::serving::{WorkContextLayer, context_of, request_id_layer};
-use crate::telemetry::bounded::{MAX_FIELD, truncated};
+use crate::serving::{WorkContextLayer, request_id_layer, span_of};
 use crate::work::Panicked;
 
 /// How often the gRPC health statuses follow the app's health units.
@@ -129,20 +129,20 @@ impl GrpcServer {
         ));
         // Left for the rest of the process, as the drain is: tonic clones the span maker on
         // every call, and an `Arc` here would bounce its count between the cores.
-        let modules: &'static [(&str, &str)] = services
-            .iter()
-            .map(|s| (s.service, crate::telemetry::module_of(s.implementation)))
-            .collect::<Vec<_>>()
-            .leak();
+        let served = Served::leak(services);
 
         // Outermost first.
         let outer = request_id_layer();
         let inner = tower::ServiceBuilder::new()
-            .layer(WorkContextLayer)
+            .layer(WorkContextLayer::new(move |request: &Request<_>| {
+                super::span::of_request(request, served)
+            }))
             .layer(
                 // Classified as `new_for_grpc` does, counting each call on the way.
                 TraceLayer::new(GrpcMetrics)
-                    .make_span_with(move |request: &Request<_>| call_span(request, modules))
+                    .make_span_with(span_of)
+                    .on_response(super::span::on_response::<_, false>)
+                    .on_eos(super::span::on_eos::<false>)
                     // Failed calls are logged where the error is mapped, with its chain.
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
             )
@@ -254,39 +254,6 @@ fn reflection(sets: &[&FileDescriptorSetRecord]) -> tonic_reflection::server::Bu
     })
 }
 
-/// The call's span; `modules` pairs each service with the module of its implementation.
-fn call_span<B>(request: &Request<B>, modules: &[(&str, &str)]) -> tracing::Span {
-    let path = request.uri().path();
-    let module = module_of_call(path, modules);
-    // The client's path: an unknown one is kept for the logs, but bounded.
-    let method = truncated(path, MAX_FIELD);
-    let method = method.as_ref();
-    let context = context_of(request);
-    if crate::work::is_observed() {
-        crate::work::tag(&[("module", module.unwrap_or_default()), ("method", method)]);
-    }
-    tracing::info_span!(
-        "grpc",
-        method,
-        module,
-        request_id = context.request_id.as_deref().unwrap_or_default(),
-        trace_id = %context.trace.trace_id(),
-        span_id = %context.trace.span_id(),
-    )
-}
-
-/// The module serving the call at `path` (`/{service}/{method}`, PROTOCOL-HTTP2.md). A scan:
-/// a server has a handful of services, and comparing their names costs less per call than
-/// hashing the path's.
-fn module_of_call<'a>(path: &str, modules: &[(&str, &'a str)]) -> Option<&'a str> {
-    let rest = path.strip_prefix('/')?;
-    modules.iter().find_map(|(service, module)| {
-        rest.strip_prefix(service)?
-            .starts_with('/')
-            .then_some(*module)
-    })
-}
-
 /// A panicking call answers `Internal` (a trailers-only gRPC response), not HTTP 500.
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<String> {
     tracing::error!(panic = %Panicked::of(panic), "gRPC method panicked");
@@ -383,27 +350,5 @@ impl Statuses {
             ServingStatus::NotServing
         };
         self.reporter.set_service_status(name, status).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::module_of_call;
-
-    #[test]
-    fn a_call_is_served_by_the_module_of_its_service() {
-        let modules = [
-            ("articles.v1.Articles", "crate::articles"),
-            ("articles.v1.ArticlesAdmin", "crate::admin"),
-        ];
-        let of = |path| module_of_call(path, &modules);
-        assert_eq!(of("/articles.v1.Articles/Get"), Some("crate::articles"));
-        assert_eq!(of("/articles.v1.ArticlesAdmin/Purge"), Some("crate::admin"));
-        // A service whose name only starts like one that is served, or none at all.
-        assert_eq!(of("/articles.v1.ArticlesX/Get"), None);
-        assert_eq!(of("/articles.v1.Articles"), None);
-        assert_eq!(of("articles.v1.Articles/Get"), None);
-        assert_eq!(of("/"), None);
-        assert_eq!(of(""), None);
     }
 }

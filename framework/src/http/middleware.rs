@@ -11,7 +11,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, OnResponse, TraceLayer};
 use tracing::Level;
 
 use super::HttpConfig;
@@ -19,7 +19,7 @@ use super::Problem;
 use super::RouteRecord;
 use super::labels::http_method;
 use super::problem_layer::render_problems;
-use crate::serving::{WorkContextLayer, context_of, request_id_layer};
+use crate::serving::{WorkContextLayer, request_id_layer, span_of};
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
 
 /// The standard stack, outermost first: request id (an invalid one dropped, a missing one
@@ -92,11 +92,13 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
     let router = router
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(move |request: &Request| request_span(request, &modules))
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                .make_span_with(span_of)
+                .on_response(on_response)
                 .on_failure(on_failure),
         )
-        .layer(WorkContextLayer);
+        .layer(WorkContextLayer::new(move |request: &Request| {
+            request_span(request, &modules)
+        }));
     let router = super::cors::security_headers(config)
         .into_iter()
         .fold(router, Router::layer);
@@ -110,37 +112,59 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
     router.layer(request_id_layer())
 }
 
+/// The request's span, after OpenTelemetry's HTTP server conventions: named `{method} {route}`
+/// (the method alone when no route matched, `HTTP` for a method it does not know), with the
+/// `http.*` and `url.path` attributes; the status is recorded by [`on_response`].
 fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
     let template = request
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
     // An unmatched path is the client's: kept for the logs, but bounded.
-    let route = match template {
-        Some(template) => Cow::Borrowed(template),
-        None => truncated(request.uri().path(), MAX_FIELD),
-    };
-    let route = route.as_ref();
+    let path = truncated(request.uri().path(), MAX_FIELD);
     let method = http_method(request.method());
     let module = template.and_then(|t| modules.of(t, request.method()));
-    let context = context_of(request);
     if crate::work::is_observed() {
         let tags = [
-            ("route", route),
+            ("route", template.unwrap_or(&path)),
             ("method", method),
             ("module", module.unwrap_or_default()),
         ];
         crate::work::tag(&tags);
     }
+    let name = match (method, template) {
+        (crate::telemetry::OTHER, _) => Cow::Borrowed("HTTP"),
+        (method, Some(route)) => Cow::Owned(format!("{method} {route}")),
+        (method, None) => Cow::Borrowed(method),
+    };
     tracing::info_span!(
         "http",
-        method,
-        route,
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method,
+        http.route = template,
+        url.path = %path,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
         module,
-        request_id = context.request_id.as_deref().unwrap_or_default(),
-        trace_id = %context.trace.trace_id(),
-        span_id = %context.trace.span_id(),
+        request_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     )
+}
+
+/// Records the response's status on the request's span: a 5xx is an error (the conventions
+/// leave a 4xx unset on a server span, the client's doing).
+fn on_response(response: &Response, latency: Duration, span: &tracing::Span) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        crate::telemetry::record_error(span, status.as_str());
+    }
+    DefaultOnResponse::new()
+        .level(Level::DEBUG)
+        .on_response(response, latency, span);
 }
 
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

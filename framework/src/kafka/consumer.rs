@@ -23,7 +23,7 @@ use crate::error::{ErrorKind, Failure};
 use crate::metrics::{Meter, Series};
 use crate::telemetry::REQUEST_ID_KEY;
 use crate::telemetry::bounded::truncated;
-use crate::telemetry::{TRACEPARENT, WorkContext};
+use crate::telemetry::{TraceContext, WorkContext};
 use crate::transaction::{Transactions, Tx};
 use crate::work::{Panicked, Tagger};
 
@@ -658,22 +658,33 @@ impl Worker {
     /// Settles the message within its work context: its span, request id, trace and Sentry
     /// scope.
     async fn settle_in_context(&self, message: &Message, attempts: &AtomicU32) -> bool {
-        // The record's request id and trace, when it has them, are the handler's.
-        let context =
-            WorkContext::from_headers(message.header(REQUEST_ID_KEY), message.header(TRACEPARENT));
+        // The record's request id and trace, when it has them, are the handler's: its span
+        // is a child of the producer's (and linked to it), after OpenTelemetry's messaging
+        // conventions for a consumer processing records one at a time.
         let handler = self.consumer.record.handler;
+        let topic = self.consumer.topic.as_str();
         let span = tracing::info_span!(
             "kafka",
-            topic = %self.consumer.topic,
-            partition = self.lane.partition,
-            offset = message.meta.offset,
-            group = %self.consumer.group,
+            otel.name = %format!("process {topic}"),
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.operation.name = "process",
+            messaging.destination.name = topic,
+            messaging.destination.partition.id = %self.lane.partition,
+            messaging.consumer.group.name = %self.consumer.group,
+            messaging.kafka.offset = message.meta.offset,
             handler,
             module = crate::telemetry::module_of(handler),
-            request_id = context.request_id.as_deref().unwrap_or_default(),
-            trace_id = %context.trace.trace_id(),
-            span_id = %context.trace.span_id(),
+            request_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
+        let producer = crate::telemetry::extract(&RecordHeaders(message));
+        TraceContext::link(&span, &producer, Vec::new());
+        let context = WorkContext::begin(message.header(REQUEST_ID_KEY), producer, &span);
         let tags = |tag: &mut Tagger<'_>| {
             tag("topic", &self.consumer.topic);
             tag("group", &self.consumer.group);
@@ -845,6 +856,7 @@ impl Worker {
         started: Instant,
     ) -> bool {
         tracing::error!(code = failure.code, error = %failure.message, attempts, dead_letter = %self.consumer.dead_letter, "message dead-lettered");
+        crate::telemetry::record_error(&tracing::Span::current(), failure.code);
         crate::work::report_failure(
             &format!(
                 "message dead-lettered to {} after {attempts} attempt(s)",
@@ -934,5 +946,23 @@ fn dead_letter_record(
         key: message.key.clone(),
         payload: message.payload.clone(),
         headers,
+    }
+}
+/// A record's headers as OpenTelemetry's propagators read them (the last value of a name, as
+/// [`Message::header`]); a value that is not UTF-8 counts as absent.
+struct RecordHeaders<'a>(&'a Message);
+
+impl opentelemetry::propagation::Extractor for RecordHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .header(key)
+            .and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        let names = self.0.headers.iter();
+        names
+            .filter_map(|h| std::str::from_utf8(&h.name).ok())
+            .collect()
     }
 }

@@ -10,8 +10,9 @@ use super::transport::{KafkaError, Transport};
 use crate::breaker::{Breaker, CircuitOpen};
 use crate::di::{Container, Dependency, Injectable, Key, ResolveError};
 use crate::error::{DomainError, ErrorKind};
-use crate::telemetry::REQUEST_ID_KEY;
-use crate::telemetry::{TRACEPARENT, WorkContext};
+use tracing::Instrument;
+
+use crate::telemetry::{HeaderPairs, REQUEST_ID_KEY, TraceContext, WorkContext};
 use crate::transaction::{EVENT_ID_HEADER, EventSink, OutboxEvent, SinkError};
 
 /// How long a send may wait for the broker's acknowledgement (librdkafka's own
@@ -173,20 +174,42 @@ impl Producer {
         content_type: &str,
     ) -> Result<(i32, i64), PublishError> {
         let mut headers = vec![Header::new("content-type", content_type)];
-        // The publishing work's request id and trace travel on, so the consumer continues them.
-        if let Some(context) = WorkContext::current() {
-            if let Some(id) = context.request_id {
-                headers.push(Header::new(REQUEST_ID_KEY, id));
-            }
-            headers.push(Header::new(TRACEPARENT, context.trace.traceparent()));
+        // The publishing work's request id and trace travel on, so the consumer continues
+        // them: its span is a child of this send's (OpenTelemetry's messaging conventions).
+        if let Some(id) = WorkContext::current().and_then(|context| context.request_id) {
+            headers.push(Header::new(REQUEST_ID_KEY, id));
         }
-        self.send(Outgoing {
+        let span = send_span(topic);
+        let trace = crate::telemetry::trace_headers(&span);
+        headers.extend(
+            trace
+                .into_iter()
+                .map(|(name, value)| Header::new(name, value)),
+        );
+        let record = Outgoing {
             topic: topic.to_owned(),
             key: Some(key.as_bytes().to_vec()),
             payload: Some(payload),
             headers,
-        })
-        .await
+        };
+        self.send_in(record, span).await
+    }
+
+    /// Sends `record` within `span` (a [`send_span`]), recording where it landed, or the error.
+    async fn send_in(
+        &self,
+        record: Outgoing,
+        span: tracing::Span,
+    ) -> Result<(i32, i64), PublishError> {
+        let sent = self.send(record).instrument(span.clone()).await;
+        match &sent {
+            Ok((partition, offset)) => {
+                span.record("messaging.destination.partition.id", partition);
+                span.record("messaging.kafka.offset", offset);
+            }
+            Err(error) => crate::telemetry::record_error(&span, error.code()),
+        }
+        sent
     }
 
     /// Sends a record as given; returns its partition and offset.
@@ -232,7 +255,12 @@ impl EventSink for Producer {
                 payload: Some(event.payload.clone()),
                 headers,
             };
-            self.send(record)
+            // The relay's send links to the event's creation (the request that stored it),
+            // whose context the record carries on to the consumer.
+            let span = send_span(&event.topic);
+            let created = crate::telemetry::extract(&HeaderPairs(&event.headers));
+            TraceContext::link(&span, &created, Vec::new());
+            self.send_in(record, span)
                 .await
                 .map(drop)
                 .map_err(|error| SinkError {
@@ -242,6 +270,24 @@ impl EventSink for Producer {
                 })
         })
     }
+}
+
+/// The span of one send, after OpenTelemetry's messaging conventions (`send {topic}`, a
+/// producer span); where the record landed is recorded by `Producer::send_in`.
+fn send_span(topic: &str) -> tracing::Span {
+    tracing::info_span!(
+        "kafka_send",
+        otel.name = %format!("send {topic}"),
+        otel.kind = "producer",
+        otel.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        messaging.system = "kafka",
+        messaging.operation.type = "send",
+        messaging.operation.name = "send",
+        messaging.destination.name = topic,
+        messaging.destination.partition.id = tracing::field::Empty,
+        messaging.kafka.offset = tracing::field::Empty,
+    )
 }
 
 impl Injectable for Producer {

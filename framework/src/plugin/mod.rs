@@ -21,7 +21,7 @@
 //!    holds.
 //!
 //! Beside the phases, a plugin may add a layer to the tracing subscriber
-//! ([`Plugin::tracing_layer`]) and run the `migrate` command ([`Plugin::migrate`]).
+//! ([`Plugin::tracing_layers`]) and run the `migrate` command ([`Plugin::migrate`]).
 //!
 //! A plugin registers itself with [`submit!`] (`inventory`'s); nothing else in the framework
 //! names it. `framework/tests/custom_delivery.rs` is a whole delivery written this way:
@@ -93,11 +93,11 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
-    /// A layer for the process's tracing subscriber (installed once, before anything is
-    /// served): the Sentry plugin's turns logs into breadcrumbs. `None` (the default) adds
-    /// none.
-    fn tracing_layer(&self) -> Option<crate::telemetry::TracingLayer> {
-        None
+    /// Layers for the process's tracing subscriber (installed once, before anything is
+    /// served): the Sentry plugin's turns logs into breadcrumbs, the `otel` plugin's exports
+    /// spans. None by default.
+    fn tracing_layers(&self) -> Vec<crate::telemetry::TracingLayer> {
+        Vec::new()
     }
 
     /// A fact for the first line of the `wiring` listing, after the service's name and

@@ -89,11 +89,9 @@ impl SentryPlugin {
 
 #[crate::async_trait]
 impl Plugin for SentryPlugin {
-    fn tracing_layer(&self) -> Option<TracingLayer> {
-        self.config
-            .dsn
-            .as_ref()
-            .map(|_| Box::new(tracing_layers()) as TracingLayer)
+    fn tracing_layers(&self) -> Vec<TracingLayer> {
+        let layer = self.config.dsn.as_ref().map(|_| tracing_layers());
+        layer.into_iter().map(TracingLayer::new).collect()
     }
 
     async fn prepare(&mut self, _: &mut Stage<'_>) -> Result<(), BuildError> {

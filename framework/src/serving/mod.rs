@@ -15,5 +15,4 @@ mod work_context;
 pub use request_id::{
     DropInvalidRequestId, DropInvalidRequestIdLayer, REQUEST_ID, RequestIdLayer, request_id_layer,
 };
-pub(crate) use work_context::context_of;
-pub use work_context::{WorkContextLayer, WorkContextService};
+pub use work_context::{WorkContextLayer, WorkContextService, span_of};

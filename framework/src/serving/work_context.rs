@@ -1,38 +1,60 @@
-//! The tower layer that gives each HTTP request and gRPC call its [`WorkContext`]: from the
-//! `x-request-id` (set just outside it) and an incoming `traceparent`.
+//! The tower layer that makes each HTTP request and gRPC call a unit of work: its span, and its
+//! [`WorkContext`] from the `x-request-id` (set just outside it) and the incoming trace
+//! context (`traceparent`, `tracestate`, `baggage`).
 
-use std::borrow::Cow;
 use std::task::{Context, Poll};
 
-use axum::http::Request;
+use axum::http::{HeaderMap, Request};
 use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 
 use super::REQUEST_ID;
-use crate::telemetry::{TRACEPARENT, WorkContext};
+use crate::telemetry::WorkContext;
 
-/// Puts the request's [`WorkContext`] in its extensions (for the span) and makes it the
-/// current one while the request is handled (for what the handler publishes).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WorkContextLayer;
+/// Makes the request's span with `make_span` (inside the request's observer scope, so that it
+/// may tag it), puts the span and the request's [`WorkContext`] in its extensions (the span
+/// for `tower_http`'s `TraceLayer` inside: see [`span_of`]), and makes the context the current
+/// one while the request is handled (for what the handler publishes).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkContextLayer<M> {
+    make_span: M,
+}
 
-impl<S> Layer<S> for WorkContextLayer {
-    type Service = WorkContextService<S>;
+impl<M> WorkContextLayer<M> {
+    /// The layer making each request's span with `make_span`, which must declare the
+    /// `trace_id` and `span_id` fields (`tracing::field::Empty`): they are recorded once the
+    /// trace is known.
+    pub fn new(make_span: M) -> Self {
+        WorkContextLayer { make_span }
+    }
+}
+
+impl<S, M: Clone> Layer<S> for WorkContextLayer<M> {
+    type Service = WorkContextService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        WorkContextService { inner }
+        WorkContextService {
+            inner,
+            make_span: self.make_span.clone(),
+        }
     }
 }
 
 /// The service of [`WorkContextLayer`].
 #[derive(Debug, Clone)]
-pub struct WorkContextService<S> {
+pub struct WorkContextService<S, M> {
     inner: S,
+    make_span: M,
 }
 
-impl<S, B> Service<Request<B>> for WorkContextService<S>
+/// The unit's span, in the request's extensions.
+#[derive(Clone)]
+struct UnitSpan(tracing::Span);
+
+impl<S, M, B> Service<Request<B>> for WorkContextService<S, M>
 where
     S: Service<Request<B>>,
+    M: Fn(&Request<B>) -> tracing::Span,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -43,30 +65,51 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let headers = request.headers();
-        let context = WorkContext::from_headers(
-            headers.get(&REQUEST_ID).map(|v| v.as_bytes()),
-            headers.get(TRACEPARENT).map(|v| v.as_bytes()),
-        );
         // The request's own observer scope (a Sentry hub), for what the layers inside and
         // the handler report; tagged further with its route by the span's maker.
-        let scope = crate::work::begin(|tag| {
-            tag(
-                "request_id",
-                context.request_id.as_deref().unwrap_or_default(),
+        let scope = crate::work::begin(|_| {});
+        let (call, context) = crate::work::enter(scope.as_ref(), || {
+            let span = (self.make_span)(&request);
+            let headers = request.headers();
+            let parent = crate::telemetry::extract(&HeaderExtractor(headers));
+            let context = WorkContext::begin(
+                headers.get(&REQUEST_ID).map(|v| v.as_bytes()),
+                parent,
+                &span,
             );
-            tag("trace_id", &context.trace.trace_id().to_string());
+            if crate::work::is_observed() {
+                let trace_id = context.trace.trace_id().to_string();
+                let request_id = context.request_id.as_deref().unwrap_or_default();
+                crate::work::tag(&[("request_id", request_id), ("trace_id", &trace_id)]);
+            }
+            let extensions = request.extensions_mut();
+            extensions.insert(context.clone());
+            extensions.insert(UnitSpan(span));
+            (self.inner.call(request), context)
         });
-        request.extensions_mut().insert(context.clone());
-        let call = crate::work::enter(scope.as_ref(), || self.inner.call(request));
         crate::work::within(context.scope(call), scope)
     }
 }
 
-/// The context [`WorkContextLayer`] gave `request`, or a new one outside it.
-pub(crate) fn context_of<B>(request: &Request<B>) -> Cow<'_, WorkContext> {
-    match request.extensions().get::<WorkContext>() {
-        Some(context) => Cow::Borrowed(context),
-        None => Cow::Owned(WorkContext::from_headers(None, None)),
+/// The span [`WorkContextLayer`] made for `request`: what `tower_http`'s `TraceLayer` inside
+/// it takes as its span maker (`make_span_with(span_of)`). A disabled span outside the layer.
+pub fn span_of<B>(request: &Request<B>) -> tracing::Span {
+    request
+        .extensions()
+        .get::<UnitSpan>()
+        .map_or_else(tracing::Span::none, |span| span.0.clone())
+}
+
+/// Headers as OpenTelemetry's propagators read them: a value that is not visible ASCII counts
+/// as absent.
+pub(crate) struct HeaderExtractor<'a>(pub(crate) &'a HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
     }
 }

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use opentelemetry::Context;
 use tokio::task::futures::TaskLocalFuture;
 
 use super::TraceContext;
@@ -12,7 +13,7 @@ use super::TraceContext;
 #[derive(Debug, Clone)]
 pub struct WorkContext {
     /// The `x-request-id` it came with or was given, if any: always
-    /// [valid](super::is_valid_request_id) when it came from [`WorkContext::from_headers`].
+    /// [valid](super::is_valid_request_id) when it came from [`WorkContext::begin`].
     pub request_id: Option<String>,
     /// Its span of the trace.
     pub trace: TraceContext,
@@ -23,16 +24,22 @@ tokio::task_local! {
 }
 
 impl WorkContext {
-    /// The context of work that arrived with these (optional) headers: a request id that
-    /// is not [valid](super::is_valid_request_id) counts as none, and a malformed
-    /// `traceparent` starts a new trace.
-    pub fn from_headers(request_id: Option<&[u8]>, traceparent: Option<&[u8]>) -> Self {
+    /// The context of the unit whose span is `span`, which arrived with `request_id` and
+    /// continues `parent` (see [`TraceContext::begin`]): a request id that is not
+    /// [valid](super::is_valid_request_id) counts as none. Records the request id and the
+    /// trace's ids on the span's `request_id`, `trace_id` and `span_id` fields, which it must
+    /// declare (as `tracing::field::Empty`).
+    pub fn begin(request_id: Option<&[u8]>, parent: Context, span: &tracing::Span) -> Self {
+        let request_id = request_id
+            .filter(|id| super::is_valid_request_id(id))
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .map(str::to_owned);
+        if let Some(id) = &request_id {
+            span.record("request_id", id.as_str());
+        }
         WorkContext {
-            request_id: request_id
-                .filter(|id| super::is_valid_request_id(id))
-                .and_then(|id| std::str::from_utf8(id).ok())
-                .map(str::to_owned),
-            trace: TraceContext::continue_from(traceparent),
+            request_id,
+            trace: TraceContext::begin(parent, span),
         }
     }
 

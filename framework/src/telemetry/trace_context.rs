@@ -1,98 +1,228 @@
-//! W3C Trace Context (<https://www.w3.org/TR/trace-context/>): the `traceparent` value that
-//! carries a trace from one service, or one delivery, to the next.
+//! W3C Trace Context (<https://www.w3.org/TR/trace-context/>) and W3C Baggage
+//! (<https://www.w3.org/TR/baggage/>), read and written by OpenTelemetry's standard
+//! propagators (`traceparent`, `tracestate`, `baggage`): what carries a trace from one
+//! service, or one delivery, to the next.
+//!
+//! The ids of a unit's span come from the plugin that exports spans when one does (see
+//! [`SpanBridge`]), so that its logs, what it sends on and what the trace backend shows agree;
+//! otherwise the unit draws its own.
 
 use std::cell::RefCell;
-use std::fmt;
+use std::sync::{LazyLock, OnceLock};
 
-use rand::distr::{Distribution, StandardUniform};
+use opentelemetry::propagation::{
+    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
+};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-/// The header (HTTP, gRPC metadata, Kafka record header) that carries the trace.
+/// The header (HTTP, gRPC metadata, Kafka record header) that carries the trace and span ids.
 pub const TRACEPARENT: &str = "traceparent";
 
-/// The sampled flag: the caller may have recorded its span.
-const SAMPLED: u8 = 0x01;
+/// The header that carries the vendors' trace state beside [`TRACEPARENT`], kept as received.
+pub const TRACESTATE: &str = "tracestate";
 
-/// The trace of one piece of work: the trace it belongs to, its own span id, and the span
-/// that caused it, when it continues a trace from elsewhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The standard propagators, as `OTEL_PROPAGATORS`' default (`tracecontext,baggage`) has them.
+static PROPAGATOR: LazyLock<TextMapCompositePropagator> = LazyLock::new(|| {
+    TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ])
+});
+
+/// What a carrier (headers) brings: the caller's span context and baggage; an empty context
+/// when it brings none, or a malformed one (the spec's rule: the receiver restarts the trace).
+pub fn extract(carrier: &dyn Extractor) -> Context {
+    PROPAGATOR.extract(&WellFormed(carrier))
+}
+
+/// The carrier with a `traceparent` of the wrong shape hidden. The SDK's propagator parses the
+/// ids as numbers of any length and sign (`00-1-+2-01` passes), which the spec forbids and
+/// which would let clients collide on trace ids; this checks the shape it then parses.
+struct WellFormed<'a>(&'a dyn Extractor);
+
+impl Extractor for WellFormed<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let value = self.0.get(key);
+        match key {
+            TRACEPARENT => value.filter(|value| well_formed(value.trim().as_bytes())),
+            _ => value,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys()
+    }
+}
+
+/// `version-traceid-parentid-flags` as the spec writes it: lowercase hex fields of 2, 32, 16
+/// and 2 digits; version `ff` is invalid; version `00` ends there, a later one may go on after
+/// a `-`.
+fn well_formed(value: &[u8]) -> bool {
+    let hex = |field: &[u8]| {
+        field
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let fits = match value.get(..2) {
+        Some(b"ff") | None => false,
+        Some(b"00") => value.len() == 55,
+        Some(_) => value.len() == 55 || value.get(55) == Some(&b'-'),
+    };
+    fits && [2, 35, 52].iter().all(|&at| value[at] == b'-')
+        && [&value[..2], &value[3..35], &value[36..52], &value[53..55]]
+            .iter()
+            .all(|field| hex(field))
+}
+
+/// How a plugin that exports spans (the `otel` plugin) takes part in the units' traces; the
+/// core asks it, when it is installed ([`bridge_spans`]), for the ids of each unit's span and
+/// for the context of the span in progress, so that what is logged, sent on and exported
+/// agree.
+pub trait SpanBridge: Send + Sync + 'static {
+    /// Makes `span` (a unit's, just created) a child of `parent` and returns its context (the
+    /// ids the plugin gave it, the parent's baggage); `None` if the plugin does not know the
+    /// span (its subscriber filtered it out).
+    fn start(&self, span: &tracing::Span, parent: &Context) -> Option<Context>;
+
+    /// The context of `span`, to send on to the next service or record; `None` if the plugin
+    /// does not know the span.
+    fn context(&self, span: &tracing::Span) -> Option<Context>;
+
+    /// Links `span` to `to`, a span of the work that caused it (a consumed record's
+    /// producer), with `attributes`.
+    fn link(&self, span: &tracing::Span, to: SpanContext, attributes: Vec<KeyValue>);
+}
+
+static BRIDGE: OnceLock<Box<dyn SpanBridge>> = OnceLock::new();
+
+/// Installs the process's span bridge; `false` if one was installed already (the first stays,
+/// as the tracing subscriber does).
+pub fn bridge_spans(bridge: impl SpanBridge) -> bool {
+    BRIDGE.set(Box::new(bridge)).is_ok()
+}
+
+/// The trace of one unit of work (an HTTP request, a gRPC call, a consumed record, a job run):
+/// its span's context (trace id, span id, flags, trace state) and the baggage it came with.
+#[derive(Debug, Clone)]
 pub struct TraceContext {
-    trace_id: u128,
-    span_id: u64,
-    parent_id: Option<u64>,
-    flags: u8,
+    cx: Context,
 }
 
 impl TraceContext {
-    /// The start of a new trace.
-    pub fn root() -> Self {
-        TraceContext {
-            trace_id: nonzero(random::<u128>),
-            span_id: new_span_id(),
-            parent_id: None,
-            flags: SAMPLED,
+    /// The trace of the unit whose span is `span`, continuing `parent` (from [`extract`]; an
+    /// empty context starts a new trace). Records the ids on the span's `trace_id` and
+    /// `span_id` fields, which the span must declare (as `tracing::field::Empty`).
+    pub fn begin(parent: Context, span: &tracing::Span) -> TraceContext {
+        let bridged = BRIDGE.get().and_then(|bridge| bridge.start(span, &parent));
+        let cx = bridged.unwrap_or_else(|| {
+            let caller = parent.span().span_context().clone();
+            let own = if caller.is_valid() {
+                SpanContext::new(
+                    caller.trace_id(),
+                    new_span_id(),
+                    caller.trace_flags(),
+                    false,
+                    caller.trace_state().clone(),
+                )
+            } else {
+                SpanContext::new(
+                    new_trace_id(),
+                    new_span_id(),
+                    TraceFlags::SAMPLED,
+                    false,
+                    Default::default(),
+                )
+            };
+            parent.with_remote_span_context(own)
+        });
+        let trace = TraceContext { cx };
+        span.record("trace_id", tracing::field::display(trace.trace_id()));
+        span.record("span_id", tracing::field::display(trace.span_id()));
+        trace
+    }
+
+    /// Links `span` (a unit's) to `to`, the span that caused its work, when a plugin exports
+    /// spans; nothing otherwise.
+    pub fn link(span: &tracing::Span, to: &Context, attributes: Vec<KeyValue>) {
+        let to = to.span().span_context().clone();
+        if let (Some(bridge), true) = (BRIDGE.get(), to.is_valid()) {
+            bridge.link(span, to, attributes);
         }
     }
 
-    /// A span of the trace in `traceparent`, or a new trace when there is none or it is
-    /// malformed (the spec's rule: a receiver restarts a trace it cannot parse).
-    pub fn continue_from(traceparent: Option<&[u8]>) -> Self {
-        let parent = traceparent
-            .and_then(|value| std::str::from_utf8(value).ok())
-            .and_then(parse);
-        match parent {
-            Some((trace_id, parent_id, flags)) => TraceContext {
-                trace_id,
-                span_id: new_span_id(),
-                parent_id: Some(parent_id),
-                flags: flags & SAMPLED,
-            },
-            None => TraceContext::root(),
+    /// The trace id; displays as 32 lowercase hex digits.
+    pub fn trace_id(&self) -> TraceId {
+        self.cx.span().span_context().trace_id()
+    }
+
+    /// This span's id; displays as 16 lowercase hex digits.
+    pub fn span_id(&self) -> SpanId {
+        self.cx.span().span_context().span_id()
+    }
+
+    /// The OpenTelemetry context: the span context and the baggage.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Writes `traceparent`, `tracestate` (when not empty) and `baggage` (when not empty)
+    /// into `carrier`, making the receiver's span a child of this one.
+    pub fn inject(&self, carrier: &mut dyn Injector) {
+        PROPAGATOR.inject_context(&self.cx, carrier);
+    }
+}
+
+/// The headers (name, value) that carry the trace of `span` on to the next service or record
+/// (`traceparent`, and `tracestate` and `baggage` when not empty): `span`'s context when a
+/// plugin exports spans and knows it (a producer's own span, say), else the current unit's
+/// ([`WorkContext`](super::WorkContext)); none outside any unit.
+pub fn trace_headers(span: &tracing::Span) -> Vec<(String, String)> {
+    let mut headers = Headers(Vec::with_capacity(3));
+    let bridged = BRIDGE
+        .get()
+        .and_then(|bridge| bridge.context(span))
+        .filter(|cx| cx.span().span_context().is_valid());
+    match bridged {
+        Some(cx) => PROPAGATOR.inject_context(&cx, &mut headers),
+        None => {
+            if let Some(work) = super::WorkContext::current() {
+                work.trace.inject(&mut headers);
+            }
         }
     }
+    headers.0
+}
 
-    /// The `traceparent` that makes the receiver's span a child of this one.
-    pub fn traceparent(&self) -> String {
-        format!(
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, self.span_id, self.flags
-        )
+/// Headers as (name, value) pairs (an outbox event's), as OpenTelemetry's propagators read
+/// them: the first value of a name.
+pub struct HeaderPairs<'a>(pub &'a [(String, String)]);
+
+impl Extractor for HeaderPairs<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let mut pairs = self.0.iter();
+        pairs
+            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            .map(|(_, value)| value.as_str())
     }
 
-    /// The trace id, as 32 lowercase hex digits when displayed.
-    pub fn trace_id(&self) -> impl fmt::Display + 'static {
-        Hex32(self.trace_id)
-    }
-
-    /// This span's id, as 16 lowercase hex digits when displayed.
-    pub fn span_id(&self) -> impl fmt::Display + 'static {
-        Hex16(self.span_id)
-    }
-
-    /// The id of the span this one continues, if any.
-    pub fn parent_id(&self) -> Option<impl fmt::Display + 'static> {
-        self.parent_id.map(Hex16)
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_str()).collect()
     }
 }
 
-struct Hex32(u128);
-struct Hex16(u64);
+struct Headers(Vec<(String, String)>);
 
-impl fmt::Display for Hex32 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+impl Injector for Headers {
+    /// An empty value (no trace state, no baggage) is not sent.
+    fn set(&mut self, key: &str, value: String) {
+        if !value.is_empty() {
+            self.0.push((key.to_owned(), value));
+        }
     }
-}
-
-impl fmt::Display for Hex16 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-fn new_span_id() -> u64 {
-    nonzero(random::<u64>)
 }
 
 thread_local! {
@@ -101,96 +231,71 @@ thread_local! {
     static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_os_rng());
 }
 
-fn random<T>() -> T
-where
-    StandardUniform: Distribution<T>,
-{
-    RNG.with(|rng| rng.borrow_mut().random())
-}
-
 /// All-zero ids are invalid; drawing one is a once-in-2^64 event, but cheap to rule out.
-fn nonzero<T: PartialEq + Default>(draw: impl Fn() -> T) -> T {
-    loop {
-        let id = draw();
-        if id != T::default() {
-            return id;
-        }
-    }
+fn new_trace_id() -> TraceId {
+    RNG.with(|rng| TraceId::from(rng.borrow_mut().random_range(1..=u128::MAX)))
 }
 
-/// `version-traceid-parentid-flags`, as the spec reads it: version 00 is exactly 55
-/// characters; a later version may append fields after a `-`; version ff is invalid; ids are
-/// lowercase hex and not all zero.
-fn parse(value: &str) -> Option<(u128, u64, u8)> {
-    let value = value.trim();
-    let bytes = value.as_bytes();
-    // ASCII only, so the slices below cut at characters.
-    if bytes.len() < 55 || !value.is_ascii() {
-        return None;
-    }
-    let version = lower_hex(&value[0..2]).map(|v| v as u8)?;
-    let fits = match version {
-        0xff => false,
-        0x00 => bytes.len() == 55,
-        _ => bytes.len() == 55 || bytes[55] == b'-',
-    };
-    if !fits || bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
-        return None;
-    }
-    let trace_id = lower_hex(&value[3..35])?;
-    let parent_id = lower_hex(&value[36..52])? as u64;
-    let flags = lower_hex(&value[53..55])? as u8;
-    (trace_id != 0 && parent_id != 0).then_some((trace_id, parent_id, flags))
-}
-
-/// Lowercase hex only: the spec forbids uppercase.
-fn lower_hex(digits: &str) -> Option<u128> {
-    digits
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        .then(|| u128::from_str_radix(digits, 16).ok())
-        .flatten()
+fn new_span_id() -> SpanId {
+    RNG.with(|rng| SpanId::from(rng.borrow_mut().random_range(1..=u64::MAX)))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     const SPEC_EXAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
+    fn carrier(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn begin(pairs: &[(&str, &str)]) -> TraceContext {
+        TraceContext::begin(extract(&carrier(pairs)), &tracing::Span::none())
+    }
+
+    /// What `trace` sends on, as `trace_headers` does (empty values left out).
+    fn sent(trace: &TraceContext) -> HashMap<String, String> {
+        let mut out = Headers(Vec::new());
+        trace.inject(&mut out);
+        out.0.into_iter().collect()
+    }
+
     #[test]
     fn continues_a_valid_traceparent_with_a_new_span() {
-        let context = TraceContext::continue_from(Some(SPEC_EXAMPLE.as_bytes()));
+        let trace = begin(&[(TRACEPARENT, SPEC_EXAMPLE)]);
         assert_eq!(
-            context.trace_id().to_string(),
+            trace.trace_id().to_string(),
             "4bf92f3577b34da6a3ce929d0e0e4736"
         );
+        assert_ne!(trace.span_id().to_string(), "00f067aa0ba902b7");
+        let onward = &sent(&trace)[TRACEPARENT];
         assert_eq!(
-            context.parent_id().map(|id| id.to_string()).as_deref(),
-            Some("00f067aa0ba902b7")
-        );
-        assert_ne!(context.span_id().to_string(), "00f067aa0ba902b7");
-        let onward = context.traceparent();
-        assert!(onward.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
-        assert!(onward.ends_with("-01"));
-        assert_eq!(
-            parse(&onward).map(|(t, _, _)| t),
-            parse(SPEC_EXAMPLE).map(|(t, _, _)| t)
+            onward,
+            &format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", trace.span_id())
         );
     }
 
     #[test]
-    fn keeps_the_unsampled_flag() {
+    fn keeps_the_unsampled_flag_the_trace_state_and_the_baggage() {
         let unsampled = SPEC_EXAMPLE.replace("-01", "-00");
-        let context = TraceContext::continue_from(Some(unsampled.as_bytes()));
-        assert!(context.traceparent().ends_with("-00"));
-    }
-
-    #[test]
-    fn reads_the_known_fields_of_a_later_version() {
-        let later = format!("cc{}-what-comes-next", &SPEC_EXAMPLE[2..]);
-        assert!(parse(&later).is_some());
-        assert!(parse(&format!("cc{}x", &SPEC_EXAMPLE[2..])).is_none());
+        let trace = begin(&[
+            (TRACEPARENT, &unsampled),
+            (TRACESTATE, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+            ("baggage", "tenant=acme"),
+        ]);
+        let onward = sent(&trace);
+        assert!(onward[TRACEPARENT].ends_with("-00"));
+        assert_eq!(
+            onward[TRACESTATE],
+            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+        );
+        assert_eq!(onward["baggage"], "tenant=acme");
     }
 
     #[test]
@@ -204,26 +309,47 @@ mod tests {
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473é-00f067aa0ba902b7-01",
             "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-+0f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-+1",
+            "00-4bf92-00f067aa0ba902b7-01",
+            "00-1-1-01",
+            "0é-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         ];
         for value in malformed {
-            assert_eq!(parse(value), None, "{value:?}");
-            let context = TraceContext::continue_from(Some(value.as_bytes()));
-            assert!(context.parent_id().is_none(), "{value:?}");
+            let trace = begin(&[(TRACEPARENT, value), (TRACESTATE, "congo=t61rcWkgMzE")]);
+            assert_ne!(
+                trace.trace_id().to_string(),
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "{value:?}"
+            );
+            assert!(!sent(&trace).contains_key(TRACESTATE), "{value:?}");
         }
-        assert!(
-            TraceContext::continue_from(Some(&[0xff, 0xfe]))
-                .parent_id()
-                .is_none()
+    }
+
+    #[test]
+    fn reads_the_known_fields_of_a_later_version() {
+        let later = format!("cc{}-what-comes-next", &SPEC_EXAMPLE[2..]);
+        let trace = begin(&[(TRACEPARENT, &later)]);
+        assert_eq!(
+            trace.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        let glued = format!("cc{}x", &SPEC_EXAMPLE[2..]);
+        let trace = begin(&[(TRACEPARENT, &glued)]);
+        assert_ne!(
+            trace.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
         );
     }
 
     #[test]
     fn new_traces_differ() {
-        let (a, b) = (TraceContext::root(), TraceContext::root());
-        assert_ne!(a.trace_id().to_string(), b.trace_id().to_string());
+        let (a, b) = (begin(&[]), begin(&[]));
+        assert_ne!(a.trace_id(), b.trace_id());
         assert_eq!(a.trace_id().to_string().len(), 32);
         assert_eq!(a.span_id().to_string().len(), 16);
+        assert!(sent(&a)[TRACEPARENT].ends_with("-01"));
     }
 }

@@ -3,7 +3,7 @@
 
 use futures_util::future::BoxFuture;
 
-use crate::telemetry::{REQUEST_ID_KEY, TRACEPARENT, WorkContext};
+use crate::telemetry::{REQUEST_ID_KEY, WorkContext};
 
 /// The header that carries an event's id, as the CloudEvents Kafka protocol binding names it
 /// (`ce_id`, binary content mode). A consumer deduplicates on it
@@ -28,15 +28,23 @@ pub struct OutboxEvent {
 
 impl OutboxEvent {
     /// An event with a new id, carrying `content_type` and the current work's request id and
-    /// `traceparent` (so that the consumer continues the trace of the request that stored it).
+    /// trace (so that the consumer continues the trace of the request that stored it). The
+    /// event's creation is a producer span of its own (OpenTelemetry's messaging conventions:
+    /// `create {topic}`), which the consumer's span continues and the relay's send links to.
     pub fn new(topic: &str, key: &str, payload: Vec<u8>, content_type: &str) -> OutboxEvent {
         let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
-        if let Some(context) = WorkContext::current() {
-            if let Some(id) = context.request_id {
-                headers.push((REQUEST_ID_KEY.to_owned(), id));
-            }
-            headers.push((TRACEPARENT.to_owned(), context.trace.traceparent()));
+        if let Some(id) = WorkContext::current().and_then(|context| context.request_id) {
+            headers.push((REQUEST_ID_KEY.to_owned(), id));
         }
+        let span = tracing::info_span!(
+            "outbox",
+            otel.name = %format!("create {topic}"),
+            otel.kind = "producer",
+            messaging.operation.type = "create",
+            messaging.operation.name = "create",
+            messaging.destination.name = topic,
+        );
+        headers.extend(crate::telemetry::trace_headers(&span));
         OutboxEvent {
             id: uuid::Uuid::new_v4(),
             topic: topic.to_owned(),

@@ -1,0 +1,83 @@
+//! The channel a [`GrpcClient`](super::GrpcClient) call goes through: each call is a client
+//! span after OpenTelemetry's RPC conventions, and carries the current work's trace context
+//! (`traceparent`, `tracestate`, `baggage`) and request id to the server, which continues
+//! them. tower-http's `TraceLayer` times the call and sees its status, in the trailers too.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use tonic::body::Body;
+use tonic::transport::Channel;
+use tower::Layer;
+use tower::util::MapRequest;
+use tower_http::classify::{GrpcErrorsAsFailures, GrpcFailureClass, SharedClassifier};
+use tower_http::trace::{DefaultOnBodyChunk, DefaultOnRequest, Trace, TraceLayer};
+
+use crate::telemetry::{REQUEST_ID_KEY, WorkContext};
+
+/// A tonic channel whose calls are traced and carry the trace on: what the closure of
+/// [`GrpcClient::call`](super::GrpcClient::call) gets, for a generated client
+/// (`ArticleServiceClient::new(channel)`).
+pub type TracedChannel = Trace<
+    MapRequest<Channel, fn(Request<Body>) -> Request<Body>>,
+    SharedClassifier<GrpcErrorsAsFailures>,
+    fn(&Request<Body>) -> tracing::Span,
+    DefaultOnRequest,
+    fn(&Response<Body>, Duration, &tracing::Span),
+    DefaultOnBodyChunk,
+    fn(Option<&HeaderMap>, Duration, &tracing::Span),
+    fn(GrpcFailureClass, Duration, &tracing::Span),
+>;
+
+/// `channel`, traced.
+pub(super) fn traced(channel: Channel) -> TracedChannel {
+    let carry: fn(Request<Body>) -> Request<Body> = carry_trace;
+    let make_span: fn(&Request<Body>) -> tracing::Span = client_span;
+    let on_response: fn(&Response<Body>, Duration, &tracing::Span) =
+        super::span::on_response::<_, true>;
+    let on_eos: fn(Option<&HeaderMap>, Duration, &tracing::Span) = super::span::on_eos::<true>;
+    // The caller gets the status: a failed call is its to log.
+    let on_failure: fn(GrpcFailureClass, Duration, &tracing::Span) = |_, _, _| {};
+    TraceLayer::new_for_grpc()
+        .make_span_with(make_span)
+        .on_response(on_response)
+        .on_eos(on_eos)
+        .on_failure(on_failure)
+        .layer(MapRequest::new(channel, carry))
+}
+
+/// The client span of a call: named after its `rpc.method` (`package.Service/Method`). The
+/// server's address is known to tonic's channel only (the request carries the path alone),
+/// so it is not among the attributes.
+fn client_span(request: &Request<Body>) -> tracing::Span {
+    let uri = request.uri();
+    let method = uri.path().strip_prefix('/').unwrap_or(uri.path());
+    tracing::info_span!(
+        "grpc_client",
+        otel.name = method,
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        rpc.system.name = "grpc",
+        rpc.method = method,
+        rpc.response.status_code = tracing::field::Empty,
+    )
+}
+
+/// Adds the trace of the call's span (the current one: `TraceLayer` enters it around the
+/// inner call) and the work's request id to the call's metadata.
+fn carry_trace(mut request: Request<Body>) -> Request<Body> {
+    let headers = request.headers_mut();
+    for (name, value) in crate::telemetry::trace_headers(&tracing::Span::current()) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    let request_id = WorkContext::current().and_then(|work| work.request_id);
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        headers.insert(REQUEST_ID_KEY, id);
+    }
+    request
+}
