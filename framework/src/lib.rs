@@ -64,6 +64,8 @@ pub mod identity;
 pub mod kafka;
 pub mod lease;
 pub mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod plugin;
 #[cfg(feature = "metrics")]
 mod prometheus;

@@ -2,8 +2,10 @@
 //! nothing at all of keys that name a secret.
 
 /// Parts of key names that mark the whole value as a secret (`SENTRY_DSN`, `API_TOKEN`, ...).
-const SECRET_KEY_PARTS: [&str; 7] = [
+const SECRET_KEY_PARTS: [&str; 8] = [
     "PASSWORD",
+    // `OTEL_EXPORTER_OTLP_HEADERS` carries the vendors' API keys.
+    "OTLP_HEADERS",
     "SECRET",
     "TOKEN",
     "DSN",

@@ -1,11 +1,12 @@
 //! Fixtures for `framework`'s and example-service's tests and benchmarks: the generated code of
 //! `probe.proto`, a macro that runs each scenario on each backend, the Kafka backends, a tansu
 //! broker of a test's own, a statement on whichever SQL backend a `Tx` holds, and a poll with
-//! a deadline, and a token issuer with its JWKS endpoint.
+//! a deadline, a token issuer with its JWKS endpoint, and an OTLP/gRPC receiver.
 
 #![allow(missing_docs, clippy::all)]
 
 pub mod issuer;
+pub mod otlp;
 
 pub mod probe {
     tonic::include_proto!("probe.v1");
