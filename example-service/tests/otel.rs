@@ -13,11 +13,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, json};
+use common::Api;
 use framework::sqlx::{Connection, PgConnection};
 use framework_test_support::otlp::{Receiver, Span, SpanKind};
 use reqwest::Method;
-use serde_json::json;
 
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 const CALLER_STATE: &str = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
@@ -51,20 +50,10 @@ async fn one_write_is_one_trace_through_sql_and_kafka() {
     .await;
 
     let trace = uuid::Uuid::new_v4().simple().to_string();
-    let created = api
-        .client
-        .post(api.app.url("/api/v1/articles"))
-        .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
-        .header("tracestate", CALLER_STATE)
-        .json(&json!({"name": format!("traced-{trace}"), "description": "a description"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let id = json(created, "application/json").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let traceparent = format!("00-{trace}-{CALLER_SPAN}-01");
+    let id = api
+        .create_article(&[("traceparent", &traceparent), ("tracestate", CALLER_STATE)])
+        .await;
 
     let of_trace = |spans: &[Span], kind: SpanKind, name: &str| {
         spans

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::{Api, json};
 use framework_test_support::otlp::Receiver;
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_exported_without_an_endpoint() {
@@ -29,22 +28,8 @@ async fn nothing_is_exported_without_an_endpoint() {
     });
 
     let api = Api::sqlite(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")]).await;
-    let created = api
-        .client
-        .post(api.app.url("/api/v1/articles"))
-        .header(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )
-        .json(&json!({"name": format!("untraced-{}", uuid::Uuid::new_v4()), "description": "a description"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let id = json(created, "application/json").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let id = api.create_article(&[("traceparent", traceparent)]).await;
     // The event goes through the outbox and the consumer: every kind of span was made.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -5,10 +5,13 @@
 //! keep-alive client loads each in rotating rounds over loopback and reports requests/s, p99
 //! latency and the ratios. Then the same route behind `scope = ..`, called with a valid bearer
 //! token (ES256, verified against a JWKS served here), against the route without
-//! authentication (the target: within 5% of it).
+//! authentication (the target: within 5% of it). Then the route called with a `traceparent`
+//! against without (the target: within 1%: what OpenTelemetry's propagator costs, the header's
+//! own bytes included), and with `tracestate` and `baggage` beside.
 //!
 //! Run with `cargo bench -p framework --bench http` (env: BENCH_ROUNDS, BENCH_SECS,
-//! BENCH_CONCURRENCY).
+//! BENCH_CONCURRENCY; BENCH_OTLP=1 exports every span over OTLP/gRPC to a receiver in the
+//! bench, through the app's subscriber: compare its ratios with a run without).
 
 #![allow(missing_docs)]
 
@@ -25,6 +28,7 @@ use framework::config::Settings;
 use framework::http::HttpConfig;
 use framework::{App, Inject, http_route, module};
 use framework_test_support::issuer::{self, Issuer, SigningKey};
+use framework_test_support::otlp::Receiver;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
@@ -97,11 +101,10 @@ async fn serve_by_hand(bare: bool) -> SocketAddr {
     addr
 }
 
-/// `concurrency` keep-alive loops against `url` for `length`, each request with
-/// `authorization` when given.
+/// `concurrency` keep-alive loops against `url` for `length`, each request with `headers`.
 async fn load(
     url: &str,
-    authorization: Option<&str>,
+    headers: &[(&'static str, &str)],
     concurrency: usize,
     length: Duration,
 ) -> common::Round {
@@ -109,19 +112,21 @@ async fn load(
     // A client per loop, each with its own pool and so its own connection, as wrk's
     // connections are: loops sharing one pool take each other's connections, and the pool's
     // bookkeeping then varies with timing and moves the client's share from side to side.
-    let authorization =
-        authorization.map(|value| value.parse::<hyper::header::HeaderValue>().unwrap());
+    let headers: Vec<(&'static str, hyper::header::HeaderValue)> = headers
+        .iter()
+        .map(|(name, value)| (*name, value.parse().unwrap()))
+        .collect();
     let clients = (0..concurrency)
         .map(|_| {
             let client: Client<_, Empty<Bytes>> =
                 Client::builder(TokioExecutor::new()).build_http();
-            (client, uri.clone(), authorization.clone())
+            (client, uri.clone(), headers.clone())
         })
         .collect();
-    common::round(clients, length, |(client, uri, authorization)| async move {
+    common::round(clients, length, |(client, uri, headers)| async move {
         let mut request = hyper::Request::get(uri.clone());
-        if let Some(value) = &authorization {
-            request = request.header(hyper::header::AUTHORIZATION, value);
+        for (name, value) in &headers {
+            request = request.header(*name, value);
         }
         let request = request.body(Empty::new()).expect("a request");
         let response = client.request(request).await.expect("request");
@@ -133,7 +138,7 @@ async fn load(
             .expect("body")
             .to_bytes();
         assert!(!body.is_empty());
-        (client, uri, authorization)
+        (client, uri, headers)
     })
     .await
 }
@@ -146,6 +151,17 @@ async fn main() {
     let key = SigningKey::new("bench");
     issuer.publish(&key);
     let jwks = issuer.serve().await;
+    // BENCH_OTLP=1: every span exported over OTLP/gRPC (100% sampling) to a receiver here,
+    // through the app's subscriber; else no subscriber, as before (the `otel` feature
+    // compiled, no endpoint).
+    let receiver = match std::env::var("BENCH_OTLP").as_deref() {
+        Ok("1") => Some(Receiver::start("127.0.0.1:0").await),
+        _ => None,
+    };
+    let endpoint = receiver
+        .as_ref()
+        .map(Receiver::endpoint)
+        .unwrap_or_default();
     let settings = Settings::from_pairs([
         ("DATABASE_URL", ""),
         ("HTTP_PORT", "0"),
@@ -153,8 +169,16 @@ async fn main() {
         ("AUTH_ISSUER", "https://issuer.bench"),
         ("AUTH_AUDIENCE", "bench"),
         ("AUTH_ALGORITHMS", "ES256"),
+        ("LOG_LEVEL", "warn"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
     ]);
-    let app = App::from_settings(settings).unwrap().start().await.unwrap();
+    let app = App::from_settings(settings).unwrap();
+    if receiver.is_some() {
+        framework::telemetry::init(app.config(), app.tracing_layers());
+        println!("spans exported over OTLP/gRPC to {endpoint}, all sampled");
+    }
+    let app = app.start().await.unwrap();
     let framework_url = format!("http://{}/api/v1/greet", app.http_addr());
     let secure_url = format!("http://{}/api/v1/greet/secure", app.http_addr());
     let bearer = format!(
@@ -168,31 +192,65 @@ async fn main() {
         "req",
         vec![
             common::side("#[http_route] + Inject", |length| {
-                load(&framework_url, None, concurrency, length)
+                load(&framework_url, &[], concurrency, length)
             }),
             common::side("hand-written axum", |length| {
-                load(&hand_url, None, concurrency, length)
+                load(&hand_url, &[], concurrency, length)
             }),
             common::side("bare axum, no layers", |length| {
-                load(&bare_url, None, concurrency, length)
+                load(&bare_url, &[], concurrency, length)
             }),
         ],
     )
     .await;
     println!("\nthe route behind `scope = \"greet\"`, with a valid bearer token, and without:");
+    let authorization = [("authorization", bearer.as_str())];
     plan.pair("bearer token / no authentication")
         .target(0.95)
         .compare_sides(
             "req",
             vec![
                 common::side("scope + bearer token", |length| {
-                    load(&secure_url, Some(&bearer), concurrency, length)
+                    load(&secure_url, &authorization, concurrency, length)
                 }),
                 common::side("no authentication", |length| {
-                    load(&framework_url, None, concurrency, length)
+                    load(&framework_url, &[], concurrency, length)
+                }),
+            ],
+        )
+        .await;
+    println!(
+        "\nthe route called with a traceparent (read by OpenTelemetry's propagator), and \
+         without; and with a tracestate and a baggage beside:"
+    );
+    let traceparent = [(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )];
+    let full = [
+        traceparent[0],
+        ("tracestate", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+        ("baggage", "tenant=acme,region=eu-west-1"),
+    ];
+    plan.pair("traceparent / none")
+        .target(0.99)
+        .compare_sides(
+            "req",
+            vec![
+                common::side("with a traceparent", |length| {
+                    load(&framework_url, &traceparent, concurrency, length)
+                }),
+                common::side("without", |length| {
+                    load(&framework_url, &[], concurrency, length)
+                }),
+                common::side("all three headers", |length| {
+                    load(&framework_url, &full, concurrency, length)
                 }),
             ],
         )
         .await;
     app.shutdown().await.unwrap();
+    if let Some(receiver) = receiver {
+        println!("{} spans received", receiver.spans().len());
+    }
 }

@@ -125,6 +125,26 @@ impl Api {
         }
     }
 
+    /// Creates an article (a new name) with `headers` on the request; returns its id.
+    pub async fn create_article(&self, headers: &[(&str, &str)]) -> String {
+        let mut request = self.client.post(self.app.url("/api/v1/articles"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let name = format!("article-{}", uuid::Uuid::new_v4().simple());
+        let body = serde_json::json!({"name": name, "description": "a description"});
+        let created = request
+            .json(&body)
+            .send()
+            .await
+            .expect("the request reaches the app");
+        assert_eq!(created.status(), 201);
+        json(created, "application/json").await["id"]
+            .as_str()
+            .expect("the article's id")
+            .to_owned()
+    }
+
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
         let mut request = self.client.request(method, self.app.url(path));
         if let Some(body) = body {

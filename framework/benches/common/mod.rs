@@ -78,6 +78,7 @@ where
 const WARM_UP: Duration = Duration::from_secs(1);
 
 /// `BENCH_*` settings; under `cargo test` (no `--bench` flag) a short smoke run.
+#[derive(Clone, Copy)]
 pub struct Plan {
     measuring: bool,
     rounds: u64,
