@@ -128,6 +128,13 @@ impl App {
     /// while starting), builds every component in dependency order, then starts the plugins.
     pub async fn start(mut self) -> Result<RunningApp> {
         let graph = self.graph()?;
+        // Before anything is counted; the first app of the process decides.
+        crate::metrics::install(|| {
+            self.plugins
+                .iter()
+                .filter_map(|l| l.plugin.metrics_recorder())
+                .collect()
+        });
         let mut running = RunningApp {
             settings: self.settings.clone(),
             listeners: Listeners::default(),

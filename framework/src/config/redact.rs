@@ -2,10 +2,12 @@
 //! nothing at all of keys that name a secret.
 
 /// Parts of key names that mark the whole value as a secret (`SENTRY_DSN`, `API_TOKEN`, ...).
-const SECRET_KEY_PARTS: [&str; 8] = [
+const SECRET_KEY_PARTS: [&str; 10] = [
     "PASSWORD",
-    // `OTEL_EXPORTER_OTLP_HEADERS` carries the vendors' API keys.
+    // `OTEL_EXPORTER_OTLP_HEADERS` (and per signal) carry the vendors' API keys.
     "OTLP_HEADERS",
+    "OTLP_TRACES_HEADERS",
+    "OTLP_METRICS_HEADERS",
     "SECRET",
     "TOKEN",
     "DSN",

@@ -4,6 +4,7 @@
 //! layered settings (so `envs/*.env` may set them) and checked at start: a value the SDK would
 //! silently replace by its default is an error naming the key.
 
+use std::fmt;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -12,8 +13,8 @@ use serde::Deserialize;
 
 use crate::config::{ConfigError, ConfigSection, CoreConfig, Settings, non_blank};
 
-/// The `OTEL_*` keys (see `envs/.env`).
-#[derive(Debug, Clone, Deserialize, validator::Validate)]
+/// The `OTEL_*` keys (see `envs/.env`). Its `Debug` shows no header value.
+#[derive(Clone, Deserialize, validator::Validate)]
 pub struct OtelConfig {
     /// `OTEL_SDK_DISABLED`: `true` turns the export off whatever else is set; default `false`.
     #[serde(default)]
@@ -33,6 +34,26 @@ pub struct OtelConfig {
     /// shown.
     #[serde(default)]
     pub exporter_otlp_headers: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`: the headers of the span exports, in place of
+    /// `OTEL_EXPORTER_OTLP_HEADERS`; same form.
+    #[serde(default)]
+    pub exporter_otlp_traces_headers: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_METRICS_HEADERS`: the headers of the metric exports, in place of
+    /// `OTEL_EXPORTER_OTLP_HEADERS`; same form.
+    #[serde(default)]
+    pub exporter_otlp_metrics_headers: Option<String>,
+    /// `OTEL_TRACES_EXPORTER`: `otlp` (the default) or `none` (no spans exported).
+    #[serde(default)]
+    pub traces_exporter: Option<String>,
+    /// `OTEL_METRICS_EXPORTER`: `otlp` (the default) or `none` (no metrics exported over
+    /// OTLP; `GET /metrics` is the `metrics` plugin's and stays).
+    #[serde(default)]
+    pub metrics_exporter: Option<String>,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`: milliseconds between two metric exports; default
+    /// 60000.
+    #[serde(default = "default_interval_ms")]
+    #[validate(range(min = 1, max = 86400000))]
+    pub metric_export_interval: u64,
     /// `OTEL_EXPORTER_OTLP_TIMEOUT`: milliseconds one export may take; default 10000.
     #[serde(default = "default_timeout_ms")]
     #[validate(range(min = 1, max = 600000))]
@@ -60,6 +81,66 @@ fn default_timeout_ms() -> u64 {
     10_000
 }
 
+fn default_interval_ms() -> u64 {
+    60_000
+}
+
+impl fmt::Debug for OtelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = |value: &Option<String>| value.as_ref().map(|_| "***");
+        f.debug_struct("OtelConfig")
+            .field("sdk_disabled", &self.sdk_disabled)
+            .field("exporter_otlp_endpoint", &self.exporter_otlp_endpoint)
+            .field("exporter_otlp_protocol", &self.exporter_otlp_protocol)
+            .field(
+                "exporter_otlp_headers",
+                &secret(&self.exporter_otlp_headers),
+            )
+            .field(
+                "exporter_otlp_traces_headers",
+                &secret(&self.exporter_otlp_traces_headers),
+            )
+            .field(
+                "exporter_otlp_metrics_headers",
+                &secret(&self.exporter_otlp_metrics_headers),
+            )
+            .field("exporter_otlp_timeout", &self.exporter_otlp_timeout)
+            .field("traces_exporter", &self.traces_exporter)
+            .field("metrics_exporter", &self.metrics_exporter)
+            .field("metric_export_interval", &self.metric_export_interval)
+            .field("service_name", &self.service_name)
+            .field("resource_attributes", &self.resource_attributes)
+            .field("traces_sampler", &self.traces_sampler)
+            .field("traces_sampler_arg", &self.traces_sampler_arg)
+            .finish()
+    }
+}
+
+/// The two kinds of telemetry exported, each with its own exporter and keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
+}
+
+impl Signal {
+    /// The `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS` key.
+    pub(crate) fn headers_key(self) -> &'static str {
+        match self {
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        }
+    }
+
+    /// The OTLP/HTTP path of its exports.
+    pub(crate) fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+        }
+    }
+}
+
 impl ConfigSection for OtelConfig {
     const PREFIX: &'static str = "OTEL_";
 
@@ -67,6 +148,10 @@ impl ConfigSection for OtelConfig {
         self.exporter_otlp_endpoint = non_blank(self.exporter_otlp_endpoint);
         self.exporter_otlp_protocol = non_blank(self.exporter_otlp_protocol);
         self.exporter_otlp_headers = non_blank(self.exporter_otlp_headers);
+        self.exporter_otlp_traces_headers = non_blank(self.exporter_otlp_traces_headers);
+        self.exporter_otlp_metrics_headers = non_blank(self.exporter_otlp_metrics_headers);
+        self.traces_exporter = non_blank(self.traces_exporter);
+        self.metrics_exporter = non_blank(self.metrics_exporter);
         self.service_name = non_blank(self.service_name);
         self.resource_attributes = non_blank(self.resource_attributes);
         self.traces_sampler = non_blank(self.traces_sampler);
@@ -75,7 +160,10 @@ impl ConfigSection for OtelConfig {
         // the day the export is turned on.
         self.protocol(settings)?;
         self.endpoint_url(settings)?;
-        self.headers(settings)?;
+        self.headers(settings, Signal::Traces)?;
+        self.headers(settings, Signal::Metrics)?;
+        self.exporter(settings, Signal::Traces)?;
+        self.exporter(settings, Signal::Metrics)?;
         self.sampler(settings)?;
         pairs(
             settings,
@@ -96,21 +184,56 @@ pub enum Protocol {
 }
 
 /// What to export where, resolved from the keys when the app is made (no I/O).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Plan {
     /// The receiver, without a trailing `/`.
     pub(crate) endpoint: String,
     pub(crate) protocol: Protocol,
-    pub(crate) headers: Vec<(String, String)>,
+    /// The headers of the span exports (secret).
+    pub(crate) trace_headers: Vec<(String, String)>,
+    /// The headers of the metric exports (secret).
+    pub(crate) metric_headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
+    /// Whether spans are exported (`OTEL_TRACES_EXPORTER`).
+    pub(crate) traces: bool,
+    /// How often metrics are exported; `None`: they are not (`OTEL_METRICS_EXPORTER`).
+    pub(crate) metrics: Option<Duration>,
     pub(crate) sampler: Sampler,
     pub(crate) resource: Vec<KeyValue>,
 }
 
+impl Plan {
+    /// The headers of `signal`'s exports.
+    pub(crate) fn headers(&self, signal: Signal) -> &[(String, String)] {
+        match signal {
+            Signal::Traces => &self.trace_headers,
+            Signal::Metrics => &self.metric_headers,
+        }
+    }
+}
+
 impl OtelConfig {
-    /// Whether spans and metrics are exported: an endpoint is set and the SDK not disabled.
+    /// Whether anything is exported: an endpoint is set, the SDK not disabled, and spans or
+    /// metrics have the `otlp` exporter.
     pub fn exports(&self) -> bool {
-        !self.sdk_disabled && self.exporter_otlp_endpoint.is_some()
+        let otlp = |value: &Option<String>| value.as_deref().is_none_or(|v| v.trim() == "otlp");
+        !self.sdk_disabled
+            && self.exporter_otlp_endpoint.is_some()
+            && (otlp(&self.traces_exporter) || otlp(&self.metrics_exporter))
+    }
+
+    /// `OTEL_TRACES_EXPORTER` or `OTEL_METRICS_EXPORTER`: whether `signal` is exported over
+    /// OTLP (`otlp`, the default) or not (`none`).
+    fn exporter(&self, settings: &Settings, signal: Signal) -> Result<bool, ConfigError> {
+        let (key, value) = match signal {
+            Signal::Traces => ("OTEL_TRACES_EXPORTER", &self.traces_exporter),
+            Signal::Metrics => ("OTEL_METRICS_EXPORTER", &self.metrics_exporter),
+        };
+        match value.as_deref().map(str::trim) {
+            None | Some("otlp") => Ok(true),
+            Some("none") => Ok(false),
+            Some(_) => Err(settings.invalid(key, "expected `otlp` or `none`")),
+        }
     }
 
     /// The export these keys ask for; `None` when nothing is exported.
@@ -125,8 +248,13 @@ impl OtelConfig {
         Ok(Some(Plan {
             endpoint,
             protocol: self.protocol(settings)?,
-            headers: self.headers(settings)?,
+            trace_headers: self.headers(settings, Signal::Traces)?,
+            metric_headers: self.headers(settings, Signal::Metrics)?,
             timeout: self.timeout(),
+            traces: self.exporter(settings, Signal::Traces)?,
+            metrics: self
+                .exporter(settings, Signal::Metrics)?
+                .then(|| Duration::from_millis(self.metric_export_interval)),
             sampler: self.sampler(settings)?,
             resource: self.resource(core, settings)?,
         }))
@@ -156,8 +284,13 @@ impl OtelConfig {
         let rest = endpoint
             .strip_prefix("http://")
             .or_else(|| endpoint.strip_prefix("https://"));
-        let host = rest.map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+        let host = rest.map(|rest| rest.split('/').next().unwrap_or_default());
         match host {
+            // The signal's path is appended: a query or fragment would end up before it.
+            _ if endpoint.contains(['?', '#']) => Err(settings.invalid(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "expected a URL without a query or fragment",
+            )),
             Some(host) if !host.is_empty() && !host.contains('@') => {
                 Ok(Some(endpoint.trim_end_matches('/').to_owned()))
             }
@@ -168,15 +301,31 @@ impl OtelConfig {
         }
     }
 
-    /// `OTEL_EXPORTER_OTLP_HEADERS`, decoded.
-    pub fn headers(&self, settings: &Settings) -> Result<Vec<(String, String)>, ConfigError> {
-        let key = "OTEL_EXPORTER_OTLP_HEADERS";
-        let headers = pairs(settings, key, &self.exporter_otlp_headers)?;
-        for (name, value) in &headers {
-            let valid =
-                axum_free_header_name(name) && value.bytes().all(|b| b >= 0x20 && b != 0x7f);
+    /// The headers of `signal`'s exports, decoded: `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS`, or
+    /// else `OTEL_EXPORTER_OTLP_HEADERS`. Names are RFC 9110 tokens, not ending in `-bin`
+    /// (gRPC's binary metadata); values visible ASCII and spaces (what both transports
+    /// carry). An error names the key and the pair's position, never its text.
+    pub(crate) fn headers(
+        &self,
+        settings: &Settings,
+        signal: Signal,
+    ) -> Result<Vec<(String, String)>, ConfigError> {
+        let own = match signal {
+            Signal::Traces => &self.exporter_otlp_traces_headers,
+            Signal::Metrics => &self.exporter_otlp_metrics_headers,
+        };
+        let (key, value) = match own {
+            Some(_) => (signal.headers_key(), own),
+            None => ("OTEL_EXPORTER_OTLP_HEADERS", &self.exporter_otlp_headers),
+        };
+        let headers = pairs(settings, key, value)?;
+        for (at, (name, value)) in headers.iter().enumerate() {
+            let valid = header_name(name)
+                && !name.to_ascii_lowercase().ends_with("-bin")
+                && value.bytes().all(|b| (0x20..0x7f).contains(&b));
             if !valid {
-                return Err(settings.invalid(key, format!("`{name}` is not a valid header")));
+                let at = at + 1;
+                return Err(settings.invalid(key, format!("pair {at} is not a valid header")));
             }
         }
         Ok(headers)
@@ -260,7 +409,7 @@ impl OtelConfig {
 }
 
 /// A header name as RFC 9110 allows it (a token), without naming the `http` crate.
-fn axum_free_header_name(name: &str) -> bool {
+fn header_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -324,6 +473,16 @@ mod tests {
         let cases = [
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/?a=b"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318#x"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-key-bin=AAE="),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=caf%C3%A9"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=a%0Ab"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "bad name=1"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x"),
+            ("OTEL_TRACES_EXPORTER", "jaeger"),
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "0"),
@@ -344,9 +503,25 @@ mod tests {
     fn headers_are_a_secret_and_decoded() {
         let error = error_of(&[("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret,x")]);
         assert!(!error.contains("s3cret"), "{error}");
-        let config = load(&[("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%20b, x-team = core")]);
+        // Written as HTTP writes it: the name part holds the secret.
+        let error = error_of(&[("OTEL_EXPORTER_OTLP_HEADERS", "Authorization: Basic czNj=")]);
+        assert!(!error.contains("czNj"), "{error}");
+        let config = load(&[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "api-key=m3trics"),
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("m3trics"),
+            "{shown}"
+        );
         let settings = Settings::from_pairs::<&str, &str>([]);
-        let headers = config.unwrap().headers(&settings).unwrap();
+        let of = |signal| config.headers(&settings, signal).unwrap()[0].1.clone();
+        assert_eq!(of(Signal::Traces), "s3cret");
+        assert_eq!(of(Signal::Metrics), "m3trics");
+        let config = load(&[("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%20b, x-team = core")]);
+        let headers = config.unwrap().headers(&settings, Signal::Traces).unwrap();
         assert_eq!(
             headers,
             [
@@ -354,6 +529,40 @@ mod tests {
                 ("x-team".to_owned(), "core".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn each_signal_can_be_turned_off() {
+        let settings = Settings::from_pairs::<&str, &str>([("APP_NAME", "a")]);
+        let core = CoreConfig::load(&settings).unwrap();
+        let plan = |pairs: &[(&str, &str)]| {
+            let mut pairs = pairs.to_vec();
+            pairs.push(("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"));
+            let config = load(&pairs).unwrap();
+            config
+                .plan(&core, &settings)
+                .unwrap()
+                .map(|plan| (plan.traces, plan.metrics))
+        };
+        let minute = Some(Duration::from_secs(60));
+        assert_eq!(plan(&[]), Some((true, minute)));
+        assert_eq!(
+            plan(&[("OTEL_METRIC_EXPORT_INTERVAL", "500")]),
+            Some((true, Some(Duration::from_millis(500))))
+        );
+        assert_eq!(
+            plan(&[("OTEL_TRACES_EXPORTER", "none")]),
+            Some((false, minute))
+        );
+        assert_eq!(
+            plan(&[("OTEL_METRICS_EXPORTER", "none")]),
+            Some((true, None))
+        );
+        let neither = [
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ];
+        assert_eq!(plan(&neither), None);
     }
 
     #[test]

@@ -3,72 +3,43 @@
 //! (tracing-opentelemetry's), and the core's [`SpanBridge`], so that the ids a unit logs and
 //! sends on are those of its exported span.
 
-use std::collections::HashMap;
-
 use opentelemetry::trace::{SpanContext, TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::config::{Plan, Protocol};
+use super::config::{Plan, Protocol, Signal};
+use super::export;
 use crate::telemetry::SpanBridge;
 
 /// The instrumentation scope of the framework's spans.
 pub(super) const SCOPE: &str = "framework";
 
 /// Builds the tracer provider `plan` asks for: a batch of spans is sent every 5 s or at 512
-/// spans (the SDK's defaults, `OTEL_BSP_*`), on a thread of the SDK's. Must run inside the
-/// Tokio runtime (tonic's channel lives on it).
+/// spans (the SDK's defaults, `OTEL_BSP_*`), on a thread of the SDK's.
 pub(super) fn provider(
     plan: &Plan,
 ) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    let builder = opentelemetry_otlp::SpanExporter::builder();
     let exporter = match plan.protocol {
-        Protocol::Grpc => {
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(plan.endpoint.clone())
-                .with_timeout(plan.timeout)
-                .with_metadata(metadata(&plan.headers));
-            if plan.endpoint.starts_with("https://") {
-                let tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
-                builder = builder.with_tls_config(tls);
-            }
-            builder.build()?
-        }
+        Protocol::Grpc => export::grpc(builder.with_tonic(), plan, Signal::Traces).build()?,
         Protocol::HttpProtobuf => {
-            // reqwest's rustls needs a process-wide crypto provider; if the program installed
-            // one already, that one stays.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_endpoint(format!("{}/v1/traces", plan.endpoint))
-                .with_timeout(plan.timeout)
-                .with_headers(plan.headers.iter().cloned().collect::<HashMap<_, _>>())
-                .build()?
+            export::http(builder.with_http(), plan, Signal::Traces).build()?
         }
     };
-    let resource = Resource::builder_empty()
-        .with_attributes(plan.resource.clone())
-        .build();
     Ok(SdkTracerProvider::builder()
-        .with_resource(resource)
+        .with_resource(resource(plan))
         .with_sampler(plan.sampler.clone())
         .with_batch_exporter(exporter)
         .build())
 }
 
-/// `OTEL_EXPORTER_OTLP_HEADERS` as gRPC metadata (`OtelConfig::headers` checked them).
-pub(super) fn metadata(headers: &[(String, String)]) -> tonic::metadata::MetadataMap {
-    let mut metadata = tonic::metadata::MetadataMap::new();
-    for (name, value) in headers {
-        let name = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes());
-        if let (Ok(name), Ok(value)) = (name, value.parse()) {
-            metadata.insert(name, value);
-        }
-    }
-    metadata
+/// `plan`'s resource: the service's name, version, environment and the attributes given.
+pub(super) fn resource(plan: &Plan) -> Resource {
+    Resource::builder_empty()
+        .with_attributes(plan.resource.clone())
+        .build()
 }
 
 /// The layer exporting the process's spans through `provider`.

@@ -100,6 +100,13 @@ pub trait Plugin: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The recorder this plugin adds to the process's `metrics` recorder (the Prometheus
+    /// plugin's, the OpenTelemetry plugin's), asked once, when the first app of the process
+    /// starts ([`crate::metrics`]). None by default.
+    fn metrics_recorder(&self) -> Option<crate::metrics::Recorder> {
+        None
+    }
+
     /// A fact for the first line of the `wiring` listing, after the service's name and
     /// `APP_ENV`: `database postgres://app:***@db/articles`; `None` to say nothing.
     fn headline(&self) -> Option<String> {

@@ -1,6 +1,6 @@
-//! The Prometheus exporter as a plugin (the `metrics` feature): before anything is counted it
-//! installs the process's recorder, and registers the [`Exposition`] the HTTP plugin serves
-//! at `GET /metrics` (text format 0.0.4).
+//! The Prometheus exporter as a plugin (the `metrics` feature): its recorder is part of the
+//! process's (see [`crate::metrics`]), and it registers the [`Exposition`] the HTTP plugin
+//! serves at `GET /metrics` (text format 0.0.4).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -9,13 +9,12 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::{ConfigError, Settings};
 use crate::di::{BuildError, Location};
-use crate::metrics::Exposition;
+use crate::metrics::{DURATION_BUCKETS, Exposition, Recorder};
 use crate::plugin::{Plugin, PluginRecord, Stage};
 
 inventory::submit! {
     PluginRecord {
         name: "metrics",
-        // First: what is recorded before the recorder is installed is lost.
         order: 10,
         create: |_: &Settings| -> Result<Box<dyn Plugin>, ConfigError> { Ok(Box::new(Prometheus)) },
         location: Location { file: file!(), line: line!() },
@@ -26,6 +25,27 @@ struct Prometheus;
 
 #[crate::async_trait]
 impl Plugin for Prometheus {
+    fn metrics_recorder(&self) -> Option<Recorder> {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+            .expect("the buckets are not empty");
+        let recorder = builder.build_recorder();
+        HANDLE.set(recorder.handle()).ok()?;
+        // Histogram samples pile up until upkeep folds them into buckets.
+        let upkeep = recorder.handle();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            })
+            .map_err(|error| tracing::warn!(%error, "cannot start the metrics upkeep thread"))
+            .ok();
+        Some(Box::new(recorder))
+    }
+
     async fn prepare(&mut self, _: &mut Stage<'_>) -> Result<(), BuildError> {
         if let Some(handle) = handle() {
             crate::metrics::set_exposition(Text(handle));
@@ -49,44 +69,13 @@ impl Exposition for Text {
     }
 }
 
-/// Buckets of every `*_seconds` histogram.
-const DURATION_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// The process's recorder, installed at first use (an app installs it when it starts);
-/// `None` when the program installed another recorder first.
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The handle of the process's Prometheus recorder, once the first app started; `None`
+/// before, or when the app has no `metrics` plugin.
 pub fn handle() -> Option<&'static PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
-                .expect("the buckets are not empty");
-            match builder.install_recorder() {
-                Ok(handle) => {
-                    // Histogram samples pile up until upkeep folds them into buckets.
-                    let upkeep = handle.clone();
-                    std::thread::Builder::new()
-                        .name("metrics-upkeep".into())
-                        .spawn(move || {
-                            loop {
-                                std::thread::sleep(UPKEEP_EVERY);
-                                upkeep.run_upkeep();
-                            }
-                        })
-                        .map_err(|error| tracing::warn!(%error, "cannot start the metrics upkeep thread"))
-                        .ok();
-                    Some(handle)
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "another metrics recorder is installed; GET /metrics serves nothing");
-                    None
-                }
-            }
-        })
-        .as_ref()
+    HANDLE.get()
 }
