@@ -6,8 +6,9 @@
 //! through the record's headers (the trace state with it), and the outbox relay's send links
 //! to it. A read through the service's gRPC client is the HTTP span, the client call and the
 //! server's span, in a chain. A request that fails on the server has an error status; one the
-//! client got wrong does not (but the client's call does). (`otel_off.rs` shows nothing leaves without an endpoint: its own process, since
-//! the tracing subscriber is one per process.)
+//! client got wrong does not (but the client's call does, its status name as `error.type`).
+//! (`otel_off.rs` shows nothing leaves without an endpoint: its own process, since the
+//! tracing subscriber is one per process.)
 
 mod common;
 
@@ -81,6 +82,7 @@ async fn one_write_is_one_trace_through_sql_and_kafka() {
     assert_eq!(http.attribute("http.request.method"), Some("POST"));
     assert_eq!(http.attribute("http.route"), Some("/api/v1/articles"));
     assert_eq!(http.attribute("url.path"), Some("/api/v1/articles"));
+    assert_eq!(http.attribute("url.scheme"), Some("http"));
     assert_eq!(http.attribute("http.response.status_code"), Some("201"));
     assert!(!http.error);
     assert_eq!(
@@ -95,8 +97,13 @@ async fn one_write_is_one_trace_through_sql_and_kafka() {
     });
     assert_eq!(insert.parent_span_id, http.span_id);
     assert_eq!(insert.attribute("db.system.name"), Some("postgresql"));
-    assert_eq!(insert.attribute("db.operation.name"), Some("INSERT"));
-    assert_eq!(insert.attribute("db.collection.name"), Some("articles"));
+    // The conventions' summary, not an operation and a collection parsed from the text.
+    assert_eq!(
+        insert.attribute("db.query.summary"),
+        Some("INSERT articles")
+    );
+    assert_eq!(insert.attribute("db.operation.name"), None);
+    assert_eq!(insert.attribute("db.collection.name"), None);
     assert!(
         insert
             .attribute("db.query.text")
@@ -117,6 +124,7 @@ async fn one_write_is_one_trace_through_sql_and_kafka() {
         creation.attribute("messaging.operation.type"),
         Some("create")
     );
+    assert_eq!(creation.attribute("messaging.system"), Some("kafka"));
 
     // The consumer continues the creation through the record's headers, trace state and all,
     // and links to it.
@@ -171,6 +179,12 @@ async fn one_write_is_one_trace_through_sql_and_kafka() {
             .contains(&(trace.clone(), creation.span_id.clone()))
     );
     assert!(relay.attribute("messaging.kafka.offset").is_some());
+    assert!(
+        relay
+            .attribute("messaging.destination.partition.id")
+            .is_some()
+    );
+    assert_eq!(relay.attribute("messaging.system"), Some("kafka"));
     assert!(!relay.error);
 
     // The remote read goes out over gRPC (to this service's own server): the HTTP span, the
@@ -211,6 +225,8 @@ async fn one_write_is_one_trace_through_sql_and_kafka() {
         assert_eq!(client.name, method);
         assert_eq!(client.attribute("rpc.system.name"), Some("grpc"));
         assert_eq!(client.error, client_error, "{client:?}");
+        let error_type = client_error.then_some(code);
+        assert_eq!(client.attribute("error.type"), error_type, "{client:?}");
         let http = remote
             .iter()
             .find(|s| s.span_id == client.parent_span_id)
@@ -225,6 +241,7 @@ async fn one_write_is_one_trace_through_sql_and_kafka() {
         assert_eq!(server.attribute("rpc.method"), Some(method));
         assert_eq!(server.attribute("rpc.response.status_code"), Some(code));
         assert!(!server.error, "{server:?}");
+        assert_eq!(server.attribute("error.type"), None, "{server:?}");
     }
 
     // A client's mistake is not the server's error; a failure of the server is.

@@ -1,10 +1,12 @@
 //! The spans of gRPC calls, after OpenTelemetry's RPC conventions (semantic conventions 1.42:
-//! `rpc.system.name`, `rpc.method`, `rpc.response.status_code`).
+//! `rpc.system.name`, `rpc.method`, `rpc.method_original`, `rpc.response.status_code`, and
+//! `error.type` on a failed call).
 
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Request, Response};
 use tonic::Code;
+use tower_http::classify::GrpcFailureClass;
 
 use super::methods::rust_name;
 use super::record::{GrpcMethod, GrpcServiceRecord};
@@ -84,23 +86,28 @@ fn lookup<'a>(path: &str, served: &'a [Served]) -> Option<(&'a Served, bool)> {
     })
 }
 
+/// The `rpc.system.name` of gRPC, and the name of a server span whose method is not known.
+pub(super) const SYSTEM: &str = "grpc";
+
 /// The server span of the call at `path`, named after its `rpc.method`
-/// (`package.Service/Method`); a method the server does not serve is `_OTHER`, its path kept,
-/// bounded, in `rpc.method_original`. `module` is the module of the service's implementation.
-/// The status is recorded by [`on_response`] and [`on_eos`].
+/// (`package.Service/Method`). A method the server does not serve is `_OTHER` and the span is
+/// named `grpc` (its `rpc.system.name`), the path kept, without its leading `/` and bounded,
+/// in `rpc.method_original`. `module` is the module of the service's implementation. The
+/// status is recorded by [`on_response`] and [`on_eos`].
 fn server_span(path: &str, known: bool, module: Option<&str>) -> tracing::Span {
-    let method = path.strip_prefix('/').filter(|_| known);
-    let original = match method {
-        Some(_) => None,
-        None => Some(truncated(path, MAX_FIELD)),
+    let unslashed = path.strip_prefix('/').unwrap_or(path);
+    let (name, method, original) = match known {
+        true => (unslashed, unslashed, None),
+        false => (SYSTEM, OTHER, Some(truncated(unslashed, MAX_FIELD))),
     };
     tracing::info_span!(
         "grpc",
-        otel.name = method.unwrap_or(OTHER),
+        otel.name = name,
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
-        rpc.system.name = "grpc",
-        rpc.method = method.unwrap_or(OTHER),
+        error.type = tracing::field::Empty,
+        rpc.system.name = SYSTEM,
+        rpc.method = method,
         rpc.method_original = original.as_deref(),
         rpc.response.status_code = tracing::field::Empty,
         module,
@@ -131,8 +138,20 @@ pub(super) fn on_eos<const CLIENT: bool>(
     }
 }
 
+/// A client's call that failed before any status came (the connection refused or lost): its
+/// span's `error.type` is the status when one came, else `transport`. The caller gets the
+/// status or error, so logging it is the caller's.
+pub(super) fn on_client_failure(failure: GrpcFailureClass, _: Duration, span: &tracing::Span) {
+    let error_type = match failure {
+        GrpcFailureClass::Code(code) => code_name(Code::from_i32(code.get())),
+        GrpcFailureClass::Error(_) => "transport",
+    };
+    crate::telemetry::record_error(span, error_type);
+}
+
 /// A client's call failed unless it is `OK`; a server failed only for the codes of
-/// [`is_server_error`] (the conventions' rule for each side).
+/// [`is_server_error`] (the conventions' rule for each side). A failed call's `error.type` is
+/// its status's name (`UNAVAILABLE`).
 fn record_status<const CLIENT: bool>(metadata: &HeaderMap, span: &tracing::Span) {
     let Some(code) = metadata
         .get("grpc-status")
@@ -148,7 +167,7 @@ fn record_status<const CLIENT: bool>(metadata: &HeaderMap, span: &tracing::Span)
         false => is_server_error(code),
     };
     if failed {
-        span.record("otel.status_code", "error");
+        crate::telemetry::record_error(span, code_name(code));
     }
 }
 
@@ -205,6 +224,7 @@ pub(super) fn of_request<B>(request: &Request<B>, served: &[Served]) -> tracing:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::capture::spans_of;
 
     const fn method(name: &'static str) -> GrpcMethod {
         GrpcMethod {
@@ -212,6 +232,51 @@ mod tests {
             requirement: None,
             rate_limit: None,
         }
+    }
+
+    #[test]
+    fn a_method_the_server_does_not_serve_is_other_in_a_span_named_grpc() {
+        let spans = spans_of(|| {
+            server_span(
+                "/articles.v1.Articles/Delete",
+                false,
+                Some("crate::articles"),
+            );
+            server_span("/articles.v1.Articles/Get", true, Some("crate::articles"));
+        });
+        let unknown = &spans[0];
+        assert_eq!(unknown["otel.name"], "grpc");
+        assert_eq!(unknown["rpc.method"], OTHER);
+        assert_eq!(
+            unknown["rpc.method_original"],
+            "articles.v1.Articles/Delete"
+        );
+        let known = &spans[1];
+        assert_eq!(known["otel.name"], "articles.v1.Articles/Get");
+        assert_eq!(known["rpc.method"], "articles.v1.Articles/Get");
+        assert!(!known.contains_key("rpc.method_original"));
+    }
+
+    #[test]
+    fn a_failed_call_has_its_status_name_as_error_type() {
+        let status = |code: &str| {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", code.parse().unwrap());
+            trailers
+        };
+        let spans = spans_of(|| {
+            for code in ["14", "5"] {
+                let span = server_span("/a.v1.A/Get", true, None);
+                on_eos::<false>(Some(&status(code)), Duration::ZERO, &span);
+            }
+        });
+        assert_eq!(spans[0]["rpc.response.status_code"], "UNAVAILABLE");
+        assert_eq!(spans[0]["otel.status_code"], "error");
+        assert_eq!(spans[0]["error.type"], "UNAVAILABLE");
+        // The client's doing: not the server's error.
+        assert_eq!(spans[1]["rpc.response.status_code"], "NOT_FOUND");
+        assert!(!spans[1].contains_key("otel.status_code"));
+        assert!(!spans[1].contains_key("error.type"));
     }
 
     static ARTICLES: [GrpcMethod; 2] = [method("get"), method("create_article")];

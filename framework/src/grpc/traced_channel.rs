@@ -36,8 +36,7 @@ pub(super) fn traced(channel: Channel) -> TracedChannel {
     let on_response: fn(&Response<Body>, Duration, &tracing::Span) =
         super::span::on_response::<_, true>;
     let on_eos: fn(Option<&HeaderMap>, Duration, &tracing::Span) = super::span::on_eos::<true>;
-    // The caller gets the status: a failed call is its to log.
-    let on_failure: fn(GrpcFailureClass, Duration, &tracing::Span) = |_, _, _| {};
+    let on_failure: fn(GrpcFailureClass, Duration, &tracing::Span) = super::span::on_client_failure;
     TraceLayer::new_for_grpc()
         .make_span_with(make_span)
         .on_response(on_response)
@@ -57,7 +56,8 @@ fn client_span(request: &Request<Body>) -> tracing::Span {
         otel.name = method,
         otel.kind = "client",
         otel.status_code = tracing::field::Empty,
-        rpc.system.name = "grpc",
+        error.type = tracing::field::Empty,
+        rpc.system.name = super::span::SYSTEM,
         rpc.method = method,
         rpc.response.status_code = tracing::field::Empty,
     )
@@ -80,4 +80,43 @@ fn carry_trace(mut request: Request<Body>) -> Request<Body> {
         headers.insert(REQUEST_ID_KEY, id);
     }
     request
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    use super::*;
+    use crate::telemetry::capture::spans_of;
+
+    #[test]
+    fn a_call_that_cannot_connect_fails_its_span_as_transport() {
+        let spans = spans_of(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                // A port nothing listens on: bound, then let go.
+                let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let address = free.local_addr().unwrap();
+                drop(free);
+                let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+                    .unwrap()
+                    .connect_lazy();
+                let call = HealthClient::new(traced(channel))
+                    .check(HealthCheckRequest::default())
+                    .await;
+                assert!(call.is_err(), "{call:?}");
+            });
+        });
+        let client = spans
+            .iter()
+            .find(|s| s.get("otel.kind").map(String::as_str) == Some("client"))
+            .expect("the client span");
+        assert_eq!(client["rpc.method"], "grpc.health.v1.Health/Check");
+        assert_eq!(client["otel.status_code"], "error");
+        assert_eq!(client["error.type"], "transport");
+        assert!(!client.contains_key("rpc.response.status_code"));
+    }
 }

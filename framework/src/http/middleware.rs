@@ -1,4 +1,3 @@
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +20,7 @@ use super::labels::http_method;
 use super::problem_layer::render_problems;
 use crate::serving::{WorkContextLayer, request_id_layer, span_of};
 use crate::telemetry::bounded::{MAX_FIELD, truncated};
+use crate::telemetry::{OTHER, SpanName};
 
 /// The standard stack, outermost first: request id (an invalid one dropped, a missing one
 /// generated, then echoed: see [`request_id_layer`]), the work context (request id and trace,
@@ -112,9 +112,12 @@ pub(crate) fn standard_layers<S: Clone + Send + Sync + 'static>(
     router.layer(request_id_layer())
 }
 
-/// The request's span, after OpenTelemetry's HTTP server conventions: named `{method} {route}`
-/// (the method alone when no route matched, `HTTP` for a method it does not know), with the
-/// `http.*` and `url.path` attributes; the status is recorded by [`on_response`].
+/// The request's span, after OpenTelemetry's HTTP server conventions (semantic conventions
+/// 1.42): named `{method} {route}`, the method alone when no route matched; a method outside
+/// the known set is `http.request.method` `_OTHER`, with the method as sent, bounded, in
+/// `http.request.method_original`, and the span is named `HTTP {route}` (`HTTP` with no
+/// route). With the `http.*`, `url.scheme` and `url.path` attributes; the status is recorded by
+/// [`on_response`].
 fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
     let template = request
         .extensions()
@@ -132,18 +135,23 @@ fn request_span(request: &Request, modules: &RouteModules) -> tracing::Span {
         ];
         crate::work::tag(&tags);
     }
-    let name = match (method, template) {
-        (crate::telemetry::OTHER, _) => Cow::Borrowed("HTTP"),
-        (method, Some(route)) => Cow::Owned(format!("{method} {route}")),
-        (method, None) => Cow::Borrowed(method),
+    let (operation, original) = match method {
+        OTHER => (
+            "HTTP",
+            Some(truncated(request.method().as_str(), MAX_FIELD)),
+        ),
+        known => (known, None),
     };
     tracing::info_span!(
         "http",
-        otel.name = %name,
+        otel.name = %SpanName(operation, template),
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
         http.request.method = method,
+        http.request.method_original = original.as_deref(),
         http.route = template,
+        // The server speaks plain HTTP: TLS, when any, ends in front of it.
+        url.scheme = "http",
         url.path = %path,
         http.response.status_code = tracing::field::Empty,
         error.type = tracing::field::Empty,
@@ -178,11 +186,73 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 fn on_failure(
     failure: tower_http::classify::ServerErrorsFailureClass,
     latency: Duration,
-    _span: &tracing::Span,
+    span: &tracing::Span,
 ) {
     use tower_http::classify::ServerErrorsFailureClass::{Error, StatusCode};
     match failure {
         StatusCode(status) => tracing::debug!(%status, ?latency, "response failed"),
-        Error(error) => tracing::warn!(%error, ?latency, "response body failed"),
+        Error(error) => {
+            tracing::warn!(%error, ?latency, "response body failed");
+            // The status said success; the span must not.
+            crate::telemetry::record_error(span, "RESPONSE_BODY_FAILED");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::any;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::serving::WorkContextLayer;
+    use crate::telemetry::capture::{Fields, spans_of};
+
+    /// The span of a request with `method` to `path`, through a router with one route.
+    fn span(method: &str, path: &str) -> Fields {
+        let router = Router::new()
+            .route("/articles/{id}", any(|| async { "ok" }))
+            .layer(WorkContextLayer::new(|request: &Request| {
+                request_span(request, &RouteModules::default())
+            }));
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let spans = spans_of(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(router.oneshot(request)).unwrap();
+        });
+        spans.into_iter().next().expect("the request's span")
+    }
+
+    #[test]
+    fn a_known_method_names_the_span_with_the_route() {
+        let get = span("GET", "/articles/7");
+        assert_eq!(get["otel.name"], "GET /articles/{id}");
+        assert_eq!(get["http.request.method"], "GET");
+        assert_eq!(get["url.scheme"], "http");
+        assert_eq!(get["url.path"], "/articles/7");
+        assert!(!get.contains_key("http.request.method_original"));
+        assert_eq!(span("GET", "/nowhere")["otel.name"], "GET");
+    }
+
+    #[test]
+    fn a_method_outside_the_known_set_is_other_and_kept_bounded() {
+        let purge = span("PURGE", "/articles/7");
+        assert_eq!(purge["otel.name"], "HTTP /articles/{id}");
+        assert_eq!(purge["http.request.method"], OTHER);
+        assert_eq!(purge["http.request.method_original"], "PURGE");
+        assert_eq!(purge["url.scheme"], "http");
+        let unrouted = span("get", "/nowhere");
+        assert_eq!(unrouted["otel.name"], "HTTP");
+        assert_eq!(unrouted["http.request.method_original"], "get");
+        let long = "X".repeat(8_000);
+        let long = span(&long, "/articles/7");
+        assert_eq!(long["http.request.method_original"].len(), MAX_FIELD);
     }
 }

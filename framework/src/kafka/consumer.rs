@@ -12,6 +12,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::extract::Rejection;
 use super::message::{Header, Message, Outgoing};
@@ -23,7 +24,7 @@ use crate::error::{ErrorKind, Failure};
 use crate::metrics::{Meter, Series};
 use crate::telemetry::REQUEST_ID_KEY;
 use crate::telemetry::bounded::truncated;
-use crate::telemetry::{TraceContext, WorkContext};
+use crate::telemetry::{SpanName, TraceContext, WorkContext};
 use crate::transaction::{Transactions, Tx};
 use crate::work::{Panicked, Tagger};
 
@@ -640,7 +641,9 @@ impl Worker {
     async fn settle_guarded(&self, message: &Message) -> bool {
         let attempts = AtomicU32::new(0);
         let taken = Instant::now();
-        match crate::work::catch(self.settle_in_context(message, &attempts)).await {
+        let span = self.record_span(message);
+        let settled = self.settle_in_context(message, span.clone(), &attempts);
+        match crate::work::catch(settled).await {
             Ok(settled) => settled,
             Err(panic) => {
                 let failure = Failure {
@@ -650,22 +653,23 @@ impl Worker {
                     refused_for: None,
                 };
                 let attempts = attempts.load(Ordering::Relaxed);
-                self.dead_letter(message, &failure, attempts, taken).await
+                // In the record's span (open while `span` is held): its error and the dead
+                // letter's logs are the record's, not the partition worker's.
+                self.dead_letter(message, &failure, attempts, taken)
+                    .instrument(span)
+                    .await
             }
         }
     }
 
-    /// Settles the message within its work context: its span, request id, trace and Sentry
-    /// scope.
-    async fn settle_in_context(&self, message: &Message, attempts: &AtomicU32) -> bool {
-        // The record's request id and trace, when it has them, are the handler's: its span
-        // is a child of the producer's (and linked to it), after OpenTelemetry's messaging
-        // conventions for a consumer processing records one at a time.
+    /// The span of the record's unit of work, after OpenTelemetry's messaging conventions for
+    /// a consumer processing records one at a time (`process {topic}`).
+    fn record_span(&self, message: &Message) -> tracing::Span {
         let handler = self.consumer.record.handler;
         let topic = self.consumer.topic.as_str();
-        let span = tracing::info_span!(
+        tracing::info_span!(
             "kafka",
-            otel.name = %format!("process {topic}"),
+            otel.name = %SpanName("process", Some(topic)),
             otel.kind = "consumer",
             otel.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,
@@ -681,7 +685,20 @@ impl Worker {
             request_id = tracing::field::Empty,
             trace_id = tracing::field::Empty,
             span_id = tracing::field::Empty,
-        );
+        )
+    }
+
+    /// Settles the message within its work context: its `span` ([`Worker::record_span`]),
+    /// request id, trace and Sentry scope.
+    async fn settle_in_context(
+        &self,
+        message: &Message,
+        span: tracing::Span,
+        attempts: &AtomicU32,
+    ) -> bool {
+        // The record's request id and trace, when it has them, are the handler's: its span
+        // is a child of the producer's (and linked to it).
+        let handler = self.consumer.record.handler;
         let producer = crate::telemetry::extract(&RecordHeaders(message));
         TraceContext::link(&span, &producer, Vec::new());
         let context = WorkContext::begin(message.header(REQUEST_ID_KEY), producer, &span);

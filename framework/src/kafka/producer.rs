@@ -12,7 +12,7 @@ use crate::di::{Container, Dependency, Injectable, Key, ResolveError};
 use crate::error::{DomainError, ErrorKind};
 use tracing::Instrument;
 
-use crate::telemetry::{HeaderPairs, REQUEST_ID_KEY, TraceContext, WorkContext};
+use crate::telemetry::{HeaderPairs, REQUEST_ID_KEY, SpanName, TraceContext, WorkContext};
 use crate::transaction::{EVENT_ID_HEADER, EventSink, OutboxEvent, SinkError};
 
 /// How long a send may wait for the broker's acknowledgement (librdkafka's own
@@ -204,7 +204,11 @@ impl Producer {
         let sent = self.send(record).instrument(span.clone()).await;
         match &sent {
             Ok((partition, offset)) => {
-                span.record("messaging.destination.partition.id", partition);
+                // A string, as the conventions type it.
+                span.record(
+                    "messaging.destination.partition.id",
+                    tracing::field::display(partition),
+                );
                 span.record("messaging.kafka.offset", offset);
             }
             Err(error) => crate::telemetry::record_error(&span, error.code()),
@@ -242,13 +246,15 @@ impl EventSink for Producer {
     ) -> futures_util::future::BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             let mut headers = Vec::with_capacity(event.headers.len() + 1);
-            headers.push(Header::new(EVENT_ID_HEADER, event.id.to_string()));
             headers.extend(
                 event
                     .headers
                     .iter()
                     .map(|(name, value)| Header::new(name.as_str(), value.as_str())),
             );
+            // Last, so that it is the one a consumer reads (the last value of a name wins)
+            // even if the event's headers name `ce_id` too.
+            headers.push(Header::new(EVENT_ID_HEADER, event.id.to_string()));
             let record = Outgoing {
                 topic: event.topic.clone(),
                 key: Some(event.key.as_bytes().to_vec()),
@@ -256,7 +262,8 @@ impl EventSink for Producer {
                 headers,
             };
             // The relay's send links to the event's creation (the request that stored it),
-            // whose context the record carries on to the consumer.
+            // whose context the record carries on to the consumer: both read the headers'
+            // last `traceparent` (see `HeaderPairs`).
             let span = send_span(&event.topic);
             let created = crate::telemetry::extract(&HeaderPairs(&event.headers));
             TraceContext::link(&span, &created, Vec::new());
@@ -277,7 +284,7 @@ impl EventSink for Producer {
 fn send_span(topic: &str) -> tracing::Span {
     tracing::info_span!(
         "kafka_send",
-        otel.name = %format!("send {topic}"),
+        otel.name = %SpanName("send", Some(topic)),
         otel.kind = "producer",
         otel.status_code = tracing::field::Empty,
         error.type = tracing::field::Empty,

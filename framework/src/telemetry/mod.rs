@@ -4,6 +4,8 @@
 //! Kafka records it publishes.
 
 pub mod bounded;
+#[cfg(test)]
+pub(crate) mod capture;
 mod context;
 mod request_id;
 mod trace_context;
@@ -25,6 +27,23 @@ use crate::config::{CoreConfig, LogFormat};
 /// conventions name it: a label or span field whose values a client could invent takes this
 /// one instead.
 pub const OTHER: &str = "_OTHER";
+
+/// A span's name as OpenTelemetry's conventions build it: `{operation} {target}`
+/// (`process orders`, `GET /articles/{id}`), or the operation alone when there is no target.
+///
+/// As a field value (`otel.name = %SpanName("send", Some(topic))`) it is formatted only by a
+/// layer that records the field, so a span no layer records costs no allocation for its name.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanName<'a>(pub &'a str, pub Option<&'a str>);
+
+impl std::fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            Some(target) => write!(f, "{} {target}", self.0),
+            None => f.write_str(self.0),
+        }
+    }
+}
 
 /// Marks `span` (a unit's) failed, as OpenTelemetry's conventions have it: status `error`, and
 /// `error.type` the failure's code (`HANDLER_FAILED`) or status (`503`). The span must declare

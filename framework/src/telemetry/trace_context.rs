@@ -198,14 +198,20 @@ pub fn trace_headers(span: &tracing::Span) -> Vec<(String, String)> {
 }
 
 /// Headers as (name, value) pairs (an outbox event's), as OpenTelemetry's propagators read
-/// them: the first value of a name.
+/// them: the **last** value of a name, the name matched exactly (the propagators ask for and
+/// write lowercase names).
+///
+/// That is a Kafka record's rule (`kafka::Message::header`, and most Kafka clients'): the
+/// pairs an outbox event carries become its record's headers, so the relay that links its send
+/// to the event's creation and the consumer that continues the creation read the same
+/// `traceparent` when a name repeats.
 pub struct HeaderPairs<'a>(pub &'a [(String, String)]);
 
 impl Extractor for HeaderPairs<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        let mut pairs = self.0.iter();
+        let mut pairs = self.0.iter().rev();
         pairs
-            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            .find(|(name, _)| name == key)
             .map(|(_, value)| value.as_str())
     }
 
@@ -341,6 +347,26 @@ mod tests {
         assert_ne!(
             trace.trace_id().to_string(),
             "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+    }
+
+    #[test]
+    fn header_pairs_read_the_last_value_of_a_repeated_name() {
+        let other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let pairs = [
+            (TRACEPARENT.to_owned(), SPEC_EXAMPLE.to_owned()),
+            ("content-type".to_owned(), "application/json".to_owned()),
+            (TRACEPARENT.to_owned(), other.to_owned()),
+            // Another name, as a Kafka record's header names are.
+            ("TraceParent".to_owned(), SPEC_EXAMPLE.to_owned()),
+        ];
+        assert_eq!(HeaderPairs(&pairs).get(TRACEPARENT), Some(other));
+        assert_eq!(HeaderPairs(&pairs).get("Content-Type"), None);
+        assert_eq!(HeaderPairs(&pairs).get(TRACESTATE), None);
+        let trace = TraceContext::begin(extract(&HeaderPairs(&pairs)), &tracing::Span::none());
+        assert_eq!(
+            trace.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
         );
     }
 

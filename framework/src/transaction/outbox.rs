@@ -3,7 +3,7 @@
 
 use futures_util::future::BoxFuture;
 
-use crate::telemetry::{REQUEST_ID_KEY, WorkContext};
+use crate::telemetry::{REQUEST_ID_KEY, SpanName, WorkContext};
 
 /// The header that carries an event's id, as the CloudEvents Kafka protocol binding names it
 /// (`ce_id`, binary content mode). A consumer deduplicates on it
@@ -38,8 +38,11 @@ impl OutboxEvent {
         }
         let span = tracing::info_span!(
             "outbox",
-            otel.name = %format!("create {topic}"),
+            otel.name = %SpanName("create", Some(topic)),
             otel.kind = "producer",
+            // The one sink there is, the Kafka plugin's, publishes it (the conventions require
+            // the system on every messaging span).
+            messaging.system = "kafka",
             messaging.operation.type = "create",
             messaging.operation.name = "create",
             messaging.destination.name = topic,
