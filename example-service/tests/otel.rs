@@ -224,6 +224,9 @@ async fn one_write_is_one_trace_through_sql_and_kafka() {
             .unwrap_or_else(|| panic!("the {code} client span: {remote:#?}"));
         assert_eq!(client.name, method);
         assert_eq!(client.attribute("rpc.system.name"), Some("grpc"));
+        // The service calls its own gRPC listener.
+        assert_eq!(client.attribute("server.address"), Some("127.0.0.1"));
+        assert!(client.attribute("server.port").is_some(), "{client:?}");
         assert_eq!(client.error, client_error, "{client:?}");
         let error_type = client_error.then_some(code);
         assert_eq!(client.attribute("error.type"), error_type, "{client:?}");

@@ -112,11 +112,10 @@ impl RemoteArticles {
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|error| RemoteError::InvalidUrl(url, error))?;
         Ok(self.client.get_or_init(|| {
-            let channel = endpoint
+            let endpoint = endpoint
                 .connect_timeout(Duration::from_millis(self.config.connect_timeout_ms))
-                .timeout(Duration::from_millis(self.config.timeout_ms))
-                .connect_lazy();
-            GrpcClient::new("articles-remote", channel, *self.breakers)
+                .timeout(Duration::from_millis(self.config.timeout_ms));
+            GrpcClient::lazy("articles-remote", &endpoint, *self.breakers)
                 .with_retries(Retries {
                     max_attempts: self.config.attempts,
                     ..Retries::default()

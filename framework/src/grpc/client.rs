@@ -3,7 +3,7 @@
 //! work's trace and request id on (see [`TracedChannel`]).
 //!
 //! ```ignore
-//! let remote = GrpcClient::new("articles-remote", endpoint.connect_lazy(), *breakers)
+//! let remote = GrpcClient::lazy("articles-remote", &endpoint, *breakers)
 //!     .with_retries(Retries::default());
 //! let article = remote
 //!     .call_idempotent(|channel| {
@@ -24,10 +24,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use super::TracedChannel;
+use super::traced_channel::{Server, traced};
 use crate::breaker::{Breaker, BreakerConfig, CircuitOpen, CircuitState, is_refusal};
 use crate::health::{Health, Probe};
 
@@ -59,6 +60,8 @@ impl Default for Retries {
 #[derive(Debug, Clone)]
 pub struct GrpcClient {
     channel: Channel,
+    /// The server, when the client was made from its endpoint.
+    server: Option<Arc<Server>>,
     breaker: Breaker,
     retries: Retries,
 }
@@ -70,11 +73,23 @@ impl GrpcClient {
     pub fn new(name: &'static str, channel: Channel, breaker: BreakerConfig) -> GrpcClient {
         GrpcClient {
             channel,
+            server: None,
             breaker: Breaker::new(name, breaker),
             retries: Retries {
                 max_attempts: 1,
                 ..Retries::default()
             },
+        }
+    }
+
+    /// A channel to `endpoint`, connected at the first call (so building needs no remote),
+    /// as [`new`](Self::new) takes it; the calls' spans name the server (`server.address`,
+    /// `server.port`, after OpenTelemetry's RPC conventions), which a channel alone does not
+    /// tell.
+    pub fn lazy(name: &'static str, endpoint: &Endpoint, breaker: BreakerConfig) -> GrpcClient {
+        GrpcClient {
+            server: Server::of(endpoint.uri()).map(Arc::new),
+            ..GrpcClient::new(name, endpoint.connect_lazy(), breaker)
         }
     }
 
@@ -123,7 +138,8 @@ impl GrpcClient {
         let mut unprocessed = 0;
         loop {
             let permit = self.breaker.admit().map_err(refused)?;
-            let outcome = call(super::traced_channel::traced(self.channel.clone())).await;
+            let channel = traced(self.channel.clone(), self.server.clone());
+            let outcome = call(channel).await;
             match &outcome {
                 // Says nothing of the remote: the permit goes uncounted.
                 Err(status) if never_processed(status) && unprocessed < MAX_UNPROCESSED => {

@@ -22,7 +22,7 @@ pub use identity::principal;
 pub use metrics::GrpcMetrics;
 pub(crate) use record::{FileDescriptorSetRecord, GrpcServiceRecord, MountOptions};
 pub use status::{invalid_argument, status_from_domain_error, validate};
-pub use traced_channel::TracedChannel;
+pub use traced_channel::{ClientSpan, TracedChannel};
 
 /// Registers an encoded protobuf `FileDescriptorSet` for gRPC server reflection.
 ///
