@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// One round of load against one server.
@@ -74,6 +75,9 @@ where
     }
 }
 
+/// How many comparisons this process has begun, for `BENCH_ONLY=<comparison>.<side>`.
+static COMPARISONS: AtomicUsize = AtomicUsize::new(0);
+
 /// How long each side is loaded before the rounds.
 const WARM_UP: Duration = Duration::from_secs(1);
 
@@ -134,15 +138,24 @@ impl Plan {
     /// framework's, the second the hand-written equivalent (their ratio is the target), each
     /// further one a reference both are also measured against.
     ///
-    /// `BENCH_ONLY=<n>` loads only the n-th side (1 is the framework's), round after round, to
-    /// profile it.
+    /// `BENCH_ONLY=<n>` loads only the n-th side (1 is the framework's) of the binary's first
+    /// comparison, round after round, to profile it; `BENCH_ONLY=<c>.<n>` the n-th side of the
+    /// c-th comparison. The other comparisons are skipped.
     pub async fn compare_sides(&self, unit: &str, sides: Vec<Side<'_>>) {
+        let comparison = COMPARISONS.fetch_add(1, Ordering::Relaxed) + 1;
         if let Ok(only) = std::env::var("BENCH_ONLY") {
-            let (label, load) = only
+            let (wanted, side) = only.split_once('.').unwrap_or(("1", &only));
+            let wanted: usize = wanted
+                .parse()
+                .unwrap_or_else(|_| panic!("BENCH_ONLY={only}: <side> or <comparison>.<side>"));
+            if wanted != comparison {
+                return;
+            }
+            let (label, load) = side
                 .parse::<usize>()
                 .ok()
                 .and_then(|n| sides.get(n.wrapping_sub(1)))
-                .unwrap_or_else(|| panic!("BENCH_ONLY={only}: 1 to {}", sides.len()));
+                .unwrap_or_else(|| panic!("BENCH_ONLY={only}: sides 1 to {}", sides.len()));
             load(WARM_UP).await;
             for round in 1..=self.rounds {
                 let done = load(self.length).await;
@@ -220,8 +233,10 @@ impl Plan {
         );
         for ((label, _), (rate, _)) in sides.iter().zip(&summaries).skip(2) {
             println!(
-                "  ratio to {label}: framework {:.3}, hand-written {:.3}",
+                "  ratio to {label}: {} {:.3}, {} {:.3}",
+                sides[0].0,
                 summaries[0].0 / rate,
+                sides[1].0,
                 summaries[1].0 / rate
             );
         }

@@ -10,10 +10,11 @@
 use std::cell::RefCell;
 use std::sync::{LazyLock, OnceLock};
 
+use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{
     Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
 };
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use rand::rngs::SmallRng;
@@ -25,10 +26,12 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The header that carries the vendors' trace state beside [`TRACEPARENT`], kept as received.
 pub const TRACESTATE: &str = "tracestate";
 
-/// The standard propagators, as `OTEL_PROPAGATORS`' default (`tracecontext,baggage`) has them.
+/// The standard propagators, as `OTEL_PROPAGATORS`' default (`tracecontext,baggage`) has them:
+/// W3C Trace Context ([`TraceContextReader`]: the SDK's propagator, with a faster reading of
+/// `traceparent`) and the SDK's W3C Baggage propagator.
 static PROPAGATOR: LazyLock<TextMapCompositePropagator> = LazyLock::new(|| {
     TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
+        Box::new(TraceContextReader(TraceContextPropagator::new())),
         Box::new(BaggagePropagator::new()),
     ])
 });
@@ -36,46 +39,79 @@ static PROPAGATOR: LazyLock<TextMapCompositePropagator> = LazyLock::new(|| {
 /// What a carrier (headers) brings: the caller's span context and baggage; an empty context
 /// when it brings none, or a malformed one (the spec's rule: the receiver restarts the trace).
 pub fn extract(carrier: &dyn Extractor) -> Context {
-    PROPAGATOR.extract(&WellFormed(carrier))
+    PROPAGATOR.extract(carrier)
 }
 
-/// The carrier with a `traceparent` of the wrong shape hidden. The SDK's propagator parses the
-/// ids as numbers of any length and sign (`00-1-+2-01` passes), which the spec forbids and
-/// which would let clients collide on trace ids; this checks the shape it then parses.
-struct WellFormed<'a>(&'a dyn Extractor);
+/// The SDK's W3C Trace Context propagator, but for how it reads `traceparent`: here in one
+/// pass over the bytes, as the spec draws it. Why not the SDK's reading: it accepts ids the
+/// spec forbids (`00-1-+2-01`: any length, a sign), which would let clients collide on trace
+/// ids, and it cost 4,200 instructions per request against 1,700 here (callgrind, the HTTP
+/// bench's `traceparent` side, both header lookups included: 3% of the request
+/// through the standard stack, above the 1% the standard propagator was allowed). It splits
+/// the value into a `Vec`, parses the ids as numbers and reads the header twice.
+/// `tracestate` is still parsed by the SDK's `TraceState`, and writing is the SDK's.
+#[derive(Debug)]
+struct TraceContextReader(TraceContextPropagator);
 
-impl Extractor for WellFormed<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        let value = self.0.get(key);
-        match key {
-            TRACEPARENT => value.filter(|value| well_formed(value.trim().as_bytes())),
-            _ => value,
-        }
+impl TextMapPropagator for TraceContextReader {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        self.0.inject_context(cx, injector);
     }
 
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys()
+    /// The SDK's rules: unknown flags are dropped (only `sampled` is kept, as the spec asks of
+    /// version 00), a `tracestate` that does not parse is dropped, the caller's span is remote.
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        let Some((trace_id, span_id, flags)) = extractor
+            .get(TRACEPARENT)
+            .and_then(|value| traceparent(value.trim().as_bytes()))
+        else {
+            return cx.clone();
+        };
+        let state = extractor
+            .get(TRACESTATE)
+            .and_then(|state| state.parse::<TraceState>().ok())
+            .unwrap_or_default();
+        let flags = TraceFlags::new(flags) & TraceFlags::SAMPLED;
+        cx.with_remote_span_context(SpanContext::new(trace_id, span_id, flags, true, state))
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        self.0.fields()
     }
 }
 
 /// `version-traceid-parentid-flags` as the spec writes it: lowercase hex fields of 2, 32, 16
-/// and 2 digits; version `ff` is invalid; version `00` ends there, a later one may go on after
-/// a `-`.
-fn well_formed(value: &[u8]) -> bool {
-    let hex = |field: &[u8]| {
-        field
-            .iter()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+/// and 2 digits, neither id all zeros; version `ff` is invalid; version `00` ends there, a
+/// later one may go on after a `-`. The ids and the flags byte, or `None`.
+fn traceparent(value: &[u8]) -> Option<(TraceId, SpanId, u8)> {
+    let fits = match value.get(..2)? {
+        b"ff" => false,
+        b"00" => value.len() == 55,
+        _ => value.len() == 55 || value.get(55) == Some(&b'-'),
     };
-    let fits = match value.get(..2) {
-        Some(b"ff") | None => false,
-        Some(b"00") => value.len() == 55,
-        Some(_) => value.len() == 55 || value.get(55) == Some(&b'-'),
+    if !fits || [2, 35, 52].iter().any(|&at| value[at] != b'-') {
+        return None;
+    }
+    hex::<1>(&value[..2])?;
+    let trace_id = TraceId::from_bytes(hex(&value[3..35])?);
+    let span_id = SpanId::from_bytes(hex(&value[36..52])?);
+    let [flags] = hex(&value[53..55])?;
+    (trace_id != TraceId::INVALID && span_id != SpanId::INVALID)
+        .then_some((trace_id, span_id, flags))
+}
+
+/// `digits` (2·N lowercase hex digits) as N bytes.
+fn hex<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
+    let nibble = |digit: u8| match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
     };
-    fits && [2, 35, 52].iter().all(|&at| value[at] == b'-')
-        && [&value[..2], &value[3..35], &value[36..52], &value[53..55]]
-            .iter()
-            .all(|field| hex(field))
+    let mut bytes = [0; N];
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(bytes)
 }
 
 /// How a plugin that exports spans (the `otel` plugin) takes part in the units' traces; the
@@ -332,6 +368,14 @@ mod tests {
             );
             assert!(!sent(&trace).contains_key(TRACESTATE), "{value:?}");
         }
+    }
+
+    #[test]
+    fn keeps_only_the_sampled_flag() {
+        let flags = SPEC_EXAMPLE.replace("-01", "-03");
+        assert!(sent(&begin(&[(TRACEPARENT, &flags)]))[TRACEPARENT].ends_with("-01"));
+        let flags = SPEC_EXAMPLE.replace("-01", "-fe");
+        assert!(sent(&begin(&[(TRACEPARENT, &flags)]))[TRACEPARENT].ends_with("-00"));
     }
 
     #[test]
