@@ -370,6 +370,44 @@ mod tests {
         }
     }
 
+    /// Every one-byte change of the spec's example: where the reader takes the value, the
+    /// SDK's propagator reads the same ids and flags; where it refuses one the SDK takes, the
+    /// value breaks the spec's shape (the SDK takes signs, uppercase digits, version `ff`, fields
+    /// a digit short).
+    #[test]
+    fn reads_as_the_sdk_does_where_the_spec_allows() {
+        let sdk = TraceContextPropagator::new();
+        for at in 0..SPEC_EXAMPLE.len() {
+            for byte in b"0159aefAF-+ x".iter().copied() {
+                let mut value = SPEC_EXAMPLE.as_bytes().to_vec();
+                value[at] = byte;
+                let value = String::from_utf8(value).unwrap();
+                let spec_shape = !value.starts_with("ff")
+                    && value.bytes().enumerate().all(|(i, b)| match i {
+                        2 | 35 | 52 => b == b'-',
+                        _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+                    });
+                let ours = traceparent(value.as_bytes());
+                let theirs = sdk.extract(&carrier(&[(TRACEPARENT, &value)]));
+                let theirs = theirs.span().span_context().clone();
+                match ours {
+                    Some((trace_id, span_id, flags)) => {
+                        assert!(theirs.is_valid(), "{value}");
+                        assert_eq!(theirs.trace_id(), trace_id, "{value}");
+                        assert_eq!(theirs.span_id(), span_id, "{value}");
+                        assert_eq!(
+                            theirs.trace_flags(),
+                            TraceFlags::new(flags) & TraceFlags::SAMPLED,
+                            "{value}"
+                        );
+                    }
+                    None if theirs.is_valid() => assert!(!spec_shape, "{value}"),
+                    None => {}
+                }
+            }
+        }
+    }
+
     #[test]
     fn keeps_only_the_sampled_flag() {
         let flags = SPEC_EXAMPLE.replace("-01", "-03");
