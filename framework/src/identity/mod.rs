@@ -115,9 +115,15 @@ impl<'a> Presented<'a> {
             ));
         }
         let text = |value: &'a [u8]| {
-            std::str::from_utf8(value)
-                .ok()
-                .filter(|v| v.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+            // Visible ASCII or a space (0x20..=0x7e). A fold rather than `all`: a check that
+            // does not stop early is vectorized, and a token is hundreds of bytes (callgrind:
+            // 2,200 instructions per request with `all`, most of reading a cached token).
+            let visible = value
+                .iter()
+                .fold(true, |visible, &b| visible & (b' '..=b'~').contains(&b));
+            visible
+                .then(|| std::str::from_utf8(value).ok())
+                .flatten()
                 .ok_or(AuthError::InvalidRequest(
                     "credentials must be visible ASCII",
                 ))
@@ -240,7 +246,17 @@ mod tests {
                 "{header}"
             );
         }
-        for header in ["Bearer", "Bearer ", "Bearer \u{e9}"] {
+        let long = format!("Bearer {}\u{7f}", "a".repeat(500));
+        let refused = [
+            "Bearer",
+            "Bearer ",
+            "Bearer \u{e9}",
+            "Bearer a\tb",
+            "Bearer a\u{7f}",
+            "Bearer a\u{1f}b",
+            &long,
+        ];
+        for header in refused {
             let refused = presented(Some(header), None).credentials();
             assert!(
                 matches!(refused, Err(AuthError::InvalidRequest(_))),
